@@ -1,0 +1,58 @@
+# tcptake — top-level make targets. Everything CI runs is under "test".
+GO      ?= go
+BIN     := bin
+KVERS   ?= $(shell ci/kernels.sh list 2>/dev/null)
+
+.PHONY: all build generate check-generated vet unit hosttest vmtest kmod dkms-check deb test demo bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/tcptakectl ./ctl
+	$(GO) build ./...
+
+generate:
+	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -c uapi/linux/tcptake.h -go internal/tcptakeh/zconst.go
+
+check-generated:
+	ci/check-generated.sh
+
+vet:
+	$(GO) vet ./...
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w"; exit 1; }
+
+# Unit tier: codec, fakes, CLI; no privileges needed.
+unit:
+	$(GO) test -count=1 ./...
+
+# Host tier: real sockets in network namespaces, needs root (TCP_REPAIR, netns, nftables).
+hosttest:
+	ci/hosttest.sh
+
+# Module tier: builds kmod for each kernel and runs the selftests in qemu.
+vmtest:
+	ci/vmtest.sh
+
+kmod:
+	$(MAKE) -C kmod
+
+dkms-check:
+	ci/dkms-check.sh
+
+deb:
+	ci/deb-check.sh
+
+test: check-generated vet unit hosttest vmtest dkms-check deb
+
+demo:
+	ci/demo.sh
+
+bench:
+	ci/bench.sh
+
+fuzz:
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeImage -fuzztime=60s ./libtcptake
+
+clean:
+	rm -rf $(BIN) out
+	$(MAKE) -C kmod clean || true
