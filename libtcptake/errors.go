@@ -1,0 +1,83 @@
+package libtcptake
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// Sentinel errors, matched with errors.Is against any *Error.
+var (
+	// ErrPermission: the caller lacks CAP_NET_ADMIN over the network namespace.
+	ErrPermission = os.ErrPermission
+	// ErrUnsupported: the kernel or the session cannot do this (MPTCP,
+	// no kernel module, an option the kernel lacks).
+	ErrUnsupported = errors.ErrUnsupported
+	// ErrBadImage: an image is truncated, corrupted, inconsistent or absurd.
+	ErrBadImage = errors.New("bad session image")
+	// ErrState: the session is in a TCP state tcptake cannot move.
+	ErrState = errors.New("unsupported TCP state")
+	// ErrInUse: the image's 4-tuple is taken on this node.
+	ErrInUse = errors.New("4-tuple in use")
+	// ErrNotLocal: the image's local address is not on this node and
+	// IP_FREEBIND was not allowed.
+	ErrNotLocal = errors.New("local address not on this node")
+)
+
+// Error is the error of a session operation. It names the operation and
+// the session, and keeps the kernel's extack message when there is one.
+type Error struct {
+	Op      string // "stop", "get", "set", "restart", "release", "decode", or a module command
+	Session string // the 4-tuple, when known
+	Message string // the kernel's extack text, when there is one
+	Err     error
+}
+
+func (e *Error) Error() string {
+	s := "tcptake: " + e.Op
+	if e.Session != "" {
+		s += " " + e.Session
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if e.Message != "" {
+		s += " (" + e.Message + ")"
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is maps kernel errnos onto the package's sentinels.
+func (e *Error) Is(target error) bool {
+	var errno syscall.Errno
+	if !errors.As(e.Err, &errno) {
+		return false
+	}
+	switch target {
+	case ErrPermission:
+		return errno == syscall.EPERM || errno == syscall.EACCES
+	case ErrInUse:
+		return errno == syscall.EADDRINUSE
+	case ErrNotLocal:
+		return errno == syscall.EADDRNOTAVAIL
+	case ErrUnsupported:
+		return errno == syscall.EOPNOTSUPP || errno == syscall.ENOPROTOOPT
+	case os.ErrNotExist:
+		return errno == syscall.ENOENT || errno == syscall.ENODEV
+	}
+	return false
+}
+
+func opErr(op string, sess fmt.Stringer, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: op, Err: err}
+	if sess != nil {
+		e.Session = sess.String()
+	}
+	return e
+}

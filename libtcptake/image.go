@@ -1,0 +1,167 @@
+package libtcptake
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is a TCP state, numbered as the kernel's TCP_* states.
+type State uint8
+
+// The TCP states a session image may carry.
+const (
+	StateEstablished State = 1
+	StateSynSent     State = 2
+	StateSynRecv     State = 3
+	StateFinWait1    State = 4
+	StateFinWait2    State = 5
+	StateTimeWait    State = 6
+	StateClose       State = 7
+	StateCloseWait   State = 8
+	StateLastAck     State = 9
+	StateListen      State = 10
+	StateClosing     State = 11
+)
+
+var stateNames = map[State]string{
+	StateEstablished: "ESTABLISHED", StateSynSent: "SYN-SENT", StateSynRecv: "SYN-RECV",
+	StateFinWait1: "FIN-WAIT-1", StateFinWait2: "FIN-WAIT-2", StateTimeWait: "TIME-WAIT",
+	StateClose: "CLOSE", StateCloseWait: "CLOSE-WAIT", StateLastAck: "LAST-ACK",
+	StateListen: "LISTEN", StateClosing: "CLOSING",
+}
+
+func (s State) String() string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("STATE(%d)", uint8(s))
+}
+
+// Migratable reports whether tcptake can move a session in this state.
+func (s State) Migratable() bool {
+	switch s {
+	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait, StateLastAck, StateClosing:
+		return true
+	}
+	return false
+}
+
+// finSent reports whether our FIN is queued (it takes one sequence number
+// after write_seq's data).
+func (s State) finSent() bool {
+	switch s {
+	case StateFinWait1, StateFinWait2, StateClosing, StateLastAck:
+		return true
+	}
+	return false
+}
+
+// finReceived reports whether the peer's FIN was received (it takes one
+// sequence number before rcv_nxt).
+func (s State) finReceived() bool {
+	switch s {
+	case StateCloseWait, StateLastAck, StateClosing:
+		return true
+	}
+	return false
+}
+
+// TCPOpts are the TCP options a session negotiated (the spec's "opt" flags).
+type TCPOpts uint32
+
+// The negotiated options.
+const (
+	OptSACK       TCPOpts = 1 << 0
+	OptTimestamps TCPOpts = 1 << 1
+	OptWScale     TCPOpts = 1 << 2
+	OptECN        TCPOpts = 1 << 3
+	OptUsecTS     TCPOpts = 1 << 4
+)
+
+// Tuple addresses a TCP session: the local and remote address and port as
+// seen by the node that owns it.
+type Tuple struct {
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+	// IfIndex scopes a link-local IPv6 address; 0 otherwise.
+	IfIndex uint32
+}
+
+func (t Tuple) String() string { return t.Local.String() + " " + t.Remote.String() }
+
+// Is6 reports whether the tuple is IPv6 (v4-mapped addresses are IPv6).
+func (t Tuple) Is6() bool { return t.Local.Addr().Is6() }
+
+// Window is the TCP_REPAIR_WINDOW state.
+type Window struct {
+	SndWl1    uint32 `json:"snd_wl1"`
+	SndWnd    uint32 `json:"snd_wnd"`
+	MaxWindow uint32 `json:"max_window"`
+	RcvWnd    uint32 `json:"rcv_wnd"`
+	RcvWup    uint32 `json:"rcv_wup"`
+}
+
+// SockOpts are the socket options the application set on the session.
+type SockOpts struct {
+	NoDelay     bool   `json:"nodelay"`
+	KeepAlive   bool   `json:"keepalive"`
+	KeepIdle    uint32 `json:"keep_idle,omitempty"`    // seconds
+	KeepIntvl   uint32 `json:"keep_intvl,omitempty"`   // seconds
+	KeepCnt     uint32 `json:"keep_cnt,omitempty"`     //
+	UserTimeout uint32 `json:"user_timeout,omitempty"` // milliseconds
+	RcvBuf      uint32 `json:"rcvbuf,omitempty"`       // only when locked by the application
+	SndBuf      uint32 `json:"sndbuf,omitempty"`       // only when locked by the application
+	TOS         uint8  `json:"tos,omitempty"`          // IP_TOS / IPV6_TCLASS
+	TTL         uint8  `json:"ttl,omitempty"`          // only when set by the application
+	V6Only      bool   `json:"v6only,omitempty"`       //
+}
+
+// KernelState is what only the tcptake kernel module can read and set.
+type KernelState struct {
+	TSRecent    uint32 `json:"ts_recent"`
+	SRTTus      uint32 `json:"srtt_us"`
+	MDEVus      uint32 `json:"mdev_us"`
+	RTOus       uint32 `json:"rto_us"`
+	SndCwnd     uint32 `json:"snd_cwnd"`
+	SndSsthresh uint32 `json:"snd_ssthresh"`
+}
+
+// Image is everything needed to recreate a TCP session on another node:
+// the session image of the tcptake protocol (attribute set "session").
+//
+// Sequence numbers are absolute. The send queue runs from SndUna to
+// WriteSeq: SendUnacked covers [SndUna, SndNxt), SendUnsent [SndNxt,
+// WriteSeq). RecvQueue holds the bytes received but not read, ending at
+// RcvNxt. A FIN, sent or received, is implied by State and takes one
+// sequence number beyond the data.
+type Image struct {
+	Tuple    Tuple  `json:"tuple"`
+	State    State  `json:"state"`
+	SndUna   uint32 `json:"snd_una"`
+	SndNxt   uint32 `json:"snd_nxt"`
+	WriteSeq uint32 `json:"write_seq"`
+	RcvNxt   uint32 `json:"rcv_nxt"`
+
+	RecvQueue   []byte `json:"-"`
+	SendUnacked []byte `json:"-"`
+	SendUnsent  []byte `json:"-"`
+
+	Options   TCPOpts `json:"options"`
+	MSSClamp  uint32  `json:"mss_clamp"`
+	SndWScale uint8   `json:"snd_wscale"`
+	RcvWScale uint8   `json:"rcv_wscale"`
+	// TSVal is our TSval at capture; bit 0 is the usec-TS flag on 6.7+.
+	TSVal uint32 `json:"tsval"`
+	// Window is nil when the source had no TCP_REPAIR_WINDOW.
+	Window *Window      `json:"window,omitempty"`
+	Sock   SockOpts     `json:"sockopts"`
+	Kernel *KernelState `json:"kernel,omitempty"`
+
+	AppState    []byte    `json:"-"`
+	CaptureTime time.Time `json:"capture_time"`
+	Generation  uint64    `json:"generation"`
+}
+
+// String names the session for errors and logs.
+func (img *Image) String() string { return img.Tuple.String() }

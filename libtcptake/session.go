@@ -1,0 +1,34 @@
+package libtcptake
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Freezer drops every packet of a tuple in both directions, on this node,
+// until Thaw. Two implementations exist: NFTFreezer (an nftables set in a
+// table of tcptake's own, no kernel module needed) and the kernel module's
+// FREEZE/THAW through *Client.
+type Freezer interface {
+	// Freeze installs the drop. Freezing a tuple twice is not an error.
+	Freeze(ctx context.Context, t Tuple) error
+	// Thaw lifts it. kick asks for ACKs that make the peer retransmit at
+	// once; freezers that cannot kick ignore it.
+	Thaw(ctx context.Context, t Tuple, kick bool) error
+}
+
+// Options tune the session operations. The zero value is usable.
+type Options struct {
+	// Freezer drops the session's packets while it is stopped. When nil,
+	// DefaultFreezer() is used.
+	Freezer Freezer
+	// Logger receives debug and warning records; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o == nil || o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
+}
