@@ -3,45 +3,519 @@ package libtcptake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"sync"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Session is a TCP session in repair mode on this node, with its packets
-// dropped: either an application's session stopped by Stop, or one
-// recreated from an image by Set.
+// Session is a TCP session in repair mode on this node with its packets
+// dropped: an application's session stopped by Stop, or one recreated from
+// an image by Set. Its methods are safe for concurrent use.
 type Session struct {
-	tuple Tuple
-	fd    int
-	opts  *Options
+	mu      sync.Mutex
+	tuple   Tuple
+	fd      int // our own descriptor of the socket; -1 once closed
+	opts    Options
+	freezer Freezer
+	orig    *net.TCPConn // the application's conn (Stop), if it was one
+	// pending is the send queue a restored session sends at Restart:
+	// the unacked and the unsent bytes of the image, resent as new data.
+	pending []byte
+	// state is the image's state, for the FIN to send at Restart.
+	state   State
+	gen     uint64
+	started bool // Restart done
 }
 
 // Tuple returns the session's 4-tuple.
 func (s *Session) Tuple() Tuple { return s.tuple }
 
-// Stop freezes the session of conn (drops its packets in both directions)
-// and puts its socket in repair mode. conn stays owned by the caller, but
-// must not be used until Restart.
-func Stop(ctx context.Context, conn syscall.Conn, o *Options) (*Session, error) {
-	return nil, errors.ErrUnsupported
+func (s *Session) String() string { return s.tuple.String() }
+
+func (o *Options) getFreezer() (Freezer, error) {
+	if o != nil && o.Freezer != nil {
+		return o.Freezer, nil
+	}
+	return DefaultFreezer()
 }
 
-// Get reads the stopped session's image, queue bytes included.
-func (s *Session) Get() (*Image, error) { return nil, errors.ErrUnsupported }
+func copyOpts(o *Options) Options {
+	if o == nil {
+		return Options{}
+	}
+	return *o
+}
+
+// sockErr turns a syscall failure into a typed error naming the call.
+func sockErr(op string, t fmt.Stringer, call string, err error) error {
+	return opErr(op, t, os.NewSyscallError(call, err))
+}
+
+// Stop freezes the session of conn (its packets are dropped in both
+// directions) and puts its socket in repair mode. conn stays the
+// application's, but must not be used until Restart; a session that moves
+// away ends with Release, then conn.Close (silent: the socket stays in
+// repair mode).
+func Stop(ctx context.Context, conn syscall.Conn, o *Options) (*Session, error) {
+	fd, err := dupConn(conn)
+	if err != nil {
+		return nil, opErr("stop", nil, err)
+	}
+	s := &Session{fd: fd, opts: copyOpts(o)}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		s.orig = tc
+	}
+	if err := s.stop(ctx); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+func dupConn(conn syscall.Conn) (int, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(f uintptr) {
+		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+func (s *Session) stop(ctx context.Context) error {
+	proto, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	if err != nil {
+		return sockErr("stop", nil, "getsockopt SO_PROTOCOL", err)
+	}
+	if proto == unix.IPPROTO_MPTCP {
+		return &Error{Op: "stop", Err: fmt.Errorf("%w: MPTCP session (TCP_REPAIR covers plain TCP; listen with net.ListenConfig.SetMultipathTCP(false) or GODEBUG=multipathtcp=0)", ErrUnsupported)}
+	}
+	if proto != unix.IPPROTO_TCP {
+		return &Error{Op: "stop", Err: fmt.Errorf("%w: not a TCP socket", ErrUnsupported)}
+	}
+	if s.tuple, err = fdTuple(s.fd); err != nil {
+		return opErr("stop", nil, err)
+	}
+	info, err := getTCPInfo(s.fd)
+	if err != nil {
+		return sockErr("stop", s, "getsockopt TCP_INFO", err)
+	}
+	if !info.state.Migratable() {
+		return &Error{Op: "stop", Session: s.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
+	}
+	if s.freezer, err = s.opts.getFreezer(); err != nil {
+		return err
+	}
+	if err := s.freezer.Freeze(ctx, s.tuple); err != nil {
+		return err
+	}
+	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON); err != nil {
+		s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
+		return sockErr("stop", s, "setsockopt TCP_REPAIR", err)
+	}
+	s.opts.logger().Debug("tcptake: stopped", "session", s.tuple)
+	return nil
+}
+
+// fdTuple reads the socket's local and remote address.
+func fdTuple(fd int) (Tuple, error) {
+	la, err := unix.Getsockname(fd)
+	if err != nil {
+		return Tuple{}, os.NewSyscallError("getsockname", err)
+	}
+	ra, err := unix.Getpeername(fd)
+	if err != nil {
+		return Tuple{}, os.NewSyscallError("getpeername", err)
+	}
+	l, lif := sockaddrAddrPort(la)
+	r, _ := sockaddrAddrPort(ra)
+	return Tuple{Local: l, Remote: r, IfIndex: lif}, nil
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) (netip.AddrPort, uint32) {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), 0
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), sa.ZoneId
+	}
+	return netip.AddrPort{}, 0
+}
+
+func addrPortSockaddr(ap netip.AddrPort, scope uint32) unix.Sockaddr {
+	if ap.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if ap.Addr().IsLinkLocalUnicast() {
+		sa.ZoneId = scope
+	}
+	return sa
+}
+
+// Get reads the stopped session's image, queue bytes included. The
+// session stays stopped: Get may be called again.
+func (s *Session) Get() (*Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 || s.started {
+		return nil, &Error{Op: "get", Session: s.String(), Err: errors.New("session is not stopped")}
+	}
+	img, err := getImage(s.fd, s.tuple)
+	if err != nil {
+		return nil, err
+	}
+	s.gen++
+	img.Generation = s.gen
+	return img, nil
+}
+
+// getImage dumps a socket in repair mode whose packets are dropped.
+func getImage(fd int, t Tuple) (*Image, error) {
+	fail := func(call string, err error) (*Image, error) { return nil, sockErr("get", t, call, err) }
+	info, err := getTCPInfo(fd)
+	if err != nil {
+		return fail("getsockopt TCP_INFO", err)
+	}
+	if !info.state.Migratable() {
+		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
+	}
+	img := &Image{Tuple: t, State: info.state, CaptureTime: time.Now().UTC()}
+	// Repair-mode peeks honour SO_PEEK_OFF on newer kernels: turn it off.
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
+
+	outq, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return fail("ioctl SIOCOUTQ", err)
+	}
+	unsent, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
+	if err != nil {
+		return fail("ioctl SIOCOUTQNSD", err)
+	}
+	writeSeq, err := queueSeq(fd, tcpSendQueue)
+	if err != nil {
+		return fail("getsockopt TCP_QUEUE_SEQ", err)
+	}
+	sndq, err := peekQueue(fd, tcpSendQueue, outq)
+	if err != nil {
+		return fail("recv send queue", err)
+	}
+	rcvNxt, err := queueSeq(fd, tcpRecvQueue)
+	if err != nil {
+		return fail("getsockopt TCP_QUEUE_SEQ", err)
+	}
+	inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return fail("ioctl SIOCINQ", err)
+	}
+	rcvq, err := peekQueue(fd, tcpRecvQueue, inq)
+	if err != nil {
+		return fail("recv receive queue", err)
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, 0)
+
+	// The kernel's write_seq and queue counts include our FIN, rcv_nxt
+	// the peer's; the image's sequence numbers cover data only.
+	dataEnd := writeSeq
+	if img.State.finSent() {
+		dataEnd--
+	}
+	sndUna := writeSeq - uint32(outq)
+	sndNxt := writeSeq - uint32(unsent)
+	if seqAfter(sndUna, dataEnd) { // FIN acked (FIN-WAIT-2)
+		sndUna = dataEnd
+	}
+	if seqAfter(sndNxt, dataEnd) { // FIN sent
+		sndNxt = dataEnd
+	}
+	if uint32(len(sndq)) != dataEnd-sndUna {
+		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("send queue holds %d bytes, sequence numbers say %d: is the session frozen?", len(sndq), dataEnd-sndUna)}
+	}
+	img.SndUna, img.SndNxt, img.WriteSeq = sndUna, sndNxt, dataEnd
+	img.SendUnacked, img.SendUnsent = sndq[:sndNxt-sndUna], sndq[sndNxt-sndUna:]
+	img.RcvNxt = rcvNxt
+	if img.State.finReceived() {
+		img.RcvNxt--
+	}
+	if len(rcvq) > inq {
+		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("receive queue grew while reading: is the session frozen?")}
+	}
+	img.RecvQueue = rcvq
+
+	if info.options&tcpiOptSACK != 0 {
+		img.Options |= OptSACK
+	}
+	if info.options&tcpiOptWScale != 0 {
+		img.Options |= OptWScale
+		img.SndWScale, img.RcvWScale = info.sndWScale, info.rcvWScale
+	}
+	if info.options&tcpiOptECN != 0 {
+		img.Options |= OptECN
+	}
+	if info.options&tcpiOptUsecTS != 0 {
+		img.Options |= OptUsecTS
+	}
+	if info.options&tcpiOptTimestamps != 0 {
+		img.Options |= OptTimestamps
+		ts, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP)
+		if err != nil {
+			return fail("getsockopt TCP_TIMESTAMP", err)
+		}
+		img.TSVal = uint32(ts)
+	}
+	mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG) // mss_clamp in repair mode
+	if err != nil {
+		return fail("getsockopt TCP_MAXSEG", err)
+	}
+	img.MSSClamp = uint32(mss)
+	if img.Window, err = getRepairWindow(fd); err != nil {
+		return fail("getsockopt TCP_REPAIR_WINDOW", err)
+	}
+	img.Sock = getSockOpts(fd, t.Is6())
+	return img, nil
+}
+
+// maxUserMSS is the largest TCP_MAXSEG the kernel accepts (MAX_TCP_WINDOW).
+const maxUserMSS = 32767
+
+// seqAfter reports whether sequence number a comes after b (RFC 1982).
+func seqAfter(a, b uint32) bool { return int32(b-a) < 0 }
 
 // Set recreates the session of img on a new socket of this node, in repair
-// mode and frozen, ready for Restart.
+// mode and frozen, ready for Restart. The local address need not be on
+// this node yet (IP_FREEBIND) unless Options.NoFreebind is set. On
+// failure nothing is left behind: no socket, no freeze.
 func Set(ctx context.Context, img *Image, o *Options) (*Session, error) {
-	return nil, errors.ErrUnsupported
+	if err := img.validate(); err != nil {
+		return nil, &Error{Op: "set", Session: img.String(), Err: err}
+	}
+	if !img.State.Migratable() {
+		return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: %v", ErrState, img.State)}
+	}
+	if img.MSSClamp == 0 {
+		return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
+	}
+	s := &Session{fd: -1, tuple: img.Tuple, opts: copyOpts(o), state: img.State, gen: img.Generation}
+	var err error
+	if s.freezer, err = s.opts.getFreezer(); err != nil {
+		return nil, err
+	}
+	// Freeze first: the peer's segments must meet neither a half-built
+	// socket nor, before it exists, a RST.
+	if err := s.freezer.Freeze(ctx, s.tuple); err != nil {
+		return nil, err
+	}
+	if err := s.set(img); err != nil {
+		if s.fd >= 0 {
+			unix.Close(s.fd)
+		}
+		s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) set(img *Image) error {
+	t := s.tuple
+	fail := func(call string, err error) error { return sockErr("set", t, call, err) }
+	family, v6 := unix.AF_INET, t.Is6()
+	if v6 {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return fail("socket", err)
+	}
+	s.fd = fd
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON); err != nil {
+		return fail("setsockopt TCP_REPAIR", err)
+	}
+	if v6 {
+		v6only := 0
+		if img.Sock.V6Only {
+			v6only = 1
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
+			return fail("setsockopt IPV6_V6ONLY", err)
+		}
+	}
+	if !s.opts.NoFreebind {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1); err != nil {
+			return fail("setsockopt IP_FREEBIND", err)
+		}
+	}
+	if err := unix.Bind(fd, addrPortSockaddr(t.Local, t.IfIndex)); err != nil {
+		if err == unix.EADDRNOTAVAIL {
+			return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("%w: bind %v: %v (add the address first, or allow IP_FREEBIND)", ErrNotLocal, t.Local, err)}
+		}
+		return fail("bind", err)
+	}
+	if img.Options&OptTimestamps != 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP, int(int32(img.TSVal))); err != nil {
+			return fail("setsockopt TCP_TIMESTAMP", err)
+		}
+	}
+	// The unacked bytes are resent as new data at Restart, so the send
+	// queue starts empty at snd_una.
+	if err := setQueueSeq(fd, tcpSendQueue, img.SndUna); err != nil {
+		return fail("setsockopt TCP_QUEUE_SEQ (send)", err)
+	}
+	if err := setQueueSeq(fd, tcpRecvQueue, img.RcvNxt-uint32(len(img.RecvQueue))); err != nil {
+		return fail("setsockopt TCP_QUEUE_SEQ (receive)", err)
+	}
+	// Without this, connect sizes the MSS from the default clamp (536)
+	// and the session runs at MSS 524. TCP_MAXSEG takes at most 32767
+	// (loopback clamps are larger); it is cleared again after connect.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG, int(min(img.MSSClamp, maxUserMSS))); err != nil {
+		return fail("setsockopt TCP_MAXSEG", err)
+	}
+	if err := unix.Connect(fd, addrPortSockaddr(t.Remote, t.IfIndex)); err != nil {
+		if err == unix.EADDRNOTAVAIL || err == unix.EADDRINUSE {
+			return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("%w: another socket of this node has the 4-tuple (%v)", ErrInUse, err)}
+		}
+		return fail("connect", err)
+	}
+	if err := writeQueue(fd, tcpRecvQueue, img.RecvQueue); err != nil {
+		return fail("write receive queue", err)
+	}
+	opts := [][2]uint32{{tcpoptMSS, img.MSSClamp}}
+	if img.Options&OptWScale != 0 {
+		opts = append(opts, [2]uint32{tcpoptWindow, uint32(img.SndWScale) | uint32(img.RcvWScale)<<16})
+	}
+	if img.Options&OptSACK != 0 {
+		opts = append(opts, [2]uint32{tcpoptSACKPerm, 0})
+	}
+	if img.Options&OptTimestamps != 0 {
+		opts = append(opts, [2]uint32{tcpoptTimestamp, 0})
+	}
+	if err := setRepairOptions(fd, opts); err != nil {
+		return fail("setsockopt TCP_REPAIR_OPTIONS", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG, 0); err != nil {
+		return fail("setsockopt TCP_MAXSEG", err)
+	}
+	if img.State.finReceived() {
+		if err := injectFIN(img); err != nil {
+			return opErr("set", t, err)
+		}
+		if err := waitState(fd, StateCloseWait); err != nil {
+			return opErr("set", t, err)
+		}
+	}
+	if w := img.Window; w != nil {
+		if err := setRepairWindow(fd, w); err != nil {
+			return fail("setsockopt TCP_REPAIR_WINDOW", err)
+		}
+	}
+	if err := setSockOpts(fd, v6, &img.Sock); err != nil {
+		return fail("setsockopt", err)
+	}
+	s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
+	s.opts.logger().Debug("tcptake: set", "session", t, "state", img.State,
+		"rcvq", len(img.RecvQueue), "sndq", len(s.pending))
+	return nil
+}
+
+// waitState waits briefly for the socket to reach state (an injected
+// segment is processed in softirq, normally before sendto returns).
+func waitState(fd int, want State) error {
+	for range 100 {
+		info, err := getTCPInfo(fd)
+		if err != nil {
+			return os.NewSyscallError("getsockopt TCP_INFO", err)
+		}
+		if info.state == want {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("restored socket did not reach %v after the peer's FIN", want)
 }
 
 // Restart leaves repair mode, lifts the freeze and returns the session as
-// a *net.TCPConn the Go runtime polls. Unsent bytes go out at once.
+// a *net.TCPConn the Go runtime polls. A restored session then sends its
+// unacked and unsent bytes at once and, in a state where our FIN was
+// sent, sends it again after them. ctx bounds that sending.
 func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
-	return nil, errors.ErrUnsupported
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 || s.started {
+		return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session is not stopped")}
+	}
+	// Thaw before leaving repair mode, so the window probe sent then
+	// reaches the peer.
+	if err := s.freezer.Thaw(ctx, s.tuple, true); err != nil {
+		return nil, err
+	}
+	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF); err != nil {
+		return nil, sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+	}
+	s.started = true
+	conn := s.orig
+	if conn == nil {
+		f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())
+		c, err := net.FileConn(f)
+		f.Close()
+		s.fd = -1
+		if err != nil {
+			return nil, opErr("restart", s, err)
+		}
+		conn = c.(*net.TCPConn)
+	} else {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+	if len(s.pending) > 0 {
+		if dl, ok := ctx.Deadline(); ok {
+			conn.SetWriteDeadline(dl)
+		}
+		_, err := conn.Write(s.pending)
+		conn.SetWriteDeadline(time.Time{})
+		if err != nil {
+			return conn, opErr("restart", s, fmt.Errorf("sending the restored send queue: %w", err))
+		}
+		s.pending = nil
+	}
+	if s.state.finSent() {
+		if err := conn.CloseWrite(); err != nil {
+			return conn, opErr("restart", s, err)
+		}
+	}
+	s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
+	return conn, nil
 }
 
-// Release closes a stopped session silently (no FIN, no RST). The freeze
-// stays until the caller thaws the tuple (the service address usually
-// moves first).
-func (s *Session) Release() error { return errors.ErrUnsupported }
+// Release closes a stopped session silently (no FIN, no RST: the socket is
+// in repair mode). For a session from Stop, the application closes its
+// conn as well. The freeze stays until Thaw, so late packets of the peer
+// draw no RST while the service address moves.
+func (s *Session) Release() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return &Error{Op: "release", Session: s.String(), Err: errors.New("session was restarted")}
+	}
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return opErr("release", s, err)
+}
+
+// Thaw lifts the session's freeze on this node (after Release, once the
+// service address has moved).
+func (s *Session) Thaw(ctx context.Context) error {
+	return s.freezer.Thaw(ctx, s.tuple, false)
+}

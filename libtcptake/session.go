@@ -24,7 +24,12 @@ type Options struct {
 	Freezer Freezer
 	// Logger receives debug and warning records; nil means slog.Default().
 	Logger *slog.Logger
+	// NoFreebind makes Set fail with ErrNotLocal when the image's local
+	// address is not on this node yet, instead of binding it with
+	// IP_FREEBIND before the service address arrives.
+	NoFreebind bool
 }
+
 
 func (o *Options) logger() *slog.Logger {
 	if o == nil || o.Logger == nil {

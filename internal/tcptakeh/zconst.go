@@ -29,6 +29,9 @@ const FreezeTimeoutMaxMs = 600000
 // PeerRingSize: Segments remembered per frozen tuple for PEER-GET.
 const PeerRingSize = 8
 
+// BypassMark: Packets with this skb mark pass a freeze. tcptake marks the segments it injects into a frozen session (the peer's FIN when a half-closed session is restored) with it.
+const BypassMark = 1952673908
+
 // TcpState enum: TCP states, numbered as the kernel's TCP_* states.
 const (
 	TcpStateEstablished = 1

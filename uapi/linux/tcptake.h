@@ -16,6 +16,7 @@
 #define TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS	10000
 #define TCPTAKE_FREEZE_TIMEOUT_MAX_MS	600000
 #define TCPTAKE_PEER_RING_SIZE	8
+#define TCPTAKE_BYPASS_MARK	1952673908
 
 /* TCP states, numbered as the kernel's TCP_* states. */
 enum tcptake_tcp_state {

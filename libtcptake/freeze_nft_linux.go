@@ -1,0 +1,306 @@
+package libtcptake
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+)
+
+// NFTTable is the nftables table (family inet) NFTFreezer owns:
+//
+//	table inet tcptake {
+//		set conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; }
+//		set conns6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; flags timeout; }
+//		chain input  { type filter hook input priority raw; meta mark 0x74637074 accept;
+//			ip saddr . tcp sport . ip daddr . tcp dport @conns4 counter drop;
+//			ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 counter drop; }
+//		chain output { type filter hook output priority raw; (the same rules) }
+//	}
+//
+// A frozen tuple is two elements, one per direction, each with a timeout.
+const NFTTable = "tcptake"
+
+// DefaultFreezeTimeout bounds a freeze, so that a controller that dies
+// never strands a session (the module uses the same default).
+const DefaultFreezeTimeout = tcptakeh.FreezeTimeoutDefaultMs * time.Millisecond
+
+// NFTFreezer freezes tuples with an nftables set, through netlink (no
+// nft or iptables processes). It is safe for concurrent use.
+type NFTFreezer struct {
+	// Timeout is how long a freeze lasts unless thawed; 0 means
+	// DefaultFreezeTimeout.
+	Timeout time.Duration
+
+	mu       sync.Mutex
+	c        *nftables.Conn
+	set4     *nftables.Set
+	set6     *nftables.Set
+	prepared bool
+}
+
+// NewNFTFreezer returns a freezer for the network namespace netnsFD refers
+// to, or for the calling thread's namespace when netnsFD is -1. The table
+// is created on first use.
+func NewNFTFreezer(netnsFD int) (*NFTFreezer, error) {
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if netnsFD >= 0 {
+		opts = append(opts, nftables.WithNetNSFd(netnsFD))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, &Error{Op: "freeze", Err: err}
+	}
+	return &NFTFreezer{c: c}, nil
+}
+
+// Close releases the netlink connection. Frozen tuples stay frozen until
+// their timeout.
+func (f *NFTFreezer) Close() error { return f.c.CloseLasting() }
+
+var _ Freezer = (*NFTFreezer)(nil)
+
+// Freeze drops the tuple's packets in both directions.
+func (f *NFTFreezer) Freeze(ctx context.Context, t Tuple) error {
+	return f.FreezeAll(ctx, []Tuple{t})
+}
+
+// FreezeAll freezes many tuples in one netlink batch.
+func (f *NFTFreezer) FreezeAll(ctx context.Context, ts []Tuple) error {
+	return f.apply(ctx, "freeze", ts, true)
+}
+
+// Thaw lifts the freeze of t; kick is not supported by nftables and is
+// ignored. Thawing a tuple that is not frozen is not an error.
+func (f *NFTFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {
+	return f.ThawAll(ctx, []Tuple{t})
+}
+
+// ThawAll thaws many tuples in one netlink batch.
+func (f *NFTFreezer) ThawAll(ctx context.Context, ts []Tuple) error {
+	return f.apply(ctx, "thaw", ts, false)
+}
+
+func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool) error {
+	if err := ctx.Err(); err != nil {
+		return &Error{Op: op, Err: err}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.prepare(); err != nil {
+		return &Error{Op: op, Err: nftErr(err)}
+	}
+	timeout := f.Timeout
+	if timeout == 0 {
+		timeout = DefaultFreezeTimeout
+	}
+	var el4, el6 []nftables.SetElement
+	for _, t := range ts {
+		if _, err := tupleFamily(t); err != nil {
+			return &Error{Op: op, Session: t.String(), Err: err}
+		}
+		out, in := tupleKeys(t)
+		els := []nftables.SetElement{{Key: out}, {Key: in}}
+		if add {
+			els[0].Timeout, els[1].Timeout = timeout, timeout
+		}
+		if t.Local.Addr().Is4() {
+			el4 = append(el4, els...)
+		} else {
+			el6 = append(el6, els...)
+		}
+	}
+	for _, x := range []struct {
+		set *nftables.Set
+		els []nftables.SetElement
+	}{{f.set4, el4}, {f.set6, el6}} {
+		if len(x.els) == 0 {
+			continue
+		}
+		var err error
+		if add {
+			err = f.c.SetAddElements(x.set, x.els)
+		} else {
+			err = f.c.SetDeleteElements(x.set, x.els)
+		}
+		if err != nil {
+			return &Error{Op: op, Err: err}
+		}
+	}
+	if err := f.c.Flush(); err != nil {
+		// Deleting an element that is gone (thawed twice, expired) fails
+		// the batch with ENOENT: thawing is idempotent.
+		if !add && errors.Is(err, unix.ENOENT) {
+			return f.thawEach(ts)
+		}
+		e := &Error{Op: op, Err: nftErr(err)}
+		if len(ts) == 1 {
+			e.Session = ts[0].String()
+		}
+		return e
+	}
+	return nil
+}
+
+// thawEach deletes elements one batch per tuple, ignoring missing ones.
+func (f *NFTFreezer) thawEach(ts []Tuple) error {
+	for _, t := range ts {
+		set := f.set6
+		if t.Local.Addr().Is4() {
+			set = f.set4
+		}
+		for _, k := range func() [][]byte { out, in := tupleKeys(t); return [][]byte{out, in} }() {
+			if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: k}}); err != nil {
+				return &Error{Op: "thaw", Session: t.String(), Err: err}
+			}
+			if err := f.c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+				return &Error{Op: "thaw", Session: t.String(), Err: nftErr(err)}
+			}
+		}
+	}
+	return nil
+}
+
+// nftErr turns the netlink error of an unprivileged caller into a
+// permission error.
+func nftErr(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("nftables: %w (CAP_NET_ADMIN is needed)", unix.EPERM)
+	}
+	return err
+}
+
+// prepare finds or creates the table, its sets and chains.
+func (f *NFTFreezer) prepare() error {
+	if f.prepared {
+		return nil
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: NFTTable}
+	if _, err := f.c.ListTableOfFamily(NFTTable, nftables.TableFamilyINet); err == nil {
+		s4, err4 := f.c.GetSetByName(table, "conns4")
+		s6, err6 := f.c.GetSetByName(table, "conns6")
+		if err4 == nil && err6 == nil {
+			f.set4, f.set6, f.prepared = s4, s6, true
+			return nil
+		}
+		// A broken leftover: start again.
+		f.c.DelTable(table)
+		if err := f.c.Flush(); err != nil {
+			return err
+		}
+	}
+	f.c.AddTable(table)
+	f.set4 = &nftables.Set{Table: table, Name: "conns4", HasTimeout: true, Concatenation: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService, nftables.TypeIPAddr, nftables.TypeInetService)}
+	f.set6 = &nftables.Set{Table: table, Name: "conns6", HasTimeout: true, Concatenation: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetService, nftables.TypeIP6Addr, nftables.TypeInetService)}
+	for _, s := range []*nftables.Set{f.set4, f.set6} {
+		if err := f.c.AddSet(s, nil); err != nil {
+			return err
+		}
+	}
+	for _, c := range []struct {
+		name string
+		hook *nftables.ChainHook
+	}{{"input", nftables.ChainHookInput}, {"output", nftables.ChainHookOutput}} {
+		policy := nftables.ChainPolicyAccept
+		chain := f.c.AddChain(&nftables.Chain{Name: c.name, Table: table, Type: nftables.ChainTypeFilter,
+			Hooknum: c.hook, Priority: nftables.ChainPriorityRaw, Policy: &policy})
+		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(tcptakeh.BypassMark)},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}})
+		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(f.set4, unix.NFPROTO_IPV4, 4)})
+		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(f.set6, unix.NFPROTO_IPV6, 16)})
+	}
+	if err := f.c.Flush(); err != nil {
+		return err
+	}
+	f.prepared = true
+	return nil
+}
+
+// dropRule matches saddr . sport . daddr . dport against set, loading the
+// concatenation into consecutive 32-bit registers starting at register 1.
+func dropRule(set *nftables.Set, nfproto uint8, alen uint32) []expr.Any {
+	const reg32 = 8 // NFT_REG32_00: register 1 in 32-bit units
+	saddrOff := uint32(12)
+	if alen == 16 {
+		saddrOff = 8
+	}
+	words := alen / 4
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfproto}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: saddrOff, Len: alen},
+		&expr.Payload{DestRegister: reg32 + words, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Payload{DestRegister: reg32 + words + 1, Base: expr.PayloadBaseNetworkHeader, Offset: saddrOff + alen, Len: alen},
+		&expr.Payload{DestRegister: reg32 + 2*words + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
+		&expr.Counter{},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
+// tupleKeys returns the set keys of t's outgoing and incoming packets:
+// saddr . sport . daddr . dport, each port padded to 4 bytes.
+func tupleKeys(t Tuple) (out, in []byte) {
+	key := func(src, dst [2][]byte) []byte {
+		var k []byte
+		for _, p := range [][2][]byte{src, dst} {
+			k = append(k, p[0]...)
+			k = append(k, p[1]...)
+			k = append(k, 0, 0)
+		}
+		return k
+	}
+	port := func(p uint16) []byte { return binary.BigEndian.AppendUint16(nil, p) }
+	l := [2][]byte{addrBytes(t.Local.Addr()), port(t.Local.Port())}
+	r := [2][]byte{addrBytes(t.Remote.Addr()), port(t.Remote.Port())}
+	return key(l, r), key(r, l)
+}
+
+var (
+	defaultMu      sync.Mutex
+	defaultFreezer = map[uint64]Freezer{} // by netns inode
+)
+
+// DefaultFreezer returns the freezer for the calling thread's network
+// namespace: the kernel module's when it is loaded, else an NFTFreezer.
+// Callers working in several namespaces from one process should lock the
+// OS thread (runtime.LockOSThread) around setns and the operations.
+func DefaultFreezer() (Freezer, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return nil, &Error{Op: "freeze", Err: err}
+	}
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if f, ok := defaultFreezer[st.Ino]; ok {
+		return f, nil
+	}
+	var f Freezer
+	if mf := moduleFreezer(); mf != nil {
+		f = mf
+	} else {
+		nf, err := NewNFTFreezer(-1)
+		if err != nil {
+			return nil, err
+		}
+		f = nf
+	}
+	defaultFreezer[st.Ino] = f
+	return f, nil
+}

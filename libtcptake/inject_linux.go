@@ -1,0 +1,94 @@
+package libtcptake
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+)
+
+// injectFIN delivers the peer's FIN to a restored socket in repair mode:
+// TCP_REPAIR cannot mark a FIN as received, so tcptake sends the segment
+// the peer sent, from a raw socket (CAP_NET_RAW) to the local address,
+// with the mark that passes the freeze (tcptakeh.BypassMark). The FIN sits
+// at the image's rcv_nxt and acknowledges its snd_una.
+func injectFIN(img *Image) error {
+	t := img.Tuple
+	win := uint32(0xffff)
+	if w := img.Window; w != nil {
+		win = min(w.SndWnd>>img.SndWScale, 0xffff)
+	}
+	tcp := make([]byte, 20)
+	binary.BigEndian.PutUint16(tcp[0:], t.Remote.Port())
+	binary.BigEndian.PutUint16(tcp[2:], t.Local.Port())
+	binary.BigEndian.PutUint32(tcp[4:], img.RcvNxt)
+	binary.BigEndian.PutUint32(tcp[8:], img.SndUna)
+	tcp[12] = 5 << 4
+	tcp[13] = 0x11 // FIN|ACK
+	binary.BigEndian.PutUint16(tcp[14:], uint16(win))
+	src, dst := addrBytes(t.Remote.Addr()), addrBytes(t.Local.Addr())
+	binary.BigEndian.PutUint16(tcp[16:], tcpChecksum(src, dst, tcp))
+
+	var (
+		pkt []byte
+		fam = unix.AF_INET
+		sa  unix.Sockaddr
+	)
+	if t.Is6() {
+		fam = unix.AF_INET6
+		pkt = make([]byte, 40, 40+len(tcp))
+		pkt[0] = 6 << 4
+		binary.BigEndian.PutUint16(pkt[4:], uint16(len(tcp)))
+		pkt[6], pkt[7] = unix.IPPROTO_TCP, 64
+		copy(pkt[8:], src)
+		copy(pkt[24:], dst)
+		sa = addrPortSockaddr(netip.AddrPortFrom(t.Local.Addr(), 0), t.IfIndex)
+	} else {
+		pkt = make([]byte, 20, 20+len(tcp))
+		pkt[0] = 4<<4 | 5
+		binary.BigEndian.PutUint16(pkt[2:], uint16(20+len(tcp)))
+		pkt[6] = 0x40 // DF
+		pkt[8], pkt[9] = 64, unix.IPPROTO_TCP
+		copy(pkt[12:], src)
+		copy(pkt[16:], dst)
+		sa = &unix.SockaddrInet4{Addr: t.Local.Addr().As4()}
+	}
+	pkt = append(pkt, tcp...)
+
+	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return os.NewSyscallError("socket raw (injecting the peer's FIN needs CAP_NET_RAW)", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, tcptakeh.BypassMark); err != nil {
+		return os.NewSyscallError("setsockopt SO_MARK", err)
+	}
+	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
+		return os.NewSyscallError("sendto (peer's FIN)", err)
+	}
+	return nil
+}
+
+// tcpChecksum computes the TCP checksum over the pseudo-header and seg.
+func tcpChecksum(src, dst, seg []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	add(src)
+	add(dst)
+	sum += unix.IPPROTO_TCP + uint32(len(seg))
+	add(seg)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}

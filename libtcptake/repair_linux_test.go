@@ -1,0 +1,258 @@
+package libtcptake
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// inNewNetns runs fn on a locked OS thread in a fresh network namespace
+// with loopback up. It skips the test when that is not permitted.
+func inNewNetns(t *testing.T, fn func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, TCP_REPAIR, nftables)")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // the thread dies with its namespace: never unlocked
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		if err := linkUp("lo"); err != nil {
+			t.Errorf("lo up: %v", err)
+			return
+		}
+		fn()
+	}()
+	<-done
+}
+
+func linkUp(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// pair returns a connected client and server conn over addr ("127.0.0.1:0").
+func pair(t *testing.T, addr string) (client, server *net.TCPConn) {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func readN(t *testing.T, c net.Conn, n int) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	return b
+}
+
+// TestMigrateInPlace moves the server side of a loopback session to a new
+// socket on the same node, with bytes in the receive queue, unacked and
+// unsent bytes in the send queue, and checks every byte arrives once.
+func TestMigrateInPlace(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) {
+			inNewNetns(t, func() { migrateInPlace(t, addr) })
+		})
+	}
+}
+
+func migrateInPlace(t *testing.T, addr string) {
+	ctx := context.Background()
+	f, err := NewNFTFreezer(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	opts := &Options{Freezer: f}
+	client, server := pair(t, addr)
+	defer client.Close()
+
+	// Receive queue: the client sends, the server does not read.
+	toServer := bytes.Repeat([]byte("c2s."), 1000)
+	if _, err := client.Write(toServer); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	// Unacked: the server's segments leave but never reach the client.
+	unblock := blockInput(t, client.LocalAddr().(*net.TCPAddr).Port)
+	toClient := bytes.Repeat([]byte("s2c!"), 3000)
+	if _, err := server.Write(toClient); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	// Unsent: written while frozen (a dropped transmission is not sent).
+	tuple, err := fdTupleOf(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Freeze(ctx, tuple); err != nil {
+		t.Fatal(err)
+	}
+	unsent := []byte("unsent")
+	if _, err := server.Write(unsent); err != nil {
+		t.Fatal(err)
+	}
+	toClient = append(toClient, unsent...)
+
+	sess, err := Stop(ctx, server, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := sess.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(img.RecvQueue, toServer) {
+		t.Fatalf("receive queue: %d bytes, want the client's %d", len(img.RecvQueue), len(toServer))
+	}
+	if got := append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...); !bytes.Equal(got, toClient) {
+		t.Fatalf("send queue: %d bytes, want %d", len(got), len(toClient))
+	}
+	if len(img.SendUnacked) != len(toClient)-len(unsent) || !bytes.Equal(img.SendUnsent, unsent) {
+		t.Fatalf("send queue split %d+%d, want %d+%d", len(img.SendUnacked), len(img.SendUnsent), len(toClient)-len(unsent), len(unsent))
+	}
+	unblock()
+	img.AppState = []byte("state")
+	b, err := img.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img2 Image
+	if err := img2.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+
+	// The 4-tuple is still taken by the stopped socket.
+	if _, err := Set(ctx, &img2, opts); !errors.Is(err, ErrInUse) {
+		t.Fatalf("Set while the original exists: %v, want ErrInUse", err)
+	}
+	if err := sess.Release(); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+
+	sess2, err := Set(ctx, &img2, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	conn, err := sess2.Restart(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got := readN(t, client, len(toClient)); !bytes.Equal(got, toClient) {
+		t.Fatal("client read different bytes")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("unacked bytes took %v to reach the client (an RTO stall)", d)
+	}
+	if got := readN(t, conn, len(toServer)); !bytes.Equal(got, toServer) {
+		t.Fatal("restored server read different bytes")
+	}
+	mss, err := unix.GetsockoptInt(fdOf(t, conn), unix.IPPROTO_TCP, unix.TCP_MAXSEG)
+	if err != nil || uint32(mss) == 524 {
+		t.Fatalf("restored MSS %d (%v), want the original clamp %d", mss, err, img.MSSClamp)
+	}
+	// And the session goes on both ways.
+	client.Write([]byte("more"))
+	if got := readN(t, conn, 4); string(got) != "more" {
+		t.Fatalf("after restart: %q", got)
+	}
+	conn.Write([]byte("back"))
+	if got := readN(t, client, 4); string(got) != "back" {
+		t.Fatalf("after restart: %q", got)
+	}
+}
+
+// blockInput drops TCP segments to port on input, as a lossy path would,
+// until the returned function is called.
+func blockInput(t *testing.T, port int) func() {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "tcptake_test"})
+	chain := c.AddChain(&nftables.Chain{Name: "in", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityRef(-400)})
+	c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		c.DelTable(table)
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fdOf(t *testing.T, c *net.TCPConn) int {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+func fdTupleOf(c *net.TCPConn) (Tuple, error) {
+	fd, err := dupConn(c)
+	if err != nil {
+		return Tuple{}, err
+	}
+	defer unix.Close(fd)
+	return fdTuple(fd)
+}
