@@ -256,3 +256,151 @@ func fdTupleOf(c *net.TCPConn) (Tuple, error) {
 	defer unix.Close(fd)
 	return fdTuple(fd)
 }
+
+// TestMigrateStates moves the server side of a loopback session in each
+// half-closed state and checks both ends finish the exchange: every byte
+// once, then a clean EOF, never a reset.
+func TestMigrateStates(t *testing.T) {
+	type setup func(t *testing.T, client, server *net.TCPConn, block func(port int) func()) (cleanup func())
+	clientPort := func(c *net.TCPConn) int { return c.LocalAddr().(*net.TCPAddr).Port }
+	tests := []struct {
+		name       string
+		want       State
+		setup      setup
+		serverSent bool // the server's FIN went out before the move
+		clientSent bool // the client's FIN went out before the move
+	}{
+		{"established", StateEstablished, func(t *testing.T, c, s *net.TCPConn, block func(int) func()) func() {
+			return func() {}
+		}, false, false},
+		{"fin-wait-1", StateFinWait1, func(t *testing.T, c, s *net.TCPConn, block func(int) func()) func() {
+			unblock := block(clientPort(c))
+			s.CloseWrite()
+			return unblock
+		}, true, false},
+		{"fin-wait-2", StateFinWait2, func(t *testing.T, c, s *net.TCPConn, block func(int) func()) func() {
+			s.CloseWrite()
+			return func() {}
+		}, true, false},
+		{"close-wait", StateCloseWait, func(t *testing.T, c, s *net.TCPConn, block func(int) func()) func() {
+			c.CloseWrite()
+			return func() {}
+		}, false, true},
+		{"last-ack", StateLastAck, func(t *testing.T, c, s *net.TCPConn, block func(int) func()) func() {
+			c.CloseWrite()
+			time.Sleep(20 * time.Millisecond)
+			unblock := block(clientPort(c))
+			s.CloseWrite()
+			return unblock
+		}, true, true},
+		{"closing", StateClosing, func(t *testing.T, c, s *net.TCPConn, block func(int) func()) func() {
+			unblock := block(clientPort(c))
+			s.CloseWrite()
+			time.Sleep(20 * time.Millisecond)
+			c.CloseWrite()
+			return unblock
+		}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inNewNetns(t, func() {
+				ctx := context.Background()
+				f, err := NewNFTFreezer(-1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				client, server := pair(t, "127.0.0.1:0")
+				defer client.Close()
+				c2s, s2c := []byte("to the server"), []byte("to the client")
+				client.Write(c2s)
+				server.Write(s2c)
+				time.Sleep(20 * time.Millisecond)
+				unblock := tt.setup(t, client, server, func(port int) func() { return blockInput(t, port) })
+				time.Sleep(50 * time.Millisecond)
+
+				sess, err := Stop(ctx, server, &Options{Freezer: f})
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := sess.Get()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if img.State != tt.want {
+					t.Fatalf("state %v, want %v", img.State, tt.want)
+				}
+				sess.Release()
+				server.Close()
+				unblock()
+				sess2, err := Set(ctx, img, &Options{Freezer: f})
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := sess2.Restart(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+
+				// The server reads what the client sent, then EOF if the
+				// client closed.
+				if got := readN(t, conn, len(c2s)); !bytes.Equal(got, c2s) {
+					t.Fatalf("server read %q", got)
+				}
+				if !tt.clientSent {
+					client.CloseWrite()
+				}
+				expectEOF(t, conn)
+				// The client reads what the server sent, then EOF.
+				if got := readN(t, client, len(s2c)); !bytes.Equal(got, s2c) {
+					t.Fatalf("client read %q", got)
+				}
+				if !tt.serverSent {
+					conn.CloseWrite()
+				}
+				expectEOF(t, client)
+			})
+		})
+	}
+}
+
+func expectEOF(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if n, err := c.Read(b[:]); err != io.EOF {
+		t.Fatalf("read %d bytes, %v; want a clean EOF", n, err)
+	}
+}
+
+func TestStopMPTCP(t *testing.T) {
+	inNewNetns(t, func() {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(true)
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		d := net.Dialer{}
+		d.SetMultipathTCP(true)
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if ok, _ := s.(*net.TCPConn).MultipathTCP(); !ok {
+			t.Skip("the kernel did not negotiate MPTCP")
+		}
+		_, err = Stop(context.Background(), s.(*net.TCPConn), nil)
+		if !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("Stop of an MPTCP session: %v, want ErrUnsupported", err)
+		}
+	})
+}

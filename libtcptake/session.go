@@ -30,7 +30,6 @@ type Options struct {
 	NoFreebind bool
 }
 
-
 func (o *Options) logger() *slog.Logger {
 	if o == nil || o.Logger == nil {
 		return slog.Default()
