@@ -30,6 +30,10 @@ import (
 // A frozen tuple is two elements, one per direction, each with a timeout.
 const NFTTable = "tcptake"
 
+// nftElemsPerMsg keeps a NEWSETELEM/DELSETELEM element list, about 70
+// bytes an IPv6 element, under the 64 KiB attribute limit.
+const nftElemsPerMsg = 512
+
 // DefaultFreezeTimeout bounds a freeze, so that a controller that dies
 // never strands a session (the module uses the same default).
 const DefaultFreezeTimeout = tcptakeh.FreezeTimeoutDefaultMs * time.Millisecond
@@ -90,6 +94,10 @@ func (f *NFTFreezer) ThawAll(ctx context.Context, ts []Tuple) error {
 	return f.apply(ctx, "thaw", ts, false)
 }
 
+// nftTuplesPerBatch keeps one batch under the netlink socket's send
+// buffer (about 2 × 70 bytes a tuple).
+const nftTuplesPerBatch = 1024
+
 func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Op: op, Err: err}
@@ -99,6 +107,18 @@ func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool)
 	if err := f.prepare(); err != nil {
 		return &Error{Op: op, Err: nftErr(err)}
 	}
+	for len(ts) > 0 {
+		n := min(len(ts), nftTuplesPerBatch)
+		if err := f.batch(op, ts[:n], add); err != nil {
+			return err
+		}
+		ts = ts[n:]
+	}
+	return nil
+}
+
+// batch changes the elements of ts in one netlink batch.
+func (f *NFTFreezer) batch(op string, ts []Tuple, add bool) error {
 	timeout := f.Timeout
 	if timeout == 0 {
 		timeout = DefaultFreezeTimeout
@@ -123,17 +143,20 @@ func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool)
 		set *nftables.Set
 		els []nftables.SetElement
 	}{{f.set4, el4}, {f.set6, el6}} {
-		if len(x.els) == 0 {
-			continue
-		}
-		var err error
-		if add {
-			err = f.c.SetAddElements(x.set, x.els)
-		} else {
-			err = f.c.SetDeleteElements(x.set, x.els)
-		}
-		if err != nil {
-			return &Error{Op: op, Err: err}
+		// An element list is one netlink attribute (at most 64 KiB):
+		// several messages of one batch carry a long one.
+		for len(x.els) > 0 {
+			n := min(len(x.els), nftElemsPerMsg)
+			var err error
+			if add {
+				err = f.c.SetAddElements(x.set, x.els[:n])
+			} else {
+				err = f.c.SetDeleteElements(x.set, x.els[:n])
+			}
+			if err != nil {
+				return &Error{Op: op, Err: err}
+			}
+			x.els = x.els[n:]
 		}
 	}
 	if err := f.c.Flush(); err != nil {

@@ -63,19 +63,56 @@ func sockErr(op string, t fmt.Stringer, call string, err error) error {
 // away ends with Release, then conn.Close (silent: the socket stays in
 // repair mode).
 func Stop(ctx context.Context, conn syscall.Conn, o *Options) (*Session, error) {
-	fd, err := dupConn(conn)
+	ss, err := StopAll(ctx, []syscall.Conn{conn}, o)
 	if err != nil {
-		return nil, opErr("stop", nil, err)
-	}
-	s := &Session{fd: fd, opts: copyOpts(o)}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		s.orig = tc
-	}
-	if err := s.stop(ctx); err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
-	return s, nil
+	return ss[0], nil
+}
+
+// StopAll stops many sessions, freezing them in one batch. On error no
+// session is left stopped.
+func StopAll(ctx context.Context, conns []syscall.Conn, o *Options) ([]*Session, error) {
+	ss := make([]*Session, 0, len(conns))
+	closeAll := func() {
+		for _, s := range ss {
+			unix.Close(s.fd)
+		}
+	}
+	freezer, err := o.getFreezer()
+	if err != nil {
+		return nil, err
+	}
+	for _, conn := range conns {
+		s := &Session{fd: -1, opts: copyOpts(o), freezer: freezer}
+		s.orig, _ = conn.(*net.TCPConn)
+		if s.fd, err = dupConn(conn); err != nil {
+			closeAll()
+			return nil, opErr("stop", nil, err)
+		}
+		ss = append(ss, s)
+		if err := s.check(); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	tuples := sessionTuples(ss)
+	if err := freezeAll(ctx, freezer, tuples); err != nil {
+		closeAll()
+		return nil, err
+	}
+	for i, s := range ss {
+		if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON); err != nil {
+			for _, done := range ss[:i] {
+				unix.SetsockoptInt(done.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF_NO_WP)
+			}
+			thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
+			closeAll()
+			return nil, sockErr("stop", s, "setsockopt TCP_REPAIR", err)
+		}
+	}
+	ss[0].opts.logger().Debug("tcptake: stopped", "sessions", len(ss))
+	return ss, nil
 }
 
 func dupConn(conn syscall.Conn) (int, error) {
@@ -93,7 +130,9 @@ func dupConn(conn syscall.Conn) (int, error) {
 	return fd, derr
 }
 
-func (s *Session) stop(ctx context.Context) error {
+// check makes sure the socket is a plain TCP session tcptake can move and
+// reads its tuple.
+func (s *Session) check() error {
 	proto, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if err != nil {
 		return sockErr("stop", nil, "getsockopt SO_PROTOCOL", err)
@@ -114,18 +153,49 @@ func (s *Session) stop(ctx context.Context) error {
 	if !info.state.Migratable() {
 		return &Error{Op: "stop", Session: s.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
 	}
-	if s.freezer, err = s.opts.getFreezer(); err != nil {
-		return err
-	}
-	if err := s.freezer.Freeze(ctx, s.tuple); err != nil {
-		return err
-	}
-	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON); err != nil {
-		s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
-		return sockErr("stop", s, "setsockopt TCP_REPAIR", err)
-	}
-	s.opts.logger().Debug("tcptake: stopped", "session", s.tuple)
 	return nil
+}
+
+func sessionTuples(ss []*Session) []Tuple {
+	ts := make([]Tuple, len(ss))
+	for i, s := range ss {
+		ts[i] = s.tuple
+	}
+	return ts
+}
+
+// BatchFreezer is a Freezer that can change many tuples in one request.
+type BatchFreezer interface {
+	Freezer
+	FreezeAll(ctx context.Context, ts []Tuple) error
+	ThawAll(ctx context.Context, ts []Tuple) error
+}
+
+func freezeAll(ctx context.Context, f Freezer, ts []Tuple) error {
+	if bf, ok := f.(BatchFreezer); ok {
+		return bf.FreezeAll(ctx, ts)
+	}
+	for i, t := range ts {
+		if err := f.Freeze(ctx, t); err != nil {
+			thawAll(context.WithoutCancel(ctx), f, ts[:i], false)
+			return err
+		}
+	}
+	return nil
+}
+
+// thawAll thaws ts; batch freezers cannot kick and ignore kick.
+func thawAll(ctx context.Context, f Freezer, ts []Tuple, kick bool) error {
+	if bf, ok := f.(BatchFreezer); ok {
+		return bf.ThawAll(ctx, ts)
+	}
+	var first error
+	for _, t := range ts {
+		if err := f.Thaw(ctx, t, kick); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // fdTuple reads the socket's local and remote address.
@@ -297,33 +367,51 @@ func seqAfter(a, b uint32) bool { return int32(b-a) < 0 }
 // this node yet (IP_FREEBIND) unless Options.NoFreebind is set. On
 // failure nothing is left behind: no socket, no freeze.
 func Set(ctx context.Context, img *Image, o *Options) (*Session, error) {
-	if err := img.validate(); err != nil {
-		return nil, &Error{Op: "set", Session: img.String(), Err: err}
-	}
-	if !img.State.Migratable() {
-		return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: %v", ErrState, img.State)}
-	}
-	if img.MSSClamp == 0 {
-		return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
-	}
-	s := &Session{fd: -1, tuple: img.Tuple, opts: copyOpts(o), state: img.State, gen: img.Generation}
-	var err error
-	if s.freezer, err = s.opts.getFreezer(); err != nil {
+	ss, err := SetAll(ctx, []*Image{img}, o)
+	if err != nil {
 		return nil, err
 	}
-	// Freeze first: the peer's segments must meet neither a half-built
-	// socket nor, before it exists, a RST.
-	if err := s.freezer.Freeze(ctx, s.tuple); err != nil {
-		return nil, err
-	}
-	if err := s.set(img); err != nil {
-		if s.fd >= 0 {
-			unix.Close(s.fd)
+	return ss[0], nil
+}
+
+// SetAll recreates many sessions, freezing their tuples in one batch
+// first: the peers' segments must meet neither a half-built socket nor,
+// before it exists, a RST. On error nothing is left behind.
+func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) {
+	ss := make([]*Session, 0, len(imgs))
+	for _, img := range imgs {
+		if err := img.validate(); err != nil {
+			return nil, &Error{Op: "set", Session: img.String(), Err: err}
 		}
-		s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
+		if !img.State.Migratable() {
+			return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: %v", ErrState, img.State)}
+		}
+		if img.MSSClamp == 0 {
+			return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
+		}
+		ss = append(ss, &Session{fd: -1, tuple: img.Tuple, opts: copyOpts(o), state: img.State, gen: img.Generation})
+	}
+	freezer, err := o.getFreezer()
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	tuples := sessionTuples(ss)
+	if err := freezeAll(ctx, freezer, tuples); err != nil {
+		return nil, err
+	}
+	for i, s := range ss {
+		s.freezer = freezer
+		if err := s.set(imgs[i]); err != nil {
+			for _, s := range ss[:i+1] {
+				if s.fd >= 0 {
+					unix.Close(s.fd)
+				}
+			}
+			thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
+			return nil, err
+		}
+	}
+	return ss, nil
 }
 
 func (s *Session) set(img *Image) error {
@@ -448,16 +536,50 @@ func waitState(fd int, want State) error {
 // unacked and unsent bytes at once and, in a state where our FIN was
 // sent, sends it again after them. ctx bounds that sending.
 func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fd < 0 || s.started {
-		return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session is not stopped")}
-	}
-	// Thaw before leaving repair mode, so the window probe sent then
-	// reaches the peer.
-	if err := s.freezer.Thaw(ctx, s.tuple, true); err != nil {
+	cs, err := RestartAll(ctx, []*Session{s})
+	if len(cs) == 0 {
 		return nil, err
 	}
+	return cs[0], err
+}
+
+// RestartAll restarts many sessions, thawing them in one batch where the
+// freezer allows it. It returns the conns restarted so far with the first
+// error.
+func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
+	for _, s := range ss {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.fd < 0 || s.started {
+			return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session is not stopped")}
+		}
+	}
+	// Thaw before leaving repair mode, so the window probe sent then
+	// reaches the peer; ask the freezer to kick the peer as well.
+	byFreezer := map[Freezer][]Tuple{}
+	for _, s := range ss {
+		byFreezer[s.freezer] = append(byFreezer[s.freezer], s.tuple)
+	}
+	for f, ts := range byFreezer {
+		if err := thawAll(ctx, f, ts, true); err != nil {
+			return nil, err
+		}
+	}
+	conns := make([]*net.TCPConn, 0, len(ss))
+	for _, s := range ss {
+		c, err := s.resume(ctx)
+		if c != nil {
+			conns = append(conns, c)
+		}
+		if err != nil {
+			return conns, err
+		}
+	}
+	return conns, nil
+}
+
+// resume leaves repair mode on a thawed session.
+func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF); err != nil {
 		return nil, sockErr("restart", s, "setsockopt TCP_REPAIR", err)
 	}
