@@ -490,7 +490,9 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 		case tcptakeh.ASessionAppState:
 			b := ad.Bytes()
 			if len(b) > tcptakeh.AppStateMax {
-				ad.Do(func([]byte) error { return fmt.Errorf("application state of %d bytes exceeds %d", len(b), tcptakeh.AppStateMax) })
+				ad.Do(func([]byte) error {
+					return fmt.Errorf("application state of %d bytes exceeds %d", len(b), tcptakeh.AppStateMax)
+				})
 				break
 			}
 			img.AppState = b
