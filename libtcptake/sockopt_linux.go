@@ -168,7 +168,7 @@ func sysctlInt(path string, def int) int {
 }
 
 // getSockOpts reads the options an application may have set. TTL counts
-// only when it differs from the namespace's default. Buffer sizes are not
+// only when it differs from the namespace's default (64 needs no look-up). Buffer sizes are not
 // read: without the kernel module, whether the application locked them is
 // unknown, and a restored socket autotunes them.
 func getSockOpts(fd int, v6 bool) SockOpts {
@@ -183,14 +183,14 @@ func getSockOpts(fd int, v6 bool) SockOpts {
 	if v6 {
 		so.TOS = uint8(getU32(fd, unix.IPPROTO_IPV6, unix.IPV6_TCLASS))
 		hops := getU32(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS)
-		if int(hops) != sysctlInt("/proc/sys/net/ipv6/conf/default/hop_limit", 64) {
+		if hops != 64 && int(hops) != sysctlInt("/proc/sys/net/ipv6/conf/default/hop_limit", 64) {
 			so.TTL = uint8(hops)
 		}
 		so.V6Only = getBool(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
 	} else {
 		so.TOS = uint8(getU32(fd, unix.IPPROTO_IP, unix.IP_TOS))
 		ttl := getU32(fd, unix.IPPROTO_IP, unix.IP_TTL)
-		if int(ttl) != sysctlInt("/proc/sys/net/ipv4/ip_default_ttl", 64) {
+		if ttl != 64 && int(ttl) != sysctlInt("/proc/sys/net/ipv4/ip_default_ttl", 64) {
 			so.TTL = uint8(ttl)
 		}
 	}
