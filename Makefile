@@ -12,7 +12,8 @@ build:
 	$(GO) build ./...
 
 generate:
-	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -c uapi/linux/tcptake.h -go internal/tcptakeh/zconst.go
+	ci/ynl-gen.sh
+	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go -cgocheck internal/tcptakeh/uapicheck/zuapi.go
 
 check-generated:
 	ci/check-generated.sh

@@ -2,9 +2,12 @@
 # Regenerate everything derived from uapi/tcptake.yaml and fail on any diff.
 set -eu
 cd "$(dirname "$0")/.."
+generated="uapi/linux/tcptake.h internal/tcptakeh"
 make -s generate
-if ! git diff --exit-code -- uapi/linux/tcptake.h internal/tcptakeh/zconst.go; then
-	echo "check-generated: generated files are stale; run 'make generate' and commit" >&2
+if [ -n "$(git status --porcelain -- $generated)" ]; then
+	git status --short -- $generated
+	git --no-pager diff -- $generated
+	echo "check-generated: generated files differ from uapi/tcptake.yaml; run 'make generate' and commit" >&2
 	exit 1
 fi
 echo "check-generated: ok"

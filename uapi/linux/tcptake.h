@@ -2,7 +2,6 @@
 /* Do not edit directly, auto-generated from: */
 /*	uapi/tcptake.yaml */
 /* YNL-GEN uapi header */
-/* To regenerate run: make generate */
 
 #ifndef _UAPI_LINUX_TCPTAKE_H
 #define _UAPI_LINUX_TCPTAKE_H
@@ -10,30 +9,42 @@
 #define TCPTAKE_FAMILY_NAME	"tcptake"
 #define TCPTAKE_FAMILY_VERSION	1
 
-#define TCPTAKE_CHUNK_MAX	32768
-#define TCPTAKE_QUEUE_MAX	67108864
-#define TCPTAKE_APP_STATE_MAX	65000
+#define TCPTAKE_CHUNK_MAX			32768
+#define TCPTAKE_QUEUE_MAX			67108864
+#define TCPTAKE_APP_STATE_MAX			65000
 #define TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS	10000
-#define TCPTAKE_FREEZE_TIMEOUT_MAX_MS	600000
-#define TCPTAKE_PEER_RING_SIZE	8
-#define TCPTAKE_BYPASS_MARK	1952673908
+#define TCPTAKE_FREEZE_TIMEOUT_MAX_MS		600000
+#define TCPTAKE_PEER_RING_SIZE			8
+#define TCPTAKE_BYPASS_MARK			1952673908
 
-/* TCP states, numbered as the kernel's TCP_* states. */
+/**
+ * enum tcptake_tcp_state - TCP states, numbered as the kernel's TCP_* states.
+ */
 enum tcptake_tcp_state {
 	TCPTAKE_TCP_STATE_ESTABLISHED = 1,
-	TCPTAKE_TCP_STATE_SYN_SENT = 2,
-	TCPTAKE_TCP_STATE_SYN_RECV = 3,
-	TCPTAKE_TCP_STATE_FIN_WAIT1 = 4,
-	TCPTAKE_TCP_STATE_FIN_WAIT2 = 5,
-	TCPTAKE_TCP_STATE_TIME_WAIT = 6,
-	TCPTAKE_TCP_STATE_CLOSE = 7,
-	TCPTAKE_TCP_STATE_CLOSE_WAIT = 8,
-	TCPTAKE_TCP_STATE_LAST_ACK = 9,
-	TCPTAKE_TCP_STATE_LISTEN = 10,
-	TCPTAKE_TCP_STATE_CLOSING = 11,
+	TCPTAKE_TCP_STATE_SYN_SENT,
+	TCPTAKE_TCP_STATE_SYN_RECV,
+	TCPTAKE_TCP_STATE_FIN_WAIT1,
+	TCPTAKE_TCP_STATE_FIN_WAIT2,
+	TCPTAKE_TCP_STATE_TIME_WAIT,
+	TCPTAKE_TCP_STATE_CLOSE,
+	TCPTAKE_TCP_STATE_CLOSE_WAIT,
+	TCPTAKE_TCP_STATE_LAST_ACK,
+	TCPTAKE_TCP_STATE_LISTEN,
+	TCPTAKE_TCP_STATE_CLOSING,
 };
 
-/* TCP options negotiated by the session. */
+/**
+ * enum tcptake_opt - TCP options negotiated by the session.
+ * @TCPTAKE_OPT_SACK: SACK permitted.
+ * @TCPTAKE_OPT_TIMESTAMPS: RFC 7323 timestamps on.
+ * @TCPTAKE_OPT_WSCALE: Window scaling on (snd-wscale and rcv-wscale are
+ *   valid).
+ * @TCPTAKE_OPT_ECN: ECN negotiated (informational, TCP_REPAIR cannot restore
+ *   it).
+ * @TCPTAKE_OPT_USEC_TS: Timestamps tick in microseconds (6.7+); tsval carries
+ *   the same bit.
+ */
 enum tcptake_opt {
 	TCPTAKE_OPT_SACK = 1,
 	TCPTAKE_OPT_TIMESTAMPS = 2,
@@ -42,26 +53,41 @@ enum tcptake_opt {
 	TCPTAKE_OPT_USEC_TS = 16,
 };
 
-/* Flags of GET. */
+/**
+ * enum tcptake_get_flags - Flags of GET.
+ * @TCPTAKE_GET_FLAGS_BUFFERS: Include the receive and send queue bytes (buffer
+ *   export).
+ */
 enum tcptake_get_flags {
 	TCPTAKE_GET_FLAGS_BUFFERS = 1,
 };
 
-/* Flags of THAW. */
+/**
+ * enum tcptake_thaw_flags - Flags of THAW.
+ * @TCPTAKE_THAW_FLAGS_KICK: Send the peer a duplicate ACK (three of them) from
+ *   the restored socket after the drop is lifted, so that it retransmits at
+ *   once instead of after its backed-off RTO.
+ */
 enum tcptake_thaw_flags {
 	TCPTAKE_THAW_FLAGS_KICK = 1,
 };
 
-/* Flags of FREEZE. */
+/**
+ * enum tcptake_freeze_flags - Flags of FREEZE.
+ * @TCPTAKE_FREEZE_FLAGS_REPLACE: Re-arm the timeout of an existing freeze
+ *   instead of failing with EEXIST.
+ */
 enum tcptake_freeze_flags {
 	TCPTAKE_FREEZE_FLAGS_REPLACE = 1,
 };
 
-/* What a freeze notification reports. */
+/**
+ * enum tcptake_event - What a freeze notification reports.
+ */
 enum tcptake_event {
-	TCPTAKE_EVENT_FROZEN = 0,
-	TCPTAKE_EVENT_THAWED = 1,
-	TCPTAKE_EVENT_EXPIRED = 2,
+	TCPTAKE_EVENT_FROZEN,
+	TCPTAKE_EVENT_THAWED,
+	TCPTAKE_EVENT_EXPIRED,
 };
 
 enum {
