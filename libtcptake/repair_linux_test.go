@@ -404,3 +404,50 @@ func TestStopMPTCP(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckpoint stops, gets and restarts a session in place (the failover
+// checkpoint) while both ends keep writing, and checks no byte is lost.
+func TestCheckpoint(t *testing.T) {
+	inNewNetns(t, func() {
+		ctx := context.Background()
+		f, err := NewNFTFreezer(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		client, server := pair(t, "127.0.0.1:0")
+		defer client.Close()
+		defer server.Close()
+		var sent []byte
+		for i := range 20 {
+			msg := bytes.Repeat([]byte{byte('a' + i)}, 1000)
+			client.Write(msg)
+			sent = append(sent, msg...)
+			sess, err := Stop(ctx, server, &Options{Freezer: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := sess.Get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if img.Generation != 1 {
+				t.Fatalf("generation %d", img.Generation)
+			}
+			c, err := sess.Restart(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c != server {
+				t.Fatal("Restart of a stopped conn returned another conn")
+			}
+		}
+		if got := readN(t, server, len(sent)); !bytes.Equal(got, sent) {
+			t.Fatal("bytes lost or reordered across checkpoints")
+		}
+		server.Write([]byte("done"))
+		if got := readN(t, client, 4); string(got) != "done" {
+			t.Fatalf("client read %q", got)
+		}
+	})
+}
