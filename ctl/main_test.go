@@ -95,7 +95,7 @@ func TestExitCodes(t *testing.T) {
 			stderr: "tcptakectl: open network namespace tt-ctl-does-not-exist: no such file or directory; check its name with 'ip netns list'\n"},
 		{name: "netns not a namespace", args: []string{"-n", "/dev/null", "session", "list"}, code: 1,
 			stderr: "tcptakectl: open network namespace /dev/null: not a network namespace; check its name with 'ip netns list'\n"},
-		{name: "module status", args: []string{"module", "status"}, code: 1, stderr: "tcptake module: not available"},
+		{name: "module status", args: []string{"module", "status"}, code: 1, stderr: "tcptake kernel module not loaded"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stdout, stderr, code := runCtl(t, nil, tt.args...)

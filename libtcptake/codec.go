@@ -143,7 +143,7 @@ func (img *Image) decodePayload(payload []byte, crc uint32) error {
 	if err := d.decode(ad); err != nil {
 		return err
 	}
-	imgs, err := d.images()
+	imgs, err := d.images(true)
 	if err != nil {
 		return err
 	}
@@ -356,8 +356,10 @@ func (p *partial) checkChunks() error {
 	return nil
 }
 
-// images returns the decoded sessions after checking each is complete.
-func (d *sessionDecoder) images() ([]*Image, error) {
+// images returns the decoded sessions after checking each. With
+// withQueues false (a GET without buffers), the declared queue lengths
+// need no chunks and the checks that need the bytes are skipped.
+func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 	out := make([]*Image, 0, len(d.parts))
 	for _, p := range d.parts {
 		if p.have != haveAll {
@@ -367,17 +369,22 @@ func (d *sessionDecoder) images() ([]*Image, error) {
 				}
 			}
 		}
+		if p.window != 0 && p.window != 5 {
+			return nil, badImage("%s: %d of the 5 window attributes", p.img.Tuple, p.window)
+		}
+		img := p.img
+		if !withQueues {
+			img.RecvQueue, img.SendUnacked, img.SendUnsent = nil, nil, nil
+			out = append(out, &img)
+			continue
+		}
 		if !p.complete() {
 			return nil, badImage("%s: queue data incomplete (have %d/%d/%d bytes, want %d/%d/%d)", p.img.Tuple,
 				len(p.img.RecvQueue), len(p.img.SendUnacked), len(p.img.SendUnsent), p.rcvqLen, p.unackLen, p.unsentLen)
 		}
-		if p.window != 0 && p.window != 5 {
-			return nil, badImage("%s: %d of the 5 window attributes", p.img.Tuple, p.window)
+		if err := img.validate(); err != nil {
+			return nil, &Error{Op: "decode", Session: img.String(), Err: err}
 		}
-		if err := p.img.validate(); err != nil {
-			return nil, &Error{Op: "decode", Session: p.img.String(), Err: err}
-		}
-		img := p.img
 		out = append(out, &img)
 	}
 	return out, nil

@@ -251,7 +251,7 @@ func TestSessionDecoderContinuation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	imgs, err := d.images()
+	imgs, err := d.images(true)
 	if err != nil {
 		t.Fatal(err)
 	}

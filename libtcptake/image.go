@@ -90,7 +90,15 @@ type Tuple struct {
 
 func (t Tuple) String() string { return t.Local.String() + " " + t.Remote.String() }
 
-// Is6 reports whether the tuple is IPv6 (v4-mapped addresses are IPv6).
+// unmap turns a v4-mapped tuple (a dual-stack socket's view of an IPv4
+// session) into the IPv4 tuple its packets carry.
+func (t Tuple) unmap() Tuple {
+	t.Local = netip.AddrPortFrom(t.Local.Addr().Unmap(), t.Local.Port())
+	t.Remote = netip.AddrPortFrom(t.Remote.Addr().Unmap(), t.Remote.Port())
+	return t
+}
+
+// Is6 reports whether the tuple is IPv6.
 func (t Tuple) Is6() bool { return t.Local.Addr().Is6() }
 
 // Window is the TCP_REPAIR_WINDOW state.

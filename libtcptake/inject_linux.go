@@ -10,13 +10,12 @@ import (
 	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
-// injectFIN delivers the peer's FIN to a restored socket in repair mode:
+// injectFIN delivers the peer's FIN to the restored socket of t, in repair mode:
 // TCP_REPAIR cannot mark a FIN as received, so tcptake sends the segment
 // the peer sent, from a raw socket (CAP_NET_RAW) to the local address,
 // with the mark that passes the freeze (tcptakeh.BypassMark). The FIN sits
 // at the image's rcv_nxt and acknowledges its snd_una.
-func injectFIN(img *Image) error {
-	t := img.Tuple
+func injectFIN(t Tuple, img *Image) error {
 	win := uint32(0xffff)
 	if w := img.Window; w != nil {
 		win = min(w.SndWnd>>img.SndWScale, 0xffff)

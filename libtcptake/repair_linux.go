@@ -210,7 +210,7 @@ func fdTuple(fd int) (Tuple, error) {
 	}
 	l, lif := sockaddrAddrPort(la)
 	r, _ := sockaddrAddrPort(ra)
-	return Tuple{Local: l, Remote: r, IfIndex: lif}, nil
+	return Tuple{Local: l, Remote: r, IfIndex: lif}.unmap(), nil
 }
 
 func sockaddrAddrPort(sa unix.Sockaddr) (netip.AddrPort, uint32) {
@@ -389,7 +389,7 @@ func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) 
 		if img.MSSClamp == 0 {
 			return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
 		}
-		ss = append(ss, &Session{fd: -1, tuple: img.Tuple, opts: copyOpts(o), state: img.State, gen: img.Generation})
+		ss = append(ss, &Session{fd: -1, tuple: img.Tuple.unmap(), opts: copyOpts(o), state: img.State, gen: img.Generation})
 	}
 	freezer, err := o.getFreezer()
 	if err != nil {
@@ -494,7 +494,7 @@ func (s *Session) set(img *Image) error {
 		return fail("setsockopt TCP_MAXSEG", err)
 	}
 	if img.State.finReceived() {
-		if err := injectFIN(img); err != nil {
+		if err := injectFIN(t, img); err != nil {
 			return opErr("set", t, err)
 		}
 		if err := waitState(fd, StateCloseWait); err != nil {

@@ -24,9 +24,12 @@ import (
 //	remote-port  u16, big-endian
 //	ifindex      u32, host order; sent only when nonzero
 //
-// A v4-mapped IPv6 address (::ffff:a.b.c.d) is an AF_INET6 tuple, as the
-// kernel sees a dual-stack socket; an IPv4 session has plain 4-byte
-// addresses. Address zones are not encoded: IfIndex carries the scope.
+// A tuple of v4-mapped IPv6 addresses (::ffff:a.b.c.d, as Go reports a
+// dual-stack socket's IPv4 session) is sent as the AF_INET tuple it is on
+// the wire: the module rejects v4-mapped addresses under AF_INET6, and
+// its freezes match packets, which are IPv4. Decoding accepts either
+// form and returns plain IPv4 addresses for both. Address zones are not encoded:
+// IfIndex carries the scope.
 
 // Address families on the wire: Linux's AF_INET and AF_INET6 (the
 // protocol is Linux's, whatever platform encodes it).
@@ -41,7 +44,7 @@ var errTuple = errors.New("invalid 4-tuple")
 // tupleFamily checks that t is a complete 4-tuple and returns its address
 // family.
 func tupleFamily(t Tuple) (uint16, error) {
-	la, ra := t.Local.Addr(), t.Remote.Addr()
+	la, ra := t.Local.Addr().Unmap(), t.Remote.Addr().Unmap()
 	switch {
 	case !la.IsValid() || !ra.IsValid():
 		return 0, fmt.Errorf("%w: %s: missing address", errTuple, t)
@@ -91,9 +94,9 @@ func encodeTuple(ae *netlink.AttributeEncoder, t Tuple) {
 		return
 	}
 	ae.Uint16(tcptakeh.ATupleFamily, fam)
-	ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(t.Local.Addr()))
+	ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(t.Local.Addr().Unmap()))
 	encodePort(ae, tcptakeh.ATupleLocalPort, t.Local.Port())
-	ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(t.Remote.Addr()))
+	ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(t.Remote.Addr().Unmap()))
 	encodePort(ae, tcptakeh.ATupleRemotePort, t.Remote.Port())
 	if t.IfIndex != 0 {
 		ae.Uint32(tcptakeh.ATupleIfindex, t.IfIndex)
@@ -171,6 +174,9 @@ func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 	}
 	la, _ := netip.AddrFromSlice(lb)
 	ra, _ := netip.AddrFromSlice(rb)
+	if la.Is4In6() && ra.Is4In6() { // the AF_INET tuple it is
+		la, ra = la.Unmap(), ra.Unmap()
+	}
 	*t = Tuple{
 		Local:   netip.AddrPortFrom(la, lport),
 		Remote:  netip.AddrPortFrom(ra, rport),

@@ -1,0 +1,419 @@
+package libtcptake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/mdlayher/netlink"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+)
+
+// A Client talks to the tcptake kernel module (generic netlink family
+// "tcptake", uapi/tcptake.yaml) in one network namespace. It addresses
+// sessions by their 4-tuple, whichever process owns them.
+//
+// A Client is safe for concurrent use; its requests are serialised on one
+// netlink socket. Every command needs CAP_NET_ADMIN in the user namespace
+// that owns the network namespace (errors.Is(err, ErrPermission)
+// otherwise). Errors are *Error values with the module's extack message in
+// Message; errors.Is(err, os.ErrNotExist) when the tuple has no session or
+// no freeze.
+type Client struct {
+	c osClient
+}
+
+// osClient is the platform implementation of a Client.
+type osClient interface {
+	io.Closer
+	info(ctx context.Context) (*ModuleInfo, error)
+	freeze(ctx context.Context, t Tuple, o FreezeOptions) error
+	thaw(ctx context.Context, t Tuple, kick bool) error
+	get(ctx context.Context, t Tuple, withBuffers bool) (*Image, error)
+	sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error)
+	set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error
+	peerSegments(ctx context.Context, t Tuple) ([]Segment, error)
+	freezes(ctx context.Context) ([]FreezeInfo, error)
+	events(ctx context.Context) (<-chan FreezeEvent, error)
+}
+
+// ClientOptions configure a Client. The zero value is usable.
+type ClientOptions struct {
+	// NetNS is an open file descriptor of a network namespace (for
+	// example of /run/netns/NAME or /proc/PID/ns/net): the Client's
+	// sockets are created in it, so every command addresses that
+	// namespace. 0 means the calling thread's namespace. The descriptor is
+	// used only while the Client opens sockets (New and Events) and is not
+	// closed by the Client.
+	NetNS int
+}
+
+// New opens a Client in the current network namespace. When the module is
+// not loaded (the family is not registered), the error satisfies
+// errors.Is(err, os.ErrNotExist).
+func New() (*Client, error) { return NewWithOptions(ClientOptions{}) }
+
+// NewWithOptions opens a Client configured by o. When the module is not
+// loaded, the error satisfies errors.Is(err, os.ErrNotExist); on other
+// platforms than Linux it satisfies errors.Is(err, ErrUnsupported).
+func NewWithOptions(o ClientOptions) (*Client, error) {
+	c, err := newClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// Close closes the Client's socket. Event streams opened by Events have
+// their own sockets and end with their context.
+func (c *Client) Close() error { return c.c.Close() }
+
+// ModuleInfo is the module's INFO reply.
+type ModuleInfo struct {
+	Version    string `json:"version"`     // the module's version
+	MaxFreezes uint32 `json:"max_freezes"` // freeze table size per network namespace
+	Freezes    uint32 `json:"freezes"`     // tuples frozen now in the Client's namespace
+}
+
+// Info reports the module's version and limits.
+func (c *Client) Info(ctx context.Context) (*ModuleInfo, error) { return c.c.info(ctx) }
+
+// FreezeOptions tune Freeze.
+type FreezeOptions struct {
+	// Timeout after which the freeze lifts by itself (rounded up to a
+	// millisecond). 0 means the module's default, 10 s; at most 10 min.
+	Timeout time.Duration
+	// Replace re-arms the timeout of an existing freeze of the tuple;
+	// without it, freezing a frozen tuple fails with EEXIST.
+	Replace bool
+}
+
+// Freeze makes the module drop every packet of t, in both directions,
+// until Thaw or the timeout. No socket needs to exist yet. While frozen,
+// the peer's segments are recorded for PeerSegments.
+func (c *Client) Freeze(ctx context.Context, t Tuple, o FreezeOptions) error {
+	if err := checkTimeout(o.Timeout); err != nil {
+		return &Error{Op: "freeze", Session: t.String(), Err: err}
+	}
+	return c.c.freeze(ctx, t, o)
+}
+
+// checkTimeout rejects timeouts the module would reject.
+func checkTimeout(d time.Duration) error {
+	const max = tcptakeh.FreezeTimeoutMaxMs * time.Millisecond
+	if d < 0 || d > max {
+		return fmt.Errorf("freeze timeout %v out of range (0 for the default, at most %v)", d, max)
+	}
+	return nil
+}
+
+// timeoutMs is d in milliseconds, rounded up.
+func timeoutMs(d time.Duration) uint32 {
+	return uint32((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// Thaw lifts the freeze of t. With kick, the module makes the peer
+// retransmit at once (three duplicate ACKs from the session's socket)
+// instead of after its backed-off RTO. errors.Is(err, os.ErrNotExist) when
+// t is not frozen (never frozen, thawed, or expired).
+func (c *Client) Thaw(ctx context.Context, t Tuple, kick bool) error {
+	return c.c.thaw(ctx, t, kick)
+}
+
+// Get snapshots the session of t atomically, without stopping it. With
+// withBuffers the queue bytes are included (a session too large for one
+// reply is fetched with a dump filtered on t). Without, the queue slices are
+// nil: the send queue lengths follow from the sequence numbers
+// (SndNxt-SndUna unacked, WriteSeq-SndNxt unsent); the receive queue's
+// length is not kept. errors.Is(err, os.ErrNotExist) when t has no
+// session.
+func (c *Client) Get(ctx context.Context, t Tuple, withBuffers bool) (*Image, error) {
+	return c.c.get(ctx, t, withBuffers)
+}
+
+// SessionFilter selects sessions for Sessions. Zero fields match all.
+type SessionFilter struct {
+	// Family is AF_INET (2) or AF_INET6 (10), or 0 for both. An address
+	// implies its family (a v4-mapped address is AF_INET, as on the wire).
+	Family     uint16
+	LocalAddr  netip.Addr
+	LocalPort  uint16
+	RemoteAddr netip.Addr
+	RemotePort uint16
+}
+
+// family returns the family f selects, 0 for any.
+func (f SessionFilter) family() (uint16, error) {
+	fam := f.Family
+	for _, a := range []netip.Addr{f.LocalAddr, f.RemoteAddr} {
+		if !a.IsValid() {
+			continue
+		}
+		a = a.Unmap()
+		af := uint16(afInet6)
+		if a.Is4() {
+			af = afInet
+		}
+		if fam != 0 && fam != af {
+			return 0, fmt.Errorf("%w: filter mixes address families", errTuple)
+		}
+		fam = af
+	}
+	if fam != 0 && fam != afInet && fam != afInet6 {
+		return 0, fmt.Errorf("%w: filter family %d (want 0, AF_INET or AF_INET6)", errTuple, fam)
+	}
+	return fam, nil
+}
+
+// encodeFilter writes the tuple attributes f constrains (the content of
+// the dump's tuple nest). It reports whether there was any.
+func encodeFilter(ae *netlink.AttributeEncoder, f SessionFilter) (bool, error) {
+	fam, err := f.family()
+	if err != nil {
+		return false, err
+	}
+	some := false
+	if fam != 0 {
+		ae.Uint16(tcptakeh.ATupleFamily, fam)
+		some = true
+	}
+	if f.LocalAddr.IsValid() {
+		ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(f.LocalAddr.Unmap()))
+		some = true
+	}
+	if f.LocalPort != 0 {
+		encodePort(ae, tcptakeh.ATupleLocalPort, f.LocalPort)
+		some = true
+	}
+	if f.RemoteAddr.IsValid() {
+		ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(f.RemoteAddr.Unmap()))
+		some = true
+	}
+	if f.RemotePort != 0 {
+		encodePort(ae, tcptakeh.ATupleRemotePort, f.RemotePort)
+		some = true
+	}
+	return some, nil
+}
+
+// Sessions snapshots every TCP session of the namespace that f matches,
+// in one consistent dump (retried when the kernel flags it interrupted).
+// withBuffers is as for Get.
+func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
+	if _, err := f.family(); err != nil {
+		return nil, &Error{Op: "dump", Err: err}
+	}
+	return c.c.sessions(ctx, f, withBuffers)
+}
+
+// KernelFields selects the KernelState fields Set applies.
+type KernelFields uint8
+
+// The fields of KernelState.
+const (
+	KernelTSRecent KernelFields = 1 << iota
+	KernelSRTT
+	KernelMDEV
+	KernelRTO
+	KernelSndCwnd
+	KernelSndSsthresh
+
+	// KernelAll selects every field (restoring a whole image).
+	KernelAll = KernelTSRecent | KernelSRTT | KernelMDEV | KernelRTO | KernelSndCwnd | KernelSndSsthresh
+)
+
+// Set applies the fields of ks selected by fields to the session of t,
+// which must be the caller's socket in TCP_REPAIR mode. To restore an
+// image: Set(ctx, img.Tuple, *img.Kernel, KernelAll).
+func (c *Client) Set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {
+	if fields&^KernelAll != 0 || fields == 0 {
+		return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("no or unknown kernel fields %#x", uint8(fields))}
+	}
+	return c.c.set(ctx, t, ks, fields)
+}
+
+// encodeKernelState writes the session attributes of the selected fields.
+func encodeKernelState(ae *netlink.AttributeEncoder, ks KernelState, fields KernelFields) {
+	for _, f := range []struct {
+		bit KernelFields
+		typ uint16
+		v   uint32
+	}{
+		{KernelTSRecent, tcptakeh.ASessionTsRecent, ks.TSRecent},
+		{KernelSRTT, tcptakeh.ASessionSrttUs, ks.SRTTus},
+		{KernelMDEV, tcptakeh.ASessionMdevUs, ks.MDEVus},
+		{KernelRTO, tcptakeh.ASessionRtoUs, ks.RTOus},
+		{KernelSndCwnd, tcptakeh.ASessionSndCwnd, ks.SndCwnd},
+		{KernelSndSsthresh, tcptakeh.ASessionSndSsthresh, ks.SndSsthresh},
+	} {
+		if fields&f.bit != 0 {
+			ae.Uint32(f.typ, f.v)
+		}
+	}
+}
+
+// Segment is a segment the peer sent while its tuple was frozen.
+type Segment struct {
+	Seq    uint32
+	Ack    uint32
+	Window uint32 // unscaled
+	TSVal  uint32 // 0 without the timestamp option
+	TSEcr  uint32
+	Flags  uint8 // TCP header flags: FIN 0x01 ... CWR 0x80
+	Len    uint32
+	Age    time.Duration // how long ago the module saw it (ms resolution)
+}
+
+// PeerSegments returns the segments the module recorded for the frozen
+// tuple t, oldest first (at most tcptakeh.PeerRingSize).
+func (c *Client) PeerSegments(ctx context.Context, t Tuple) ([]Segment, error) {
+	return c.c.peerSegments(ctx, t)
+}
+
+// decodeSegment reads a "segment" nest's content. Unknown attributes are
+// skipped. It checks ad.Err itself.
+func decodeSegment(ad *netlink.AttributeDecoder, s *Segment) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.ASegmentSeq:
+			s.Seq = ad.Uint32()
+		case tcptakeh.ASegmentAck:
+			s.Ack = ad.Uint32()
+		case tcptakeh.ASegmentWindow:
+			s.Window = ad.Uint32()
+		case tcptakeh.ASegmentTsval:
+			s.TSVal = ad.Uint32()
+		case tcptakeh.ASegmentTsecr:
+			s.TSEcr = ad.Uint32()
+		case tcptakeh.ASegmentFlags:
+			s.Flags = ad.Uint8()
+		case tcptakeh.ASegmentLen:
+			s.Len = ad.Uint32()
+		case tcptakeh.ASegmentAgeMs:
+			s.Age = time.Duration(ad.Uint32()) * time.Millisecond
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	return nil
+}
+
+// FreezeInfo is one frozen tuple.
+type FreezeInfo struct {
+	Tuple      Tuple
+	Expires    time.Duration // time left before the freeze lifts by itself
+	DroppedIn  uint64        // packets from the peer dropped so far
+	DroppedOut uint64        // packets to the peer dropped so far
+}
+
+// Freezes lists the frozen tuples of the Client's namespace.
+func (c *Client) Freezes(ctx context.Context) ([]FreezeInfo, error) { return c.c.freezes(ctx) }
+
+// EventType is what a freeze notification reports.
+type EventType uint32
+
+// The freeze notifications.
+const (
+	EventFrozen  EventType = tcptakeh.EventFrozen
+	EventThawed  EventType = tcptakeh.EventThawed
+	EventExpired EventType = tcptakeh.EventExpired
+)
+
+func (e EventType) String() string {
+	switch e {
+	case EventFrozen:
+		return "frozen"
+	case EventThawed:
+		return "thawed"
+	case EventExpired:
+		return "expired"
+	}
+	return fmt.Sprintf("event(%d)", uint32(e))
+}
+
+// FreezeEvent is a notification of the module's "events" group, or an
+// error of the stream.
+type FreezeEvent struct {
+	Type   EventType
+	Freeze FreezeInfo
+	// Err is set on an event that reports a problem instead of a
+	// notification: ErrEventsLost or an unreadable notification (the
+	// stream continues), or the socket error that ends the stream (the
+	// channel closes after it).
+	Err error
+}
+
+// ErrEventsLost reports that the socket's receive buffer overflowed and
+// notifications were dropped; list Freezes to resynchronise.
+var ErrEventsLost = errors.New("tcptake: freeze notifications lost (receive buffer overflow)")
+
+// Events subscribes to the module's freeze notifications (freeze, thaw,
+// expiry) on a socket of its own. The channel closes when ctx ends or the
+// stream fails (after an event carrying Err).
+func (c *Client) Events(ctx context.Context) (<-chan FreezeEvent, error) {
+	return c.c.events(ctx)
+}
+
+// decodeFreeze reads a "freeze" nest's content into fi and returns the
+// event attribute (0, EventFrozen, when absent). The tuple is required.
+// It checks ad.Err itself.
+func decodeFreeze(ad *netlink.AttributeDecoder, fi *FreezeInfo) (EventType, error) {
+	var (
+		ev       EventType
+		sawTuple bool
+	)
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.AFreezeTuple:
+			sawTuple = true
+			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &fi.Tuple) })
+		case tcptakeh.AFreezeExpiresMs:
+			fi.Expires = time.Duration(ad.Uint32()) * time.Millisecond
+		case tcptakeh.AFreezeDroppedIn:
+			fi.DroppedIn = ad.Uint64()
+		case tcptakeh.AFreezeDroppedOut:
+			fi.DroppedOut = ad.Uint64()
+		case tcptakeh.AFreezeEvent:
+			ev = EventType(ad.Uint32())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return 0, fmt.Errorf("freeze: %w", err)
+	}
+	if !sawTuple {
+		return 0, errors.New("freeze: no tuple")
+	}
+	return ev, nil
+}
+
+// decodeInfo reads the top-level attributes of an INFO reply.
+func decodeInfo(ad *netlink.AttributeDecoder, mi *ModuleInfo) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.AVersion:
+			mi.Version = ad.String()
+		case tcptakeh.AMaxFreezes:
+			mi.MaxFreezes = ad.Uint32()
+		case tcptakeh.AFreezes:
+			mi.Freezes = ad.Uint32()
+		}
+	}
+	return ad.Err()
+}
+
+// sameSession reports whether tuples a and b name the same session: the
+// module may answer with the v4-mapped form of an IPv4 request (a
+// dual-stack socket) or with the scope of a link-local address.
+func sameSession(a, b Tuple) bool {
+	eq := func(x, y netip.AddrPort) bool {
+		return x.Port() == y.Port() && x.Addr().WithZone("").Unmap() == y.Addr().WithZone("").Unmap()
+	}
+	return eq(a.Local, b.Local) && eq(a.Remote, b.Remote) &&
+		(a.IfIndex == 0 || b.IfIndex == 0 || a.IfIndex == b.IfIndex)
+}
+

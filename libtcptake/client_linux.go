@@ -1,0 +1,565 @@
+//go:build linux
+
+package libtcptake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+)
+
+// dumpRetries is how many times a dump flagged NLM_F_DUMP_INTR is rerun.
+const dumpRetries = 5
+
+// errDumpInterrupted: every attempt at a dump was interrupted.
+var errDumpInterrupted = errors.New("dump interrupted by concurrent changes on every attempt")
+
+var _ osClient = (*linuxClient)(nil)
+
+// linuxClient is the generic netlink implementation of a Client.
+type linuxClient struct {
+	family genetlink.Family
+	// dial opens a new connection in the Client's namespace: for Events,
+	// and to replace a connection left with unread replies by a cancelled
+	// request. nil in tests that inject one connection.
+	dial func() (*genetlink.Conn, error)
+
+	mu sync.Mutex
+	c  *genetlink.Conn // nil after Close, or until redialled
+}
+
+func newClient(o ClientOptions) (osClient, error) {
+	dial := func() (*genetlink.Conn, error) {
+		return genetlink.Dial(&netlink.Config{Strict: true, NetNS: o.NetNS})
+	}
+	conn, err := dial()
+	if err != nil {
+		return nil, nlError("open", nil, err)
+	}
+	c, err := initClient(conn, dial)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// initClient looks the family up on conn; tests call it with genltest
+// connections.
+func initClient(conn *genetlink.Conn, dial func() (*genetlink.Conn, error)) (*linuxClient, error) {
+	f, err := conn.GetFamily(tcptakeh.FamilyName)
+	if err != nil {
+		e := nlError("open", nil, err).(*Error)
+		if errors.Is(err, os.ErrNotExist) {
+			e.Err = fmt.Errorf("kernel module not loaded (generic netlink family %q not found): %w", tcptakeh.FamilyName, e.Err)
+		}
+		return nil, e
+	}
+	return &linuxClient{family: f, dial: dial, c: conn}, nil
+}
+
+func (c *linuxClient) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return nil
+	}
+	err := c.c.Close()
+	c.c, c.dial = nil, nil
+	return err
+}
+
+// nlError makes the *Error of a failed module command: the errno of a
+// *netlink.OpError with its extack message, or err itself.
+func nlError(op string, t *Tuple, err error) error {
+	e := &Error{Op: op, Err: err}
+	if t != nil {
+		e.Session = t.String()
+	}
+	var oe *netlink.OpError
+	if errors.As(err, &oe) {
+		e.Message = oe.Message
+		if oe.Err != nil {
+			e.Err = oe.Err
+		}
+	}
+	return e
+}
+
+// msg is one reply message of the family.
+type msg struct {
+	h netlink.Header
+	m genetlink.Message
+}
+
+// execute sends a request of command cmd with the attributes of ae and
+// returns the family's reply messages (acks and other types left out).
+// The request honours ctx: its deadline, and cancellation (the connection
+// is then replaced, since replies may still be on their way).
+func (c *linuxClient) execute(ctx context.Context, cmd uint8, flags netlink.HeaderFlags, ae *netlink.AttributeEncoder) ([]msg, error) {
+	var data []byte
+	if ae != nil {
+		b, err := ae.Encode()
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.c == nil {
+		if c.dial == nil {
+			return nil, errors.New("client closed")
+		}
+		conn, err := c.dial()
+		if err != nil {
+			return nil, err
+		}
+		c.c = conn
+	}
+	conn := c.c
+
+	// Deadlines are best effort: test sockets have none.
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = conn.SetDeadline(time.Unix(1, 0))
+	})
+	msgs, err := c.roundTrip(conn, cmd, flags, data)
+	if !stop() {
+		<-fired
+	}
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			// Replies may still come: never read them as the answer to
+			// the next request.
+			if c.dial != nil {
+				conn.Close()
+				c.c = nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, context.DeadlineExceeded
+		}
+		return nil, err
+	}
+	return msgs, nil
+}
+
+func (c *linuxClient) roundTrip(conn *genetlink.Conn, cmd uint8, flags netlink.HeaderFlags, data []byte) ([]msg, error) {
+	req, err := conn.Send(genetlink.Message{
+		Header: genetlink.Header{Command: cmd, Version: tcptakeh.FamilyVersion},
+		Data:   data,
+	}, c.family.ID, flags)
+	if err != nil {
+		return nil, err
+	}
+	gmsgs, nmsgs, err := conn.Receive()
+	if err != nil {
+		return nil, err
+	}
+	if err := netlink.Validate(req, nmsgs); err != nil {
+		return nil, err
+	}
+	out := make([]msg, 0, len(gmsgs))
+	for i := range gmsgs {
+		if isControl(nmsgs[i].Header.Type) {
+			continue // the ack of a command without reply
+		}
+		out = append(out, msg{h: nmsgs[i].Header, m: gmsgs[i]})
+	}
+	return out, nil
+}
+
+// isControl reports whether t is a netlink control message type (an ack,
+// the end of a dump), not a message of the family.
+func isControl(t netlink.HeaderType) bool {
+	switch t {
+	case netlink.Noop, netlink.Error, netlink.Done, netlink.Overrun:
+		return true
+	}
+	return false
+}
+
+// dump runs a dump request until no reply carries NLM_F_DUMP_INTR.
+func (c *linuxClient) dump(ctx context.Context, cmd uint8, ae *netlink.AttributeEncoder) ([]msg, error) {
+	for range dumpRetries {
+		msgs, err := c.execute(ctx, cmd, netlink.Request|netlink.Dump, ae)
+		if err != nil {
+			return nil, err
+		}
+		intr := false
+		for _, m := range msgs {
+			intr = intr || m.h.Flags&netlink.DumpInterrupted != 0
+		}
+		if !intr {
+			return msgs, nil
+		}
+	}
+	return nil, errDumpInterrupted
+}
+
+// tupleRequest is an encoder holding the request's tuple nest.
+func tupleRequest(t Tuple) *netlink.AttributeEncoder {
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error {
+		encodeTuple(nae, t)
+		return nil
+	})
+	return ae
+}
+
+// eachAttr iterates over the top-level attributes of every message with fn
+// and checks the decoder once at the end.
+func eachAttr(msgs []msg, fn func(ad *netlink.AttributeDecoder)) error {
+	for _, m := range msgs {
+		ad, err := netlink.NewAttributeDecoder(m.m.Data)
+		if err != nil {
+			return err
+		}
+		for ad.Next() {
+			fn(ad)
+		}
+		if err := ad.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *linuxClient) info(ctx context.Context) (*ModuleInfo, error) {
+	msgs, err := c.execute(ctx, tcptakeh.CmdInfo, netlink.Request, nil)
+	if err != nil {
+		return nil, nlError("info", nil, err)
+	}
+	if len(msgs) != 1 {
+		return nil, &Error{Op: "info", Err: fmt.Errorf("module sent %d replies, want 1", len(msgs))}
+	}
+	var mi ModuleInfo
+	ad, err := netlink.NewAttributeDecoder(msgs[0].m.Data)
+	if err == nil {
+		err = decodeInfo(ad, &mi)
+	}
+	if err != nil {
+		return nil, &Error{Op: "info", Err: fmt.Errorf("bad reply: %w", err)}
+	}
+	return &mi, nil
+}
+
+func (c *linuxClient) freeze(ctx context.Context, t Tuple, o FreezeOptions) error {
+	ae := tupleRequest(t)
+	if o.Timeout > 0 {
+		ae.Uint32(tcptakeh.ATimeoutMs, timeoutMs(o.Timeout))
+	}
+	if o.Replace {
+		ae.Uint32(tcptakeh.AFreezeFlags, tcptakeh.FreezeFlagsReplace)
+	}
+	if _, err := c.execute(ctx, tcptakeh.CmdFreeze, netlink.Request|netlink.Acknowledge, ae); err != nil {
+		return nlError("freeze", &t, err)
+	}
+	return nil
+}
+
+func (c *linuxClient) thaw(ctx context.Context, t Tuple, kick bool) error {
+	ae := tupleRequest(t)
+	if kick {
+		ae.Uint32(tcptakeh.AThawFlags, tcptakeh.ThawFlagsKick)
+	}
+	if _, err := c.execute(ctx, tcptakeh.CmdThaw, netlink.Request|netlink.Acknowledge, ae); err != nil {
+		return nlError("thaw", &t, err)
+	}
+	return nil
+}
+
+// getFlags adds the get-flags attribute.
+func getFlags(ae *netlink.AttributeEncoder, withBuffers bool) {
+	if withBuffers {
+		ae.Uint32(tcptakeh.AGetFlags, tcptakeh.GetFlagsBuffers)
+	}
+}
+
+// decodeSessions merges the session nests of GET replies.
+func decodeSessions(msgs []msg, withBuffers bool) ([]*Image, error) {
+	var d sessionDecoder
+	err := eachAttr(msgs, func(ad *netlink.AttributeDecoder) {
+		if ad.Type() == tcptakeh.ASession {
+			ad.Nested(d.decode)
+		}
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, err
+		}
+		return nil, badImage("%v", err)
+	}
+	return d.images(withBuffers)
+}
+
+func (c *linuxClient) get(ctx context.Context, t Tuple, withBuffers bool) (*Image, error) {
+	ae := tupleRequest(t)
+	getFlags(ae, withBuffers)
+	msgs, err := c.execute(ctx, tcptakeh.CmdGet, netlink.Request, ae)
+	if withBuffers && errors.Is(err, syscall.EMSGSIZE) {
+		// The module's do replies carry at most about 60 KiB of queue
+		// bytes; a dump continues the session over several messages.
+		return c.getByDump(ctx, t)
+	}
+	if err != nil {
+		return nil, nlError("get", &t, err)
+	}
+	imgs, err := decodeSessions(msgs, withBuffers)
+	if err != nil {
+		return nil, sessionErr("get", &t, err)
+	}
+	if len(imgs) != 1 {
+		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("%w: module replied with %d sessions", ErrBadImage, len(imgs))}
+	}
+	if !sameSession(imgs[0].Tuple, t) {
+		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("%w: module replied with session %s", ErrBadImage, imgs[0].Tuple)}
+	}
+	return imgs[0], nil
+}
+
+// getByDump gets the session of t with its buffers through a dump
+// filtered on the whole tuple.
+func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
+	fam, err := tupleFamily(t)
+	if err != nil {
+		return nil, &Error{Op: "get", Session: t.String(), Err: err}
+	}
+	imgs, err := c.sessions(ctx, SessionFilter{
+		Family:     fam,
+		LocalAddr:  t.Local.Addr(),
+		LocalPort:  t.Local.Port(),
+		RemoteAddr: t.Remote.Addr(),
+		RemotePort: t.Remote.Port(),
+	}, true)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			ne := *e
+			ne.Op, ne.Session = "get", t.String()
+			return nil, &ne
+		}
+		return nil, nlError("get", &t, err)
+	}
+	for _, img := range imgs {
+		if sameSession(img.Tuple, t) && (t.IfIndex == 0 || img.Tuple.IfIndex == t.IfIndex) {
+			return img, nil
+		}
+	}
+	return nil, &Error{Op: "get", Session: t.String(), Message: "session gone before the dump", Err: syscall.ENOENT}
+}
+
+// sessionErr names op and the tuple in a decoding error.
+func sessionErr(op string, t *Tuple, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		ne := *e
+		ne.Op = op + ": " + e.Op
+		if ne.Session == "" && t != nil {
+			ne.Session = t.String()
+		}
+		return &ne
+	}
+	return nlError(op, t, err)
+}
+
+func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
+	ae := netlink.NewAttributeEncoder()
+	var filterErr error
+	ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error {
+		_, filterErr = encodeFilter(nae, f)
+		return filterErr
+	})
+	if filterErr != nil {
+		return nil, &Error{Op: "dump", Err: filterErr}
+	}
+	if fam, _ := f.family(); fam == 0 && f.LocalPort == 0 && f.RemotePort == 0 {
+		ae = netlink.NewAttributeEncoder() // no filter: no tuple nest
+	}
+	getFlags(ae, withBuffers)
+	msgs, err := c.dump(ctx, tcptakeh.CmdGet, ae)
+	if err != nil {
+		return nil, nlError("dump", nil, err)
+	}
+	imgs, err := decodeSessions(msgs, withBuffers)
+	if err != nil {
+		return nil, sessionErr("dump", nil, err)
+	}
+	return imgs, nil
+}
+
+func (c *linuxClient) set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {
+	ae := tupleRequest(t)
+	ae.Nested(tcptakeh.ASession, func(nae *netlink.AttributeEncoder) error {
+		nae.Nested(tcptakeh.ASessionTuple, func(tae *netlink.AttributeEncoder) error {
+			encodeTuple(tae, t)
+			return nil
+		})
+		encodeKernelState(nae, ks, fields)
+		return nil
+	})
+	if _, err := c.execute(ctx, tcptakeh.CmdSet, netlink.Request|netlink.Acknowledge, ae); err != nil {
+		return nlError("set", &t, err)
+	}
+	return nil
+}
+
+func (c *linuxClient) peerSegments(ctx context.Context, t Tuple) ([]Segment, error) {
+	msgs, err := c.execute(ctx, tcptakeh.CmdPeerGet, netlink.Request, tupleRequest(t))
+	if err != nil {
+		return nil, nlError("peer-get", &t, err)
+	}
+	segs := []Segment{}
+	err = eachAttr(msgs, func(ad *netlink.AttributeDecoder) {
+		if ad.Type() == tcptakeh.ASegment {
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				var s Segment
+				if err := decodeSegment(nad, &s); err != nil {
+					return err
+				}
+				segs = append(segs, s)
+				return nil
+			})
+		}
+	})
+	if err != nil {
+		return nil, &Error{Op: "peer-get", Session: t.String(), Err: fmt.Errorf("bad reply: %w", err)}
+	}
+	return segs, nil
+}
+
+// decodeFreezeMsg reads the freeze nest of a FREEZE-LIST reply or a
+// notification.
+func decodeFreezeMsg(m msg) (FreezeInfo, EventType, error) {
+	var (
+		fi  FreezeInfo
+		ev  EventType
+		saw bool
+	)
+	err := eachAttr([]msg{m}, func(ad *netlink.AttributeDecoder) {
+		if ad.Type() == tcptakeh.AFreeze {
+			saw = true
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				var err error
+				ev, err = decodeFreeze(nad, &fi)
+				return err
+			})
+		}
+	})
+	if err == nil && !saw {
+		err = errors.New("no freeze attribute")
+	}
+	return fi, ev, err
+}
+
+func (c *linuxClient) freezes(ctx context.Context) ([]FreezeInfo, error) {
+	msgs, err := c.dump(ctx, tcptakeh.CmdFreezeList, nil)
+	if err != nil {
+		return nil, nlError("freeze-list", nil, err)
+	}
+	out := make([]FreezeInfo, 0, len(msgs))
+	for _, m := range msgs {
+		fi, _, err := decodeFreezeMsg(m)
+		if err != nil {
+			return nil, &Error{Op: "freeze-list", Err: fmt.Errorf("bad reply: %w", err)}
+		}
+		out = append(out, fi)
+	}
+	return out, nil
+}
+
+func (c *linuxClient) events(ctx context.Context) (<-chan FreezeEvent, error) {
+	c.mu.Lock()
+	dial := c.dial
+	c.mu.Unlock()
+	if dial == nil {
+		return nil, &Error{Op: "events", Err: errors.New("client closed or cannot open sockets")}
+	}
+	var group uint32
+	found := false
+	for _, g := range c.family.Groups {
+		if g.Name == tcptakeh.McgrpEvents {
+			group, found = g.ID, true
+		}
+	}
+	if !found {
+		return nil, &Error{Op: "events", Err: fmt.Errorf("%w: module has no %q multicast group", ErrUnsupported, tcptakeh.McgrpEvents)}
+	}
+	conn, err := dial()
+	if err != nil {
+		return nil, nlError("events", nil, err)
+	}
+	if err := conn.JoinGroup(group); err != nil {
+		conn.Close()
+		return nil, nlError("events", nil, err)
+	}
+	ch := make(chan FreezeEvent)
+	go c.receiveEvents(ctx, conn, ch)
+	return ch, nil
+}
+
+// receiveEvents feeds ch from conn until ctx ends or conn fails.
+func (c *linuxClient) receiveEvents(ctx context.Context, conn *genetlink.Conn, ch chan<- FreezeEvent) {
+	defer close(ch)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	send := func(ev FreezeEvent) bool {
+		select {
+		case ch <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for ctx.Err() == nil {
+		gmsgs, nmsgs, err := conn.Receive()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, syscall.ENOBUFS) {
+				if !send(FreezeEvent{Err: ErrEventsLost}) {
+					return
+				}
+				continue
+			}
+			send(FreezeEvent{Err: nlError("events", nil, err)})
+			return
+		}
+		for i := range gmsgs {
+			if isControl(nmsgs[i].Header.Type) || gmsgs[i].Header.Command != tcptakeh.CmdFreezeNtf {
+				continue
+			}
+			fi, ev, err := decodeFreezeMsg(msg{h: nmsgs[i].Header, m: gmsgs[i]})
+			if err != nil {
+				// A notification we cannot read is reported, not fatal.
+				if !send(FreezeEvent{Err: &Error{Op: "events", Err: fmt.Errorf("bad notification: %w", err)}}) {
+					return
+				}
+				continue
+			}
+			if !send(FreezeEvent{Type: ev, Freeze: fi}) {
+				return
+			}
+		}
+	}
+}

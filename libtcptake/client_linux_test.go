@@ -1,0 +1,1008 @@
+//go:build linux
+
+package libtcptake
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"iter"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/genetlink/genltest"
+	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nlenc"
+	"github.com/mdlayher/netlink/nltest"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+)
+
+// The fake module's family.
+var testFamily = genetlink.Family{
+	ID:      0x1d,
+	Version: tcptakeh.FamilyVersion,
+	Name:    tcptakeh.FamilyName,
+	Groups:  []genetlink.MulticastGroup{{ID: 7, Name: tcptakeh.McgrpEvents}},
+}
+
+// ack stands for the kernel's acknowledgement of a command without reply
+// (genltest cannot build NLMSG_ERROR 0; the client skips any message not
+// of the family).
+var ack = []genetlink.Message{{}}
+
+// testClient returns a Client talking to fn through genltest, after
+// checking the request's command and netlink flags.
+func testClient(t *testing.T, cmd uint8, flags netlink.HeaderFlags, fn genltest.Func) *Client {
+	t.Helper()
+	conn := genltest.Dial(genltest.ServeFamily(testFamily, genltest.CheckRequest(testFamily.ID, cmd, flags, fn)))
+	lc, err := initClient(conn, nil)
+	if err != nil {
+		t.Fatalf("initClient: %v", err)
+	}
+	c := &Client{c: lc}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// nest is a nested attribute as the encoder writes it.
+func nest(t testing.TB, typ uint16, as ...netlink.Attribute) netlink.Attribute {
+	return netlink.Attribute{Type: netlink.Nested | typ, Data: attrs(t, as...)}
+}
+
+// reply is one genetlink reply message of the family holding as.
+func reply(t testing.TB, cmd uint8, as ...netlink.Attribute) genetlink.Message {
+	return genetlink.Message{
+		Header: genetlink.Header{Command: cmd, Version: tcptakeh.FamilyVersion},
+		Data:   attrs(t, as...),
+	}
+}
+
+// checkData compares a request's attributes with want, as bytes.
+func checkData(t *testing.T, want []netlink.Attribute, got []byte) {
+	t.Helper()
+	if diff := cmp.Diff(attrs(t, want...), got); diff != "" {
+		t.Errorf("request attributes (-want +got):\n%s", diff)
+	}
+}
+
+var (
+	tu4 = Tuple{Local: netip.MustParseAddrPort("10.0.0.1:80"), Remote: netip.MustParseAddrPort("10.0.0.2:40000")}
+	tu6 = Tuple{Local: netip.MustParseAddrPort("[2001:db8::1]:443"), Remote: netip.MustParseAddrPort("[2001:db8::2]:50000")}
+)
+
+func TestClientNotLoaded(t *testing.T) {
+	conn := genltest.Dial(func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return nil, genltest.Error(int(unix.ENOENT))
+	})
+	_, err := initClient(conn, nil)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want os.ErrNotExist", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Op != "open" || !strings.Contains(err.Error(), "kernel module not loaded") {
+		t.Fatalf("err = %#v (%v), want *Error open ... kernel module not loaded", err, err)
+	}
+}
+
+func TestClientInfo(t *testing.T) {
+	c := testClient(t, tcptakeh.CmdInfo, netlink.Request, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		checkData(t, nil, greq.Data)
+		return []genetlink.Message{reply(t, tcptakeh.CmdInfo,
+			netlink.Attribute{Type: tcptakeh.AVersion, Data: nlenc.Bytes("0.1.0")},
+			netlink.Attribute{Type: tcptakeh.AMaxFreezes, Data: u32(4096)},
+			netlink.Attribute{Type: tcptakeh.AFreezes, Data: u32(3)},
+		)}, nil
+	})
+	got, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ModuleInfo{Version: "0.1.0", MaxFreezes: 4096, Freezes: 3}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("info (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientFreeze(t *testing.T) {
+	tests := []struct {
+		name string
+		t    Tuple
+		o    FreezeOptions
+		want []netlink.Attribute
+	}{
+		{"default", tu4, FreezeOptions{}, []netlink.Attribute{nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...)}},
+		{"timeout replace", tu6, FreezeOptions{Timeout: 1500*time.Millisecond + 1, Replace: true}, []netlink.Attribute{
+			nest(t, tcptakeh.ATuple, tupleAttrs(t, tu6)...),
+			{Type: tcptakeh.ATimeoutMs, Data: u32(1501)},
+			{Type: tcptakeh.AFreezeFlags, Data: u32(tcptakeh.FreezeFlagsReplace)},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			c := testClient(t, tcptakeh.CmdFreeze, netlink.Request|netlink.Acknowledge, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+				calls++
+				if greq.Header.Version != tcptakeh.FamilyVersion {
+					t.Errorf("genl version %d", greq.Header.Version)
+				}
+				checkData(t, tt.want, greq.Data)
+				return ack, nil
+			})
+			if err := c.Freeze(context.Background(), tt.t, tt.o); err != nil {
+				t.Fatal(err)
+			}
+			if calls != 1 {
+				t.Fatalf("%d requests", calls)
+			}
+		})
+	}
+}
+
+func TestClientFreezeInvalid(t *testing.T) {
+	c := testClient(t, tcptakeh.CmdFreeze, 0, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		t.Error("request sent")
+		return ack, nil
+	})
+	if err := c.Freeze(context.Background(), tu4, FreezeOptions{Timeout: 11 * time.Minute}); err == nil {
+		t.Error("11 min timeout accepted")
+	}
+	if err := c.Freeze(context.Background(), Tuple{}, FreezeOptions{}); !errors.Is(err, errTuple) {
+		t.Errorf("zero tuple: err = %v", err)
+	}
+}
+
+func TestClientThaw(t *testing.T) {
+	for _, kick := range []bool{false, true} {
+		want := []netlink.Attribute{nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...)}
+		if kick {
+			want = append(want, netlink.Attribute{Type: tcptakeh.AThawFlags, Data: u32(tcptakeh.ThawFlagsKick)})
+		}
+		c := testClient(t, tcptakeh.CmdThaw, netlink.Request|netlink.Acknowledge, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+			checkData(t, want, greq.Data)
+			return ack, nil
+		})
+		if err := c.Thaw(context.Background(), tu4, kick); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestClientThawNotFrozen(t *testing.T) {
+	c := testClient(t, tcptakeh.CmdThaw, 0, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return nil, genltest.Error(int(unix.ENOENT))
+	})
+	err := c.Thaw(context.Background(), tu4, false)
+	var e *Error
+	if !errors.Is(err, os.ErrNotExist) || !errors.As(err, &e) || e.Op != "thaw" || e.Session != tu4.String() {
+		t.Fatalf("err = %#v, want *Error thaw %s ENOENT", err, tu4)
+	}
+	mf := &ModuleFreezer{C: c}
+	if err := mf.Thaw(context.Background(), tu4, true); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ModuleFreezer.Thaw: %v", err)
+	}
+}
+
+func TestModuleFreezer(t *testing.T) {
+	c := testClient(t, 0, 0, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		var want []netlink.Attribute
+		switch greq.Header.Command {
+		case tcptakeh.CmdFreeze:
+			want = []netlink.Attribute{
+				nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...),
+				{Type: tcptakeh.ATimeoutMs, Data: u32(30000)},
+				{Type: tcptakeh.AFreezeFlags, Data: u32(tcptakeh.FreezeFlagsReplace)},
+			}
+		case tcptakeh.CmdThaw:
+			want = []netlink.Attribute{
+				nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...),
+				{Type: tcptakeh.AThawFlags, Data: u32(tcptakeh.ThawFlagsKick)},
+			}
+		default:
+			t.Errorf("command %d", greq.Header.Command)
+		}
+		checkData(t, want, greq.Data)
+		return ack, nil
+	})
+	var f Freezer = &ModuleFreezer{C: c, Timeout: 30 * time.Second}
+	ctx := context.Background()
+	for _, err := range []error{f.Freeze(ctx, tu4), f.Freeze(ctx, tu4), f.Thaw(ctx, tu4, true)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testImage is a complete session image with kernel state.
+func testImage(tu Tuple, recv, unacked, unsent []byte) *Image {
+	return &Image{
+		Tuple:       tu,
+		State:       StateEstablished,
+		SndUna:      1000,
+		SndNxt:      1000 + uint32(len(unacked)),
+		WriteSeq:    1000 + uint32(len(unacked)+len(unsent)),
+		RcvNxt:      5000,
+		RecvQueue:   recv,
+		SendUnacked: unacked,
+		SendUnsent:  unsent,
+		Options:     OptSACK | OptTimestamps | OptWScale,
+		MSSClamp:    1460,
+		SndWScale:   7,
+		RcvWScale:   7,
+		TSVal:       123456,
+		Window:      &Window{SndWl1: 4999, SndWnd: 65535, MaxWindow: 65535, RcvWnd: 65535, RcvWup: 5000},
+		Sock:        SockOpts{NoDelay: true},
+		Kernel:      &KernelState{TSRecent: 42, SRTTus: 800, MDEVus: 200, RTOus: 201000, SndCwnd: 10, SndSsthresh: 0x7fffffff},
+		Generation:  3,
+	}
+}
+
+// sessionAttrs encodes img's session nest content with the image codec.
+func sessionAttrs(t testing.TB, img *Image) []byte {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	encodeSession(ae, img)
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// continuation is a session nest continuing tu's queues.
+func continuation(t testing.TB, tu Tuple, typ uint16, chunk []byte) netlink.Attribute {
+	return nest(t, tcptakeh.ASession,
+		nest(t, tcptakeh.ASessionTuple, tupleAttrs(t, tu)...),
+		netlink.Attribute{Type: typ, Data: chunk})
+}
+
+// headerOnly is img without queue bytes, as Get without buffers returns it.
+func headerOnly(img *Image) *Image {
+	h := *img
+	h.RecvQueue, h.SendUnacked, h.SendUnsent = nil, nil, nil
+	return &h
+}
+
+// headerAttrs is img's session nest with the queue lengths but no chunks
+// (GET without buffers).
+func headerAttrs(t testing.TB, img *Image) netlink.Attribute {
+	t.Helper()
+	b := sessionAttrs(t, headerOnly(img))
+	as, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range as {
+		switch as[i].Type {
+		case tcptakeh.ASessionRcvqLen:
+			as[i].Data = u32(uint32(len(img.RecvQueue)))
+		case tcptakeh.ASessionSndqUnackedLen:
+			as[i].Data = u32(uint32(len(img.SendUnacked)))
+		case tcptakeh.ASessionSndqUnsentLen:
+			as[i].Data = u32(uint32(len(img.SendUnsent)))
+		}
+	}
+	return netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: attrs(t, as...)}
+}
+
+func TestClientGet(t *testing.T) {
+	full := testImage(tu4, []byte("received"), []byte("unacked"), []byte("unsent bytes"))
+	t.Run("buffers", func(t *testing.T) {
+		c := testClient(t, tcptakeh.CmdGet, netlink.Request, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+			checkData(t, []netlink.Attribute{
+				nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...),
+				{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers)},
+			}, greq.Data)
+			return []genetlink.Message{reply(t, tcptakeh.CmdGet,
+				netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: sessionAttrs(t, full)})}, nil
+		})
+		got, err := c.Get(context.Background(), tu4, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(full, got, cmpAddrPort); diff != "" {
+			t.Fatalf("image (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("no buffers", func(t *testing.T) {
+		c := testClient(t, tcptakeh.CmdGet, netlink.Request, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+			checkData(t, []netlink.Attribute{nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...)}, greq.Data)
+			return []genetlink.Message{reply(t, tcptakeh.CmdGet, headerAttrs(t, full))}, nil
+		})
+		got, err := c.Get(context.Background(), tu4, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(headerOnly(full), got, cmpAddrPort); diff != "" {
+			t.Fatalf("image (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("continued", func(t *testing.T) {
+		// A do reply split over three messages: the first nest carries
+		// the lengths and the first chunks, the others only chunks.
+		big := testImage(tu6, bytes.Repeat([]byte("r"), 40000), []byte("u"), []byte("sssss"))
+		first := *big
+		first.RecvQueue, first.SendUnsent = big.RecvQueue[:tcptakeh.ChunkMax], nil
+		firstAttrs, err := netlink.UnmarshalAttributes(sessionAttrs(t, &first))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range firstAttrs { // the declared lengths are the whole queues
+			switch firstAttrs[i].Type {
+			case tcptakeh.ASessionRcvqLen:
+				firstAttrs[i].Data = u32(40000)
+			case tcptakeh.ASessionSndqUnsentLen:
+				firstAttrs[i].Data = u32(5)
+			}
+		}
+		c := testClient(t, tcptakeh.CmdGet, netlink.Request, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			return []genetlink.Message{
+				reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: attrs(t, firstAttrs...)}),
+				reply(t, tcptakeh.CmdGet, continuation(t, tu6, tcptakeh.ASessionRcvq, big.RecvQueue[tcptakeh.ChunkMax:])),
+				reply(t, tcptakeh.CmdGet, continuation(t, tu6, tcptakeh.ASessionSndqUnsent, big.SendUnsent)),
+			}, nil
+		})
+		got, err := c.Get(context.Background(), tu6, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(big, got, cmpAddrPort); diff != "" {
+			t.Fatalf("image (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("incomplete", func(t *testing.T) {
+		c := testClient(t, tcptakeh.CmdGet, netlink.Request, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			return []genetlink.Message{reply(t, tcptakeh.CmdGet, headerAttrs(t, full))}, nil
+		})
+		if _, err := c.Get(context.Background(), tu4, true); !errors.Is(err, ErrBadImage) {
+			t.Fatalf("err = %v, want ErrBadImage", err)
+		}
+	})
+	t.Run("other tuple", func(t *testing.T) {
+		c := testClient(t, tcptakeh.CmdGet, netlink.Request, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			return []genetlink.Message{reply(t, tcptakeh.CmdGet, headerAttrs(t, testImage(tu6, nil, nil, nil)))}, nil
+		})
+		if _, err := c.Get(context.Background(), tu4, false); !errors.Is(err, ErrBadImage) {
+			t.Fatalf("err = %v, want ErrBadImage", err)
+		}
+	})
+	t.Run("no session", func(t *testing.T) {
+		c := testClient(t, tcptakeh.CmdGet, netlink.Request, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			return nil, genltest.Error(int(unix.ENOENT))
+		})
+		_, err := c.Get(context.Background(), tu4, false)
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("err = %v, want os.ErrNotExist", err)
+		}
+	})
+}
+
+var cmpAddrPort = cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })
+
+func TestClientSessions(t *testing.T) {
+	a := testImage(tu4, bytes.Repeat([]byte{1}, tcptakeh.ChunkMax+10), []byte("ab"), nil)
+	b := testImage(tu6, []byte("xyz"), nil, []byte("q"))
+	// a's first nest: lengths, first receive chunk; then a continuation;
+	// then b whole.
+	aFirst := *a
+	aFirst.RecvQueue = a.RecvQueue[:tcptakeh.ChunkMax]
+	aAttrs, err := netlink.UnmarshalAttributes(sessionAttrs(t, &aFirst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range aAttrs {
+		if aAttrs[i].Type == tcptakeh.ASessionRcvqLen {
+			aAttrs[i].Data = u32(uint32(len(a.RecvQueue)))
+		}
+	}
+	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		checkData(t, []netlink.Attribute{
+			nest(t, tcptakeh.ATuple,
+				netlink.Attribute{Type: tcptakeh.ATupleFamily, Data: u16(afInet6)},
+				netlink.Attribute{Type: tcptakeh.ATupleLocalAddr, Data: netip.MustParseAddr("2001:db8::1").AsSlice()},
+				netlink.Attribute{Type: tcptakeh.ATupleRemotePort, Data: u16be(50000)},
+			),
+			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers)},
+		}, greq.Data)
+		return []genetlink.Message{
+			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: attrs(t, aAttrs...)}),
+			reply(t, tcptakeh.CmdGet, continuation(t, tu4, tcptakeh.ASessionRcvq, a.RecvQueue[tcptakeh.ChunkMax:])),
+			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: sessionAttrs(t, b)}),
+		}, nil
+	})
+	got, err := c.Sessions(context.Background(), SessionFilter{
+		LocalAddr:  netip.MustParseAddr("2001:db8::1"),
+		RemotePort: 50000,
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]*Image{a, b}, got, cmpAddrPort); diff != "" {
+		t.Fatalf("sessions (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientSessionsNoFilter(t *testing.T) {
+	img := testImage(tu4, []byte("r"), nil, nil)
+	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		checkData(t, nil, greq.Data)
+		return []genetlink.Message{reply(t, tcptakeh.CmdGet, headerAttrs(t, img))}, nil
+	})
+	got, err := c.Sessions(context.Background(), SessionFilter{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]*Image{headerOnly(img)}, got, cmpAddrPort); diff != "" {
+		t.Fatalf("sessions (-want +got):\n%s", diff)
+	}
+}
+
+func TestSessionFilterInvalid(t *testing.T) {
+	c := testClient(t, 0, 0, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		t.Error("request sent")
+		return nil, nil
+	})
+	for _, f := range []SessionFilter{
+		{Family: afInet, LocalAddr: netip.MustParseAddr("::1")},
+		{LocalAddr: netip.MustParseAddr("10.0.0.1"), RemoteAddr: netip.MustParseAddr("::1")},
+		{Family: 3},
+	} {
+		if _, err := c.Sessions(context.Background(), f, false); !errors.Is(err, errTuple) {
+			t.Errorf("%+v: err = %v", f, err)
+		}
+	}
+}
+
+func TestClientSet(t *testing.T) {
+	ks := KernelState{TSRecent: 1, SRTTus: 2, MDEVus: 3, RTOus: 4, SndCwnd: 5, SndSsthresh: 6}
+	tests := []struct {
+		fields KernelFields
+		want   []netlink.Attribute
+	}{
+		{KernelAll, []netlink.Attribute{
+			{Type: tcptakeh.ASessionTsRecent, Data: u32(1)},
+			{Type: tcptakeh.ASessionSrttUs, Data: u32(2)},
+			{Type: tcptakeh.ASessionMdevUs, Data: u32(3)},
+			{Type: tcptakeh.ASessionRtoUs, Data: u32(4)},
+			{Type: tcptakeh.ASessionSndCwnd, Data: u32(5)},
+			{Type: tcptakeh.ASessionSndSsthresh, Data: u32(6)},
+		}},
+		{KernelRTO | KernelSndCwnd, []netlink.Attribute{
+			{Type: tcptakeh.ASessionRtoUs, Data: u32(4)},
+			{Type: tcptakeh.ASessionSndCwnd, Data: u32(5)},
+		}},
+	}
+	for _, tt := range tests {
+		want := []netlink.Attribute{
+			nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...),
+			nest(t, tcptakeh.ASession, append([]netlink.Attribute{
+				nest(t, tcptakeh.ASessionTuple, tupleAttrs(t, tu4)...)}, tt.want...)...),
+		}
+		c := testClient(t, tcptakeh.CmdSet, netlink.Request|netlink.Acknowledge, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+			checkData(t, want, greq.Data)
+			return ack, nil
+		})
+		if err := c.Set(context.Background(), tu4, ks, tt.fields); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := testClient(t, 0, 0, nil)
+	for _, f := range []KernelFields{0, KernelAll + 1} {
+		if err := c.Set(context.Background(), tu4, ks, f); err == nil {
+			t.Errorf("fields %#x accepted", f)
+		}
+	}
+}
+
+func TestClientPeerSegments(t *testing.T) {
+	c := testClient(t, tcptakeh.CmdPeerGet, netlink.Request, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		checkData(t, []netlink.Attribute{nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...)}, greq.Data)
+		return []genetlink.Message{reply(t, tcptakeh.CmdPeerGet,
+			nest(t, tcptakeh.ASegment,
+				netlink.Attribute{Type: tcptakeh.ASegmentSeq, Data: u32(100)},
+				netlink.Attribute{Type: tcptakeh.ASegmentAck, Data: u32(200)},
+				netlink.Attribute{Type: tcptakeh.ASegmentWindow, Data: u32(512)},
+				netlink.Attribute{Type: tcptakeh.ASegmentTsval, Data: u32(7)},
+				netlink.Attribute{Type: tcptakeh.ASegmentTsecr, Data: u32(8)},
+				netlink.Attribute{Type: tcptakeh.ASegmentFlags, Data: []byte{0x18}},
+				netlink.Attribute{Type: tcptakeh.ASegmentLen, Data: u32(5)},
+				netlink.Attribute{Type: tcptakeh.ASegmentAgeMs, Data: u32(1500)},
+				netlink.Attribute{Type: 99, Data: []byte("future")},
+			),
+			nest(t, tcptakeh.ASegment,
+				netlink.Attribute{Type: tcptakeh.ASegmentSeq, Data: u32(105)},
+				netlink.Attribute{Type: tcptakeh.ASegmentFlags, Data: []byte{0x10}},
+			),
+		)}, nil
+	})
+	got, err := c.PeerSegments(context.Background(), tu4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Segment{
+		{Seq: 100, Ack: 200, Window: 512, TSVal: 7, TSEcr: 8, Flags: 0x18, Len: 5, Age: 1500 * time.Millisecond},
+		{Seq: 105, Flags: 0x10},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("segments (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientPeerSegmentsBad(t *testing.T) {
+	c := testClient(t, tcptakeh.CmdPeerGet, netlink.Request, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return []genetlink.Message{reply(t, tcptakeh.CmdPeerGet,
+			nest(t, tcptakeh.ASegment, netlink.Attribute{Type: tcptakeh.ASegmentSeq, Data: []byte{1, 2}}))}, nil
+	})
+	if _, err := c.PeerSegments(context.Background(), tu4); err == nil {
+		t.Fatal("2-byte seq accepted")
+	}
+}
+
+func freezeAttr(t testing.TB, fi FreezeInfo, ev *EventType) netlink.Attribute {
+	as := []netlink.Attribute{
+		nest(t, tcptakeh.AFreezeTuple, tupleAttrs(t, fi.Tuple)...),
+		{Type: tcptakeh.AFreezeExpiresMs, Data: u32(uint32(fi.Expires / time.Millisecond))},
+		{Type: tcptakeh.AFreezeDroppedIn, Data: u64(fi.DroppedIn)},
+		{Type: tcptakeh.AFreezeDroppedOut, Data: u64(fi.DroppedOut)},
+	}
+	if ev != nil {
+		as = append(as, netlink.Attribute{Type: tcptakeh.AFreezeEvent, Data: u32(uint32(*ev))})
+	}
+	return nest(t, tcptakeh.AFreeze, as...)
+}
+
+func TestClientFreezes(t *testing.T) {
+	want := []FreezeInfo{
+		{Tuple: tu4, Expires: 9500 * time.Millisecond, DroppedIn: 3, DroppedOut: 1},
+		{Tuple: tu6, Expires: time.Second},
+	}
+	c := testClient(t, tcptakeh.CmdFreezeList, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		checkData(t, nil, greq.Data)
+		var msgs []genetlink.Message
+		for _, fi := range want {
+			msgs = append(msgs, reply(t, tcptakeh.CmdFreezeList, freezeAttr(t, fi, nil)))
+		}
+		return msgs, nil
+	})
+	got, err := c.Freezes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmpAddrPort); diff != "" {
+		t.Fatalf("freezes (-want +got):\n%s", diff)
+	}
+}
+
+// rawKernel is a fake module at the netlink level, for what genltest
+// cannot express: header flags (DUMP_INTR, MULTI), extack errors.
+type rawKernel struct {
+	t  *testing.T
+	fn func(req netlink.Message, gm genetlink.Message) []netlink.Message
+}
+
+func (k *rawKernel) dial() *genetlink.Conn {
+	family := genltest.ServeFamily(testFamily, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return nil, errors.New("not a family request")
+	})
+	return genetlink.NewConn(nltest.Dial(func(reqs []netlink.Message) ([]netlink.Message, error) {
+		if len(reqs) != 1 {
+			return nil, errors.New("no request")
+		}
+		req := reqs[0]
+		var gm genetlink.Message
+		if err := gm.UnmarshalBinary(req.Data); err != nil {
+			return nil, err
+		}
+		if req.Header.Type == unix.GENL_ID_CTRL {
+			gmsgs, err := family(gm, req)
+			if err != nil {
+				return nil, err
+			}
+			b, _ := gmsgs[0].MarshalBinary()
+			return []netlink.Message{{Header: netlink.Header{Type: unix.GENL_ID_CTRL, Sequence: req.Header.Sequence, PID: req.Header.PID}, Data: b}}, nil
+		}
+		msgs := k.fn(req, gm)
+		for i := range msgs {
+			msgs[i].Header.Sequence, msgs[i].Header.PID = req.Header.Sequence, req.Header.PID
+		}
+		return msgs, nil
+	}))
+}
+
+func (k *rawKernel) client() *Client {
+	lc, err := initClient(k.dial(), nil)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return &Client{c: lc}
+}
+
+// genlMsg is a netlink message of the family holding gm.
+func genlMsg(t testing.TB, flags netlink.HeaderFlags, gm genetlink.Message) netlink.Message {
+	b, err := gm.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(testFamily.ID), Flags: flags}, Data: b}
+}
+
+// doneMsg ends a multi-part dump.
+var doneMsg = netlink.Message{Header: netlink.Header{Type: netlink.Done, Flags: netlink.Multi}, Data: make([]byte, 4)}
+
+func TestClientDumpInterrupted(t *testing.T) {
+	want := []FreezeInfo{{Tuple: tu4, Expires: time.Second}, {Tuple: tu6, Expires: 2 * time.Second}}
+	for _, tt := range []struct {
+		name        string
+		interrupted int // dumps flagged before a clean one
+		wantErr     bool
+	}{
+		{"clean", 0, false},
+		{"retried", 2, false},
+		{"exhausted", dumpRetries, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dumps := 0
+			k := &rawKernel{t: t, fn: func(req netlink.Message, gm genetlink.Message) []netlink.Message {
+				if req.Header.Flags != netlink.Request|netlink.Dump || gm.Header.Command != tcptakeh.CmdFreezeList {
+					t.Errorf("request flags %v command %d", req.Header.Flags, gm.Header.Command)
+				}
+				dumps++
+				flags := netlink.Multi
+				if dumps <= tt.interrupted {
+					flags |= netlink.DumpInterrupted
+				}
+				var msgs []netlink.Message
+				for i, fi := range want {
+					f := netlink.Multi
+					if i == 1 { // the kernel flags the messages after the change
+						f = flags
+					}
+					msgs = append(msgs, genlMsg(t, f, reply(t, tcptakeh.CmdFreezeList, freezeAttr(t, fi, nil))))
+				}
+				return append(msgs, doneMsg)
+			}}
+			got, err := k.client().Freezes(context.Background())
+			if tt.wantErr {
+				if !errors.Is(err, errDumpInterrupted) || dumps != dumpRetries {
+					t.Fatalf("err = %v after %d dumps, want errDumpInterrupted after %d", err, dumps, dumpRetries)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dumps != tt.interrupted+1 {
+				t.Fatalf("%d dumps, want %d", dumps, tt.interrupted+1)
+			}
+			if diff := cmp.Diff(want, got, cmpAddrPort); diff != "" {
+				t.Fatalf("freezes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// extackError is the kernel's NLMSG_ERROR with an extack message.
+func extackError(req netlink.Message, errno unix.Errno, text string) netlink.Message {
+	hdr := make([]byte, 16)
+	nlenc.PutUint32(hdr[0:4], 16) // the echoed request is capped: header only
+	nlenc.PutUint16(hdr[4:6], uint16(req.Header.Type))
+	tlv, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLMSGERR_ATTR_MSG, Data: nlenc.Bytes(text)}})
+	data := append(nlenc.Int32Bytes(-int32(errno)), hdr...)
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.Error, Flags: netlink.Capped | netlink.AcknowledgeTLVs},
+		Data:   append(data, tlv...),
+	}
+}
+
+func TestClientExtack(t *testing.T) {
+	k := &rawKernel{t: t, fn: func(req netlink.Message, gm genetlink.Message) []netlink.Message {
+		switch gm.Header.Command {
+		case tcptakeh.CmdFreeze:
+			return []netlink.Message{extackError(req, unix.ENOSPC, "freeze table full")}
+		case tcptakeh.CmdSet:
+			return []netlink.Message{extackError(req, unix.ENOENT, "no socket in repair mode for this tuple")}
+		case tcptakeh.CmdFreezeList: // an error at the end of a dump
+			m := extackError(req, unix.EPERM, "need CAP_NET_ADMIN")
+			m.Header.Type, m.Header.Flags = netlink.Done, netlink.Multi|netlink.AcknowledgeTLVs
+			m.Data = append(m.Data[:4], m.Data[20:]...) // DONE carries no echoed header
+			return []netlink.Message{m}
+		}
+		return nil
+	}}
+	c := k.client()
+	ctx := context.Background()
+
+	err := c.Freeze(ctx, tu4, FreezeOptions{})
+	want := &Error{Op: "freeze", Session: tu4.String(), Message: "freeze table full", Err: unix.ENOSPC}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("freeze: %#v is no *Error", err)
+	}
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Errorf("freeze error (-want +got):\n%s", diff)
+	}
+	if got := err.Error(); got != "tcptake: freeze 10.0.0.1:80 10.0.0.2:40000: no space left on device (freeze table full)" {
+		t.Errorf("freeze error text %q", got)
+	}
+
+	err = c.Set(ctx, tu4, KernelState{}, KernelRTO)
+	if !errors.As(err, &e) || e.Message != "no socket in repair mode for this tuple" || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("set error %#v", err)
+	}
+
+	_, err = c.Freezes(ctx)
+	if !errors.As(err, &e) || e.Message != "need CAP_NET_ADMIN" || !errors.Is(err, ErrPermission) || e.Op != "freeze-list" {
+		t.Errorf("freeze-list error %#v", err)
+	}
+}
+
+func TestNLError(t *testing.T) {
+	err := nlError("thaw", &tu6, &netlink.OpError{Op: "receive", Err: unix.ENOENT, Message: "tuple not frozen"})
+	want := &Error{Op: "thaw", Session: tu6.String(), Message: "tuple not frozen", Err: unix.ENOENT}
+	if diff := cmp.Diff(want, err.(*Error)); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("ENOENT is not os.ErrNotExist")
+	}
+	if err := nlError("info", nil, &netlink.OpError{Op: "receive", Err: unix.EPERM}); !errors.Is(err, ErrPermission) {
+		t.Fatalf("EPERM: %v", err)
+	}
+}
+
+func TestClientContextCanceled(t *testing.T) {
+	c := testClient(t, 0, 0, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		t.Error("request sent")
+		return ack, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Thaw(ctx, tu4, false); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// eventSocket is a netlink socket fake for the events connection: it
+// records joined groups and delivers queued
+// notifications until its read deadline.
+type eventSocket struct {
+	mu       sync.Mutex
+	groups   []uint32
+	closed   bool
+	deadline time.Time
+	wake     chan struct{}
+	ntf      chan netlink.Message
+}
+
+func newEventSocket() *eventSocket {
+	return &eventSocket{wake: make(chan struct{}, 1), ntf: make(chan netlink.Message, 16)}
+}
+
+func (s *eventSocket) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.kick()
+	return nil
+}
+
+func (s *eventSocket) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *eventSocket) Send(netlink.Message) error { return errors.New("events socket: no requests") }
+func (s *eventSocket) SendMessages([]netlink.Message) error {
+	return errors.New("events socket: no requests")
+}
+
+func (s *eventSocket) JoinGroup(g uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups = append(s.groups, g)
+	return nil
+}
+
+func (s *eventSocket) LeaveGroup(uint32) error { return nil }
+
+func (s *eventSocket) SetDeadline(t time.Time) error      { return s.SetReadDeadline(t) }
+func (s *eventSocket) SetWriteDeadline(t time.Time) error { return nil }
+func (s *eventSocket) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deadline = t
+	s.kick()
+	return nil
+}
+
+func (s *eventSocket) Receive() ([]netlink.Message, error) {
+	for {
+		s.mu.Lock()
+		closed, dl := s.closed, s.deadline
+		s.mu.Unlock()
+		if closed {
+			return nil, os.ErrClosed
+		}
+		if !dl.IsZero() && time.Now().After(dl) {
+			return nil, os.ErrDeadlineExceeded
+		}
+		select {
+		case m := <-s.ntf:
+			if m.Header.Type == netlink.Error { // an injected socket error
+				return nil, unix.Errno(nlenc.Uint32(m.Data))
+			}
+			return []netlink.Message{m}, nil
+		case <-s.wake:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (s *eventSocket) ReceiveIter() iter.Seq2[netlink.Message, error] {
+	return func(yield func(netlink.Message, error) bool) {
+		msgs, err := s.Receive()
+		if err != nil {
+			yield(netlink.Message{}, err)
+			return
+		}
+		for _, m := range msgs {
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+}
+
+func TestClientEvents(t *testing.T) {
+	sock := newEventSocket()
+	k := &rawKernel{t: t}
+	lc, err := initClient(k.dial(), func() (*genetlink.Conn, error) {
+		return genetlink.NewConn(netlink.NewConn(sock, 1)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{c: lc}
+	defer c.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := c.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]uint32{7}, sock.groups); diff != "" {
+		t.Fatalf("joined groups (-want +got):\n%s", diff)
+	}
+	ntf := func(fi FreezeInfo, ev EventType) netlink.Message {
+		gm := reply(t, tcptakeh.CmdFreezeNtf, freezeAttr(t, fi, &ev))
+		return genlMsg(t, 0, gm)
+	}
+	sock.ntf <- ntf(FreezeInfo{Tuple: tu4, Expires: 10 * time.Second}, EventFrozen)
+	sock.ntf <- genlMsg(t, 0, reply(t, tcptakeh.CmdFreezeNtf)) // no freeze nest: reported, skipped
+	sock.ntf <- netlink.Message{Header: netlink.Header{Type: netlink.Error}, Data: nlenc.Uint32Bytes(uint32(unix.ENOBUFS))}
+	sock.ntf <- ntf(FreezeInfo{Tuple: tu6, DroppedIn: 4}, EventExpired)
+
+	next := func() FreezeEvent {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatal("channel closed")
+			}
+			return ev
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+		return FreezeEvent{}
+	}
+	if diff := cmp.Diff(FreezeEvent{Type: EventFrozen, Freeze: FreezeInfo{Tuple: tu4, Expires: 10 * time.Second}}, next(), cmpAddrPort); diff != "" {
+		t.Errorf("event 1 (-want +got):\n%s", diff)
+	}
+	if ev := next(); ev.Err == nil {
+		t.Errorf("bad notification: %+v", ev)
+	}
+	if ev := next(); !errors.Is(ev.Err, ErrEventsLost) {
+		t.Errorf("overflow: %+v", ev)
+	}
+	if diff := cmp.Diff(FreezeEvent{Type: EventExpired, Freeze: FreezeInfo{Tuple: tu6, DroppedIn: 4}}, next(), cmpAddrPort); diff != "" {
+		t.Errorf("event 4 (-want +got):\n%s", diff)
+	}
+	cancel()
+	select {
+	case ev, ok := <-ch:
+		if ok {
+			t.Fatalf("event after cancel: %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after cancel")
+	}
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	if !sock.closed {
+		t.Error("events socket not closed")
+	}
+}
+
+func TestClientEventsNoDial(t *testing.T) {
+	c := testClient(t, 0, 0, nil)
+	if _, err := c.Events(context.Background()); err == nil {
+		t.Fatal("Events without a dialer succeeded")
+	}
+}
+
+// FuzzDecodeGetReply feeds a GET reply's attributes to the client's reply
+// decoding, with and without buffers.
+func FuzzDecodeGetReply(f *testing.F) {
+	img := testImage(tu4, []byte("received"), []byte("unacked"), []byte("unsent"))
+	f.Add(attrs(f, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: sessionAttrs(f, img)}), true)
+	f.Add(attrs(f, headerAttrs(f, img)), false)
+	f.Add(attrs(f, headerAttrs(f, img), continuation(f, tu4, tcptakeh.ASessionRcvq, []byte("x"))), true)
+	f.Fuzz(func(t *testing.T, b []byte, withBuffers bool) {
+		imgs, err := decodeSessions([]msg{{m: genetlink.Message{Data: b}}}, withBuffers)
+		if err != nil {
+			return
+		}
+		for _, im := range imgs {
+			if _, err := tupleFamily(im.Tuple); err != nil {
+				t.Fatalf("decoded an invalid tuple %v", im.Tuple)
+			}
+			if !withBuffers && (im.RecvQueue != nil || im.SendUnacked != nil || im.SendUnsent != nil) {
+				t.Fatal("queue bytes without buffers")
+			}
+		}
+	})
+}
+
+func TestClientGetLargeByDump(t *testing.T) {
+	big := testImage(tu4, bytes.Repeat([]byte("r"), 70000), nil, nil)
+	first := *big
+	first.RecvQueue = big.RecvQueue[:tcptakeh.ChunkMax]
+	firstAttrs, err := netlink.UnmarshalAttributes(sessionAttrs(t, &first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range firstAttrs {
+		if firstAttrs[i].Type == tcptakeh.ASessionRcvqLen {
+			firstAttrs[i].Data = u32(70000)
+		}
+	}
+	var dumps int
+	c := testClient(t, tcptakeh.CmdGet, 0, func(greq genetlink.Message, nreq netlink.Message) ([]genetlink.Message, error) {
+		if nreq.Header.Flags&netlink.Dump == 0 {
+			return nil, genltest.Error(int(unix.EMSGSIZE)) // "use a dump"
+		}
+		dumps++
+		checkData(t, []netlink.Attribute{
+			nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...),
+			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers)},
+		}, greq.Data)
+		return []genetlink.Message{
+			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: attrs(t, firstAttrs...)}),
+			reply(t, tcptakeh.CmdGet, continuation(t, tu4, tcptakeh.ASessionRcvq, big.RecvQueue[tcptakeh.ChunkMax:2*tcptakeh.ChunkMax])),
+			reply(t, tcptakeh.CmdGet, continuation(t, tu4, tcptakeh.ASessionRcvq, big.RecvQueue[2*tcptakeh.ChunkMax:])),
+		}, nil
+	})
+	got, err := c.Get(context.Background(), tu4, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dumps != 1 {
+		t.Fatalf("%d dumps", dumps)
+	}
+	if diff := cmp.Diff(big, got, cmpAddrPort); diff != "" {
+		t.Fatalf("image (-want +got):\n%s", diff)
+	}
+	// Without buffers, EMSGSIZE is just an error.
+	if _, err := c.Get(context.Background(), tu4, false); !errors.Is(err, unix.EMSGSIZE) {
+		t.Fatalf("get without buffers: %v", err)
+	}
+}

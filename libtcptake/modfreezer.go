@@ -1,0 +1,44 @@
+package libtcptake
+
+import (
+	"context"
+	"time"
+)
+
+// ModuleFreezer freezes tuples through the tcptake kernel module (FREEZE
+// and THAW): unlike NFTFreezer, it records the peer's segments while
+// frozen (Client.PeerSegments) and can kick the peer on Thaw.
+type ModuleFreezer struct {
+	// C is the module client; the freezer acts in its network namespace.
+	C *Client
+	// Timeout is how long a freeze lasts unless thawed; 0 means the
+	// module's default, DefaultFreezeTimeout.
+	Timeout time.Duration
+}
+
+var _ Freezer = (*ModuleFreezer)(nil)
+
+// Freeze drops the tuple's packets in both directions. Freezing a frozen
+// tuple re-arms its timeout (FREEZE with flag replace), so it is not an
+// error.
+func (f *ModuleFreezer) Freeze(ctx context.Context, t Tuple) error {
+	return f.C.Freeze(ctx, t, FreezeOptions{Timeout: f.Timeout, Replace: true})
+}
+
+// Thaw lifts the freeze; kick makes the peer retransmit at once.
+// errors.Is(err, os.ErrNotExist) when the tuple was not frozen (never, or
+// its freeze expired): the drop is gone, but no kick was sent.
+func (f *ModuleFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {
+	return f.C.Thaw(ctx, t, kick)
+}
+
+// moduleFreezer returns a ModuleFreezer for the calling thread's network
+// namespace, or nil when the module is not usable (not loaded, no
+// permission, not Linux). DefaultFreezer calls it.
+func moduleFreezer() Freezer {
+	c, err := New()
+	if err != nil {
+		return nil
+	}
+	return &ModuleFreezer{C: c}
+}
