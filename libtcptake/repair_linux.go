@@ -246,6 +246,18 @@ func (s *Session) Get() (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if mf, ok := s.freezer.(*ModuleFreezer); ok {
+		// What TCP_REPAIR cannot read: RTT, RTO, congestion state,
+		// ts_recent, and the buffer sizes the application locked.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		k, err := mf.C.Get(ctx, s.tuple, false)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		img.Kernel = k.Kernel
+		img.Sock.RcvBuf, img.Sock.SndBuf = k.Sock.RcvBuf, k.Sock.SndBuf
+	}
 	s.gen++
 	img.Generation = s.gen
 	return img, nil
@@ -509,6 +521,16 @@ func (s *Session) set(img *Image) error {
 	if err := setSockOpts(fd, v6, &img.Sock); err != nil {
 		return fail("setsockopt", err)
 	}
+	if mf, ok := s.freezer.(*ModuleFreezer); ok && img.Kernel != nil {
+		// Seed RTT, RTO and congestion state, so the restored session
+		// neither guesses a 1 s RTO nor restarts from slow start.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := mf.C.Set(ctx, t, *img.Kernel, KernelAll)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
 	s.opts.logger().Debug("tcptake: set", "session", t, "state", img.State,
 		"rcvq", len(img.RecvQueue), "sndq", len(s.pending))
@@ -554,14 +576,12 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 			return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session is not stopped")}
 		}
 	}
-	// Thaw before leaving repair mode, so the window probe sent then
-	// reaches the peer; ask the freezer to kick the peer as well.
-	byFreezer := map[Freezer][]Tuple{}
+	byFreezer := map[Freezer][]*Session{}
 	for _, s := range ss {
-		byFreezer[s.freezer] = append(byFreezer[s.freezer], s.tuple)
+		byFreezer[s.freezer] = append(byFreezer[s.freezer], s)
 	}
-	for f, ts := range byFreezer {
-		if err := thawAll(ctx, f, ts, true); err != nil {
+	for f, group := range byFreezer {
+		if err := leaveRepair(ctx, f, group); err != nil {
 			return nil, err
 		}
 	}
@@ -578,12 +598,39 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 	return conns, nil
 }
 
-// resume leaves repair mode on a thawed session.
-func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
-	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF); err != nil {
-		return nil, sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+// leaveRepair thaws sessions and turns repair mode off. The module thaws
+// after repair off, so its kick (duplicate ACKs that make the peer
+// retransmit at once) comes from a live socket; other freezers thaw
+// first, so the window probe sent at repair off reaches the peer.
+func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
+	off := func(mode int) error {
+		for _, s := range ss {
+			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
+				return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+			}
+			s.started = true
+		}
+		return nil
 	}
-	s.started = true
+	if _, kicks := f.(*ModuleFreezer); kicks {
+		if err := off(unix.TCP_REPAIR_OFF_NO_WP); err != nil {
+			return err
+		}
+		// A freeze that expired already is no reason to fail.
+		if err := thawAll(ctx, f, sessionTuples(ss), true); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := thawAll(ctx, f, sessionTuples(ss), false); err != nil {
+		return err
+	}
+	return off(unix.TCP_REPAIR_OFF)
+}
+
+// resume hands a session out of repair mode to the Go runtime and sends
+// what a restored session still has to send.
+func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 	conn := s.orig
 	if conn == nil {
 		f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())

@@ -1,0 +1,77 @@
+//go:build linux
+
+package libtcptake
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestVMMigrate moves the server side of a session to a new socket with
+// the kernel module as the freezer: FREEZE at Stop, GET for the fields
+// TCP_REPAIR cannot read, SET of them on the restored socket, THAW with a
+// kick at Restart. Bytes the client sent while the session was frozen
+// reach the restored server; every byte arrives once both ways.
+func TestVMMigrate(t *testing.T) {
+	needVM(t)
+	ctx := vmCtx(t)
+	n := newVMNet(t)
+	c, s, _ := n.tcpPair(t)
+	opts := &Options{Freezer: &ModuleFreezer{C: n.client(t, n.B)}}
+
+	toServer, toClient := bytes.Repeat([]byte("c2s:"), 2000), bytes.Repeat([]byte("s2c:"), 2000)
+	c.Write(toServer[:4000]) // unread at Stop: the receive queue
+	time.Sleep(100 * time.Millisecond)
+
+	sess, err := Stop(ctx, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(toServer[4000:]) // dropped by the freeze, retransmitted later
+	img, err := sess.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(img.RecvQueue, toServer[:4000]) {
+		t.Fatalf("receive queue holds %d bytes, want 4000", len(img.RecvQueue))
+	}
+	if img.Kernel == nil || img.Kernel.SRTTus == 0 || img.Kernel.SndCwnd == 0 || img.Kernel.RTOus == 0 {
+		t.Fatalf("kernel fields missing from the image: %+v", img.Kernel)
+	}
+	if err := sess.Release(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	var restored *Session
+	n.in(t, n.B, func() {
+		restored, err = Set(ctx, img, opts)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The module's SET seeded the restored socket with the image's values.
+	k, err := opts.Freezer.(*ModuleFreezer).C.Get(ctx, img.Tuple, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Kernel == nil || k.Kernel.SRTTus != img.Kernel.SRTTus || k.Kernel.SndCwnd != img.Kernel.SndCwnd ||
+		k.Kernel.SndSsthresh != img.Kernel.SndSsthresh || k.Kernel.TSRecent != img.Kernel.TSRecent {
+		t.Fatalf("restored kernel state %+v, image %+v", k.Kernel, img.Kernel)
+	}
+	conn, err := restored.Restart(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	expectData(t, conn, toServer, "restored server")
+	conn.Write(toClient)
+	expectData(t, c, toClient, "client")
+	mss, err := unix.GetsockoptInt(fdOf(t, conn), unix.IPPROTO_TCP, unix.TCP_MAXSEG)
+	if err != nil || uint32(mss) > img.MSSClamp || mss == 524 {
+		t.Fatalf("restored MSS %d (%v), clamp %d", mss, err, img.MSSClamp)
+	}
+}
