@@ -3,12 +3,14 @@ GO      ?= go
 BIN     := bin
 KVERS   ?= $(shell ci/kernels.sh list 2>/dev/null)
 
-.PHONY: all build generate check-generated vet unit hosttest vmtest kmod dkms-check deb test demo bench fuzz clean
+.PHONY: all build generate check-generated vet unit hosttest vmtest kmod dkms-check deb test demo bench fuzz fuzz-smoke clean
 
 all: build
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
 build:
-	$(GO) build -o $(BIN)/tcptakectl ./ctl
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/tcptakectl ./ctl
 	$(GO) build ./...
 
 generate:
@@ -43,7 +45,7 @@ dkms-check:
 deb:
 	ci/deb-check.sh
 
-test: check-generated vet unit hosttest vmtest dkms-check deb
+test: check-generated vet unit fuzz-smoke hosttest vmtest dkms-check deb
 
 demo:
 	ci/demo.sh
@@ -51,8 +53,19 @@ demo:
 bench:
 	ci/bench.sh
 
+# Every decoder has a fuzz target; FUZZTIME each (make fuzz FUZZTIME=5m).
+FUZZTIME ?= 60s
+FUZZ_TARGETS := libtcptake:FuzzDecodeImage libtcptake:FuzzDecodeTuple libtcptake:FuzzDecodeSegment \
+	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg
+
 fuzz:
-	$(GO) test -run=^$$ -fuzz=FuzzDecodeImage -fuzztime=60s ./libtcptake
+	set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run=^$$ -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZTIME=10s
 
 clean:
 	rm -rf $(BIN) out
