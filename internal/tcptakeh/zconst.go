@@ -93,7 +93,7 @@ const (
 	ATupleLocalPort  = 3 // Local port.
 	ATupleRemoteAddr = 4 // Remote address, 4 or 16 bytes.
 	ATupleRemotePort = 5 // Remote port.
-	ATupleIfindex    = 6 // Scope of a link-local IPv6 address (0 when none).
+	ATupleIfindex    = 6 // Scope of a link-local IPv6 address (0 when none). FREEZE, THAW and PEER-GET ignore it.
 	ATupleMax        = 6
 )
 
@@ -113,8 +113,8 @@ const (
 	ASessionSndqUnsent     = 12 // A chunk of the unsent part of the send queue, in order.
 	ASessionOptions        = 13 // Negotiated TCP options.
 	ASessionMssClamp       = 14 // Maximum segment size the peer accepts (TCP_MAXSEG in repair mode).
-	ASessionSndWscale      = 15 // Window scale the peer applies to our window.
-	ASessionRcvWscale      = 16 // Window scale we apply to the peer's window.
+	ASessionSndWscale      = 15 // Window scale the peer announced; we apply it to the peer's window (tcpi_snd_wscale).
+	ASessionRcvWscale      = 16 // Window scale we announced; the peer applies it to our window.
 	ASessionTsval          = 17 // Our current TSval (TCP_TIMESTAMP); bit 0 is the usec-ts flag on 6.7+.
 	ASessionSndWl1         = 18 // TCP_REPAIR_WINDOW snd_wl1.
 	ASessionSndWnd         = 19 // TCP_REPAIR_WINDOW snd_wnd.

@@ -1,0 +1,975 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The generic netlink family "tcptake" (uapi/tcptake.yaml): policies,
+ * operations, replies and notifications.
+ *
+ * Validation is strict (resv_start_op 0): unknown attributes, attributes
+ * an operation does not take and values outside the spec's checks are
+ * rejected by policy; unknown flag bits are rejected by mask policies
+ * with EINVAL.  Everything else is checked here, each rejection with an
+ * extack message.
+ */
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/jiffies.h>
+#include <linux/netlink.h>
+#include <net/genetlink.h>
+#include <net/ipv6.h>
+#include <net/netlink.h>
+#include <net/sock.h>
+
+#include "compat.h"
+#include "tcptake.h"
+
+enum tcptake_nl_groups {
+	TCPTAKE_NLGRP_EVENTS,
+};
+
+/* Queue bytes a GET do reply carries at most: the session nest must fit
+ * in nla_len (u16).  Larger sessions are for the dump.
+ */
+#define TCPTAKE_DO_QUEUE_MAX	(60 * 1024)
+
+/* Notifications may be sent (the family is registered). */
+static bool tcptake_nl_up;
+
+/* Size of a freeze notification. */
+#define TCPTAKE_NTF_SIZE	256
+
+/* No pad attribute in the spec: u64 values use type 0 when padding is
+ * needed, which never happens on architectures with efficient unaligned
+ * access (x86).
+ */
+#define TCPTAKE_A_PAD		0
+
+static struct netlink_range_validation tcptake_queue_range = {
+	.max	= TCPTAKE_QUEUE_MAX,
+};
+
+static struct netlink_range_validation tcptake_mss_range = {
+	.min	= 64,
+	.max	= 65535,
+};
+
+static struct netlink_range_validation tcptake_rto_range = {
+	.max	= 120000000,
+};
+
+static struct netlink_range_validation tcptake_cwnd_range = {
+	.max	= 1048576,
+};
+
+static struct netlink_range_validation tcptake_timeout_range = {
+	.max	= TCPTAKE_FREEZE_TIMEOUT_MAX_MS,
+};
+
+static const struct nla_policy tcptake_tuple_nl_policy[TCPTAKE_A_TUPLE_MAX + 1] = {
+	[TCPTAKE_A_TUPLE_FAMILY]	= NLA_POLICY_RANGE(NLA_U16, AF_INET, AF_INET6),
+	[TCPTAKE_A_TUPLE_LOCAL_ADDR]	= NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[TCPTAKE_A_TUPLE_LOCAL_PORT]	= NLA_POLICY_MIN(NLA_BE16, 1),
+	[TCPTAKE_A_TUPLE_REMOTE_ADDR]	= NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[TCPTAKE_A_TUPLE_REMOTE_PORT]	= NLA_POLICY_MIN(NLA_BE16, 1),
+	[TCPTAKE_A_TUPLE_IFINDEX]	= { .type = NLA_U32 },
+};
+
+static const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_MAX + 1] = {
+	[TCPTAKE_A_SESSION_TUPLE]	= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+	[TCPTAKE_A_SESSION_STATE]	= { .type = NLA_U8 },
+	[TCPTAKE_A_SESSION_SND_UNA]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_SND_NXT]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_WRITE_SEQ]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_RCV_NXT]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_RCVQ_LEN]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_queue_range),
+	[TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN] = NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_queue_range),
+	[TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN] = NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_queue_range),
+	[TCPTAKE_A_SESSION_RCVQ]	= { .type = NLA_BINARY, .len = TCPTAKE_CHUNK_MAX },
+	[TCPTAKE_A_SESSION_SNDQ_UNACKED] = { .type = NLA_BINARY, .len = TCPTAKE_CHUNK_MAX },
+	[TCPTAKE_A_SESSION_SNDQ_UNSENT]	= { .type = NLA_BINARY, .len = TCPTAKE_CHUNK_MAX },
+	[TCPTAKE_A_SESSION_OPTIONS]	= NLA_POLICY_MASK(NLA_U32, 0x1f),
+	[TCPTAKE_A_SESSION_MSS_CLAMP]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_mss_range),
+	[TCPTAKE_A_SESSION_SND_WSCALE]	= NLA_POLICY_MAX(NLA_U8, 14),
+	[TCPTAKE_A_SESSION_RCV_WSCALE]	= NLA_POLICY_MAX(NLA_U8, 14),
+	[TCPTAKE_A_SESSION_TSVAL]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_SND_WL1]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_SND_WND]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_MAX_WINDOW]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_RCV_WND]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_RCV_WUP]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_NODELAY]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[TCPTAKE_A_SESSION_KEEPALIVE]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[TCPTAKE_A_SESSION_KEEP_IDLE]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_KEEP_INTVL]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_KEEP_CNT]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_USER_TIMEOUT] = { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_RCVBUF]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_SNDBUF]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_TOS]		= { .type = NLA_U8 },
+	[TCPTAKE_A_SESSION_TTL]		= { .type = NLA_U8 },
+	[TCPTAKE_A_SESSION_V6ONLY]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[TCPTAKE_A_SESSION_TS_RECENT]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_SRTT_US]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_MDEV_US]	= { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_RTO_US]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_rto_range),
+	[TCPTAKE_A_SESSION_SND_CWND]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_cwnd_range),
+	[TCPTAKE_A_SESSION_SND_SSTHRESH] = { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_APP_STATE]	= { .type = NLA_BINARY, .len = TCPTAKE_APP_STATE_MAX },
+	[TCPTAKE_A_SESSION_CAPTURE_TIME_NS] = { .type = NLA_U64 },
+	[TCPTAKE_A_SESSION_GENERATION]	= { .type = NLA_U64 },
+};
+
+/* Per-operation policies: an operation rejects attributes it does not take. */
+static const struct nla_policy tcptake_freeze_nl_policy[TCPTAKE_A_FREEZE_FLAGS + 1] = {
+	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+	[TCPTAKE_A_TIMEOUT_MS]		= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_timeout_range),
+	[TCPTAKE_A_FREEZE_FLAGS]	= NLA_POLICY_MASK(NLA_U32, TCPTAKE_FREEZE_FLAGS_REPLACE),
+};
+
+static const struct nla_policy tcptake_thaw_nl_policy[TCPTAKE_A_THAW_FLAGS + 1] = {
+	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+	[TCPTAKE_A_THAW_FLAGS]		= NLA_POLICY_MASK(NLA_U32, TCPTAKE_THAW_FLAGS_KICK),
+};
+
+static const struct nla_policy tcptake_get_nl_policy[TCPTAKE_A_GET_FLAGS + 1] = {
+	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+	[TCPTAKE_A_GET_FLAGS]		= NLA_POLICY_MASK(NLA_U32, TCPTAKE_GET_FLAGS_BUFFERS),
+};
+
+static const struct nla_policy tcptake_set_nl_policy[TCPTAKE_A_SESSION + 1] = {
+	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+	[TCPTAKE_A_SESSION]		= NLA_POLICY_NESTED(tcptake_session_nl_policy),
+};
+
+static const struct nla_policy tcptake_peer_get_nl_policy[TCPTAKE_A_TUPLE + 1] = {
+	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+};
+
+/* Parse a tuple nest; absent attributes stay zero and their bit clear. */
+static int tcptake_nl_parse_tuple(const struct nlattr *nest,
+				  struct tcptake_tuple *t, u32 *present,
+				  struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[TCPTAKE_A_TUPLE_MAX + 1];
+	struct in6_addr *addr;
+	unsigned int alen = 0;
+	struct nlattr *a;
+	int err, type;
+
+	err = nla_parse_nested(tb, TCPTAKE_A_TUPLE_MAX, nest,
+			       tcptake_tuple_nl_policy, extack);
+	if (err)
+		return err;
+
+	memset(t, 0, sizeof(*t));
+	*present = 0;
+	for (type = 1; type <= TCPTAKE_A_TUPLE_MAX; type++)
+		if (tb[type])
+			*present |= BIT(type);
+
+	a = tb[TCPTAKE_A_TUPLE_FAMILY];
+	if (a) {
+		t->key.family = nla_get_u16(a);
+		if (t->key.family != AF_INET && t->key.family != AF_INET6) {
+			TCPTAKE_ERR_ATTR(extack, a, "unsupported address family");
+			return -EAFNOSUPPORT;
+		}
+		alen = t->key.family == AF_INET ? 4 : 16;
+	}
+	for (type = TCPTAKE_A_TUPLE_LOCAL_ADDR;
+	     type <= TCPTAKE_A_TUPLE_REMOTE_ADDR;
+	     type += TCPTAKE_A_TUPLE_REMOTE_ADDR - TCPTAKE_A_TUPLE_LOCAL_ADDR) {
+		a = tb[type];
+		if (!a)
+			continue;
+		if (!alen) {
+			TCPTAKE_ERR_ATTR(extack, a, "address without family");
+			return -EINVAL;
+		}
+		if (nla_len(a) != alen) {
+			TCPTAKE_ERR_ATTR(extack, a, "address length does not match family");
+			return -EINVAL;
+		}
+		addr = type == TCPTAKE_A_TUPLE_LOCAL_ADDR ? &t->key.laddr :
+							     &t->key.raddr;
+		nla_memcpy(addr, a, alen);
+		if (alen == 16 && ipv6_addr_v4mapped(addr)) {
+			TCPTAKE_ERR_ATTR(extack, a, "v4-mapped address needs family AF_INET");
+			return -EINVAL;
+		}
+	}
+	if (tb[TCPTAKE_A_TUPLE_LOCAL_PORT])
+		t->key.lport = nla_get_be16(tb[TCPTAKE_A_TUPLE_LOCAL_PORT]);
+	if (tb[TCPTAKE_A_TUPLE_REMOTE_PORT])
+		t->key.rport = nla_get_be16(tb[TCPTAKE_A_TUPLE_REMOTE_PORT]);
+	a = tb[TCPTAKE_A_TUPLE_IFINDEX];
+	if (a) {
+		if (nla_get_u32(a) > INT_MAX) {
+			TCPTAKE_ERR_ATTR(extack, a, "ifindex out of range");
+			return -EINVAL;
+		}
+		t->ifindex = nla_get_u32(a);
+	}
+	return 0;
+}
+
+/* The full tuple of a do request: family, both addresses, both ports. */
+static int tcptake_nl_req_tuple(struct genl_info *info,
+				struct tcptake_tuple *t)
+{
+	static const u8 required[] = {
+		TCPTAKE_A_TUPLE_FAMILY,
+		TCPTAKE_A_TUPLE_LOCAL_ADDR,
+		TCPTAKE_A_TUPLE_LOCAL_PORT,
+		TCPTAKE_A_TUPLE_REMOTE_ADDR,
+		TCPTAKE_A_TUPLE_REMOTE_PORT,
+	};
+	struct nlattr *nest = info->attrs[TCPTAKE_A_TUPLE];
+	unsigned int i;
+	u32 present;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, TCPTAKE_A_TUPLE)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing tuple");
+		return -EINVAL;
+	}
+	err = tcptake_nl_parse_tuple(nest, t, &present, info->extack);
+	if (err)
+		return err;
+	for (i = 0; i < ARRAY_SIZE(required); i++) {
+		if (!(present & BIT(required[i]))) {
+			NL_SET_ERR_ATTR_MISS(info->extack, nest, required[i]);
+			NL_SET_ERR_MSG_MOD(info->extack, "incomplete tuple");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int tcptake_nl_put_tuple(struct sk_buff *skb, int type,
+				const struct tcptake_tuple *t)
+{
+	int alen = t->key.family == AF_INET ? 4 : 16;
+	struct nlattr *nest;
+
+	nest = nla_nest_start(skb, type);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u16(skb, TCPTAKE_A_TUPLE_FAMILY, t->key.family) ||
+	    nla_put(skb, TCPTAKE_A_TUPLE_LOCAL_ADDR, alen, &t->key.laddr) ||
+	    nla_put_be16(skb, TCPTAKE_A_TUPLE_LOCAL_PORT, t->key.lport) ||
+	    nla_put(skb, TCPTAKE_A_TUPLE_REMOTE_ADDR, alen, &t->key.raddr) ||
+	    nla_put_be16(skb, TCPTAKE_A_TUPLE_REMOTE_PORT, t->key.rport) ||
+	    (t->ifindex &&
+	     nla_put_u32(skb, TCPTAKE_A_TUPLE_IFINDEX, t->ifindex))) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/* Everything but the tuple and the chunks. */
+static int tcptake_nl_put_session_head(struct sk_buff *skb,
+				       const struct tcptake_snap *s)
+{
+	if (nla_put_u8(skb, TCPTAKE_A_SESSION_STATE, s->state) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_UNA, s->snd_una) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_NXT, s->snd_nxt) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_WRITE_SEQ, s->write_seq) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_RCV_NXT, s->rcv_nxt) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_RCVQ_LEN,
+			s->qlen[TCPTAKE_Q_RCV]) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN,
+			s->qlen[TCPTAKE_Q_UNACKED]) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN,
+			s->qlen[TCPTAKE_Q_UNSENT]) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_OPTIONS, s->options) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_MSS_CLAMP, s->mss_clamp) ||
+	    nla_put_u8(skb, TCPTAKE_A_SESSION_SND_WSCALE, s->snd_wscale) ||
+	    nla_put_u8(skb, TCPTAKE_A_SESSION_RCV_WSCALE, s->rcv_wscale) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_TSVAL, s->tsval) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_WL1, s->snd_wl1) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_WND, s->snd_wnd) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_MAX_WINDOW, s->max_window) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_RCV_WND, s->rcv_wnd) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_RCV_WUP, s->rcv_wup) ||
+	    nla_put_u8(skb, TCPTAKE_A_SESSION_NODELAY, s->nodelay) ||
+	    nla_put_u8(skb, TCPTAKE_A_SESSION_KEEPALIVE, s->keepalive) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_KEEP_IDLE, s->keep_idle) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_KEEP_INTVL, s->keep_intvl) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_KEEP_CNT, s->keep_cnt) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_USER_TIMEOUT,
+			s->user_timeout) ||
+	    (s->has_rcvbuf &&
+	     nla_put_u32(skb, TCPTAKE_A_SESSION_RCVBUF, s->rcvbuf)) ||
+	    (s->has_sndbuf &&
+	     nla_put_u32(skb, TCPTAKE_A_SESSION_SNDBUF, s->sndbuf)) ||
+	    nla_put_u8(skb, TCPTAKE_A_SESSION_TOS, s->tos) ||
+	    (s->has_ttl && nla_put_u8(skb, TCPTAKE_A_SESSION_TTL, s->ttl)) ||
+	    (s->has_v6only &&
+	     nla_put_u8(skb, TCPTAKE_A_SESSION_V6ONLY, s->v6only)) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_TS_RECENT, s->ts_recent) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SRTT_US, s->srtt_us) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_MDEV_US, s->mdev_us) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_RTO_US, s->rto_us) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_CWND, s->snd_cwnd) ||
+	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_SSTHRESH,
+			s->snd_ssthresh) ||
+	    nla_put_u64_64bit(skb, TCPTAKE_A_SESSION_CAPTURE_TIME_NS,
+			      s->capture_ns, TCPTAKE_A_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Put as many queue chunks as fit into the session nest @nest. */
+static bool tcptake_nl_put_chunks(struct sk_buff *skb, struct nlattr *nest,
+				  struct tcptake_snap *s)
+{
+	static const int types[TCPTAKE_Q_NUM] = {
+		[TCPTAKE_Q_RCV]		= TCPTAKE_A_SESSION_RCVQ,
+		[TCPTAKE_Q_UNACKED]	= TCPTAKE_A_SESSION_SNDQ_UNACKED,
+		[TCPTAKE_Q_UNSENT]	= TCPTAKE_A_SESSION_SNDQ_UNSENT,
+	};
+	size_t base = 0, used, room;
+	bool added = false;
+	struct nlattr *a;
+	u32 n;
+	int q;
+
+	if (!s->qbuf)
+		return false;
+	for (q = 0; q < TCPTAKE_Q_NUM; base += s->qlen[q], q++) {
+		while (s->qoff[q] < s->qlen[q]) {
+			used = skb_tail_pointer(skb) - (unsigned char *)nest;
+			room = min_t(size_t, skb_tailroom(skb), U16_MAX - used);
+			if (room < NLA_HDRLEN + 4)
+				return added;
+			n = min3(s->qlen[q] - s->qoff[q], (u32)TCPTAKE_CHUNK_MAX,
+				 (u32)((room - NLA_HDRLEN) & ~3UL));
+			a = nla_reserve(skb, types[q], n);
+			if (!a)
+				return added;
+			memcpy(nla_data(a), s->qbuf + base + s->qoff[q], n);
+			s->qoff[q] += n;
+			added = true;
+		}
+	}
+	return added;
+}
+
+static size_t tcptake_snap_total(const struct tcptake_snap *s)
+{
+	return (size_t)s->qlen[TCPTAKE_Q_RCV] + s->qlen[TCPTAKE_Q_UNACKED] +
+	       s->qlen[TCPTAKE_Q_UNSENT];
+}
+
+static bool tcptake_snap_complete(const struct tcptake_snap *s)
+{
+	int q;
+
+	for (q = 0; s->qbuf && q < TCPTAKE_Q_NUM; q++)
+		if (s->qoff[q] < s->qlen[q])
+			return false;
+	return s->head_done;
+}
+
+/*
+ * Put one GET message: the full session the first time, then
+ * continuations (tuple and further chunks) while chunks remain.
+ * Return: 0 when @s is complete, 1 when more chunks remain, -EMSGSIZE
+ * when nothing fit.
+ */
+static int tcptake_nl_fill_session(struct sk_buff *skb,
+				   struct tcptake_snap *s, u32 portid,
+				   u32 seq, int flags)
+{
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &tcptake_nl_family, flags,
+			  TCPTAKE_CMD_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	nest = nla_nest_start(skb, TCPTAKE_A_SESSION);
+	if (!nest ||
+	    tcptake_nl_put_tuple(skb, TCPTAKE_A_SESSION_TUPLE, &s->tuple))
+		goto cancel;
+	if (!s->head_done) {
+		if (tcptake_nl_put_session_head(skb, s))
+			goto cancel;
+		s->head_done = true;
+		tcptake_nl_put_chunks(skb, nest, s);
+	} else if (!tcptake_nl_put_chunks(skb, nest, s)) {
+		goto cancel;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return tcptake_snap_complete(s) ? 0 : 1;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+/**
+ * tcptake_nl_fill_freeze() - put a freeze message
+ * @skb: message buffer
+ * @cb: dump state for a FREEZE-LIST entry, NULL for a notification
+ * @fi: the freeze
+ * @event: TCPTAKE_EVENT_* for a notification, -1 for none
+ *
+ * Return: 0 or -EMSGSIZE.
+ */
+int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,
+			   const struct tcptake_freeze_info *fi, int event)
+{
+	struct tcptake_tuple t = { .key = fi->key };
+	u8 cmd = TCPTAKE_CMD_FREEZE_NTF;
+	u32 portid = 0, seq = 0;
+	struct nlattr *nest;
+	int flags = 0;
+	void *hdr;
+
+	if (cb) {
+		portid = NETLINK_CB(cb->skb).portid;
+		seq = cb->nlh->nlmsg_seq;
+		flags = NLM_F_MULTI;
+		cmd = TCPTAKE_CMD_FREEZE_LIST;
+	}
+	hdr = genlmsg_put(skb, portid, seq, &tcptake_nl_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+	nest = nla_nest_start(skb, TCPTAKE_A_FREEZE);
+	if (!nest ||
+	    tcptake_nl_put_tuple(skb, TCPTAKE_A_FREEZE_TUPLE, &t) ||
+	    nla_put_u32(skb, TCPTAKE_A_FREEZE_EXPIRES_MS, fi->expires_ms) ||
+	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_IN,
+			      fi->dropped_in, TCPTAKE_A_PAD) ||
+	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_OUT,
+			      fi->dropped_out, TCPTAKE_A_PAD) ||
+	    (event >= 0 && nla_put_u32(skb, TCPTAKE_A_FREEZE_EVENT, event))) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/**
+ * tcptake_nl_notify() - send a freeze notification to group "events"
+ * @net: namespace of the freeze
+ * @fi: the freeze
+ * @event: TCPTAKE_EVENT_*
+ * @gfp: allocation context
+ */
+void tcptake_nl_notify(struct net *net, const struct tcptake_freeze_info *fi,
+		       int event, gfp_t gfp)
+{
+	struct sk_buff *skb;
+
+	if (!READ_ONCE(tcptake_nl_up) ||
+	    !genl_has_listeners(&tcptake_nl_family, net, TCPTAKE_NLGRP_EVENTS))
+		return;
+	skb = genlmsg_new(TCPTAKE_NTF_SIZE, gfp);
+	if (!skb)
+		return;
+	if (tcptake_nl_fill_freeze(skb, NULL, fi, event)) {
+		nlmsg_free(skb);
+		return;
+	}
+	/* A freeze may expire while the module goes away: no notification
+	 * once the family is being unregistered (its groups are released).
+	 */
+	rcu_read_lock();
+	if (READ_ONCE(tcptake_nl_up) &&
+	    genl_has_listeners(&tcptake_nl_family, net, TCPTAKE_NLGRP_EVENTS))
+		genlmsg_multicast_netns(&tcptake_nl_family, net, skb, 0,
+					TCPTAKE_NLGRP_EVENTS, GFP_ATOMIC);
+	else
+		nlmsg_free(skb);
+	rcu_read_unlock();
+}
+
+static int tcptake_nl_info_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg) {
+		NL_SET_ERR_MSG_MOD(info->extack, "cannot allocate reply");
+		return -ENOMEM;
+	}
+	hdr = genlmsg_put_reply(msg, info, &tcptake_nl_family, 0,
+				TCPTAKE_CMD_INFO);
+	if (!hdr ||
+	    nla_put_string(msg, TCPTAKE_A_VERSION, TCPTAKE_VERSION) ||
+	    nla_put_u32(msg, TCPTAKE_A_MAX_FREEZES,
+			READ_ONCE(tcptake_max_freezes)) ||
+	    nla_put_u32(msg, TCPTAKE_A_FREEZES,
+			tcptake_freeze_count(genl_info_net(info)))) {
+		nlmsg_free(msg);
+		NL_SET_ERR_MSG_MOD(info->extack, "reply too large");
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	unsigned int timeout = 0;
+	struct tcptake_freeze_info fi;
+	struct tcptake_tuple t;
+	u32 flags = 0;
+	int err;
+
+	err = tcptake_nl_req_tuple(info, &t);
+	if (err)
+		return err;
+	if (info->attrs[TCPTAKE_A_TIMEOUT_MS])
+		timeout = nla_get_u32(info->attrs[TCPTAKE_A_TIMEOUT_MS]);
+	if (!timeout)
+		timeout = TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS;
+	if (info->attrs[TCPTAKE_A_FREEZE_FLAGS])
+		flags = nla_get_u32(info->attrs[TCPTAKE_A_FREEZE_FLAGS]);
+
+	err = tcptake_freeze_add(net, &t.key, timeout,
+				 flags & TCPTAKE_FREEZE_FLAGS_REPLACE, &fi,
+				 info->extack);
+	if (err)
+		return err;
+	tcptake_nl_notify(net, &fi, TCPTAKE_EVENT_FROZEN, GFP_KERNEL);
+	return 0;
+}
+
+static int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct tcptake_freeze_info fi;
+	struct tcptake_tuple t;
+	u32 flags = 0;
+	int err;
+
+	err = tcptake_nl_req_tuple(info, &t);
+	if (err)
+		return err;
+	if (info->attrs[TCPTAKE_A_THAW_FLAGS])
+		flags = nla_get_u32(info->attrs[TCPTAKE_A_THAW_FLAGS]);
+
+	err = tcptake_freeze_del(net, &t.key, &fi);
+	if (err) {
+		NL_SET_ERR_MSG_MOD(info->extack, "tuple is not frozen");
+		return err;
+	}
+	tcptake_nl_notify(net, &fi, TCPTAKE_EVENT_THAWED, GFP_KERNEL);
+	if (flags & TCPTAKE_THAW_FLAGS_KICK)
+		tcptake_kick(net, &t, info->extack);
+	return 0;
+}
+
+static int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct tcptake_snap s = {};
+	struct tcptake_tuple t;
+	struct sk_buff *msg;
+	bool buffers = false;
+	struct sock *sk;
+	size_t size;
+	int err;
+
+	err = tcptake_nl_req_tuple(info, &t);
+	if (err)
+		return err;
+	if (info->attrs[TCPTAKE_A_GET_FLAGS])
+		buffers = nla_get_u32(info->attrs[TCPTAKE_A_GET_FLAGS]) &
+			  TCPTAKE_GET_FLAGS_BUFFERS;
+
+	sk = tcptake_sk_lookup(genl_info_net(info), &t);
+	if (!sk) {
+		NL_SET_ERR_MSG_MOD(info->extack, "no TCP session with this tuple");
+		return -ENOENT;
+	}
+	/* Without bytes first: the size decides whether a do can carry them. */
+	err = tcptake_snap_take(sk, &s, false, info->extack);
+	if (!err && buffers &&
+	    tcptake_snap_total(&s) <= TCPTAKE_DO_QUEUE_MAX) {
+		tcptake_snap_release(&s);
+		err = tcptake_snap_take(sk, &s, true, info->extack);
+	}
+	sock_put(sk);
+	if (err)
+		goto out;
+	if (buffers && tcptake_snap_total(&s) > TCPTAKE_DO_QUEUE_MAX) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "session does not fit one message, use a dump");
+		err = -EMSGSIZE;
+		goto out;
+	}
+
+	size = NLMSG_GOODSIZE;
+	if (s.qbuf)
+		size += tcptake_snap_total(&s) +
+			TCPTAKE_Q_NUM * 2 * nla_total_size(0);
+	msg = genlmsg_new(size, GFP_KERNEL);
+	if (!msg) {
+		NL_SET_ERR_MSG_MOD(info->extack, "cannot allocate reply");
+		err = -ENOMEM;
+		goto out;
+	}
+	if (tcptake_nl_fill_session(msg, &s, info->snd_portid, info->snd_seq,
+				    0)) {
+		nlmsg_free(msg);
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "session does not fit one message, use a dump");
+		err = -EMSGSIZE;
+		goto out;
+	}
+	err = genlmsg_reply(msg, info);
+out:
+	tcptake_snap_release(&s);
+	return err;
+}
+
+/**
+ * struct tcptake_get_dump - state of a GET dump
+ * @filter: tuple attributes to match
+ * @buffers: include queue bytes
+ * @bucket: next established-hash bucket to pin
+ * @batch: pinned sessions of the current bucket
+ * @snap: session being put, possibly over several messages
+ * @snap_busy: @snap holds a session not completely put
+ */
+struct tcptake_get_dump {
+	struct tcptake_filter	filter;
+	bool			buffers;
+	unsigned int		bucket;
+	struct tcptake_batch	batch;
+	struct tcptake_snap	snap;
+	bool			snap_busy;
+};
+
+struct tcptake_get_ctx {
+	struct tcptake_get_dump *d;
+};
+
+struct tcptake_list_ctx {
+	unsigned int	bucket;
+	unsigned int	idx;
+};
+
+static int tcptake_nl_get_start(struct netlink_callback *cb)
+{
+	struct tcptake_get_ctx *ctx = (struct tcptake_get_ctx *)cb->ctx;
+	struct nlattr *attrs[TCPTAKE_A_GET_FLAGS + 1];
+	struct tcptake_get_dump *d;
+	int err;
+
+	NL_ASSERT_DUMP_CTX_FITS(struct tcptake_get_ctx);
+	/* Validated by genl already; parsed again to stay version-neutral
+	 * (where genl keeps the parsed attributes of a dump changed in 6.6).
+	 */
+	err = nlmsg_parse(cb->nlh, GENL_HDRLEN, attrs, TCPTAKE_A_GET_FLAGS,
+			  tcptake_get_nl_policy, cb->extack);
+	if (err)
+		return err;
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		NL_SET_ERR_MSG_MOD(cb->extack, "cannot allocate dump state");
+		return -ENOMEM;
+	}
+	if (attrs[TCPTAKE_A_TUPLE]) {
+		err = tcptake_nl_parse_tuple(attrs[TCPTAKE_A_TUPLE],
+					     &d->filter.t, &d->filter.present,
+					     cb->extack);
+		if (err) {
+			kfree(d);
+			return err;
+		}
+	}
+	if (attrs[TCPTAKE_A_GET_FLAGS])
+		d->buffers = nla_get_u32(attrs[TCPTAKE_A_GET_FLAGS]) &
+			     TCPTAKE_GET_FLAGS_BUFFERS;
+	ctx->d = d;
+	return 0;
+}
+
+static int tcptake_nl_get_dumpit(struct sk_buff *skb,
+				 struct netlink_callback *cb)
+{
+	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
+	struct netlink_ext_ack ext = {};
+	struct sock *sk;
+	int err;
+
+	for (;;) {
+		if (d->snap_busy) {
+			err = tcptake_nl_fill_session(skb, &d->snap,
+						      NETLINK_CB(cb->skb).portid,
+						      cb->nlh->nlmsg_seq,
+						      NLM_F_MULTI);
+			if (err == -EMSGSIZE && !skb->len) {
+				NL_SET_ERR_MSG_MOD(cb->extack,
+						   "session does not fit a dump message");
+				return err;
+			}
+			if (err)
+				break;
+			tcptake_snap_release(&d->snap);
+			d->snap_busy = false;
+			continue;
+		}
+		if (d->batch.next < d->batch.n) {
+			sk = d->batch.socks[d->batch.next++];
+			err = tcptake_snap_take(sk, &d->snap, d->buffers, &ext);
+			sock_put(sk);
+			if (err) {
+				tcptake_snap_release(&d->snap);
+				/* Closed since it was pinned: not a session now. */
+				if (err == -ENOENT)
+					continue;
+				if (cb->extack)
+					cb->extack->_msg = ext._msg;
+				return err;
+			}
+			d->snap_busy = true;
+			continue;
+		}
+		err = tcptake_batch_fill(sock_net(skb->sk), &d->bucket,
+					 &d->filter, &d->batch);
+		if (err) {
+			NL_SET_ERR_MSG_MOD(cb->extack, "cannot pin sessions");
+			return err;
+		}
+		if (!d->batch.n)
+			break;
+	}
+	return skb->len;
+}
+
+static int tcptake_nl_get_done(struct netlink_callback *cb)
+{
+	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
+
+	if (!d)
+		return 0;
+	tcptake_snap_release(&d->snap);
+	tcptake_batch_release(&d->batch);
+	kfree(d->batch.socks);
+	kfree(d);
+	return 0;
+}
+
+static int tcptake_nl_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *tb[TCPTAKE_A_SESSION_MAX + 1];
+	struct tcptake_tuple t;
+	struct sock *sk;
+	int err;
+
+	err = tcptake_nl_req_tuple(info, &t);
+	if (err)
+		return err;
+	if (GENL_REQ_ATTR_CHECK(info, TCPTAKE_A_SESSION)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing session");
+		return -EINVAL;
+	}
+	err = nla_parse_nested(tb, TCPTAKE_A_SESSION_MAX,
+			       info->attrs[TCPTAKE_A_SESSION],
+			       tcptake_session_nl_policy, info->extack);
+	if (err)
+		return err;
+
+	sk = tcptake_sk_lookup(genl_info_net(info), &t);
+	if (!sk) {
+		NL_SET_ERR_MSG_MOD(info->extack, "no TCP session with this tuple");
+		return -ENOENT;
+	}
+	err = tcptake_session_set(sk, tb, info->extack);
+	sock_put(sk);
+	return err;
+}
+
+static int tcptake_nl_put_segment(struct sk_buff *skb,
+				  const struct tcptake_seg *seg,
+				  unsigned long now)
+{
+	struct nlattr *nest;
+
+	nest = nla_nest_start(skb, TCPTAKE_A_SEGMENT);
+	if (!nest ||
+	    nla_put_u32(skb, TCPTAKE_A_SEGMENT_SEQ, seg->seq) ||
+	    nla_put_u32(skb, TCPTAKE_A_SEGMENT_ACK, seg->ack) ||
+	    nla_put_u32(skb, TCPTAKE_A_SEGMENT_WINDOW, seg->window) ||
+	    (seg->has_ts &&
+	     (nla_put_u32(skb, TCPTAKE_A_SEGMENT_TSVAL, seg->tsval) ||
+	      nla_put_u32(skb, TCPTAKE_A_SEGMENT_TSECR, seg->tsecr))) ||
+	    nla_put_u8(skb, TCPTAKE_A_SEGMENT_FLAGS, seg->flags) ||
+	    nla_put_u32(skb, TCPTAKE_A_SEGMENT_LEN, seg->len) ||
+	    nla_put_u32(skb, TCPTAKE_A_SEGMENT_AGE_MS,
+			jiffies_to_msecs(now - seg->stamp)))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int tcptake_nl_peer_get_doit(struct sk_buff *skb,
+				    struct genl_info *info)
+{
+	struct tcptake_seg segs[TCPTAKE_PEER_RING_SIZE];
+	struct tcptake_tuple t;
+	unsigned long now;
+	struct sk_buff *msg;
+	unsigned int i, n;
+	void *hdr;
+	int err;
+
+	err = tcptake_nl_req_tuple(info, &t);
+	if (err)
+		return err;
+	err = tcptake_freeze_peer(genl_info_net(info), &t.key, segs, &n);
+	if (err) {
+		NL_SET_ERR_MSG_MOD(info->extack, "tuple is not frozen");
+		return err;
+	}
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg) {
+		NL_SET_ERR_MSG_MOD(info->extack, "cannot allocate reply");
+		return -ENOMEM;
+	}
+	hdr = genlmsg_put_reply(msg, info, &tcptake_nl_family, 0,
+				TCPTAKE_CMD_PEER_GET);
+	if (!hdr)
+		goto nla_fail;
+	now = jiffies;
+	for (i = 0; i < n; i++)
+		if (tcptake_nl_put_segment(msg, &segs[i], now))
+			goto nla_fail;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+nla_fail:
+	nlmsg_free(msg);
+	NL_SET_ERR_MSG_MOD(info->extack, "reply too large");
+	return -EMSGSIZE;
+}
+
+static int tcptake_nl_freeze_list_dumpit(struct sk_buff *skb,
+					 struct netlink_callback *cb)
+{
+	struct tcptake_list_ctx *ctx = (struct tcptake_list_ctx *)cb->ctx;
+	int err;
+
+	NL_ASSERT_DUMP_CTX_FITS(struct tcptake_list_ctx);
+	err = tcptake_freeze_dump(sock_net(skb->sk), skb, cb, &ctx->bucket,
+				  &ctx->idx);
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	if (err) {
+		NL_SET_ERR_MSG_MOD(cb->extack, "freeze does not fit a dump message");
+		return err;
+	}
+	return skb->len;
+}
+
+static const struct genl_ops tcptake_nl_ops[] = {
+	{
+		.cmd		= TCPTAKE_CMD_INFO,
+		.doit		= tcptake_nl_info_doit,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd		= TCPTAKE_CMD_FREEZE,
+		.doit		= tcptake_nl_freeze_doit,
+		.policy		= tcptake_freeze_nl_policy,
+		.maxattr	= TCPTAKE_A_FREEZE_FLAGS,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd		= TCPTAKE_CMD_THAW,
+		.doit		= tcptake_nl_thaw_doit,
+		.policy		= tcptake_thaw_nl_policy,
+		.maxattr	= TCPTAKE_A_THAW_FLAGS,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd		= TCPTAKE_CMD_GET,
+		.doit		= tcptake_nl_get_doit,
+		.start		= tcptake_nl_get_start,
+		.dumpit		= tcptake_nl_get_dumpit,
+		.done		= tcptake_nl_get_done,
+		.policy		= tcptake_get_nl_policy,
+		.maxattr	= TCPTAKE_A_GET_FLAGS,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd		= TCPTAKE_CMD_SET,
+		.doit		= tcptake_nl_set_doit,
+		.policy		= tcptake_set_nl_policy,
+		.maxattr	= TCPTAKE_A_SESSION,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd		= TCPTAKE_CMD_PEER_GET,
+		.doit		= tcptake_nl_peer_get_doit,
+		.policy		= tcptake_peer_get_nl_policy,
+		.maxattr	= TCPTAKE_A_TUPLE,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd		= TCPTAKE_CMD_FREEZE_LIST,
+		.dumpit		= tcptake_nl_freeze_list_dumpit,
+		.flags		= GENL_UNS_ADMIN_PERM,
+	},
+};
+
+static const struct genl_multicast_group tcptake_nl_mcgrps[] = {
+	[TCPTAKE_NLGRP_EVENTS] = {
+		.name	= TCPTAKE_MCGRP_EVENTS,
+		.flags	= GENL_MCAST_CAP_NET_ADMIN,
+	},
+};
+
+struct genl_family tcptake_nl_family __ro_after_init = {
+	.name		= TCPTAKE_FAMILY_NAME,
+	.version	= TCPTAKE_FAMILY_VERSION,
+	.netnsok	= true,
+	.parallel_ops	= true,
+	/* Strict validation of every command, no .validate flags. */
+	.resv_start_op	= 0,
+	.module		= THIS_MODULE,
+	.ops		= tcptake_nl_ops,
+	.n_ops		= ARRAY_SIZE(tcptake_nl_ops),
+	.mcgrps		= tcptake_nl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(tcptake_nl_mcgrps),
+};
+
+/**
+ * tcptake_nl_register() - register the generic netlink family
+ *
+ * Return: 0 or a negative errno.
+ */
+int tcptake_nl_register(void)
+{
+	int err;
+
+	err = genl_register_family(&tcptake_nl_family);
+	if (!err)
+		WRITE_ONCE(tcptake_nl_up, true);
+	return err;
+}
+
+/**
+ * tcptake_nl_unregister() - unregister the generic netlink family
+ */
+void tcptake_nl_unregister(void)
+{
+	WRITE_ONCE(tcptake_nl_up, false);
+	/* Notifiers that saw tcptake_nl_up have sent. */
+	synchronize_rcu();
+	genl_unregister_family(&tcptake_nl_family);
+}
