@@ -1,0 +1,179 @@
+#!/bin/sh
+# ci/vmtest.sh — the module tier: build kmod/ for each test kernel, boot it
+# under qemu with the kselftests (tests/kselftest/) and the Go client's VM
+# tests, and report.
+#
+# For each kernel of `ci/kernels.sh list` (6.1 and 6.12 cloud), in turn:
+#   1. build kmod/ against /usr/src/linux-headers-$K in out/vmtest/$K/build
+#      (a copy of kmod/ and uapi/; nothing is built inside the source tree)
+#   2. pack an initramfs: busybox-static, veth.ko, tcptake.ko, the selftests,
+#      the Go test binary, ci/vm/init
+#   3. boot it (ci/vm/boot.sh: TCG, -nic none, time limit) and count the
+#      results that /init reports on the second serial port
+# Ends with the line "vmtest: N passed, N failed, N skipped" and exits 1 on
+# any failed test, a build failure, a timeout, a guest crash, a missing
+# "# vmtest-exit: 0" or a kernel that could not be tested.
+#
+# Environment:
+#   VMTEST_KERNELS     exact releases to test (default: ci/kernels.sh list)
+#   VMTEST_NO_INSTALL  1: never run `ci/kernels.sh install`
+#   VMTEST_TIMEOUT     seconds per boot (default 150)
+#   VMTEST_KMOD        module source directory (default kmod/)
+#   VMTEST_ARGS        arguments of tcptake_nl in the guest: test names to run
+#                      (default all)
+#   VMTEST_NO_GO       1: leave the Go VM tests out (a quicker module loop)
+set -eu
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+OUT=$TOP/out/vmtest
+TMO=${VMTEST_TIMEOUT:-150}
+KMOD=${VMTEST_KMOD:-$TOP/kmod}
+
+say() { echo "vmtest: $*"; }
+t0=$(date +%s)
+total_pass=0 total_fail=0 total_skip=0
+fail() { # fail REASON: a failure that no test line reports
+	say "FAIL: $*"
+	total_fail=$((total_fail + 1))
+}
+finish() {
+	say "total time $(($(date +%s) - t0))s"
+	echo "vmtest: $total_pass passed, $total_fail failed, $total_skip skipped"
+	[ "$total_fail" = 0 ] && [ "$total_pass" -gt 0 ]
+	exit $?
+}
+
+if [ "${VMTEST_NO_INSTALL:-}" != 1 ]; then
+	ci/kernels.sh install || fail "ci/kernels.sh install failed"
+fi
+if [ -n "${VMTEST_KERNELS:-}" ]; then
+	KVERS=$VMTEST_KERNELS
+else
+	KVERS=$(ci/kernels.sh list) || fail "a kernel series is not installed (see above)"
+fi
+[ -n "$KVERS" ] || { fail "no kernel to test"; finish; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# Kernel-independent parts, built once.
+say "building the selftests"
+if ! make -s -C tests/kselftest OUTPUT="$OUT/kselftest" >"$OUT/kselftest-build.log" 2>&1; then
+	cat "$OUT/kselftest-build.log"
+	fail "tests/kselftest does not build"
+	finish
+fi
+SELFTESTS=$(make -s -C tests/kselftest OUTPUT="$OUT/kselftest" print-progs)
+UNLOAD=$OUT/kselftest/tcptake_unload
+
+extra=
+if [ -n "${VMTEST_ARGS:-}" ]; then
+	echo "$VMTEST_ARGS" >"$OUT/tcptake_nl.args"
+	extra="-f $OUT/tcptake_nl.args:/selftests/tcptake_nl.args"
+fi
+
+# The Go client's VM tests (TestVM*, gated by TCPTAKE_VMTEST=1). A package
+# without them still builds a binary that runs no test.
+gotest=
+if [ "${VMTEST_NO_GO:-}" = 1 ]; then
+	say "VMTEST_NO_GO=1: the Go VM tests are left out"
+else
+	say "building the Go VM tests (libtcptake.test)"
+	if CGO_ENABLED=0 go test -c -trimpath -o "$OUT/libtcptake.test" ./libtcptake >"$OUT/go-build.log" 2>&1; then
+		[ -x "$OUT/libtcptake.test" ] && gotest="-f $OUT/libtcptake.test:/libtcptake.test"
+	else
+		cat "$OUT/go-build.log"
+		fail "go test -c ./libtcptake does not build"
+	fi
+fi
+
+for K in $KVERS; do
+	D=$OUT/$K
+	mkdir -p "$D"
+	say "=== $K"
+	hdr=/usr/src/linux-headers-$K
+	if [ ! -d "$hdr" ] || [ ! -r "/boot/vmlinuz-$K" ]; then
+		fail "$K: kernel image or headers missing"
+		continue
+	fi
+
+	# Build a copy so that no build output lands in the source tree.
+	mkdir -p "$D/build"
+	cp -r "$KMOD" "$D/build/kmod"
+	cp -r uapi "$D/build/uapi"
+	# kmod/Kbuild takes the module version from ../dkms.conf outside git.
+	[ ! -f dkms.conf ] || cp dkms.conf "$D/build/"
+	# Debian's 6.1 headers ship no vmlinux, so module BTF can only be
+	# skipped with a warning: turn it off. 6.12's headers have one.
+	btf=
+	[ -f "$hdr/vmlinux" ] || btf=CONFIG_DEBUG_INFO_BTF_MODULES=
+	if ! make -C "$hdr" M="$D/build/kmod" $btf modules >"$D/kmod-build.log" 2>&1; then
+		cat "$D/kmod-build.log"
+		fail "$K: kmod does not build"
+		continue
+	fi
+	grep -E 'warning:|error:' "$D/kmod-build.log" | sed "s|^|vmtest: $K: build: |" || true
+	ko=$D/build/kmod/tcptake.ko
+	[ -f "$ko" ] || { fail "$K: the build made no tcptake.ko"; continue; }
+
+	progs=
+	for prog in $SELFTESTS; do progs="$progs -s $OUT/kselftest/$prog"; done
+	# shellcheck disable=SC2086
+	if ! ci/vm/mkinitramfs.sh -k "$K" -o "$D/initramfs.cpio.gz" -m veth -K "$ko" \
+		$progs -f "$UNLOAD:/selftests/tcptake_unload" $gotest $extra; then
+		fail "$K: cannot build the initramfs"
+		continue
+	fi
+
+	for try in 1 2; do
+		s=$(date +%s)
+		rc=0
+		ci/vm/boot.sh "$K" "$D/initramfs.cpio.gz" "$D" "$TMO" || rc=$?
+		say "$K: boot took $(($(date +%s) - s))s (qemu exit $rc)"
+		# Retry once, only when the kernel died before /init said hello:
+		# the module is not loaded yet, so it is a TCG boot flake.
+		if [ "$try" = 1 ] && ! grep -q '^# vmtest: kernel ' "$D/console.log" &&
+			grep -qE 'Oops|Kernel panic|BUG:' "$D/console.log"; then
+			say "$K: guest crashed before /init; retrying once"
+			cp "$D/console.log" "$D/console-try1.log"
+			continue
+		fi
+		break
+	done
+
+	# The results, without the dmesg copy unless something failed.
+	grep -v '^# dmesg: ' "$D/results.log" || true
+	awk -f ci/vm/results.awk "$D/results.log" >"$D/counts"
+	grep '^#' "$D/counts" | sed "s|^# |vmtest: $K: |" || true
+	read -r p f sk <<-EOF
+	$(tail -n 1 "$D/counts")
+	EOF
+	ok=1
+	case $rc in
+	0) ;;
+	124 | 137) say "$K: TIMEOUT after ${TMO}s"; ok=0 ;;
+	*) say "$K: qemu exited $rc: $(tail -n 3 "$D/qemu.out")"; ok=0 ;;
+	esac
+	exitline=$(sed -n 's/^# vmtest-exit: //p' "$D/results.log" | tail -n 1)
+	if [ -z "$exitline" ]; then
+		say "$K: no '# vmtest-exit' line: the guest crashed or hung"
+		ok=0
+	elif [ "$exitline" != 0 ]; then
+		say "$K: guest /init reported failure ($exitline)"
+		[ "$f" -gt 0 ] || ok=0
+	fi
+	if grep -qE 'Kernel panic|Oops|BUG:|WARNING:|general protection' "$D/console.log"; then
+		say "$K: kernel console:"
+		grep -E -A 20 'Kernel panic|Oops|BUG:|WARNING:|general protection' "$D/console.log" | head -n 60
+		ok=0
+	fi
+	if [ $ok = 0 ]; then
+		say "$K: console tail:"
+		tail -n 30 "$D/console.log"
+		f=$((f + 1))
+	fi
+	[ "$f" = 0 ] || say "$K: logs (with the guest's dmesg): $D/results.log $D/console.log"
+	say "$K: $p passed, $f failed, $sk skipped"
+	total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + sk))
+done
+finish

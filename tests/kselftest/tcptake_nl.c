@@ -1,0 +1,1465 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcptake_nl: selftests of the tcptake generic netlink family
+ * (uapi/tcptake.yaml). Every test runs in a forked child inside a fresh
+ * network namespace and prints KTAP.
+ *
+ * Topologies:
+ *
+ *   loopback tests:  one netns, 127.0.0.1 <-> 127.0.0.1 over lo
+ *
+ *   veth tests:
+ *     +------------------------+          +------------------------+
+ *     | netns A (test's own)   |          | netns B                |
+ *     |  client  192.0.2.1/24  |--- va ---|--- vb ---  192.0.2.2/24|
+ *     |  rto_min 5s, no TLP    |   veth   |  rto_min 5s, no TLP    |
+ *     +------------------------+          +------------------------+
+ *     The host routes lock rto_min at 5 s and tcp_early_retrans is 0 on
+ *     both sides, so within a test no segment is retransmitted: packet
+ *     counts are exact.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/klog.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+
+#include "tt.h"
+
+/*
+ * The extack messages of kmod/ (exact strings) and of the kernel's policy
+ * validation (lib/nlattr.c).
+ */
+#define MSG_RANGE		"integer out of range"
+#define MSG_MASK		"reserved bit set"
+#define MSG_ANY			""	/* any non-empty message */
+#define MSG_BAD_FAMILY		"tcptake: unsupported address family"
+#define MSG_ADDR_LEN		"tcptake: address length does not match family"
+#define MSG_NOT_REPAIR		"tcptake: socket not in repair mode"
+#define MSG_NOT_FROZEN		"tcptake: tuple is not frozen"
+#define MSG_FROZEN		"tcptake: tuple already frozen"
+#define MSG_TABLE_FULL		"tcptake: freeze table full (max_freezes)"
+#define MSG_MISSING_TUPLE	"tcptake: missing tuple"
+#define MSG_V4MAPPED		"tcptake: v4-mapped address needs family AF_INET"
+#define MSG_NO_SESSION		"tcptake: no TCP session with this tuple"
+
+#define TAINT_OE ((1u << 12) | (1u << 13))	/* O: out-of-tree, E: unsigned */
+
+static struct tt T;
+static unsigned long taint_at_start;
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/*
+ * Assert an error: errno, the extack message (exact; MSG_ANY: any non-empty
+ * one) and, when offs >= 0, the offending attribute's offset.
+ */
+static void expect_err(const struct nlres *r, int err, const char *msg, long offs, const char *what)
+{
+	if (r->err != err)
+		FAIL("%s: got %s (%d), want %s (%d)%s%s", what, strerror(r->err), r->err,
+		     strerror(err), err, r->has_msg ? "; extack: " : "", r->msg);
+	if (msg) {
+		if (!r->has_msg || !r->msg[0])
+			FAIL("%s: no extack message", what);
+		if (msg[0] && strcmp(r->msg, msg))
+			FAIL("%s: extack \"%s\", want \"%s\"", what, r->msg, msg);
+	}
+	if (offs >= 0) {
+		if (!r->has_offs)
+			FAIL("%s: no extack bad-attribute offset", what);
+		if (r->offs != (uint32_t)offs)
+			FAIL("%s: extack offset %u, want %ld", what, r->offs, offs);
+	}
+	diag("%s: %s, extack \"%s\"", what, strerror(err), r->msg);
+}
+
+static void expect_ok(const struct nlres *r, const char *what)
+{
+	if (r->err)
+		FAIL("%s: %s%s%s", what, strerror(r->err), r->has_msg ? "; extack: " : "", r->msg);
+}
+
+static void pair_lo(int *c, int *s, struct tuple *tc)
+{
+	tcp_pair4("127.0.0.1", c, s);
+	if (tuple_from_fd(*c, tc))
+		FAIL("getsockname: %s", strerror(errno));
+}
+
+static void freeze_ok(const struct tuple *t, uint32_t timeout_ms)
+{
+	struct nlres r;
+
+	tt_freeze(&T, t, timeout_ms, 0, &r);
+	expect_ok(&r, "FREEZE");
+}
+
+static void thaw_ok(const struct tuple *t, uint32_t flags)
+{
+	struct nlres r;
+
+	tt_thaw(&T, t, flags, &r);
+	expect_ok(&r, "THAW");
+}
+
+static int list_one(struct tt_freeze_ent *e, const struct tuple *want)
+{
+	struct tt_freeze_ent ents[4];
+	int n = tt_freeze_list(&T, ents, 4);
+
+	if (n != 1)
+		FAIL("FREEZE-LIST: %d entries, want 1", n);
+	if (want && !tuple_eq(&ents[0].tup, want))
+		FAIL("FREEZE-LIST: tuple %s, want %s", tuple_str(&ents[0].tup), tuple_str(want));
+	*e = ents[0];
+	return n;
+}
+
+static void expect_flow(int from, int to, const char *what)
+{
+	char buf[16];
+
+	write_all(from, "flow", 4);
+	if (read_within(to, buf, 4, 3000) != 4 || memcmp(buf, "flow", 4))
+		FAIL("%s: data did not arrive", what);
+}
+
+static int nsfd_self(void)
+{
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		FAIL("open netns: %s", strerror(errno));
+	return fd;
+}
+
+/* No retransmission or loss probe in the test's lifetime (see the top). */
+static void quiet_tcp(const char *ifname, const char *peer)
+{
+	route_rto_min4(ifname, peer, 5000);
+	sysctl_write("/proc/sys/net/ipv4/tcp_early_retrans", "0");
+	sysctl_write("/proc/sys/net/ipv4/tcp_autocorking", "0");
+}
+
+/*
+ * The veth topology. The caller stays in A (its own netns); returns B's fd.
+ * *c is A's client socket, *s B's accepted socket.
+ */
+static int veth_setup(int *c, int *s, int sndbuf)
+{
+	int nsa = nsfd_self(), nsb;
+
+	nsb = netns_new();		/* now in B */
+	netns_enter(nsa);
+	veth_pair("va", "vb", nsb);
+	addr_add4("va", "192.0.2.1", 24);
+	quiet_tcp("va", "192.0.2.2");
+	netns_enter(nsb);
+	link_up("vb");
+	addr_add4("vb", "192.0.2.2", 24);
+	quiet_tcp("vb", "192.0.2.1");
+	netns_enter(nsa);
+	tcp_pair4_ns("192.0.2.2", NULL, nsa, nsb, c, s);
+	if (sndbuf && setsockopt(*c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)))
+		FAIL("SO_SNDBUF: %s", strerror(errno));
+	close(nsa);
+	return nsb;
+}
+
+/* Poll FREEZE-LIST until dropped-in/out reach the wanted values (or 3 s). */
+static void wait_dropped(const struct tuple *t, uint64_t in, uint64_t out, struct tt_freeze_ent *e)
+{
+	uint64_t end = now_ms() + 3000;
+
+	do {
+		list_one(e, t);
+		if (e->dropped_in >= in && e->dropped_out >= out)
+			return;
+		sleep_ms(20);
+	} while (now_ms() < end);
+	FAIL("dropped-in %llu dropped-out %llu, want at least %llu/%llu",
+	     (unsigned long long)e->dropped_in, (unsigned long long)e->dropped_out,
+	     (unsigned long long)in, (unsigned long long)out);
+}
+
+/*
+ * The kernel log: remember its last line, later check that nothing after
+ * it is a WARNING, BUG or call trace.
+ */
+static char *klog_read(void)
+{
+	static char log[1 << 20];
+	int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, sizeof(log) - 1);
+
+	if (n < 0)
+		FAIL("klogctl: %s", strerror(errno));
+	log[n] = 0;
+	return log;
+}
+
+static void klog_mark(char *mark, size_t len)
+{
+	char *log = klog_read(), *last;
+	size_t n = strlen(log);
+
+	while (n && log[n - 1] == '\n')
+		log[--n] = 0;
+	last = strrchr(log, '\n');
+	snprintf(mark, len, "%s", last ? last + 1 : log);
+}
+
+static void klog_check_since(const char *mark)
+{
+	char *log = klog_read(), *p = strstr(log, mark);
+
+	/* The ring wrapped past the mark: check all of it. */
+	p = p ? p + strlen(mark) : log;
+	if (strstr(p, "WARNING:") || strstr(p, "BUG:") || strstr(p, "Call Trace"))
+		FAIL("kernel log since the test started:\n%s", p);
+}
+
+/* ---- INFO and the command happy paths -------------------------------------- */
+
+static void t_info(void)
+{
+	struct tt_info i;
+	char ver[64] = "";
+	FILE *f;
+
+	tt_open_or_fail(&T);
+	tt_info(&T, &i);
+	diag("version \"%s\", max-freezes %u, freezes %u", i.version, i.max_freezes, i.freezes);
+	CHECK(i.version[0], "INFO: empty version");
+	CHECK(i.max_freezes > 0, "INFO: max-freezes is 0");
+	EQ(i.freezes, 0, "INFO freezes in a new netns");
+	f = fopen("/sys/module/tcptake/version", "r");
+	if (f) {
+		if (fgets(ver, sizeof(ver), f))
+			ver[strcspn(ver, "\n")] = 0;
+		fclose(f);
+		if (strcmp(ver, i.version))
+			FAIL("INFO version \"%s\" != MODULE_VERSION \"%s\"", i.version, ver);
+	}
+}
+
+/* FREEZE, FREEZE-LIST, the frozen/thawed notifications, THAW. */
+static void t_freeze_list_thaw(void)
+{
+	struct tt_freeze_ent e;
+	struct tt_info info;
+	struct tuple tup, et;
+	uint32_t ev;
+	int c, s, evfd;
+
+	tt_open_or_fail(&T);
+	evfd = tt_events_open(&T);
+	pair_lo(&c, &s, &tup);
+
+	freeze_ok(&tup, 5000);
+	CHECK(tt_event_wait(evfd, 2000, &ev, &et) == 0, "no notification after FREEZE");
+	EQ(ev, TCPTAKE_EVENT_FROZEN, "event after FREEZE");
+	CHECK(tuple_eq(&et, &tup), "frozen event tuple %s, want %s", tuple_str(&et), tuple_str(&tup));
+
+	list_one(&e, &tup);
+	CHECK(e.has_expires, "FREEZE-LIST: no expires-ms");
+	CHECK(e.expires_ms > 0 && e.expires_ms <= 5000, "expires-ms %u not in (0, 5000]", e.expires_ms);
+	EQ(e.dropped_in, 0, "dropped-in of an idle session");
+	EQ(e.dropped_out, 0, "dropped-out of an idle session");
+	tt_info(&T, &info);
+	EQ(info.freezes, 1, "INFO freezes with one frozen tuple");
+
+	thaw_ok(&tup, 0);
+	CHECK(tt_event_wait(evfd, 2000, &ev, &et) == 0, "no notification after THAW");
+	EQ(ev, TCPTAKE_EVENT_THAWED, "event after THAW");
+	CHECK(tuple_eq(&et, &tup), "thawed event tuple %s", tuple_str(&et));
+	EQ(tt_freeze_list(&T, NULL, 0), 0, "FREEZE-LIST entries after THAW");
+	tt_info(&T, &info);
+	EQ(info.freezes, 0, "INFO freezes after THAW");
+	expect_flow(c, s, "client to server after THAW");
+	expect_flow(s, c, "server to client after THAW");
+}
+
+/*
+ * A freeze drops both directions, with exact counters: every segment a
+ * side transmitted (tcpi_segs_out) while frozen is one dropped packet.
+ * Returns with A's tuple frozen, "ping" (A) and "pong" (B) dropped.
+ */
+static void freeze_and_send(int c, int s, const struct tuple *tup)
+{
+	struct tt_freeze_ent e;
+	uint32_t a0, b0;
+	char buf[8];
+
+	expect_flow(c, s, "before FREEZE");
+	expect_flow(s, c, "before FREEZE");
+	freeze_ok(tup, 20000);
+	a0 = segs_out(c);
+	b0 = segs_out(s);
+	write_all(c, "ping", 4);
+	write_all(s, "pong", 4);
+	CHECK(read_within(s, buf, 4, 300) == 0, "client data crossed a frozen tuple");
+	CHECK(read_within(c, buf, 4, 300) == 0, "server data crossed a frozen tuple");
+	wait_dropped(tup, 1, 1, &e);
+	sleep_ms(100);
+	list_one(&e, tup);
+	diag("A sent %u, B sent %u segments; dropped-out %llu, dropped-in %llu",
+	     segs_out(c) - a0, segs_out(s) - b0,
+	     (unsigned long long)e.dropped_out, (unsigned long long)e.dropped_in);
+	EQ(e.dropped_out, segs_out(c) - a0, "dropped-out == segments A sent while frozen");
+	EQ(e.dropped_in, segs_out(s) - b0, "dropped-in == segments B sent while frozen");
+}
+
+/* Plain THAW: A's next write carries "ping"; B resends "pong" at its RTO. */
+static void t_drop_both(void)
+{
+	struct tuple tup;
+	char buf[8];
+	int c, s;
+
+	veth_setup(&c, &s, 0);
+	tt_open_or_fail(&T);
+	tuple_from_fd(c, &tup);
+	freeze_and_send(c, s, &tup);
+	thaw_ok(&tup, 0);
+	write_all(c, "more", 4);
+	CHECK(read_within(s, buf, 8, 2000) == 8 && !memcmp(buf, "pingmore", 8),
+	      "A's data not delivered after THAW");
+	CHECK(read_within(c, buf, 4, 8000) == 4 && !memcmp(buf, "pong", 4),
+	      "B's data not delivered after THAW (its RTO is 5 s)");
+	expect_flow(c, s, "after THAW");
+	expect_flow(s, c, "after THAW");
+}
+
+/*
+ * THAW with kick: three duplicate ACKs go out at once and B retransmits
+ * at once, long before its RTO (5 s) would.
+ */
+static void t_thaw_kick(void)
+{
+	struct tuple tup;
+	char buf[8];
+	uint32_t a1;
+	int c, s;
+
+	veth_setup(&c, &s, 0);
+	tt_open_or_fail(&T);
+	tuple_from_fd(c, &tup);
+	freeze_and_send(c, s, &tup);
+	a1 = segs_out(c);
+	thaw_ok(&tup, TCPTAKE_THAW_FLAGS_KICK);
+	EQ(segs_out(c) - a1, 3, "segments the THAW kick sent (duplicate ACKs)");
+	if (read_within(c, buf, 4, 2000) != 4 || memcmp(buf, "pong", 4)) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+		diag("B after the kick: ca_state %u unacked %u sacked %u lost %u retrans %u "
+		     "reordering %u rto %u us, segs_in %u, options 0x%x",
+		     ti.tcpi_ca_state, ti.tcpi_unacked, ti.tcpi_sacked, ti.tcpi_lost,
+		     ti.tcpi_total_retrans, ti.tcpi_reordering, ti.tcpi_rto, ti.tcpi_segs_in,
+		     ti.tcpi_options);
+		FAIL("B's data not delivered within 2 s of THAW kick (B's RTO is 5 s)");
+	}
+	/* B's retransmission reaching A also pushes A's queued "ping". */
+	CHECK(read_within(s, buf, 4, 2000) == 4 && !memcmp(buf, "ping", 4),
+	      "A's data not delivered after THAW kick");
+	expect_flow(c, s, "after THAW kick");
+	expect_flow(s, c, "after THAW kick");
+}
+
+/*
+ * IPv6 over ::1: FREEZE drops both directions (dropped-out: the client's
+ * segments at LOCAL_OUT, dropped-in: the server's at LOCAL_IN; exact, see
+ * tcpi_segs_out), GET reports the IPv6 tuple, THAW lets both flow.
+ */
+static void t_ipv6(void)
+{
+	struct tt_freeze_ent e;
+	struct tt_session g;
+	struct tuple tup;
+	struct nlres r;
+	uint32_t c0, s0;
+	char buf[8];
+	int c, s;
+
+	tt_open_or_fail(&T);
+	tcp_pair6("::1", &c, &s);
+	tuple_from_fd(c, &tup);
+	EQ(tup.family, AF_INET6, "tuple family");
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET IPv6");
+	CHECK(tuple_eq(&g.tup, &tup), "GET tuple %s, want %s", tuple_str(&g.tup), tuple_str(&tup));
+	EQ(g.v[TCPTAKE_A_SESSION_STATE], TCPTAKE_TCP_STATE_ESTABLISHED, "state");
+	CHECK(g.has[TCPTAKE_A_SESSION_V6ONLY], "GET of an IPv6 socket lacks v6only");
+	session_free(&g);
+
+	freeze_ok(&tup, 20000);
+	c0 = segs_out(c);
+	s0 = segs_out(s);
+	write_all(c, "ping", 4);
+	write_all(s, "pong", 4);
+	CHECK(read_within(s, buf, 4, 300) == 0, "client data crossed a frozen IPv6 tuple");
+	CHECK(read_within(c, buf, 4, 300) == 0, "server data crossed a frozen IPv6 tuple");
+	/*
+	 * Loopback retransmits after ~200 ms: sample the segment counts
+	 * around the list so that none slips in between.
+	 */
+	for (int i = 0;; i++) {
+		uint32_t c1 = segs_out(c), s1 = segs_out(s);
+
+		list_one(&e, &tup);
+		if (c1 == segs_out(c) && s1 == segs_out(s)) {
+			EQ(e.dropped_out, c1 - c0, "dropped-out == client segments while frozen");
+			EQ(e.dropped_in, s1 - s0, "dropped-in == server segments while frozen");
+			break;
+		}
+		CHECK(i < 20, "no stable sample of the segment counts");
+	}
+	CHECK(e.dropped_out >= 1 && e.dropped_in >= 1, "dropped-out %llu dropped-in %llu",
+	      (unsigned long long)e.dropped_out, (unsigned long long)e.dropped_in);
+	thaw_ok(&tup, 0);
+	CHECK(read_within(c, buf, 4, 3000) == 4 && !memcmp(buf, "pong", 4),
+	      "server data not delivered after THAW");
+	CHECK(read_within(s, buf, 4, 3000) == 4 && !memcmp(buf, "ping", 4),
+	      "client data not delivered after THAW");
+}
+
+/* PEER-GET: the peer's segments while frozen, oldest first, ring of 8. */
+struct pg_seg {
+	uint32_t seq, ack, len, age_ms;
+	uint8_t flags;
+	bool has_ts;
+};
+
+struct pg_ctx {
+	struct pg_seg seg[16];
+	int n;
+};
+
+static void peer_get_cb(const struct nlmsghdr *nh, void *arg)
+{
+	size_t len = nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	struct pg_ctx *c = arg;
+	const struct nlattr *a;
+
+	for_each_attr(a, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN, len) {
+		struct pg_seg *sg = &c->seg[c->n];
+		struct attrs t;
+
+		if ((a->nla_type & NLA_TYPE_MASK) != TCPTAKE_A_SEGMENT)
+			continue;
+		if (c->n == 16)
+			FAIL("PEER-GET: more than 16 segments");
+		parse_nested(&t, a);
+		if (!t.tb[TCPTAKE_A_SEGMENT_SEQ] || !t.tb[TCPTAKE_A_SEGMENT_ACK] ||
+		    !t.tb[TCPTAKE_A_SEGMENT_LEN] || !t.tb[TCPTAKE_A_SEGMENT_FLAGS] ||
+		    !t.tb[TCPTAKE_A_SEGMENT_WINDOW] || !t.tb[TCPTAKE_A_SEGMENT_AGE_MS])
+			FAIL("PEER-GET: segment lacks seq/ack/len/flags/window/age-ms");
+		sg->seq = a_u32(t.tb[TCPTAKE_A_SEGMENT_SEQ]);
+		sg->ack = a_u32(t.tb[TCPTAKE_A_SEGMENT_ACK]);
+		sg->len = a_u32(t.tb[TCPTAKE_A_SEGMENT_LEN]);
+		sg->flags = a_u8(t.tb[TCPTAKE_A_SEGMENT_FLAGS]);
+		sg->age_ms = a_u32(t.tb[TCPTAKE_A_SEGMENT_AGE_MS]);
+		sg->has_ts = t.tb[TCPTAKE_A_SEGMENT_TSVAL] && t.tb[TCPTAKE_A_SEGMENT_TSECR];
+		c->n++;
+	}
+}
+
+static void peer_get(const struct tuple *tup, struct pg_ctx *c)
+{
+	struct msg m;
+
+	memset(c, 0, sizeof(*c));
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_PEER_GET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, tup);
+	nl_do(T.fd, &m, peer_get_cb, c, "PEER-GET");
+}
+
+static void t_peer_get(void)
+{
+	struct tt_session g;
+	struct tt_freeze_ent e;
+	struct tuple tup;
+	struct pg_ctx pg;
+	struct nlres r;
+	uint32_t rcv_nxt, snd_nxt, b0;
+	int c, s;
+
+	veth_setup(&c, &s, 0);
+	tt_open_or_fail(&T);
+	tuple_from_fd(c, &tup);
+	expect_flow(s, c, "before FREEZE");
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET");
+	rcv_nxt = g.v[TCPTAKE_A_SESSION_RCV_NXT];
+	snd_nxt = g.v[TCPTAKE_A_SESSION_SND_NXT];
+	session_free(&g);
+
+	freeze_ok(&tup, 20000);
+	peer_get(&tup, &pg);
+	EQ(pg.n, 0, "PEER-GET segments before the peer sent any");
+	b0 = segs_out(s);
+	/* segment 0: 5 bytes; then segments 1..9 of i bytes each */
+	write_all(s, "hello", 5);
+	wait_dropped(&tup, 1, 0, &e);
+	peer_get(&tup, &pg);
+	EQ(pg.n, 1, "PEER-GET segments after one");
+	EQ(pg.seg[0].seq, rcv_nxt, "first segment seq (A's rcv-nxt)");
+	EQ(pg.seg[0].ack, snd_nxt, "first segment ack (A's snd-nxt)");
+	EQ(pg.seg[0].len, 5, "first segment len");
+	EQ(pg.seg[0].flags, 0x18, "first segment flags (PSH|ACK)");
+	CHECK(pg.seg[0].has_ts, "segment lacks tsval/tsecr (timestamps are on)");
+	CHECK(pg.seg[0].age_ms < 5000, "age-ms %u", pg.seg[0].age_ms);
+	for (int i = 1; i <= 9; i++) {
+		write_all(s, "123456789", i);
+		wait_dropped(&tup, i + 1, 0, &e);
+	}
+	EQ(segs_out(s) - b0, 10, "segments B sent");
+	EQ(e.dropped_in, 10, "dropped-in");
+
+	peer_get(&tup, &pg);
+	EQ(pg.n, TCPTAKE_PEER_RING_SIZE, "PEER-GET segments after 10 (ring size)");
+	/* the newest 8 are segments 2..9: seq rcv_nxt + 5 + i(i-1)/2, len i */
+	for (int k = 0; k < pg.n; k++) {
+		int i = k + 2;
+
+		EQ(pg.seg[k].seq - rcv_nxt, 5 + i * (i - 1) / 2, "segment seq - rcv-nxt");
+		EQ(pg.seg[k].len, (uint32_t)i, "segment len");
+		EQ(pg.seg[k].ack, snd_nxt, "segment ack");
+		EQ(pg.seg[k].flags, 0x18, "segment flags (PSH|ACK)");
+	}
+	thaw_ok(&tup, 0);
+	{
+		struct msg m;
+
+		msg_genl(&m, T.family, 0, TCPTAKE_CMD_PEER_GET);
+		put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+		nl_request(T.fd, &m, &r, NULL, NULL);
+		expect_err(&r, ENOENT, MSG_NOT_FROZEN, -1, "PEER-GET after THAW");
+	}
+}
+
+/* GET do on an idle session: every field agrees with TCP_INFO. */
+static void t_get_do(void)
+{
+	struct tt_session g;
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	struct tuple tup, bogus;
+	struct nlres r;
+	uint32_t opt = 0;
+	int c, s;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	expect_flow(c, s, "warm-up");
+	expect_flow(s, c, "warm-up");
+	/* A late (delayed) ACK may still move srtt/rto/cwnd: sample TCP_INFO
+	 * before and after GET until both agree. */
+	for (int i = 0;; i++) {
+		struct tcp_info t2;
+
+		sleep_ms(50);
+		if (getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+			FAIL("TCP_INFO: %s", strerror(errno));
+		tt_get(&T, &tup, 0, &g, &r);
+		expect_ok(&r, "GET");
+		getsockopt(c, IPPROTO_TCP, TCP_INFO, &t2, &tl);
+		if (ti.tcpi_rtt == t2.tcpi_rtt && ti.tcpi_rto == t2.tcpi_rto &&
+		    ti.tcpi_snd_cwnd == t2.tcpi_snd_cwnd && ti.tcpi_snd_ssthresh == t2.tcpi_snd_ssthresh)
+			break;
+		CHECK(i < 20, "TCP_INFO never stable around GET");
+		session_free(&g);
+	}
+	CHECK(tuple_eq(&g.tup, &tup), "GET tuple %s, want %s", tuple_str(&g.tup), tuple_str(&tup));
+	for (int a = TCPTAKE_A_SESSION_STATE; a <= TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN; a++)
+		CHECK(g.has[a], "GET lacks required attribute %d", a);
+	EQ(g.v[TCPTAKE_A_SESSION_STATE], TCPTAKE_TCP_STATE_ESTABLISHED, "state");
+	EQ(g.v[TCPTAKE_A_SESSION_SND_UNA], g.v[TCPTAKE_A_SESSION_SND_NXT], "snd-una == snd-nxt (idle)");
+	EQ(g.v[TCPTAKE_A_SESSION_WRITE_SEQ], g.v[TCPTAKE_A_SESSION_SND_NXT], "write-seq == snd-nxt (idle)");
+	EQ(g.v[TCPTAKE_A_SESSION_RCVQ_LEN], 0, "rcvq-len");
+	EQ(g.v[TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN], 0, "sndq-unacked-len");
+	EQ(g.v[TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN], 0, "sndq-unsent-len");
+	EQ(g.qlen[Q_RCV] + g.qlen[Q_UNACKED] + g.qlen[Q_UNSENT], 0, "queue bytes without flag buffers");
+	if (ti.tcpi_options & TCPI_OPT_SACK)
+		opt |= TCPTAKE_OPT_SACK;
+	if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS)
+		opt |= TCPTAKE_OPT_TIMESTAMPS;
+	if (ti.tcpi_options & TCPI_OPT_WSCALE)
+		opt |= TCPTAKE_OPT_WSCALE;
+	EQ(g.v[TCPTAKE_A_SESSION_OPTIONS] & (TCPTAKE_OPT_SACK | TCPTAKE_OPT_TIMESTAMPS | TCPTAKE_OPT_WSCALE),
+	   opt, "options vs tcpi_options");
+	EQ(g.v[TCPTAKE_A_SESSION_SND_WSCALE], ti.tcpi_snd_wscale, "snd-wscale");
+	EQ(g.v[TCPTAKE_A_SESSION_RCV_WSCALE], ti.tcpi_rcv_wscale, "rcv-wscale");
+	EQ(g.v[TCPTAKE_A_SESSION_SRTT_US], ti.tcpi_rtt, "srtt-us vs tcpi_rtt");
+	EQ(g.v[TCPTAKE_A_SESSION_RTO_US], ti.tcpi_rto, "rto-us vs tcpi_rto");
+	EQ(g.v[TCPTAKE_A_SESSION_SND_CWND], ti.tcpi_snd_cwnd, "snd-cwnd");
+	EQ(g.v[TCPTAKE_A_SESSION_SND_SSTHRESH], ti.tcpi_snd_ssthresh, "snd-ssthresh");
+	EQ(g.v[TCPTAKE_A_SESSION_NODELAY], 1, "nodelay");
+	session_free(&g);
+
+	/* A tuple with no socket: ENOENT */
+	bogus = tup;
+	bogus.rport = htons(1);
+	tt_get(&T, &bogus, 0, &g, &r);
+	expect_err(&r, ENOENT, MSG_NO_SESSION, -1, "GET of a tuple without a socket");
+}
+
+/* GET dump: exactly the sessions of the netns, each once; tuple filters. */
+static void t_get_dump(void)
+{
+	struct tuple tup[6], filt;
+	struct tt_dump d;
+	struct nlres r;
+	struct msg m;
+	int fds[6];
+
+	tt_open_or_fail(&T);
+	for (int i = 0; i < 3; i++) {
+		pair_lo(&fds[2 * i], &fds[2 * i + 1], &tup[2 * i]);
+		tuple_from_fd(fds[2 * i + 1], &tup[2 * i + 1]);
+	}
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump");
+	CHECK(!r.intr, "NLM_F_DUMP_INTR on a quiet netns");
+	EQ(d.n, 6, "sessions in the dump");
+	for (int i = 0; i < 6; i++) {
+		int seen = 0;
+
+		for (size_t k = 0; k < d.n; k++)
+			seen += tuple_eq(&d.s[k].tup, &tup[i]);
+		EQ(seen, 1, "times a session appears in the dump");
+	}
+	/* filter on the local port of one socket */
+	memset(&filt, 0, sizeof(filt));
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	nest_start(&m, TCPTAKE_A_TUPLE);
+	put_u16(&m, TCPTAKE_A_TUPLE_LOCAL_PORT, tup[2].lport);
+	nest_end(&m);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump filtered on local-port");
+	EQ(d.n, 1, "sessions matching one local port");
+	CHECK(tuple_eq(&d.s[0].tup, &tup[2]), "filtered dump returned %s", tuple_str(&d.s[0].tup));
+}
+
+/* SET on a socket in repair mode: a second GET sees every value set. */
+static void t_set(void)
+{
+	static const struct { int attr; uint32_t val; } want[] = {
+		{ TCPTAKE_A_SESSION_TS_RECENT, 0x12345678 },
+		{ TCPTAKE_A_SESSION_SRTT_US, 12000 },
+		{ TCPTAKE_A_SESSION_MDEV_US, 3000 },
+		/* a whole number of jiffies at HZ 100, 250, 300 and 1000 */
+		{ TCPTAKE_A_SESSION_RTO_US, 400000 },
+		{ TCPTAKE_A_SESSION_SND_CWND, 77 },
+		{ TCPTAKE_A_SESSION_SND_SSTHRESH, 55 },
+	};
+	struct tt_session g;
+	struct tuple tup;
+	struct nlres r;
+	struct msg m;
+	int c, s, on = 1;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	freeze_ok(&tup, 20000);
+	if (setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+		FAIL("TCP_REPAIR: %s", strerror(errno));
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET before SET");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK(g.v[want[i].attr] != want[i].val, "attribute %d already %u", want[i].attr, want[i].val);
+	session_free(&g);
+
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_SET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+	nest_start(&m, TCPTAKE_A_SESSION);
+	put_tuple(&m, TCPTAKE_A_SESSION_TUPLE, &tup);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		put_u32(&m, want[i].attr, want[i].val);
+	nest_end(&m);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_ok(&r, "SET");
+
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET after SET");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK(g.has[want[i].attr], "GET lacks attribute %d", want[i].attr);
+		EQ(g.v[want[i].attr], want[i].val, "value after SET");
+	}
+	session_free(&g);
+}
+
+/*
+ * GET consistency on a frozen socket carrying traffic: B sent 3000 bytes
+ * that A has not read, then (B frozen) A wrote x bytes: some sent and
+ * unacked, the rest unsent. GET agrees with TCP_REPAIR's view
+ * (TCP_QUEUE_SEQ, SIOCOUTQ, SIOCOUTQNSD, SIOCINQ) and its buffers are
+ * exactly the bytes queued.
+ */
+enum get_via { VIA_DO, VIA_DUMP };
+
+static void get_buffers(const struct tuple *tup, enum get_via via, struct tt_session *g)
+{
+	struct nlres r;
+
+	if (via == VIA_DO) {
+		tt_get(&T, tup, TCPTAKE_GET_FLAGS_BUFFERS, g, &r);
+		expect_ok(&r, "GET do with buffers");
+	} else {
+		struct tt_dump d;
+		struct msg m;
+
+		msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+		put_tuple(&m, TCPTAKE_A_TUPLE, tup);
+		put_u32(&m, TCPTAKE_A_GET_FLAGS, TCPTAKE_GET_FLAGS_BUFFERS);
+		tt_get_dump(&T, &m, &d, &r);
+		expect_ok(&r, "GET dump with buffers");
+		EQ(d.n, 1, "sessions in a dump filtered on a full tuple");
+		*g = d.s[0];
+		free(d.s);
+	}
+	diag("GET %s: %u nests in %u messages", via == VIA_DO ? "do" : "dump", g->nests, r.nmsgs);
+}
+
+static void consistency(size_t x, enum get_via via)
+{
+	enum { Y = 3000 };
+	static uint8_t py[Y], px[1 << 20], both[1 << 20];
+	struct tt_session g, g2;
+	struct tuple tup, tb;
+	struct nlres r;
+	uint32_t wseq, rnxt, queue;
+	socklen_t l = sizeof(wseq);
+	int c, s, nsa, nsb, on = 1, outq, nsd, inq = 0;
+	struct tt tb_nl;
+
+	nsa = nsfd_self();
+	nsb = veth_setup(&c, &s, 4 << 20);
+	tt_open_or_fail(&T);
+	tuple_from_fd(c, &tup);
+	fill_pattern(py, Y, 1);
+	fill_pattern(px, x, 2);
+
+	write_all(s, py, Y);
+	for (int i = 0; i < 100 && (ioctl(c, SIOCINQ, &inq), inq) < Y; i++)
+		sleep_ms(20);
+	EQ(inq, Y, "bytes A received before the freeze");
+
+	/* Freeze in B: A's segments leave A and are dropped at B. */
+	netns_enter(nsb);
+	tt_open_or_fail(&tb_nl);
+	tuple_from_fd(s, &tb);
+	tt_freeze(&tb_nl, &tb, 20000, 0, &r);
+	expect_ok(&r, "FREEZE in B");
+	netns_enter(nsa);
+	write_all(c, px, x);
+	sleep_ms(200);
+	/* Freeze in A too: nothing of A's changes from now on. */
+	freeze_ok(&tup, 20000);
+
+	get_buffers(&tup, via, &g);
+	if (setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+		FAIL("TCP_REPAIR: %s", strerror(errno));
+	queue = TCP_SEND_QUEUE;
+	if (setsockopt(c, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof(queue)) ||
+	    getsockopt(c, IPPROTO_TCP, TCP_QUEUE_SEQ, &wseq, &l))
+		FAIL("TCP_QUEUE_SEQ send: %s", strerror(errno));
+	queue = TCP_RECV_QUEUE;
+	if (setsockopt(c, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof(queue)) ||
+	    getsockopt(c, IPPROTO_TCP, TCP_QUEUE_SEQ, &rnxt, &l))
+		FAIL("TCP_QUEUE_SEQ recv: %s", strerror(errno));
+	if (ioctl(c, SIOCOUTQ, &outq) || ioctl(c, SIOCOUTQNSD, &nsd) || ioctl(c, SIOCINQ, &inq))
+		FAIL("SIOCOUTQ/SIOCOUTQNSD/SIOCINQ: %s", strerror(errno));
+	diag("write_seq %u rcv_nxt %u outq %d notsent %d inq %d; GET unacked %llu unsent %llu",
+	     wseq, rnxt, outq, nsd, inq,
+	     (unsigned long long)g.v[TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN],
+	     (unsigned long long)g.v[TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN]);
+
+	EQ(outq, x, "SIOCOUTQ (nothing was acked)");
+	EQ(inq, Y, "SIOCINQ");
+	EQ(g.v[TCPTAKE_A_SESSION_WRITE_SEQ], wseq, "write-seq vs TCP_QUEUE_SEQ(send)");
+	EQ(g.v[TCPTAKE_A_SESSION_RCV_NXT], rnxt, "rcv-nxt vs TCP_QUEUE_SEQ(recv)");
+	EQ(g.v[TCPTAKE_A_SESSION_SND_UNA], wseq - outq, "snd-una vs write_seq - SIOCOUTQ");
+	EQ(g.v[TCPTAKE_A_SESSION_SND_NXT], wseq - nsd, "snd-nxt vs write_seq - SIOCOUTQNSD");
+	EQ(g.v[TCPTAKE_A_SESSION_RCVQ_LEN], inq, "rcvq-len vs SIOCINQ");
+	EQ(g.v[TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN], outq - nsd, "sndq-unacked-len");
+	EQ(g.v[TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN], nsd, "sndq-unsent-len");
+	CHECK(outq - nsd > 0 && nsd > 0, "want both unacked and unsent bytes (%d, %d)", outq - nsd, nsd);
+
+	EQ(g.qlen[Q_RCV], Y, "rcvq chunk bytes");
+	CHECK(!memcmp(g.q[Q_RCV], py, Y), "rcvq bytes differ from what B sent");
+	EQ(g.qlen[Q_UNACKED], outq - nsd, "sndq-unacked chunk bytes");
+	EQ(g.qlen[Q_UNSENT], nsd, "sndq-unsent chunk bytes");
+	memcpy(both, g.q[Q_UNACKED], g.qlen[Q_UNACKED]);
+	memcpy(both + g.qlen[Q_UNACKED], g.q[Q_UNSENT], g.qlen[Q_UNSENT]);
+	CHECK(!memcmp(both, px, x), "send queue bytes differ from what A wrote");
+
+	/* Same again in repair mode: the snapshot is stable. */
+	get_buffers(&tup, via, &g2);
+	for (int a = TCPTAKE_A_SESSION_SND_UNA; a <= TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN; a++)
+		EQ(g2.v[a], g.v[a], "second GET differs");
+	session_free(&g);
+	session_free(&g2);
+}
+
+static void t_get_consistency(void)
+{
+	consistency(40000, VIA_DO);
+}
+
+/*
+ * A session whose queues (103000 bytes) do not fit one message: the spec
+ * says the GET reply continues in the following messages, for a dump and
+ * for a do alike.
+ */
+static void t_get_large_dump(void)
+{
+	consistency(100000, VIA_DUMP);
+}
+
+static void t_get_large_do(void)
+{
+	consistency(100000, VIA_DO);
+}
+
+/* ---- rejections ---------------------------------------------------------- */
+
+static void t_set_not_repair(void)
+{
+	struct tuple tup;
+	struct nlres r;
+	struct msg m;
+	int c, s;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_SET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+	nest_start(&m, TCPTAKE_A_SESSION);
+	put_u32(&m, TCPTAKE_A_SESSION_SND_CWND, 50);
+	nest_end(&m);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_err(&r, EBUSY, MSG_NOT_REPAIR, -1, "SET on a socket not in repair mode");
+}
+
+static void t_missing_tuple(void)
+{
+	struct nlres r;
+	struct msg m;
+
+	tt_open_or_fail(&T);
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_FREEZE);
+	put_u32(&m, TCPTAKE_A_TIMEOUT_MS, 1000);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_err(&r, EINVAL, MSG_MISSING_TUPLE, -1, "FREEZE without tuple");
+	CHECK(r.has_miss, "no extack missing-attribute type");
+	EQ(r.miss_type, TCPTAKE_A_TUPLE, "extack missing-attribute type");
+}
+
+/* A FREEZE whose tuple is built by hand; returns the offset of attr bad. */
+struct rawtuple {
+	uint16_t family;
+	size_t alen;
+	uint16_t lport, rport;
+	bool v4mapped;
+};
+
+static void freeze_raw(const struct rawtuple *rt, int bad, struct nlres *r, long *offs)
+{
+	uint8_t addr[16] = { 127, 0, 0, 1 };
+	struct msg m;
+	size_t o;
+
+	if (rt->v4mapped) {
+		static const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
+
+		memcpy(addr, mapped, 16);
+	}
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_FREEZE);
+	nest_start(&m, TCPTAKE_A_TUPLE);
+	o = put_u16(&m, TCPTAKE_A_TUPLE_FAMILY, rt->family);
+	if (bad == TCPTAKE_A_TUPLE_FAMILY)
+		*offs = o;
+	o = put(&m, TCPTAKE_A_TUPLE_LOCAL_ADDR, addr, rt->alen);
+	if (bad == TCPTAKE_A_TUPLE_LOCAL_ADDR)
+		*offs = o;
+	o = put_u16(&m, TCPTAKE_A_TUPLE_LOCAL_PORT, rt->lport);
+	if (bad == TCPTAKE_A_TUPLE_LOCAL_PORT)
+		*offs = o;
+	put(&m, TCPTAKE_A_TUPLE_REMOTE_ADDR, addr, rt->alen);
+	put_u16(&m, TCPTAKE_A_TUPLE_REMOTE_PORT, rt->rport);
+	nest_end(&m);
+	put_u32(&m, TCPTAKE_A_TIMEOUT_MS, 1000);
+	nl_request(T.fd, &m, r, NULL, NULL);
+}
+
+static void t_bad_family(void)
+{
+	struct rawtuple rt = { AF_UNIX, 4, htons(1000), htons(2000) };
+	struct nlres r;
+	long offs = -1;
+
+	tt_open_or_fail(&T);
+	/* below the policy minimum (2) */
+	freeze_raw(&rt, TCPTAKE_A_TUPLE_FAMILY, &r, &offs);
+	expect_err(&r, ERANGE, MSG_RANGE, offs, "tuple family AF_UNIX (policy)");
+	/* in the policy range, but neither AF_INET nor AF_INET6 */
+	rt.family = 3;
+	freeze_raw(&rt, TCPTAKE_A_TUPLE_FAMILY, &r, &offs);
+	expect_err(&r, EAFNOSUPPORT, MSG_BAD_FAMILY, offs, "tuple family 3");
+}
+
+static void t_addr_len(void)
+{
+	struct rawtuple rt = { AF_INET, 16, htons(1000), htons(2000) };
+	struct nlres r;
+	long offs = -1;
+
+	tt_open_or_fail(&T);
+	freeze_raw(&rt, TCPTAKE_A_TUPLE_LOCAL_ADDR, &r, &offs);
+	expect_err(&r, EINVAL, MSG_ADDR_LEN, offs, "AF_INET tuple with 16-byte addresses");
+	rt.family = AF_INET6;
+	rt.alen = 4;
+	freeze_raw(&rt, TCPTAKE_A_TUPLE_LOCAL_ADDR, &r, &offs);
+	expect_err(&r, EINVAL, MSG_ADDR_LEN, offs, "AF_INET6 tuple with 4-byte addresses");
+	/* an IPv4 session is addressed as AF_INET, never as v4-mapped IPv6 */
+	rt.alen = 16;
+	rt.v4mapped = true;
+	freeze_raw(&rt, TCPTAKE_A_TUPLE_LOCAL_ADDR, &r, &offs);
+	expect_err(&r, EINVAL, MSG_V4MAPPED, offs, "AF_INET6 tuple with v4-mapped addresses");
+}
+
+static void t_zero_port(void)
+{
+	struct rawtuple rt = { AF_INET, 4, 0, htons(2000) };
+	struct nlres r;
+	long offs = -1;
+
+	tt_open_or_fail(&T);
+	freeze_raw(&rt, TCPTAKE_A_TUPLE_LOCAL_PORT, &r, &offs);
+	expect_err(&r, ERANGE, MSG_RANGE, offs, "local port 0");
+}
+
+static void t_timeout_max(void)
+{
+	struct tuple tup = { .family = AF_INET, .laddr = { 127, 0, 0, 1 }, .raddr = { 127, 0, 0, 1 },
+			     .lport = htons(1000), .rport = htons(2000) };
+	struct nlres r;
+	struct msg m;
+	size_t o;
+
+	tt_open_or_fail(&T);
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_FREEZE);
+	put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+	o = put_u32(&m, TCPTAKE_A_TIMEOUT_MS, TCPTAKE_FREEZE_TIMEOUT_MAX_MS + 1);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_err(&r, ERANGE, MSG_RANGE, o, "timeout-ms above freeze-timeout-max-ms");
+	/* the maximum itself is fine */
+	tt_freeze(&T, &tup, TCPTAKE_FREEZE_TIMEOUT_MAX_MS, 0, &r);
+	expect_ok(&r, "FREEZE with timeout-ms = max");
+	thaw_ok(&tup, 0);
+}
+
+static void t_unknown_flags(void)
+{
+	struct tuple tup = { .family = AF_INET, .laddr = { 127, 0, 0, 1 }, .raddr = { 127, 0, 0, 1 },
+			     .lport = htons(1000), .rport = htons(2000) };
+	static const struct { uint8_t cmd; uint16_t attr; uint32_t bad; const char *what; } c[] = {
+		{ TCPTAKE_CMD_FREEZE, TCPTAKE_A_FREEZE_FLAGS, 2, "FREEZE freeze-flags 0x2" },
+		{ TCPTAKE_CMD_THAW, TCPTAKE_A_THAW_FLAGS, 2, "THAW thaw-flags 0x2" },
+		{ TCPTAKE_CMD_GET, TCPTAKE_A_GET_FLAGS, 0x80000000, "GET get-flags 0x80000000" },
+	};
+	struct nlres r;
+	struct msg m;
+
+	tt_open_or_fail(&T);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		size_t o;
+
+		msg_genl(&m, T.family, 0, c[i].cmd);
+		put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+		o = put_u32(&m, c[i].attr, c[i].bad);
+		nl_request(T.fd, &m, &r, NULL, NULL);
+		expect_err(&r, EINVAL, MSG_MASK, o, c[i].what);
+	}
+	EQ(tt_freeze_list(&T, NULL, 0), 0, "FREEZE-LIST entries after rejected FREEZE");
+}
+
+static void t_thaw_enoent(void)
+{
+	struct tuple tup;
+	struct nlres r;
+	int c, s;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	tt_thaw(&T, &tup, 0, &r);
+	expect_err(&r, ENOENT, MSG_NOT_FROZEN, -1, "THAW of a tuple not frozen");
+}
+
+static void t_freeze_twice_replace(void)
+{
+	struct tt_freeze_ent e;
+	struct tuple tup;
+	struct nlres r;
+	int c, s;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	freeze_ok(&tup, 60000);
+	list_one(&e, &tup);
+	CHECK(e.expires_ms > 2000 && e.expires_ms <= 60000, "expires-ms %u, want (2000, 60000]", e.expires_ms);
+	tt_freeze(&T, &tup, 2000, 0, &r);
+	expect_err(&r, EEXIST, MSG_FROZEN, -1, "second FREEZE");
+	list_one(&e, &tup);
+	CHECK(e.expires_ms > 2000, "a rejected FREEZE re-armed the timeout (%u ms)", e.expires_ms);
+	tt_freeze(&T, &tup, 2000, TCPTAKE_FREEZE_FLAGS_REPLACE, &r);
+	expect_ok(&r, "FREEZE with flag replace");
+	list_one(&e, &tup);
+	CHECK(e.expires_ms > 0 && e.expires_ms <= 2000, "expires-ms %u after replace, want (0, 2000]", e.expires_ms);
+	thaw_ok(&tup, 0);
+}
+
+/* ENOSPC once the netns' table holds max-freezes tuples. */
+static void t_table_full(void)
+{
+	struct tuple tup = { .family = AF_INET, .laddr = { 127, 0, 0, 1 }, .raddr = { 127, 0, 0, 2 },
+			     .rport = htons(80) };
+	struct tt_info info;
+	struct nlres r;
+	uint64_t t0 = now_ms();
+
+	tt_open_or_fail(&T);
+	tt_info(&T, &info);
+	if (info.max_freezes > 60000)
+		SKIP("max-freezes %u is too many to fill here", info.max_freezes);
+	for (uint32_t i = 0; i < info.max_freezes; i++) {
+		tup.lport = htons(1 + i % 60000);
+		tup.raddr[2] = i / 60000;
+		tt_freeze(&T, &tup, 60000, 0, &r);
+		if (r.err)
+			FAIL("FREEZE %u of %u: %s (%s)", i + 1, info.max_freezes, strerror(r.err), r.msg);
+	}
+	tt_info(&T, &info);
+	EQ(info.freezes, info.max_freezes, "INFO freezes with a full table");
+	/* FREEZE-LIST over many messages: every freeze exactly once */
+	{
+		struct tt_freeze_ent *ents = calloc(info.max_freezes + 1, sizeof(*ents));
+		static uint8_t seen[4][65536];
+		int n = tt_freeze_list(&T, ents, info.max_freezes + 1);
+
+		EQ(n, info.max_freezes, "FREEZE-LIST entries with a full table");
+		for (int i = 0; i < n; i++) {
+			uint8_t *cnt = &seen[ents[i].tup.raddr[2] & 3][ntohs(ents[i].tup.lport)];
+
+			if ((*cnt)++)
+				FAIL("FREEZE-LIST lists %s twice", tuple_str(&ents[i].tup));
+		}
+		free(ents);
+	}
+	tup.raddr[2] = 250;
+	tt_freeze(&T, &tup, 60000, 0, &r);
+	expect_err(&r, ENOSPC, MSG_TABLE_FULL, -1, "FREEZE with a full table");
+	diag("filled %u freezes in %llu ms", info.max_freezes, (unsigned long long)(now_ms() - t0));
+}
+
+/* ---- timeouts, privilege, namespaces -------------------------------------- */
+
+static void t_timeout_expire(void)
+{
+	struct tt_info info;
+	struct tuple tup, et;
+	uint64_t t0, dt;
+	uint32_t ev;
+	int c, s, evfd;
+
+	tt_open_or_fail(&T);
+	evfd = tt_events_open(&T);
+	pair_lo(&c, &s, &tup);
+	t0 = now_ms();
+	freeze_ok(&tup, 300);
+	CHECK(tt_event_wait(evfd, 1000, &ev, &et) == 0, "no frozen notification");
+	EQ(ev, TCPTAKE_EVENT_FROZEN, "first event");
+	CHECK(tt_event_wait(evfd, 3000, &ev, &et) == 0, "no notification within 3 s of a 300 ms freeze");
+	dt = now_ms() - t0;
+	EQ(ev, TCPTAKE_EVENT_EXPIRED, "event after the timeout");
+	CHECK(tuple_eq(&et, &tup), "expired event tuple %s", tuple_str(&et));
+	CHECK(dt >= 290, "expired after %llu ms, want >= 300", (unsigned long long)dt);
+	diag("expired after %llu ms", (unsigned long long)dt);
+	if (now_ms() - t0 < 500)
+		sleep_ms(500 - (now_ms() - t0));
+	EQ(tt_freeze_list(&T, NULL, 0), 0, "FREEZE-LIST entries 500 ms after a 300 ms freeze");
+	tt_info(&T, &info);
+	EQ(info.freezes, 0, "INFO freezes after expiry");
+	expect_flow(c, s, "after expiry");
+}
+
+/* Drop to uid/gid 65534 with no capabilities. */
+static void drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		FAIL("drop privileges: %s", strerror(errno));
+}
+
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * uns-admin-perm: CAP_NET_ADMIN over the user namespace owning the genl
+ * socket's netns is required.
+ *  (a) uid 65534: FREEZE and INFO are EPERM;
+ *  (b) uid 65534, then unshare(CLONE_NEWUSER|CLONE_NEWNET): the socket it
+ *      opened in the test's netns still gets EPERM (capabilities in the
+ *      new user ns say nothing about the test's netns);
+ *  (c) in that new user+net ns, a socket opened there may FREEZE: it acts
+ *      on the child's own netns only (the test's netns keeps flowing).
+ */
+static void t_privilege(void)
+{
+	struct tuple tup;
+	pid_t pid;
+	int c, s;
+
+	if (!access("/proc/sys/kernel/unprivileged_userns_clone", F_OK))
+		sysctl_write("/proc/sys/kernel/unprivileged_userns_clone", "1");
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	pid = fork();
+	if (pid == 0) {
+		struct tt mine;
+		struct nlres r;
+		struct msg m;
+
+		drop_privileges();
+		tt_open_or_fail(&T);	/* resolving a family needs no privilege */
+		tt_freeze(&T, &tup, 1000, 0, &r);
+		expect_err(&r, EPERM, NULL, -1, "(a) FREEZE as uid 65534");
+		msg_genl(&m, T.family, 0, TCPTAKE_CMD_INFO);
+		nl_request(T.fd, &m, &r, NULL, NULL);
+		expect_err(&r, EPERM, NULL, -1, "(a) INFO as uid 65534");
+
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNET))
+			FAIL("unshare(CLONE_NEWUSER|CLONE_NEWNET) as uid 65534: %s", strerror(errno));
+		tt_freeze(&T, &tup, 1000, 0, &r);
+		expect_err(&r, EPERM, NULL, -1, "(b) FREEZE on the test netns' socket from a new user ns");
+
+		tt_open_or_fail(&mine);
+		tt_freeze(&mine, &tup, 1000, 0, &r);
+		expect_ok(&r, "(c) FREEZE in the child's own user+net ns");
+		exit(KSFT_PASS);
+	}
+	EQ(wait_child(pid), KSFT_PASS, "unprivileged child");
+	EQ(tt_freeze_list(&T, NULL, 0), 0, "FREEZE-LIST of the test netns");
+	expect_flow(c, s, "test netns after the child's freezes");
+	expect_flow(s, c, "test netns after the child's freezes");
+}
+
+/*
+ * Netns isolation: a freeze in A of the exact tuple of a session in B is
+ * not in B's FREEZE-LIST or INFO, and B's traffic on it flows.
+ */
+static void t_netns_isolation(void)
+{
+	struct tt_freeze_ent e;
+	struct tt_info info;
+	struct tt tb_nl;
+	struct tuple tup;
+	int nsa = nsfd_self(), nsb, c, s;
+
+	tt_open_or_fail(&T);
+	nsb = netns_new();
+	tt_open_or_fail(&tb_nl);
+	pair_lo(&c, &s, &tup);		/* in B */
+	netns_enter(nsa);
+	freeze_ok(&tup, 20000);		/* in A */
+	list_one(&e, &tup);
+	tt_info(&T, &info);
+	EQ(info.freezes, 1, "INFO freezes in A");
+
+	netns_enter(nsb);
+	EQ(tt_freeze_list(&tb_nl, NULL, 0), 0, "B's FREEZE-LIST entries");
+	tt_info(&tb_nl, &info);
+	EQ(info.freezes, 0, "INFO freezes in B");
+	expect_flow(c, s, "B's session, frozen in A only");
+	expect_flow(s, c, "B's session, frozen in A only");
+
+	netns_enter(nsa);
+	list_one(&e, &tup);
+	EQ(e.dropped_in, 0, "A's dropped-in for B's traffic");
+	EQ(e.dropped_out, 0, "A's dropped-out for B's traffic");
+}
+
+/*
+ * Deleting a netns with frozen tuples (some about to expire) leaks
+ * nothing: the netns goes away (its veth end disappears), the expiry
+ * timers do not fire into a dead netns, and the kernel log stays clean.
+ */
+static void t_netns_delete(void)
+{
+	int nsa = nsfd_self();
+	char mark[256];
+	struct tt_info info;
+	pid_t pid;
+
+	klog_mark(mark, sizeof(mark));
+	tt_open_or_fail(&T);
+	pid = fork();
+	if (pid == 0) {
+		struct tuple tup = { .family = AF_INET, .laddr = { 192, 0, 2, 2 },
+				     .raddr = { 192, 0, 2, 1 }, .rport = htons(80) };
+		int nsc = netns_new(), c, s;
+		struct tt tc;
+
+		netns_enter(nsa);
+		veth_pair("vdel", "vdelpeer", nsc);
+		netns_enter(nsc);
+		tt_open_or_fail(&tc);
+		pair_lo(&c, &s, &tup);
+		T = tc;
+		freeze_ok(&tup, 300);
+		for (int i = 0; i < 16; i++) {
+			tup.lport = htons(1000 + i);
+			freeze_ok(&tup, i % 2 ? 300 : 60000);
+		}
+		tt_info(&tc, &info);
+		EQ(info.freezes, 17, "INFO freezes in the doomed netns");
+		exit(KSFT_PASS);	/* the last reference to netns C goes */
+	}
+	EQ(wait_child(pid), KSFT_PASS, "child freezing in netns C");
+	for (int i = 0; i < 500 && if_nametoindex("vdel"); i++)
+		sleep_ms(20);
+	CHECK(!if_nametoindex("vdel"), "netns C not destroyed within 10 s");
+	sleep_ms(700);		/* past the 300 ms timeouts */
+	tt_info(&T, &info);
+	EQ(info.freezes, 0, "INFO freezes in the test netns");
+	klog_check_since(mark);
+}
+
+/*
+ * GET dump of 10000 sessions (20000 established sockets on loopback)
+ * across many messages: every client session exactly once.
+ */
+static void t_dump_10k(void)
+{
+	enum { N = 10000 };
+	struct rlimit rl = { 3 * N, 3 * N };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	static uint8_t seen[65536];
+	static int cl[N], acc[N];
+	uint64_t t0 = now_ms(), t1;
+	struct tt_dump d;
+	struct nlres r;
+	struct msg m;
+	int l, one = 1, accepted = 0;
+	uint8_t lo2[4] = { 127, 0, 0, 2 };
+
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		FAIL("RLIMIT_NOFILE %d: %s", 3 * N, strerror(errno));
+	sysctl_write("/proc/sys/net/ipv4/ip_local_port_range", "20000 60999");
+	tt_open_or_fail(&T);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 4096) ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl))
+		FAIL("listen: %s", strerror(errno));
+	for (int i = 0; i < N; i++) {
+		struct sockaddr_in cb = { .sin_family = AF_INET };
+
+		cl[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (cl[i] < 0)
+			FAIL("socket %d: %s", i, strerror(errno));
+		memcpy(&cb.sin_addr, lo2, 4);
+		setsockopt(cl[i], IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(cl[i], (struct sockaddr *)&cb, sizeof(cb)) ||
+		    connect(cl[i], (struct sockaddr *)&sa, sizeof(sa)))
+			FAIL("connect %d: %s", i, strerror(errno));
+		if (i % 1000 == 999 || i == N - 1)
+			while (accepted <= i) {
+				acc[accepted] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+				if (acc[accepted] < 0)
+					FAIL("accept %d: %s", accepted, strerror(errno));
+				accepted++;
+			}
+	}
+	close(l);
+	t1 = now_ms();
+	diag("%d connections in %llu ms", N, (unsigned long long)(t1 - t0));
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	nest_start(&m, TCPTAKE_A_TUPLE);
+	put_u16(&m, TCPTAKE_A_TUPLE_FAMILY, AF_INET);
+	put(&m, TCPTAKE_A_TUPLE_LOCAL_ADDR, lo2, 4);
+	nest_end(&m);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump filtered on local-addr 127.0.0.2");
+	diag("dump: %zu sessions in %u messages, %llu ms", d.n, r.nmsgs,
+	     (unsigned long long)(now_ms() - t1));
+	CHECK(!r.intr, "NLM_F_DUMP_INTR");
+	CHECK(r.nmsgs > 1, "the dump fit one message (%u)", r.nmsgs);
+	EQ(d.n, N, "sessions with local-addr 127.0.0.2");
+	for (size_t k = 0; k < d.n; k++) {
+		const struct tuple *t = &d.s[k].tup;
+
+		CHECK(!memcmp(t->laddr, lo2, 4) && t->rport == sa.sin_port,
+		      "foreign session in the filtered dump: %s", tuple_str(t));
+		if (seen[ntohs(t->lport)]++)
+			FAIL("session %s twice in the dump", tuple_str(t));
+	}
+	for (int i = 0; i < N; i++) {
+		struct sockaddr_in me;
+		socklen_t ml = sizeof(me);
+
+		getsockname(cl[i], (struct sockaddr *)&me, &ml);
+		EQ(seen[ntohs(me.sin_port)], 1, "client session seen once");
+	}
+	free(d.s);
+
+	/* unfiltered: all 20000 established sockets, each once */
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump");
+	EQ(d.n, 2 * N, "sessions in the netns");
+	diag("unfiltered dump: %zu sessions in %u messages, total %llu ms", d.n, r.nmsgs,
+	     (unsigned long long)(now_ms() - t0));
+}
+
+/*
+ * GET without flag buffers on a session with queued bytes (1000 unread,
+ * 500 unsent behind a freeze): the lengths, and no chunk at all; for a do
+ * and for a dump.
+ */
+static void t_get_queued_no_buffers(void)
+{
+	static uint8_t buf[1000];
+	struct tt_session g;
+	struct tt_dump d;
+	struct tuple tup;
+	struct nlres r;
+	struct msg m;
+	int c, s, inq = 0;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	write_all(s, buf, sizeof(buf));
+	for (int i = 0; i < 100 && (ioctl(c, SIOCINQ, &inq), inq) < (int)sizeof(buf); i++)
+		sleep_ms(10);
+	EQ(inq, sizeof(buf), "bytes received");
+	freeze_ok(&tup, 20000);
+	write_all(c, buf, 500);
+
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET do without buffers");
+	EQ(g.v[TCPTAKE_A_SESSION_RCVQ_LEN], sizeof(buf), "rcvq-len");
+	EQ(g.v[TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN] + g.v[TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN], 500,
+	   "sndq-unacked-len + sndq-unsent-len");
+	EQ(g.qlen[Q_RCV] + g.qlen[Q_UNACKED] + g.qlen[Q_UNSENT], 0, "chunk bytes without flag buffers");
+	session_free(&g);
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump without buffers");
+	EQ(d.n, 1, "sessions in a dump filtered on a full tuple");
+	EQ(d.s[0].v[TCPTAKE_A_SESSION_RCVQ_LEN], sizeof(buf), "dump rcvq-len");
+	EQ(d.s[0].qlen[Q_RCV] + d.s[0].qlen[Q_UNACKED] + d.s[0].qlen[Q_UNSENT], 0,
+	   "dump chunk bytes without flag buffers");
+}
+
+static void t_taint(void)
+{
+	unsigned long now = 0;
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+
+	if (!f || fscanf(f, "%lu", &now) != 1)
+		FAIL("cannot read /proc/sys/kernel/tainted");
+	fclose(f);
+	diag("taint %lu (at start %lu)", now, taint_at_start);
+	CHECK(!(now & ~taint_at_start & ~(unsigned long)TAINT_OE),
+	      "the kernel got tainted 0x%lx during the tests", now & ~taint_at_start);
+	CHECK(!(now & ~(unsigned long)TAINT_OE), "taint %lu has more than O|E", now);
+}
+
+static const struct ktest tests[] = {
+	{ "info", t_info },
+	{ "freeze_list_thaw", t_freeze_list_thaw },
+	{ "freeze_twice_eexist_replace", t_freeze_twice_replace },
+	{ "thaw_not_frozen_enoent", t_thaw_enoent },
+	{ "get_do", t_get_do },
+	{ "get_dump", t_get_dump },
+	{ "set_in_repair", t_set },
+	{ "set_not_in_repair", t_set_not_repair },
+	{ "reject_missing_tuple", t_missing_tuple },
+	{ "reject_bad_family", t_bad_family },
+	{ "reject_addr_len_mismatch", t_addr_len },
+	{ "reject_zero_port", t_zero_port },
+	{ "reject_timeout_above_max", t_timeout_max },
+	{ "reject_unknown_flag_bits", t_unknown_flags },
+	{ "table_full_enospc", t_table_full, 120 },
+	{ "timeout_expiry_notification", t_timeout_expire },
+	{ "privilege_eperm", t_privilege },
+	{ "netns_isolation", t_netns_isolation },
+	{ "netns_delete_with_freezes", t_netns_delete },
+	{ "drop_both_directions_thaw", t_drop_both },
+	{ "thaw_kick", t_thaw_kick },
+	{ "peer_get", t_peer_get },
+	{ "ipv6_freeze_get_thaw", t_ipv6 },
+	{ "get_consistency_buffers", t_get_consistency },
+	{ "get_large_session_dump", t_get_large_dump },
+	{ "get_large_session_do", t_get_large_do },
+	{ "dump_10000_sessions", t_dump_10k, 120 },
+	{ "get_queued_without_buffers", t_get_queued_no_buffers },
+	{ "taint", t_taint },
+};
+
+int main(int argc, char **argv)
+{
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+	struct tt probe;
+	int err;
+
+	if (f) {
+		if (fscanf(f, "%lu", &taint_at_start) != 1)
+			taint_at_start = 0;
+		fclose(f);
+	}
+	if (geteuid()) {
+		printf("TAP version 13\n1..0 # SKIP tcptake_nl needs root\n");
+		return KSFT_SKIP;
+	}
+	err = tt_open(&probe);
+	if (err == -ENOENT) {
+		printf("TAP version 13\n1..0 # SKIP genl family tcptake not found (modprobe tcptake)\n");
+		return KSFT_SKIP;
+	}
+	if (err)
+		probe.fd = -1;
+	if (probe.fd >= 0)
+		close(probe.fd);
+	return ktap_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
