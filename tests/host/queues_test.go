@@ -1,0 +1,254 @@
+package host
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestQueues (c): the session is stopped while all three queues hold
+// data: (i) bytes the client sent that the server has not read, (ii) bytes
+// the server sent that the client has not acked (the client's netns drops
+// them), (iii) bytes the server wrote beyond the congestion window, not
+// sent yet. The image must hold exactly those bytes; after the move every
+// byte arrives exactly once both ways, and the unacked bytes reach the
+// client within 1 s of Restart (no retransmission-timeout stall).
+func TestQueues(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(family(v6), func(t *testing.T) { testQueues(t, v6) })
+	}
+}
+
+func testQueues(t *testing.T, v6 bool) {
+	e := newEnv(t)
+	p := newPair(t, e, v6, 8000, nil)
+	recvq := pattern(1, 0, 3000)
+	if _, err := p.cli.Write(recvq); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the server's receive queue", func() bool { return ioctl(p.srv, unix.SIOCINQ) == len(recvq) })
+
+	drop(t, e.Cli, p.port)
+	sndq := pattern(2, 0, 200_000)
+	p.srv.SetWriteBuffer(1 << 20)
+	if n, err := p.srv.Write(sndq); err != nil || n != len(sndq) {
+		t.Fatalf("server write: %d, %v", n, err)
+	}
+	waitFor(t, 5*time.Second, "sent and unsent bytes in the server's send queue", func() bool {
+		outq, nsd := ioctl(p.srv, unix.SIOCOUTQ), ioctl(p.srv, unix.SIOCOUTQNSD)
+		return outq == len(sndq) && nsd > 0 && nsd < outq
+	})
+	sess, img := p.stop(t, opts(t, e.Act))
+	if !bytes.Equal(img.RecvQueue, recvq) {
+		t.Errorf("image receive queue: %d bytes, want the %d unread bytes exactly", len(img.RecvQueue), len(recvq))
+	}
+	if len(img.SendUnacked) == 0 || len(img.SendUnsent) == 0 {
+		t.Errorf("image send queue: %d unacked, %d unsent bytes; want both non-empty", len(img.SendUnacked), len(img.SendUnsent))
+	}
+	if got := append(append([]byte{}, img.SendUnacked...), img.SendUnsent...); !bytes.Equal(got, sndq) {
+		t.Errorf("image send queue (unacked+unsent, %d bytes) differs from the %d bytes written", len(got), len(sndq))
+	}
+	unacked := len(img.SendUnacked)
+	undrop(t, e.Cli)
+
+	got := collect(p.cli, unacked)
+	conn, restarted := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+	select {
+	case at := <-got.marked:
+		if d := at.Sub(restarted); d > time.Second {
+			t.Errorf("the %d unacked bytes reached the client %v after Restart, want < 1 s", unacked, d)
+		} else {
+			t.Logf("the %d unacked bytes reached the client %v after Restart", unacked, d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the %d unacked bytes did not reach the client within 10 s of Restart", unacked)
+	}
+
+	// Both ways, exactly once: the server reads the old unread bytes and
+	// new ones, the client gets the old send queue and new bytes, then EOF.
+	more := pattern(3, 0, 5000)
+	if _, err := p.cli.Write(more); err != nil {
+		t.Fatal(err)
+	}
+	p.cli.CloseWrite()
+	tail := pattern(4, 0, 7000)
+	if _, err := conn.Write(tail); err != nil {
+		t.Fatal(err)
+	}
+	conn.CloseWrite()
+	fromCli, err := readAll(conn, 10*time.Second)
+	if err != nil {
+		t.Errorf("server read: %v", err)
+	}
+	if want := append(append([]byte{}, recvq...), more...); !bytes.Equal(fromCli, want) {
+		t.Errorf("server received %d bytes, want %d (unread queue + new bytes) exactly", len(fromCli), len(want))
+	}
+	toCli, err := got.wait(t)
+	if err != nil {
+		t.Errorf("client read: %v", err)
+	}
+	if want := append(append([]byte{}, sndq...), tail...); !bytes.Equal(toCli, want) {
+		t.Errorf("client received %d bytes, want %d (send queue + new bytes) exactly", len(toCli), len(want))
+	}
+	conn.Close()
+	p.cli.Close()
+	time.Sleep(100 * time.Millisecond)
+	e.checkNoRST()
+}
+
+// TestZeroWindow (c, iii): the client stops reading, its small receive
+// buffer fills and the server's send queue fills behind a zero window.
+// The image must hold the unsent bytes; after the move the client reads
+// everything exactly once.
+func TestZeroWindow(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(family(v6), func(t *testing.T) { testZeroWindow(t, v6) })
+	}
+}
+
+func testZeroWindow(t *testing.T, v6 bool) {
+	e := newEnv(t)
+	p := newPair(t, e, v6, 8001, func(d *net.Dialer) {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		}
+	})
+	p.srv.SetWriteBuffer(16 << 10)
+	var written []byte
+	chunk := 0
+	for {
+		b := pattern(5, int64(len(written)), 8192)
+		p.srv.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := p.srv.Write(b)
+		written = append(written, b[:n]...)
+		chunk++
+		if err != nil {
+			break
+		}
+	}
+	p.srv.SetWriteDeadline(time.Time{})
+	waitFor(t, 5*time.Second, "a zero window", func() bool {
+		return ioctl(p.srv, unix.SIOCOUTQNSD) > 0 && ioctl(p.srv, unix.SIOCOUTQ) == ioctl(p.srv, unix.SIOCOUTQNSD)
+	})
+	sess, img := p.stop(t, opts(t, e.Act))
+	if len(img.SendUnsent) == 0 {
+		t.Errorf("image holds no unsent bytes (unacked %d)", len(img.SendUnacked))
+	}
+	q := append(append([]byte{}, img.SendUnacked...), img.SendUnsent...)
+	if !bytes.Equal(q, written[len(written)-len(q):]) {
+		t.Errorf("image send queue (%d bytes) is not the tail of the %d bytes written", len(q), len(written))
+	}
+	got := collect(p.cli, len(written))
+	conn, _ := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+	conn.CloseWrite()
+	p.cli.CloseWrite()
+	toCli, err := got.wait(t)
+	if err != nil {
+		t.Errorf("client read: %v", err)
+	}
+	if !bytes.Equal(toCli, written) {
+		t.Errorf("client received %d bytes, want the %d written exactly", len(toCli), len(written))
+	}
+	if b, err := readAll(conn, 5*time.Second); err != nil || len(b) != 0 {
+		t.Errorf("server: %d bytes, %v; want a clean EOF", len(b), err)
+	}
+	conn.Close()
+	p.cli.Close()
+	time.Sleep(100 * time.Millisecond)
+	e.checkNoRST()
+}
+
+// TestLostACKs (c, ii bis): the server's bytes reached the client but the
+// client's ACKs were lost, so at the stop the image holds as unacked bytes
+// the client already has: a few KB (within an initial window), and a few
+// hundred KB (a grown congestion window: more than a fresh socket may send
+// before an ACK). After the move the server sends them again; the client
+// drops the duplicates and ACKs what it has, and the session must go on at
+// once: every byte exactly once both ways, no stall.
+func TestLostACKs(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		for _, big := range []bool{false, true} {
+			name := family(v6) + "/small"
+			if big {
+				name = family(v6) + "/large"
+			}
+			t.Run(name, func(t *testing.T) { testLostACKs(t, v6, big) })
+		}
+	}
+}
+
+func testLostACKs(t *testing.T, v6, big bool) {
+	e := newEnv(t)
+	p := newPair(t, e, v6, 8002, nil)
+	var sent []byte
+	warm, burst := 0, 10_000 // small: within the initial window
+	if big {
+		warm, burst = 8<<20, 1<<20 // grow cwnd first
+	}
+	sent = pattern(17, 0, warm+burst)
+	got := collect(p.cli, warm+burst/2)
+	p.srv.SetWriteBuffer(4 << 20)
+	if _, err := p.srv.Write(sent[:warm]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the warm-up to be acked", func() bool { return ioctl(p.srv, unix.SIOCOUTQ) == 0 })
+	// The client's ACKs (and anything else it sends) are lost from now on.
+	e.Cli.Run("nft", "add table inet ttloss")
+	e.Cli.Run("nft", "add chain inet ttloss out { type filter hook output priority -300 ; policy accept ; }")
+	e.Cli.Run("nft", fmt.Sprintf("add rule inet ttloss out tcp dport %d drop", p.port))
+	if big {
+		got.mark = warm + 128<<10
+	} else {
+		got.mark = warm + burst
+	}
+	if _, err := p.srv.Write(sent[warm:]); err != nil {
+		t.Fatal(err)
+	}
+	got.waitMark(t)                        // the client has the bytes...
+	time.Sleep(20 * time.Millisecond)      // (all the window allows)
+	sess, img := p.stop(t, opts(t, e.Act)) // ...and the server does not know
+	if len(img.SendUnacked) < got.mark-warm {
+		t.Fatalf("image holds %d unacked bytes, want at least the %d the client has", len(img.SendUnacked), got.mark-warm)
+	}
+	q := append(append([]byte{}, img.SendUnacked...), img.SendUnsent...)
+	if !bytes.Equal(q, sent[len(sent)-len(q):]) {
+		t.Errorf("image send queue is not the tail of what was sent")
+	}
+	undrop(t, e.Cli)
+	conn, _ := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+
+	start := time.Now()
+	more := pattern(18, 0, 20_000)
+	if _, err := conn.Write(more); err != nil {
+		t.Fatal(err)
+	}
+	conn.CloseWrite()
+	back := pattern(19, 0, 10_000)
+	if _, err := p.cli.Write(back); err != nil {
+		t.Fatal(err)
+	}
+	p.cli.CloseWrite()
+	fromCli, err := readAll(conn, 10*time.Second)
+	if err != nil || !bytes.Equal(fromCli, back) {
+		t.Errorf("server read %d bytes (%v), want the client's %d exactly", len(fromCli), err, len(back))
+	}
+	toCli, err := got.wait(t)
+	if want := append(append([]byte{}, sent...), more...); err != nil || !bytes.Equal(toCli, want) {
+		t.Errorf("client read %d bytes (%v), want %d exactly", len(toCli), err, len(want))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the exchange after the move took %v, want < 1 s", d)
+	}
+	if t.Failed() {
+		e.diagnose(t)
+	}
+	conn.Close()
+	p.cli.Close()
+	time.Sleep(100 * time.Millisecond)
+	e.checkNoRST()
+}
