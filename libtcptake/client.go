@@ -416,4 +416,3 @@ func sameSession(a, b Tuple) bool {
 	return eq(a.Local, b.Local) && eq(a.Remote, b.Remote) &&
 		(a.IfIndex == 0 || b.IfIndex == 0 || a.IfIndex == b.IfIndex)
 }
-

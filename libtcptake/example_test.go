@@ -25,7 +25,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	img.AppState = []byte("offset=4096") // the application's state, same instant
-	var link bytes.Buffer                 // stands for the sync link
+	var link bytes.Buffer                // stands for the sync link
 	if err := libtcptake.WriteImage(&link, img); err != nil {
 		log.Fatal(err)
 	}

@@ -10,25 +10,54 @@ import (
 	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
-// injectFIN delivers the peer's FIN to the restored socket of t, in repair mode:
-// TCP_REPAIR cannot mark a FIN as received, so tcptake sends the segment
-// the peer sent, from a raw socket (CAP_NET_RAW) to the local address,
-// with the mark that passes the freeze (tcptakeh.BypassMark). The FIN sits
-// at the image's rcv_nxt and acknowledges its snd_una.
+// TCP header flags.
+const (
+	tcpFIN = 0x01
+	tcpACK = 0x10
+)
+
+// segment is a bare TCP segment (no options, no payload) that tcptake
+// sends itself, from a raw socket (CAP_NET_RAW), past a freeze: it carries
+// the mark the freezers let through (tcptakeh.BypassMark).
+type segment struct {
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    uint8
+	window   uint16
+	ifindex  uint32 // scope of a link-local destination
+}
+
+// injectFIN delivers the peer's FIN to the restored socket of t, in repair
+// mode: TCP_REPAIR cannot mark a FIN as received, so tcptake sends the
+// segment the peer sent. The FIN sits at the image's rcv_nxt and
+// acknowledges its snd_una.
 func injectFIN(t Tuple, img *Image) error {
 	win := uint32(0xffff)
 	if w := img.Window; w != nil {
 		win = min(w.SndWnd>>img.SndWScale, 0xffff)
 	}
+	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: img.RcvNxt, ack: img.SndUna,
+		flags: tcpFIN | tcpACK, window: uint16(win), ifindex: t.IfIndex})
+}
+
+// probePeer sends the peer of a restored session an ACK with a sequence
+// number it has acknowledged already; the peer answers with an ACK that
+// carries its rcv_nxt.
+func probePeer(t Tuple, img *Image) error {
+	return sendSegment(segment{src: t.Local, dst: t.Remote, seq: img.SndUna - 1, ack: img.RcvNxt,
+		flags: tcpACK, window: 0xffff, ifindex: t.IfIndex})
+}
+
+func sendSegment(s segment) error {
 	tcp := make([]byte, 20)
-	binary.BigEndian.PutUint16(tcp[0:], t.Remote.Port())
-	binary.BigEndian.PutUint16(tcp[2:], t.Local.Port())
-	binary.BigEndian.PutUint32(tcp[4:], img.RcvNxt)
-	binary.BigEndian.PutUint32(tcp[8:], img.SndUna)
+	binary.BigEndian.PutUint16(tcp[0:], s.src.Port())
+	binary.BigEndian.PutUint16(tcp[2:], s.dst.Port())
+	binary.BigEndian.PutUint32(tcp[4:], s.seq)
+	binary.BigEndian.PutUint32(tcp[8:], s.ack)
 	tcp[12] = 5 << 4
-	tcp[13] = 0x11 // FIN|ACK
-	binary.BigEndian.PutUint16(tcp[14:], uint16(win))
-	src, dst := addrBytes(t.Remote.Addr()), addrBytes(t.Local.Addr())
+	tcp[13] = s.flags
+	binary.BigEndian.PutUint16(tcp[14:], s.window)
+	src, dst := addrBytes(s.src.Addr()), addrBytes(s.dst.Addr())
 	binary.BigEndian.PutUint16(tcp[16:], tcpChecksum(src, dst, tcp))
 
 	var (
@@ -36,7 +65,7 @@ func injectFIN(t Tuple, img *Image) error {
 		fam = unix.AF_INET
 		sa  unix.Sockaddr
 	)
-	if t.Is6() {
+	if s.dst.Addr().Is6() {
 		fam = unix.AF_INET6
 		pkt = make([]byte, 40, 40+len(tcp))
 		pkt[0] = 6 << 4
@@ -44,7 +73,7 @@ func injectFIN(t Tuple, img *Image) error {
 		pkt[6], pkt[7] = unix.IPPROTO_TCP, 64
 		copy(pkt[8:], src)
 		copy(pkt[24:], dst)
-		sa = addrPortSockaddr(netip.AddrPortFrom(t.Local.Addr(), 0), t.IfIndex)
+		sa = addrPortSockaddr(netip.AddrPortFrom(s.dst.Addr(), 0), s.ifindex)
 	} else {
 		pkt = make([]byte, 20, 20+len(tcp))
 		pkt[0] = 4<<4 | 5
@@ -53,20 +82,20 @@ func injectFIN(t Tuple, img *Image) error {
 		pkt[8], pkt[9] = 64, unix.IPPROTO_TCP
 		copy(pkt[12:], src)
 		copy(pkt[16:], dst)
-		sa = &unix.SockaddrInet4{Addr: t.Local.Addr().As4()}
+		sa = &unix.SockaddrInet4{Addr: s.dst.Addr().As4()}
 	}
 	pkt = append(pkt, tcp...)
 
 	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
-		return os.NewSyscallError("socket raw (injecting the peer's FIN needs CAP_NET_RAW)", err)
+		return os.NewSyscallError("socket raw (tcptake's own segments need CAP_NET_RAW)", err)
 	}
 	defer unix.Close(fd)
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, tcptakeh.BypassMark); err != nil {
 		return os.NewSyscallError("setsockopt SO_MARK", err)
 	}
 	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
-		return os.NewSyscallError("sendto (peer's FIN)", err)
+		return os.NewSyscallError("sendto", err)
 	}
 	return nil
 }

@@ -27,8 +27,12 @@ type Session struct {
 	// pending is the send queue a restored session sends at Restart:
 	// the unacked and the unsent bytes of the image, resent as new data.
 	pending []byte
-	// state is the image's state, for the FIN to send at Restart.
-	state   State
+	// state is the image's state, for the FINs at Restart.
+	state State
+	// img is a restored session's image, for what Restart does first:
+	// learn the peer's position (and rebuild the socket if the peer has
+	// part of the send queue already), then deliver the peer's FIN.
+	img     *Image
 	gen     uint64
 	started bool // Restart done
 }
@@ -451,13 +455,20 @@ func (s *Session) set(img *Image) error {
 		}
 	}
 	if !s.opts.NoFreebind {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1); err != nil {
-			return fail("setsockopt IP_FREEBIND", err)
+		// IPv6 binds and connects from an address the node does not have
+		// yet with IPV6_FREEBIND; IPv4 connects from one only with
+		// IP_TRANSPARENT (cleared at Restart).
+		level, opt, name := unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, "IPV6_FREEBIND"
+		if !v6 {
+			level, opt, name = unix.IPPROTO_IP, unix.IP_TRANSPARENT, "IP_TRANSPARENT"
+		}
+		if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
+			return fail("setsockopt "+name, err)
 		}
 	}
 	if err := unix.Bind(fd, addrPortSockaddr(t.Local, t.IfIndex)); err != nil {
 		if err == unix.EADDRNOTAVAIL {
-			return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("%w: bind %v: %v (add the address first, or allow IP_FREEBIND)", ErrNotLocal, t.Local, err)}
+			return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("%w: bind %v: %v (add the address first, or leave Options.NoFreebind off)", ErrNotLocal, t.Local, err)}
 		}
 		return fail("bind", err)
 	}
@@ -505,15 +516,9 @@ func (s *Session) set(img *Image) error {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG, 0); err != nil {
 		return fail("setsockopt TCP_MAXSEG", err)
 	}
-	if img.State.finReceived() {
-		if err := injectFIN(t, img); err != nil {
-			return opErr("set", t, err)
-		}
-		if err := waitState(fd, StateCloseWait); err != nil {
-			return opErr("set", t, err)
-		}
-	}
-	if w := img.Window; w != nil {
+	// A received FIN is delivered at Restart, when the local address is
+	// the node's; the window, validated against rcv_nxt, follows it.
+	if w := img.Window; w != nil && !img.State.finReceived() {
 		if err := setRepairWindow(fd, w); err != nil {
 			return fail("setsockopt TCP_REPAIR_WINDOW", err)
 		}
@@ -532,6 +537,7 @@ func (s *Session) set(img *Image) error {
 		}
 	}
 	s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
+	s.img = img
 	s.opts.logger().Debug("tcptake: set", "session", t, "state", img.State,
 		"rcvq", len(img.RecvQueue), "sndq", len(s.pending))
 	return nil
@@ -598,34 +604,142 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 	return conns, nil
 }
 
-// leaveRepair thaws sessions and turns repair mode off. The module thaws
-// after repair off, so its kick (duplicate ACKs that make the peer
-// retransmit at once) comes from a live socket; other freezers thaw
-// first, so the window probe sent at repair off reaches the peer.
+// leaveRepair brings stopped or restored sessions back to life:
+//
+//  1. each restored session with bytes to send probes its peer, still
+//     frozen (tcptake's probe passes the freeze; the answer is read off
+//     the packet taps before the freeze drops it). The answer carries the
+//     peer's rcv_nxt: when the peer received bytes whose ACKs the freeze
+//     dropped, the socket is rebuilt to start after them — otherwise the
+//     peer's ACKs would acknowledge data the socket never sent, and be
+//     dropped, and the session would stall;
+//  2. a restored session that had received the peer's FIN gets it now
+//     (the local address is the node's by Restart), then its window;
+//  3. thaw, then repair off: the window probe this sends reaches the peer;
+//     what the freeze held back in the queue is pushed out.
 func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
-	off := func(mode int) error {
-		for _, s := range ss {
-			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
-				return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+	var probing []*Session
+	for _, s := range ss {
+		if s.img != nil && len(s.pending) > 0 {
+			probing = append(probing, s)
+		}
+	}
+	if len(probing) > 0 {
+		if err := learnPeers(ctx, probing); err != nil {
+			return err
+		}
+	}
+	for _, s := range ss {
+		if s.img != nil && s.img.State.finReceived() {
+			if err := s.receiveFIN(); err != nil {
+				return err
 			}
-			s.started = true
 		}
-		return nil
 	}
-	if _, kicks := f.(*ModuleFreezer); kicks {
-		if err := off(unix.TCP_REPAIR_OFF_NO_WP); err != nil {
-			return err
-		}
-		// A freeze that expired already is no reason to fail.
-		if err := thawAll(ctx, f, sessionTuples(ss), true); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	if err := thawAll(ctx, f, sessionTuples(ss), false); err != nil {
+	// A freeze that expired already is no reason to fail.
+	if err := thawAll(ctx, f, sessionTuples(ss), false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return off(unix.TCP_REPAIR_OFF)
+	for _, s := range ss {
+		if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF); err != nil {
+			return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+		}
+		s.started = true
+		if s.img != nil && !s.img.Tuple.Is6() {
+			unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
+		}
+		pushPending(s.fd)
+	}
+	return nil
+}
+
+// learnPeers probes the peers of restored sessions and rebuilds the
+// sessions whose peers have part of their send queue.
+func learnPeers(ctx context.Context, ss []*Session) error {
+	pc, err := openPeerCapture()
+	if err != nil {
+		return opErr("restart", ss[0], err)
+	}
+	defer pc.Close()
+	for _, s := range ss {
+		if err := probePeer(s.tuple, s.img); err != nil {
+			return opErr("restart", s, err)
+		}
+	}
+	acks := pc.peerAcks(ctx, sessionTuples(ss), probeWait(ctx, &ss[0].opts))
+	for _, s := range ss {
+		ack, ok := acks[s.tuple]
+		if !ok || !seqAfter(ack, s.img.SndUna) {
+			continue
+		}
+		if err := s.rebuild(ack); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rebuild recreates a restored session whose peer acknowledged up to ack:
+// the socket (in repair mode, so closing it is silent) is set again from
+// the image without the bytes the peer has.
+func (s *Session) rebuild(ack uint32) error {
+	img := *s.img
+	// Our FIN, acked too, takes one sequence number past the data.
+	have := min(ack-img.SndUna, uint32(len(img.SendUnacked)+len(img.SendUnsent)))
+	s.opts.logger().Debug("tcptake: the peer has part of the send queue", "session", s.tuple, "bytes", have)
+	if n := uint32(len(img.SendUnacked)); have <= n {
+		img.SendUnacked = img.SendUnacked[have:]
+	} else {
+		img.SendUnacked, img.SendUnsent = nil, img.SendUnsent[have-n:]
+	}
+	img.SndUna += have
+	img.SndNxt = img.SndUna + uint32(len(img.SendUnacked))
+	unix.Close(s.fd)
+	s.fd = -1
+	return s.set(&img)
+}
+
+// receiveFIN delivers the peer's FIN to a restored session in repair mode
+// and then sets its window.
+func (s *Session) receiveFIN() error {
+	if err := injectFIN(s.tuple, s.img); err != nil {
+		return opErr("restart", s, err)
+	}
+	if err := waitState(s.fd, StateCloseWait); err != nil {
+		return opErr("restart", s, err)
+	}
+	if w := s.img.Window; w != nil {
+		if err := setRepairWindow(s.fd, w); err != nil {
+			return sockErr("restart", s, "setsockopt TCP_REPAIR_WINDOW", err)
+		}
+	}
+	return nil
+}
+
+// pushPending sends what the freeze held back in the socket's queue (a
+// transmission dropped by the freeze leaves the bytes unsent until a
+// timer): setting TCP_NODELAY pushes pending frames.
+func pushPending(fd int) {
+	nodelay, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	if err != nil {
+		return
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if nodelay == 0 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 0)
+	}
+}
+
+// probeWait is how long Restart waits for peers to answer the window probe.
+func probeWait(ctx context.Context, o *Options) time.Duration {
+	d := o.ProbeTimeout
+	if d == 0 {
+		d = DefaultProbeTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	return d
 }
 
 // resume hands a session out of repair mode to the Go runtime and sends

@@ -3,6 +3,7 @@ package libtcptake
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // Freezer drops every packet of a tuple in both directions, on this node,
@@ -28,7 +29,14 @@ type Options struct {
 	// address is not on this node yet, instead of binding it with
 	// IP_FREEBIND before the service address arrives.
 	NoFreebind bool
+	// ProbeTimeout bounds how long Restart waits for the peers of restored
+	// sessions to answer the window probe (their answer says how much of
+	// the send queue they already have); 0 means DefaultProbeTimeout.
+	ProbeTimeout time.Duration
 }
+
+// DefaultProbeTimeout is the default Options.ProbeTimeout.
+const DefaultProbeTimeout = 200 * time.Millisecond
 
 func (o *Options) logger() *slog.Logger {
 	if o == nil || o.Logger == nil {
