@@ -341,17 +341,25 @@ func sessionFreeze(c *cli.Context) error {
 	})
 }
 
+// keyword reports whether the optional keyword word ends the arguments;
+// anything else there is a usage error.
+func keyword(c *cli.Context, args []string, word string) (bool, error) {
+	for _, a := range args {
+		if a != word {
+			return false, usageErrorf(c, "unknown argument %q (want %s)", a, word)
+		}
+	}
+	return len(args) > 0, nil
+}
+
 func sessionThaw(c *cli.Context) error {
 	t, args, err := tupleArgs(c)
 	if err != nil {
 		return err
 	}
-	kick := false
-	for _, a := range args {
-		if a != "kick" {
-			return usageErrorf(c, "unknown argument %q (want kick)", a)
-		}
-		kick = true
+	kick, err := keyword(c, args, "kick")
+	if err != nil {
+		return err
 	}
 	return withModule(c, func(ctx context.Context, mc moduleClient) error {
 		if err := mc.Thaw(ctx, t, kick); err != nil {
@@ -373,12 +381,9 @@ func sessionGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	buffers := false
-	for _, a := range args {
-		if a != "buffers" {
-			return usageErrorf(c, "unknown argument %q (want buffers)", a)
-		}
-		buffers = true
+	buffers, err := keyword(c, args, "buffers")
+	if err != nil {
+		return err
 	}
 	out := c.String("output")
 	if out != "" {

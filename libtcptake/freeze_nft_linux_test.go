@@ -25,11 +25,7 @@ func setLen(t *testing.T, f *NFTFreezer, set *nftables.Set) int {
 func TestNFTFreezerBatch(t *testing.T) {
 	inNewNetns(t, func() {
 		ctx := context.Background()
-		f, err := NewNFTFreezer(-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := testFreezer(t)
 		var ts []Tuple
 		for i := range 10000 {
 			ts = append(ts, Tuple{
@@ -70,11 +66,7 @@ func TestNFTFreezerBatch(t *testing.T) {
 func TestNFTFreezerDrops(t *testing.T) {
 	inNewNetns(t, func() {
 		ctx := context.Background()
-		f, err := NewNFTFreezer(-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := testFreezer(t)
 		f.Timeout = 1500 * time.Millisecond
 		client, server := pair(t, "127.0.0.1:0")
 		defer client.Close()

@@ -58,6 +58,18 @@ func linkUp(name string) error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
+// testFreezer returns an NFTFreezer of the calling thread's namespace,
+// closed with the test.
+func testFreezer(t *testing.T) *NFTFreezer {
+	t.Helper()
+	f, err := NewNFTFreezer(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // pair returns a connected client and server conn over addr ("127.0.0.1:0").
 func pair(t *testing.T, addr string) (client, server *net.TCPConn) {
 	t.Helper()
@@ -102,11 +114,7 @@ func TestMigrateInPlace(t *testing.T) {
 
 func migrateInPlace(t *testing.T, addr string) {
 	ctx := context.Background()
-	f, err := NewNFTFreezer(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testFreezer(t)
 	opts := &Options{Freezer: f}
 	client, server := pair(t, addr)
 	defer client.Close()
@@ -305,11 +313,7 @@ func TestMigrateStates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			inNewNetns(t, func() {
 				ctx := context.Background()
-				f, err := NewNFTFreezer(-1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer f.Close()
+				f := testFreezer(t)
 				client, server := pair(t, "127.0.0.1:0")
 				defer client.Close()
 				c2s, s2c := []byte("to the server"), []byte("to the client")
@@ -410,11 +414,7 @@ func TestStopMPTCP(t *testing.T) {
 func TestCheckpoint(t *testing.T) {
 	inNewNetns(t, func() {
 		ctx := context.Background()
-		f, err := NewNFTFreezer(-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := testFreezer(t)
 		client, server := pair(t, "127.0.0.1:0")
 		defer client.Close()
 		defer server.Close()
