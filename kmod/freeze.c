@@ -3,7 +3,8 @@
  * Freeze table: per network namespace, a hash of frozen 4-tuples.  Each
  * freeze has a timer that thaws it when its timeout passes.  netfilter
  * hooks (IPv4 and IPv6, LOCAL_IN and LOCAL_OUT) drop every TCP packet of
- * a frozen tuple and record the peer's segments in a small ring.
+ * a frozen tuple, except those marked TCPTAKE_BYPASS_MARK, and record the
+ * peer's segments in a small ring.
  *
  * Lifetime: an entry lives in the table until THAW, its timer or the
  * namespace exit unlinks it (under tcptake_net.lock, setting ->dead); the
@@ -211,6 +212,12 @@ static unsigned int tcptake_nf_hook(void *priv, struct sk_buff *skb,
 	/* Pairs with the release in tcptake_freeze_prepare(). */
 	table = smp_load_acquire(&tn->table);
 	if (!table)
+		return NF_ACCEPT;
+	/*
+	 * Segments injected into a frozen session (SO_MARK, uapi
+	 * TCPTAKE_BYPASS_MARK) pass: not dropped, counted or recorded.
+	 */
+	if (skb->mark == TCPTAKE_BYPASS_MARK)
 		return NF_ACCEPT;
 
 	if (state->pf == NFPROTO_IPV4) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Sessions: find a TCP socket by tuple, snapshot it under its lock, set
- * what TCP_REPAIR cannot, kick the peer after a thaw, and walk the
+ * what TCP_REPAIR cannot, kick a socket after a thaw, and walk the
  * established hash for dumps.
  *
  * FIN accounting.  The image carries data sequence numbers only: the
@@ -434,52 +434,106 @@ out:
 	return err;
 }
 
+/* Whether the socket of a thawed tuple can be kicked; warns when not. */
+static bool tcptake_kick_ok(struct sock *sk, struct netlink_ext_ack *extack)
+{
+	if (!tcptake_sk_session(sk)) {
+		NL_SET_ERR_MSG_MOD(extack, "kick skipped: no TCP session with this tuple");
+		return false;
+	}
+	if (tcp_sk(sk)->repair) {
+		NL_SET_ERR_MSG_MOD(extack, "kick skipped: socket in repair mode");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Wait up to TCPTAKE_KICK_WAIT_MS for a timer armed to fire now to have
+ * run: the delayed-ACK timer (@what ICSK_TIME_DACK) clears ICSK_ACK_TIMER;
+ * the retransmit timer sends a segment (@segs_out: tp->segs_out when it
+ * was armed) or leaves another event pending.
+ */
+static void tcptake_kick_wait(struct sock *sk, int what, u32 segs_out)
+{
+	struct inet_connection_sock *icsk = inet_csk(sk);
+	unsigned long end = jiffies + msecs_to_jiffies(TCPTAKE_KICK_WAIT_MS);
+
+	while (time_before(jiffies, end)) {
+		if (what == ICSK_TIME_DACK) {
+			if (!(READ_ONCE(icsk->icsk_ack.pending) & ICSK_ACK_TIMER))
+				return;
+		} else if (READ_ONCE(tcp_sk(sk)->segs_out) != segs_out ||
+			   READ_ONCE(icsk->icsk_pending) != what) {
+			return;
+		}
+		usleep_range(200, 1000);
+	}
+}
+
 /**
- * tcptake_kick() - make the peer of a thawed tuple retransmit at once
+ * tcptake_kick() - make the socket of a thawed tuple send what the freeze
+ * held back
  * @net: namespace
  * @t: tuple
  * @extack: gets a warning when the kick is skipped
  *
- * Sends TCPTAKE_KICK_ACKS duplicate ACKs from the socket of @t, one at a
- * time through its delayed-ACK timer armed to fire now (the kernel's own
- * ACK path; tcp_send_ack() is not exported).  Without a socket, or with a
- * socket still in repair mode or not synchronized, it does nothing.
+ * The socket of @t, under its lock, as its own timers would do it (the
+ * transmit, retransmit and probe paths are not exported, nor are
+ * tcp_send_ack() and tcp_mstamp_refresh()):
+ *  1. one ACK (current ack and window) through its delayed-ACK timer armed
+ *     to fire now;
+ *  2. its retransmit timer re-armed to fire now, with the event it waits
+ *     for: ICSK_TIME_RETRANS when packets are out (sent, unacked):
+ *     tcp_retransmit_timer() retransmits the head as at an RTO; else
+ *     ICSK_TIME_PROBE0 when data is queued unsent (a transmission dropped
+ *     at LOCAL_OUT leaves it unsent, waiting for the probe timer):
+ *     tcp_probe_timer() -> tcp_write_wakeup() sends its first segment, or
+ *     a window probe when the peer's window is closed.
+ * The timers run in softirq, or from release_sock() when the socket is
+ * owned.  Each step waits up to TCPTAKE_KICK_WAIT_MS for its timer.
+ * Without a socket, or with one in repair mode or not synchronized, it
+ * does nothing.
  */
 void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 		  struct netlink_ext_ack *extack)
 {
-	struct inet_connection_sock *icsk;
 	struct sock *sk;
-	int i, tries;
+	u32 segs_out = 0;
+	int what = 0;
 
 	sk = tcptake_sk_lookup(net, t);
 	if (!sk) {
 		NL_SET_ERR_MSG_MOD(extack, "kick skipped: no TCP session with this tuple");
 		return;
 	}
-	icsk = inet_csk(sk);
-	for (i = 0; i < TCPTAKE_KICK_ACKS; i++) {
-		lock_sock(sk);
-		if (!tcptake_sk_session(sk)) {
-			release_sock(sk);
-			NL_SET_ERR_MSG_MOD(extack, "kick skipped: no TCP session with this tuple");
-			break;
-		}
-		if (tcp_sk(sk)->repair) {
-			release_sock(sk);
-			NL_SET_ERR_MSG_MOD(extack, "kick skipped: socket in repair mode");
-			break;
-		}
-		inet_csk_schedule_ack(sk);
-		inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
+	lock_sock(sk);
+	if (!tcptake_kick_ok(sk, extack)) {
 		release_sock(sk);
-		/* Let this ACK go before arming the next one. */
-		for (tries = 0; tries < 50; tries++) {
-			if (!(READ_ONCE(icsk->icsk_ack.pending) & ICSK_ACK_TIMER))
-				break;
-			usleep_range(200, 1000);
-		}
+		goto out;
 	}
+	inet_csk_schedule_ack(sk);
+	inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
+	release_sock(sk);
+	tcptake_kick_wait(sk, ICSK_TIME_DACK, 0);
+
+	lock_sock(sk);
+	if (!tcptake_kick_ok(sk, extack)) {
+		release_sock(sk);
+		goto out;
+	}
+	if (tcp_sk(sk)->packets_out)
+		what = ICSK_TIME_RETRANS;
+	else if (tcp_send_head(sk))
+		what = ICSK_TIME_PROBE0;
+	if (what) {
+		segs_out = tcp_sk(sk)->segs_out;
+		inet_csk_reset_xmit_timer(sk, what, 0, TCP_RTO_MAX);
+	}
+	release_sock(sk);
+	if (what)
+		tcptake_kick_wait(sk, what, segs_out);
+out:
 	sock_put(sk);
 }
 

@@ -116,10 +116,12 @@ func timeoutMs(d time.Duration) uint32 {
 	return uint32((d + time.Millisecond - 1) / time.Millisecond)
 }
 
-// Thaw lifts the freeze of t. With kick, the module makes the peer
-// retransmit at once (three duplicate ACKs from the session's socket)
-// instead of after its backed-off RTO. errors.Is(err, os.ErrNotExist) when
-// t is not frozen (never frozen, thawed, or expired).
+// Thaw lifts the freeze of t. With kick, the module makes the session's
+// own socket send at once what the freeze held back (an ACK, then the
+// first unacked or unsent segment) instead of waiting for its timers; the
+// peer's held-back data comes on the peer's retransmission timer.
+// errors.Is(err, os.ErrNotExist) when t is not frozen (never frozen,
+// thawed, or expired).
 func (c *Client) Thaw(ctx context.Context, t Tuple, kick bool) error {
 	return c.c.thaw(ctx, t, kick)
 }

@@ -7,7 +7,7 @@ import (
 
 // ModuleFreezer freezes tuples through the tcptake kernel module (FREEZE
 // and THAW): unlike NFTFreezer, it records the peer's segments while
-// frozen (Client.PeerSegments) and can kick the peer on Thaw.
+// frozen (Client.PeerSegments) and can kick the session on Thaw.
 type ModuleFreezer struct {
 	// C is the module client; the freezer acts in its network namespace.
 	C *Client
@@ -25,7 +25,8 @@ func (f *ModuleFreezer) Freeze(ctx context.Context, t Tuple) error {
 	return f.C.Freeze(ctx, t, FreezeOptions{Timeout: f.Timeout, Replace: true})
 }
 
-// Thaw lifts the freeze; kick makes the peer retransmit at once.
+// Thaw lifts the freeze; kick makes the session's socket send at once what
+// the freeze held back.
 // errors.Is(err, os.ErrNotExist) when the tuple was not frozen (never, or
 // its freeze expired): the drop is gone, but no kick was sent.
 func (f *ModuleFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {

@@ -29,7 +29,7 @@ const FreezeTimeoutMaxMs = 600000
 // PeerRingSize: Segments remembered per frozen tuple for PEER-GET.
 const PeerRingSize = 8
 
-// BypassMark: Packets with this skb mark pass a freeze. tcptake marks the segments it injects into a frozen session (the peer's FIN when a half-closed session is restored) with it.
+// BypassMark: Packets with this skb mark (SO_MARK) pass a freeze in both directions: they are not dropped, not counted in dropped-in/dropped-out and not recorded for PEER-GET. tcptake marks the segments it injects into a frozen session (the peer's FIN when a half-closed session is restored, a probe of the peer) with it.
 const BypassMark = 1952673908
 
 // TcpState enum: TCP states, numbered as the kernel's TCP_* states.
@@ -69,7 +69,7 @@ const (
 
 // ThawFlags flags: Flags of THAW.
 const (
-	// ThawFlagsKick: Send the peer a duplicate ACK (three of them) from the restored socket after the drop is lifted, so that it retransmits at once instead of after its backed-off RTO.
+	// ThawFlagsKick: After the drop is lifted, make the tuple's own socket (if one exists in a synchronized state and is not in repair mode) send at once what the freeze held back, instead of waiting for its own timers: first one ACK carrying its current ack and window; then, if it has bytes sent but unacked, it retransmits the first of them as its retransmission timer would (RTO recovery: loss state, cwnd 1, RTO backoff); otherwise, if it has bytes it could not transmit (a transmission dropped by the freeze leaves them unsent, waiting for the zero-window probe timer), it sends the first segment of them as that timer would (a window probe if the peer's window is closed). The rest follows as the peer acknowledges. THAW returns once these segments are sent (waiting at most about 100 ms for each). The peer's own held-back data is not affected: no segment can make a Linux peer retransmit sooner (it ignores duplicate ACKs under SACK/RACK and in loss recovery), so it comes on the peer's retransmission timer, whose backoff covers only the retransmissions the freeze dropped. Without such a socket the kick does nothing and the ACK carries a warning.
 	ThawFlagsKick = 1
 )
 

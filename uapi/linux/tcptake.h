@@ -64,9 +64,23 @@ enum tcptake_get_flags {
 
 /**
  * enum tcptake_thaw_flags - Flags of THAW.
- * @TCPTAKE_THAW_FLAGS_KICK: Send the peer a duplicate ACK (three of them) from
- *   the restored socket after the drop is lifted, so that it retransmits at
- *   once instead of after its backed-off RTO.
+ * @TCPTAKE_THAW_FLAGS_KICK: After the drop is lifted, make the tuple's own
+ *   socket (if one exists in a synchronized state and is not in repair mode)
+ *   send at once what the freeze held back, instead of waiting for its own
+ *   timers: first one ACK carrying its current ack and window; then, if it has
+ *   bytes sent but unacked, it retransmits the first of them as its
+ *   retransmission timer would (RTO recovery: loss state, cwnd 1, RTO
+ *   backoff); otherwise, if it has bytes it could not transmit (a transmission
+ *   dropped by the freeze leaves them unsent, waiting for the zero-window
+ *   probe timer), it sends the first segment of them as that timer would (a
+ *   window probe if the peer's window is closed). The rest follows as the peer
+ *   acknowledges. THAW returns once these segments are sent (waiting at most
+ *   about 100 ms for each). The peer's own held-back data is not affected: no
+ *   segment can make a Linux peer retransmit sooner (it ignores duplicate ACKs
+ *   under SACK/RACK and in loss recovery), so it comes on the peer's
+ *   retransmission timer, whose backoff covers only the retransmissions the
+ *   freeze dropped. Without such a socket the kick does nothing and the ACK
+ *   carries a warning.
  */
 enum tcptake_thaw_flags {
 	TCPTAKE_THAW_FLAGS_KICK = 1,
