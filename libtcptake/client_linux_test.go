@@ -267,6 +267,7 @@ func continuation(t testing.TB, tu Tuple, typ uint16, chunk []byte) netlink.Attr
 func headerOnly(img *Image) *Image {
 	h := *img
 	h.RecvQueue, h.SendUnacked, h.SendUnsent = nil, nil, nil
+	h.Queued = &QueueLengths{Recv: uint32(len(img.RecvQueue)), Unacked: uint32(len(img.SendUnacked)), Unsent: uint32(len(img.SendUnsent))}
 	return &h
 }
 

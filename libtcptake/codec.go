@@ -375,6 +375,7 @@ func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 		img := p.img
 		if !withQueues {
 			img.RecvQueue, img.SendUnacked, img.SendUnsent = nil, nil, nil
+			img.Queued = &QueueLengths{Recv: p.rcvqLen, Unacked: p.unackLen, Unsent: p.unsentLen}
 			out = append(out, &img)
 			continue
 		}

@@ -125,6 +125,13 @@ type SockOpts struct {
 	V6Only      bool   `json:"v6only,omitempty"`       //
 }
 
+// QueueLengths are the byte counts of a session's queues.
+type QueueLengths struct {
+	Recv    uint32 `json:"rcvq_len"`
+	Unacked uint32 `json:"sndq_unacked_len"`
+	Unsent  uint32 `json:"sndq_unsent_len"`
+}
+
 // KernelState is what only the tcptake kernel module can read and set.
 type KernelState struct {
 	TSRecent    uint32 `json:"ts_recent"`
@@ -165,6 +172,11 @@ type Image struct {
 	Window *Window      `json:"window,omitempty"`
 	Sock   SockOpts     `json:"sockopts"`
 	Kernel *KernelState `json:"kernel,omitempty"`
+
+	// Queued holds the queue lengths the kernel module reported for a GET
+	// without buffers (Client.Get, Client.Sessions); nil when the queue
+	// bytes themselves are present.
+	Queued *QueueLengths `json:"queued,omitempty"`
 
 	AppState    []byte    `json:"-"`
 	CaptureTime time.Time `json:"capture_time"`

@@ -27,11 +27,9 @@ type Session struct {
 	// pending is the send queue a restored session sends at Restart:
 	// the unacked and the unsent bytes of the image, resent as new data.
 	pending []byte
-	// state is the image's state, for the FINs at Restart.
-	state State
-	// img is a restored session's image, for what Restart does first:
-	// learn the peer's position (and rebuild the socket if the peer has
-	// part of the send queue already), then deliver the peer's FIN.
+	// img is a restored session's image, for what Restart does: learn
+	// the peer's position (and rebuild the socket if the peer has part of
+	// the send queue already), deliver the peer's FIN, send ours.
 	img     *Image
 	gen     uint64
 	started bool // Restart done
@@ -246,6 +244,10 @@ func (s *Session) Get() (*Image, error) {
 	if s.fd < 0 || s.started {
 		return nil, &Error{Op: "get", Session: s.String(), Err: errors.New("session is not stopped")}
 	}
+	if s.img != nil { // restored: its send queue is still to be written
+		img := *s.img
+		return &img, nil
+	}
 	img, err := getImage(s.fd, s.tuple)
 	if err != nil {
 		return nil, err
@@ -380,8 +382,9 @@ func seqAfter(a, b uint32) bool { return int32(b-a) < 0 }
 
 // Set recreates the session of img on a new socket of this node, in repair
 // mode and frozen, ready for Restart. The local address need not be on
-// this node yet (IP_FREEBIND) unless Options.NoFreebind is set. On
-// failure nothing is left behind: no socket, no freeze.
+// this node before Restart (IP_TRANSPARENT, IPV6_FREEBIND) unless
+// Options.NoFreebind is set. On failure nothing is left behind: no socket,
+// no freeze.
 func Set(ctx context.Context, img *Image, o *Options) (*Session, error) {
 	ss, err := SetAll(ctx, []*Image{img}, o)
 	if err != nil {
@@ -405,7 +408,7 @@ func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) 
 		if img.MSSClamp == 0 {
 			return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
 		}
-		ss = append(ss, &Session{fd: -1, tuple: img.Tuple.unmap(), opts: copyOpts(o), state: img.State, gen: img.Generation})
+		ss = append(ss, &Session{fd: -1, tuple: img.Tuple.unmap(), opts: copyOpts(o), gen: img.Generation})
 	}
 	freezer, err := o.getFreezer()
 	if err != nil {
@@ -770,11 +773,12 @@ func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 		}
 		s.pending = nil
 	}
-	if s.state.finSent() {
+	if s.img != nil && s.img.State.finSent() {
 		if err := conn.CloseWrite(); err != nil {
 			return conn, opErr("restart", s, err)
 		}
 	}
+	s.img = nil
 	s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
 	return conn, nil
 }
