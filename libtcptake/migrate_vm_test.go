@@ -75,3 +75,44 @@ func TestVMMigrate(t *testing.T) {
 		t.Fatalf("restored MSS %d (%v), clamp %d", mss, err, img.MSSClamp)
 	}
 }
+
+// TestVMCheckpoint takes a checkpoint through the module's GET (the
+// session never stops), then restores the session from it after the
+// original is gone: the restored session carries on byte-exact.
+func TestVMCheckpoint(t *testing.T) {
+	needVM(t)
+	ctx := vmCtx(t)
+	n := newVMNet(t)
+	c, s, _ := n.tcpPair(t)
+	opts := &Options{Freezer: &ModuleFreezer{C: n.client(t, n.B)}}
+
+	c.Write([]byte("unread at the checkpoint"))
+	time.Sleep(100 * time.Millisecond)
+	img, err := Checkpoint(ctx, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(img.RecvQueue) != "unread at the checkpoint" || img.Kernel == nil || img.MSSClamp == 0 {
+		t.Fatalf("checkpoint: receive queue %q, kernel %+v, mss %d", img.RecvQueue, img.Kernel, img.MSSClamp)
+	}
+	// The original goes away silently; the checkpoint is all that is left.
+	sess, err := Stop(ctx, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Release()
+	s.Close()
+	var restored *Session
+	n.in(t, n.B, func() { restored, err = Set(ctx, img, opts) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := restored.Restart(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	expectData(t, conn, []byte("unread at the checkpoint"), "restored server")
+	conn.Write([]byte("back"))
+	expectData(t, c, []byte("back"), "client")
+}

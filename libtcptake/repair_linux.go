@@ -618,8 +618,10 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 //     dropped, and the session would stall;
 //  2. a restored session that had received the peer's FIN gets it now
 //     (the local address is the node's by Restart), then its window;
-//  3. thaw, then repair off: the window probe this sends reaches the peer;
-//     what the freeze held back in the queue is pushed out.
+//  3. thaw and repair off. The module thaws after repair off, with a
+//     kick: the live socket sends an ACK and what the freeze held back at
+//     once. Other freezers thaw first, so the window probe sent at repair
+//     off reaches the peer; held-back bytes are pushed from userspace.
 func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 	var probing []*Session
 	for _, s := range ss {
@@ -639,18 +641,38 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 			}
 		}
 	}
+	off := func(mode int) error {
+		for _, s := range ss {
+			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
+				return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+			}
+			s.started = true
+			if s.img != nil && !s.img.Tuple.Is6() {
+				unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
+			}
+		}
+		return nil
+	}
 	// A freeze that expired already is no reason to fail.
-	if err := thawAll(ctx, f, sessionTuples(ss), false); err != nil && !errors.Is(err, os.ErrNotExist) {
+	thaw := func(kick bool) error {
+		if err := thawAll(ctx, f, sessionTuples(ss), kick); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if _, kicks := f.(*ModuleFreezer); kicks {
+		if err := off(unix.TCP_REPAIR_OFF_NO_WP); err != nil {
+			return err
+		}
+		return thaw(true)
+	}
+	if err := thaw(false); err != nil {
+		return err
+	}
+	if err := off(unix.TCP_REPAIR_OFF); err != nil {
 		return err
 	}
 	for _, s := range ss {
-		if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF); err != nil {
-			return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
-		}
-		s.started = true
-		if s.img != nil && !s.img.Tuple.Is6() {
-			unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
-		}
 		pushPending(s.fd)
 	}
 	return nil
@@ -781,6 +803,47 @@ func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 	s.img = nil
 	s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
 	return conn, nil
+}
+
+// Checkpoint takes the image of a live session without moving it, for a
+// standby to restore should this node die. With the kernel module it is
+// one atomic GET under the socket lock: the session does not stop. Without
+// it, the session is stopped, read and restarted in place (a freeze of
+// microseconds). The caller numbers checkpoints (Image.Generation) and
+// adds its own state (Image.AppState).
+func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, error) {
+	f, err := o.getFreezer()
+	if err != nil {
+		return nil, err
+	}
+	mf, ok := f.(*ModuleFreezer)
+	if !ok {
+		s, err := Stop(ctx, conn, o)
+		if err != nil {
+			return nil, err
+		}
+		img, err := s.Get()
+		if _, rerr := s.Restart(ctx); err == nil {
+			err = rerr
+		}
+		return img, err
+	}
+	fd, err := dupConn(conn)
+	if err != nil {
+		return nil, opErr("checkpoint", nil, err)
+	}
+	s := &Session{fd: fd}
+	err = s.check()
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mf.C.Get(ctx, s.tuple, true)
+	if err != nil {
+		return nil, err
+	}
+	img.Tuple = s.tuple
+	return img, nil
 }
 
 // Release closes a stopped session silently (no FIN, no RST: the socket is

@@ -451,3 +451,32 @@ func TestCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckpointFunc takes checkpoints with Checkpoint (no module here: a
+// stop, get and restart in place) and checks the image holds the unread
+// bytes exactly while the session goes on.
+func TestCheckpointFunc(t *testing.T) {
+	inNewNetns(t, func() {
+		ctx := context.Background()
+		opts := &Options{Freezer: testFreezer(t)}
+		client, server := pair(t, "127.0.0.1:0")
+		defer client.Close()
+		defer server.Close()
+		client.Write([]byte("unread"))
+		time.Sleep(20 * time.Millisecond)
+		img, err := Checkpoint(ctx, server, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(img.RecvQueue) != "unread" || img.State != StateEstablished {
+			t.Fatalf("checkpoint: state %v, receive queue %q", img.State, img.RecvQueue)
+		}
+		if got := readN(t, server, 6); string(got) != "unread" {
+			t.Fatalf("after the checkpoint the server read %q", got)
+		}
+		server.Write([]byte("on"))
+		if got := readN(t, client, 2); string(got) != "on" {
+			t.Fatalf("after the checkpoint the client read %q", got)
+		}
+	})
+}
