@@ -211,6 +211,7 @@ type moduleClient interface {
 	Set(ctx context.Context, t libtcptake.Tuple, ks libtcptake.KernelState, fields libtcptake.KernelFields) error
 	PeerSegments(ctx context.Context, t libtcptake.Tuple) ([]libtcptake.Segment, error)
 	Freezes(ctx context.Context) ([]libtcptake.FreezeInfo, error)
+	Sessions(ctx context.Context, f libtcptake.SessionFilter, withBuffers bool) ([]*libtcptake.Image, error)
 	Events(ctx context.Context) (<-chan libtcptake.FreezeEvent, error)
 }
 

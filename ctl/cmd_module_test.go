@@ -197,6 +197,7 @@ type fakeModule struct {
 	segs    []libtcptake.Segment
 	freezes []libtcptake.FreezeInfo
 	events  []libtcptake.FreezeEvent
+	imgs    []*libtcptake.Image // the GET dump
 
 	calls   []string
 	tuple   libtcptake.Tuple
@@ -207,6 +208,7 @@ type fakeModule struct {
 	fields  libtcptake.KernelFields
 	netns   int
 	closed  bool
+	filter  libtcptake.SessionFilter
 }
 
 func (f *fakeModule) call(name string, t libtcptake.Tuple) error {
@@ -252,6 +254,13 @@ func (f *fakeModule) Freezes(context.Context) ([]libtcptake.FreezeInfo, error) {
 		return nil, err
 	}
 	return f.freezes, nil
+}
+func (f *fakeModule) Sessions(_ context.Context, sf libtcptake.SessionFilter, b bool) ([]*libtcptake.Image, error) {
+	f.filter, f.buffers = sf, b
+	if err := f.call("dump", libtcptake.Tuple{}); err != nil {
+		return nil, err
+	}
+	return f.imgs, nil
 }
 func (f *fakeModule) Events(context.Context) (<-chan libtcptake.FreezeEvent, error) {
 	if err := f.call("events", libtcptake.Tuple{}); err != nil {

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/tcptake/tcptake/libtcptake"
 )
 
 // sessionCommand is the "session" object. The verbs that need the kernel
@@ -37,7 +42,9 @@ func sessionListCommand() *cli.Command {
 		Usage:   "list the TCP sessions tcptake can move (ESTABLISHED and the FIN states)",
 		UsageText: "tcptakectl [-j] [-n NETNS] session list [FILTER...]\n\n" +
 			"FILTER := { sport PORT | dport PORT | src ADDR[/LEN] | dst ADDR[/LEN] }\n" +
-			"src and sport are the local side, dst and dport the remote side; all filters must match.",
+			"src and sport are the local side, dst and dport the remote side; all filters must match.\n" +
+			"The list comes from the tcptake module's GET dump when the module is loaded in the namespace " +
+			"(a session is then shown by the tuple the module takes), else from sock_diag.",
 		Action: sessionList,
 	}
 }
@@ -99,13 +106,18 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // prefixMatch reports whether a is in p; an IPv4 prefix also matches
-// v4-mapped IPv6 addresses (dual-stack sockets).
+// v4-mapped IPv6 addresses (dual-stack sockets), and a v4-mapped prefix
+// also matches IPv4 addresses (the module reports a dual-stack socket
+// talking IPv4 as IPv4).
 func prefixMatch(p netip.Prefix, a netip.Addr) bool {
 	if !p.IsValid() {
 		return true
 	}
 	a = a.WithZone("")
-	return p.Contains(a) || p.Contains(a.Unmap())
+	if p.Contains(a) || p.Contains(a.Unmap()) {
+		return true
+	}
+	return a.Is4() && p.Addr().Is4In6() && p.Contains(netip.AddrFrom16(a.As16()))
 }
 
 func (f sessionFilter) match(s diagSock) bool {
@@ -113,6 +125,116 @@ func (f sessionFilter) match(s diagSock) bool {
 		(f.dport == 0 || f.dport == s.Remote.Port()) &&
 		prefixMatch(f.src, s.Local.Addr()) &&
 		prefixMatch(f.dst, s.Remote.Addr())
+}
+
+// moduleFilter is the part of f that the module's GET dump can filter on:
+// the ports and a whole address (a prefix is matched in tcptakectl, and
+// narrows the dump to its family when it is IPv4). ok is false when the
+// families of src and dst exclude each other: no session matches.
+func (f sessionFilter) moduleFilter() (mf libtcptake.SessionFilter, ok bool) {
+	mf.LocalPort, mf.RemotePort = f.sport, f.dport
+	var fam uint16
+	for _, p := range []netip.Prefix{f.src, f.dst} {
+		if !p.IsValid() {
+			continue
+		}
+		var af uint16
+		switch {
+		case p.Bits() == p.Addr().BitLen():
+			// A v4-mapped address is AF_INET, as the module reports it.
+			af = afInet6
+			if p.Addr().Unmap().Is4() {
+				af = afInet
+			}
+		case p.Addr().Is4():
+			af = afInet
+		default:
+			continue // an IPv6 prefix may hold v4-mapped addresses
+		}
+		if fam != 0 && fam != af {
+			return libtcptake.SessionFilter{}, false
+		}
+		fam = af
+	}
+	mf.Family = fam
+	if f.src.IsValid() && f.src.Bits() == f.src.Addr().BitLen() {
+		mf.LocalAddr = f.src.Addr()
+	}
+	if f.dst.IsValid() && f.dst.Bits() == f.dst.Addr().BitLen() {
+		mf.RemoteAddr = f.dst.Addr()
+	}
+	return mf, true
+}
+
+// listedSession is one session of session list, from sock_diag or, with
+// img, from the module's GET dump.
+type listedSession struct {
+	diagSock
+	img *libtcptake.Image
+}
+
+// moduleSession makes a list entry of a GET image without buffers.
+func moduleSession(img *libtcptake.Image) listedSession {
+	s := listedSession{img: img}
+	s.Family = afInet
+	if img.Tuple.Is6() {
+		s.Family = afInet6
+	}
+	s.State = img.State
+	s.Local, s.Remote = img.Tuple.Local, img.Tuple.Remote
+	s.IfIndex = img.Tuple.IfIndex
+	if q := img.Queued; q != nil {
+		s.RecvQ = q.Recv
+		s.SendQ = q.Unacked + q.Unsent
+	} else {
+		s.RecvQ = uint32(len(img.RecvQueue))
+		s.SendQ = uint32(len(img.SendUnacked) + len(img.SendUnsent))
+	}
+	return s
+}
+
+// listSessions lists the sessions of the namespace of ns (nil: the current
+// one) that f matches: through the module's GET dump when the module is
+// loaded there, else through sock_diag. An unprivileged caller, whom the
+// module refuses, gets the sock_diag list too.
+func listSessions(ctx context.Context, ns *os.File, f sessionFilter) ([]listedSession, error) {
+	var o libtcptake.ClientOptions
+	if ns != nil {
+		o.NetNS = int(ns.Fd())
+	}
+	mf, ok := f.moduleFilter()
+	if !ok {
+		return nil, nil
+	}
+	if mc, err := newModuleClient(o); err == nil {
+		imgs, err := mc.Sessions(ctx, mf, false)
+		mc.Close()
+		switch {
+		case err == nil:
+			out := make([]listedSession, 0, len(imgs))
+			for _, img := range imgs {
+				out = append(out, moduleSession(img))
+			}
+			return out, nil
+		case !errors.Is(err, libtcptake.ErrPermission):
+			return nil, moduleFailed("list sessions", err)
+		}
+	}
+	socks, err := dumpSessions(ns, movableStates)
+	if err != nil {
+		todo := "check that the kernel has sock_diag (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)"
+		if errors.Is(err, errors.ErrUnsupported) {
+			todo = "session list needs Linux"
+		} else if errors.Is(err, os.ErrPermission) {
+			todo = "run as root or with CAP_SYS_ADMIN to use -n"
+		}
+		return nil, failed("list sessions", err, todo)
+	}
+	out := make([]listedSession, 0, len(socks))
+	for _, s := range socks {
+		out = append(out, listedSession{diagSock: s})
+	}
+	return out, nil
 }
 
 func sessionList(c *cli.Context) error {
@@ -130,29 +252,33 @@ func sessionList(c *cli.Context) error {
 	if ns != nil {
 		defer ns.Close()
 	}
-	socks, err := dumpSessions(ns, movableStates)
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	list, err := listSessions(ctx, ns, f)
 	if err != nil {
-		todo := "check that the kernel has sock_diag (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)"
-		if errors.Is(err, errors.ErrUnsupported) {
-			todo = "session list needs Linux"
-		} else if errors.Is(err, os.ErrPermission) {
-			todo = "run as root or with CAP_SYS_ADMIN to use -n"
-		}
-		return failed("list sessions", err, todo)
+		return err
 	}
-	socks = slices.DeleteFunc(socks, func(s diagSock) bool { return !f.match(s) })
-	slices.SortFunc(socks, func(a, b diagSock) int {
+	list = slices.DeleteFunc(list, func(s listedSession) bool { return !f.match(s.diagSock) })
+	slices.SortFunc(list, func(a, b listedSession) int {
 		if n := a.Local.Compare(b.Local); n != 0 {
 			return n
 		}
 		return a.Remote.Compare(b.Remote)
 	})
 	if globalsOf(c).json {
-		out := make([]sessionJSON, 0, len(socks))
-		for _, s := range socks {
-			out = append(out, newSessionJSON(s))
+		out := make([]sessionJSON, 0, len(list))
+		for _, s := range list {
+			if s.img != nil {
+				out = append(out, newModuleSessionJSON(s))
+			} else {
+				out = append(out, newSessionJSON(s.diagSock))
+			}
 		}
 		return writeJSON(c.App.Writer, out)
+	}
+	socks := make([]diagSock, 0, len(list))
+	for _, s := range list {
+		socks = append(socks, s.diagSock)
 	}
 	return printSessions(c.App.Writer, socks)
 }
@@ -177,17 +303,55 @@ func addrPortText(ap netip.AddrPort, ifindex uint32) string {
 	return ap.String()
 }
 
-// sessionJSON is one line of session list -j.
+// sessionJSON is one line of session list -j. Source says where it comes
+// from: "sock_diag" (with the owner's uid and the socket's inode) or
+// "module" (the GET dump, with the sequence numbers and the kernel-only
+// state).
 type sessionJSON struct {
-	Tuple tupleJSON `json:"tuple"`
-	State string    `json:"state"`
-	RecvQ uint32    `json:"recv_q"`
-	SendQ uint32    `json:"send_q"`
-	UID   uint32    `json:"uid"`
-	Inode uint64    `json:"inode"`
+	Tuple  tupleJSON `json:"tuple"`
+	State  string    `json:"state"`
+	RecvQ  uint32    `json:"recv_q"`
+	SendQ  uint32    `json:"send_q"`
+	Source string    `json:"source"`
+	*SockDiagJSON
+	*ModuleJSON
+}
+
+// SockDiagJSON are the fields of a sock_diag session.
+type SockDiagJSON struct {
+	UID   uint32 `json:"uid"`
+	Inode uint64 `json:"inode"`
+}
+
+// ModuleJSON are the fields of a session from the module's GET dump.
+type ModuleJSON struct {
+	SndUna   uint32                   `json:"snd_una"`
+	SndNxt   uint32                   `json:"snd_nxt"`
+	WriteSeq uint32                   `json:"write_seq"`
+	RcvNxt   uint32                   `json:"rcv_nxt"`
+	Queued   *libtcptake.QueueLengths `json:"queued,omitempty"`
+	Kernel   *libtcptake.KernelState  `json:"kernel,omitempty"`
 }
 
 func newSessionJSON(s diagSock) sessionJSON {
+	j := sessionJSONOf(s)
+	j.Source = "sock_diag"
+	j.SockDiagJSON = &SockDiagJSON{UID: s.UID, Inode: s.Inode}
+	return j
+}
+
+func newModuleSessionJSON(s listedSession) sessionJSON {
+	j := sessionJSONOf(s.diagSock)
+	j.Source = "module"
+	j.ModuleJSON = &ModuleJSON{
+		SndUna: s.img.SndUna, SndNxt: s.img.SndNxt, WriteSeq: s.img.WriteSeq, RcvNxt: s.img.RcvNxt,
+		Queued: s.img.Queued, Kernel: s.img.Kernel,
+	}
+	return j
+}
+
+// sessionJSONOf fills the fields common to both sources.
+func sessionJSONOf(s diagSock) sessionJSON {
 	var scope uint32 // the tuple's ifindex scopes link-local addresses only
 	if s.Local.Addr().Is6() && s.Local.Addr().IsLinkLocalUnicast() {
 		scope = s.IfIndex
@@ -197,7 +361,5 @@ func newSessionJSON(s diagSock) sessionJSON {
 		State: stateSpecName(s.State),
 		RecvQ: s.RecvQ,
 		SendQ: s.SendQ,
-		UID:   s.UID,
-		Inode: s.Inode,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/tcptake/tcptake/libtcptake"
@@ -120,6 +121,21 @@ func TestSessionFilter(t *testing.T) {
 		}
 		if got := f.match(s); got != tt.match {
 			t.Errorf("%v: match %v, want %v", tt.args, got, tt.match)
+		}
+	}
+	// The module reports a dual-stack socket talking IPv4 as IPv4: a
+	// v4-mapped filter matches it too.
+	s4 := diagSock{Local: netip.MustParseAddrPort("10.0.0.1:22"), Remote: netip.MustParseAddrPort("10.9.9.9:5000")}
+	for args, match := range map[string]bool{
+		"src ::ffff:10.0.0.1": true, "src ::ffff:10.0.0.0/104": true, "src 10.0.0.1": true,
+		"src ::ffff:10.0.0.2": false, "src ::/0": false,
+	} {
+		f, err := parseSessionFilter(strings.Fields(args))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.match(s4); got != match {
+			t.Errorf("IPv4 session, %s: match %v, want %v", args, got, match)
 		}
 	}
 	for _, args := range [][]string{

@@ -5,9 +5,9 @@
  *
  * Validation is strict (resv_start_op 0): unknown attributes, attributes
  * an operation does not take and values outside the spec's checks are
- * rejected by policy; unknown flag bits are rejected by mask policies
- * with EINVAL.  Everything else is checked here, each rejection with an
- * extack message.
+ * rejected by policy.  Everything else is checked here, each rejection
+ * with an extack message; unknown bits of a request's flags word give
+ * EOPNOTSUPP (tcptake_nl_flags()).
  */
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -121,17 +121,17 @@ static const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_MAX +
 static const struct nla_policy tcptake_freeze_nl_policy[TCPTAKE_A_FREEZE_FLAGS + 1] = {
 	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 	[TCPTAKE_A_TIMEOUT_MS]		= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_timeout_range),
-	[TCPTAKE_A_FREEZE_FLAGS]	= NLA_POLICY_MASK(NLA_U32, TCPTAKE_FREEZE_FLAGS_REPLACE),
+	[TCPTAKE_A_FREEZE_FLAGS]	= { .type = NLA_U32 },
 };
 
 static const struct nla_policy tcptake_thaw_nl_policy[TCPTAKE_A_THAW_FLAGS + 1] = {
 	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_THAW_FLAGS]		= NLA_POLICY_MASK(NLA_U32, TCPTAKE_THAW_FLAGS_KICK),
+	[TCPTAKE_A_THAW_FLAGS]		= { .type = NLA_U32 },
 };
 
 static const struct nla_policy tcptake_get_nl_policy[TCPTAKE_A_GET_FLAGS + 1] = {
 	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_GET_FLAGS]		= NLA_POLICY_MASK(NLA_U32, TCPTAKE_GET_FLAGS_BUFFERS),
+	[TCPTAKE_A_GET_FLAGS]		= { .type = NLA_U32 },
 };
 
 static const struct nla_policy tcptake_set_nl_policy[TCPTAKE_A_SESSION + 1] = {
@@ -142,6 +142,21 @@ static const struct nla_policy tcptake_set_nl_policy[TCPTAKE_A_SESSION + 1] = {
 static const struct nla_policy tcptake_peer_get_nl_policy[TCPTAKE_A_TUPLE + 1] = {
 	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 };
+
+/*
+ * A request's flags word (freeze-flags, thaw-flags, get-flags): absent is
+ * 0; a bit outside @known is a request this module cannot honour.
+ */
+static int tcptake_nl_flags(const struct nlattr *attr, u32 known, u32 *flags,
+			    struct netlink_ext_ack *extack)
+{
+	*flags = attr ? nla_get_u32(attr) : 0;
+	if (*flags & ~known) {
+		TCPTAKE_ERR_ATTR(extack, attr, "unknown flag bits");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
 
 /* Parse a tuple nest; absent attributes stay zero and their bit clear. */
 static int tcptake_nl_parse_tuple(const struct nlattr *nest,
@@ -524,9 +539,14 @@ static int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
 	unsigned int timeout = 0;
 	struct tcptake_freeze_info fi;
 	struct tcptake_tuple t;
-	u32 flags = 0;
+	u32 flags;
 	int err;
 
+	err = tcptake_nl_flags(info->attrs[TCPTAKE_A_FREEZE_FLAGS],
+			       TCPTAKE_FREEZE_FLAGS_REPLACE, &flags,
+			       info->extack);
+	if (err)
+		return err;
 	err = tcptake_nl_req_tuple(info, &t);
 	if (err)
 		return err;
@@ -534,8 +554,6 @@ static int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
 		timeout = nla_get_u32(info->attrs[TCPTAKE_A_TIMEOUT_MS]);
 	if (!timeout)
 		timeout = TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS;
-	if (info->attrs[TCPTAKE_A_FREEZE_FLAGS])
-		flags = nla_get_u32(info->attrs[TCPTAKE_A_FREEZE_FLAGS]);
 
 	err = tcptake_freeze_add(net, &t.key, timeout,
 				 flags & TCPTAKE_FREEZE_FLAGS_REPLACE, &fi,
@@ -551,14 +569,16 @@ static int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
 	struct net *net = genl_info_net(info);
 	struct tcptake_freeze_info fi;
 	struct tcptake_tuple t;
-	u32 flags = 0;
+	u32 flags;
 	int err;
 
+	err = tcptake_nl_flags(info->attrs[TCPTAKE_A_THAW_FLAGS],
+			       TCPTAKE_THAW_FLAGS_KICK, &flags, info->extack);
+	if (err)
+		return err;
 	err = tcptake_nl_req_tuple(info, &t);
 	if (err)
 		return err;
-	if (info->attrs[TCPTAKE_A_THAW_FLAGS])
-		flags = nla_get_u32(info->attrs[TCPTAKE_A_THAW_FLAGS]);
 
 	err = tcptake_freeze_del(net, &t.key, &fi);
 	if (err) {
@@ -576,17 +596,20 @@ static int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 	struct tcptake_snap s = {};
 	struct tcptake_tuple t;
 	struct sk_buff *msg;
-	bool buffers = false;
 	struct sock *sk;
+	bool buffers;
 	size_t size;
+	u32 flags;
 	int err;
 
+	err = tcptake_nl_flags(info->attrs[TCPTAKE_A_GET_FLAGS],
+			       TCPTAKE_GET_FLAGS_BUFFERS, &flags, info->extack);
+	if (err)
+		return err;
+	buffers = flags & TCPTAKE_GET_FLAGS_BUFFERS;
 	err = tcptake_nl_req_tuple(info, &t);
 	if (err)
 		return err;
-	if (info->attrs[TCPTAKE_A_GET_FLAGS])
-		buffers = nla_get_u32(info->attrs[TCPTAKE_A_GET_FLAGS]) &
-			  TCPTAKE_GET_FLAGS_BUFFERS;
 
 	sk = tcptake_sk_lookup(genl_info_net(info), &t);
 	if (!sk) {
@@ -638,6 +661,8 @@ out:
  * struct tcptake_get_dump - state of a GET dump
  * @filter: tuple attributes to match
  * @buffers: include queue bytes
+ * @bad_flags: get-flags with unknown bits, to report from the first
+ *	dumpit (where .start has no extack to report them)
  * @bucket: next established-hash bucket to pin
  * @batch: pinned sessions of the current bucket
  * @snap: session being put, possibly over several messages
@@ -646,6 +671,7 @@ out:
 struct tcptake_get_dump {
 	struct tcptake_filter	filter;
 	bool			buffers;
+	const struct nlattr	*bad_flags;
 	unsigned int		bucket;
 	struct tcptake_batch	batch;
 	struct tcptake_snap	snap;
@@ -666,6 +692,7 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 	struct tcptake_get_ctx *ctx = (struct tcptake_get_ctx *)cb->ctx;
 	struct nlattr *attrs[TCPTAKE_A_GET_FLAGS + 1];
 	struct tcptake_get_dump *d;
+	u32 flags;
 	int err;
 
 	NL_ASSERT_DUMP_CTX_FITS(struct tcptake_get_ctx);
@@ -676,11 +703,24 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 			  tcptake_get_nl_policy, cb->extack);
 	if (err)
 		return err;
+	err = tcptake_nl_flags(attrs[TCPTAKE_A_GET_FLAGS],
+			       TCPTAKE_GET_FLAGS_BUFFERS, &flags, cb->extack);
+	if (err && cb->extack)
+		return err;
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d) {
 		NL_SET_ERR_MSG_MOD(cb->extack, "cannot allocate dump state");
 		return -ENOMEM;
 	}
+	/* Without an extack here (6.1 passes .start none) the error goes out
+	 * from the first dumpit instead: errno and message, in NLMSG_DONE.
+	 */
+	if (err) {
+		d->bad_flags = attrs[TCPTAKE_A_GET_FLAGS];
+		ctx->d = d;
+		return 0;
+	}
+	d->buffers = flags & TCPTAKE_GET_FLAGS_BUFFERS;
 	if (attrs[TCPTAKE_A_TUPLE]) {
 		err = tcptake_nl_parse_tuple(attrs[TCPTAKE_A_TUPLE],
 					     &d->filter.t, &d->filter.present,
@@ -690,9 +730,6 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 			return err;
 		}
 	}
-	if (attrs[TCPTAKE_A_GET_FLAGS])
-		d->buffers = nla_get_u32(attrs[TCPTAKE_A_GET_FLAGS]) &
-			     TCPTAKE_GET_FLAGS_BUFFERS;
 	ctx->d = d;
 	return 0;
 }
@@ -703,8 +740,12 @@ static int tcptake_nl_get_dumpit(struct sk_buff *skb,
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
 	struct netlink_ext_ack ext = {};
 	struct sock *sk;
+	u32 flags;
 	int err;
 
+	if (d->bad_flags)
+		return tcptake_nl_flags(d->bad_flags, TCPTAKE_GET_FLAGS_BUFFERS,
+					&flags, cb->extack);
 	for (;;) {
 		if (d->snap_busy) {
 			err = tcptake_nl_fill_session(skb, &d->snap,

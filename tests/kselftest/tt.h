@@ -106,6 +106,7 @@ struct nlres {
 	uint32_t miss_type;	/* NLMSGERR_ATTR_MISS_TYPE */
 	unsigned int nmsgs;	/* data messages received */
 	bool intr;		/* NLM_F_DUMP_INTR seen */
+	bool in_done;		/* err came in a dump's NLMSG_DONE */
 };
 typedef void (*msg_cb)(const struct nlmsghdr *nh, void *arg);
 

@@ -222,6 +222,7 @@ void nl_request(int fd, struct msg *m, struct nlres *res, msg_cb cb, void *arg)
 				const int *err = NLMSG_DATA(nh);
 
 				res->err = -*err;
+				res->in_done = nh->nlmsg_type == NLMSG_DONE && res->err;
 				if (nh->nlmsg_type == NLMSG_ERROR)
 					parse_extack(nh, res);
 				else if (nh->nlmsg_flags & NLM_F_ACK_TLVS) {
