@@ -23,8 +23,16 @@
 // receive queue, unacked bytes, options, FIN state, window). Restart leaves
 // repair mode, lifts the drop and sends the unsent bytes, so nothing waits
 // for a retransmission timeout. Restart on the original session resumes it
-// in place (a checkpoint: stop, get, restart). Release closes a stopped
-// session without a FIN or RST.
+// in place. Release closes a stopped session without a FIN or RST.
+// StopAll, SetAll and RestartAll do the same for many sessions with one
+// freeze batch; Checkpoint takes a failover checkpoint of a live session.
+//
+// When the tcptake kernel module is loaded, DefaultFreezer uses it: the
+// freeze is the module's FREEZE, Get adds what TCP_REPAIR cannot read
+// (RTT, RTO, congestion window, ts_recent, locked buffer sizes), Set seeds
+// them into the restored socket, Restart thaws with a kick, and Checkpoint
+// is one atomic GET that does not stop the session. Without it, an
+// nftables set (NFTFreezer) freezes. Client speaks to the module directly.
 //
 // Sessions must be plain TCP: Go may negotiate MPTCP on listeners; listen
 // with net.ListenConfig{} and SetMultipathTCP(false) (or
