@@ -265,6 +265,23 @@ func expectData(t *testing.T, conn *net.TCPConn, want []byte, what string) {
 	}
 }
 
+// getQueued GETs the session of tu with its buffers until its receive
+// queue holds n bytes (or 15 s pass) and returns the last image.
+func getQueued(ctx context.Context, t *testing.T, mc *Client, tu Tuple, n int) *Image {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		img, err := mc.Get(ctx, tu, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(img.RecvQueue) >= n || time.Now().After(deadline) {
+			return img
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func vmCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -447,19 +464,7 @@ func TestVMGet(t *testing.T) {
 	if _, err := s.Write(payload); err != nil {
 		t.Fatal(err)
 	}
-	var img *Image
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var err error
-		img, err = mc.Get(ctx, tu, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(img.RecvQueue) >= len(payload) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	img := getQueued(ctx, t, mc, tu, len(payload))
 	if !bytes.Equal(img.RecvQueue, payload) {
 		t.Fatalf("receive queue: %d bytes, want the %d written (equal: %v)", len(img.RecvQueue), len(payload), bytes.Equal(img.RecvQueue[:min(len(img.RecvQueue), len(payload))], payload[:min(len(img.RecvQueue), len(payload))]))
 	}
@@ -634,19 +639,7 @@ func TestVMGetLarge(t *testing.T) {
 		payload[i] = byte(i ^ i>>8)
 	}
 	go s.Write(payload)
-	var img *Image
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var err error
-		img, err = mc.Get(ctx, tu, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(img.RecvQueue) >= len(payload) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	img := getQueued(ctx, t, mc, tu, len(payload))
 	if !bytes.Equal(img.RecvQueue, payload) {
 		t.Fatalf("receive queue of %d bytes, want the %d written", len(img.RecvQueue), len(payload))
 	}
