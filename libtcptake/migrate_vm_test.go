@@ -22,6 +22,14 @@ func TestVMMigrate(t *testing.T) {
 	c, s, _ := n.tcpPair(t)
 	opts := &Options{Freezer: &ModuleFreezer{C: n.client(t, n.B)}}
 
+	// A locked buffer size travels only through the module.
+	if err := s.SetReadBuffer(1 << 18); err != nil {
+		t.Fatal(err)
+	}
+	rcvbuf, err := unix.GetsockoptInt(fdOf(t, s), unix.SOL_SOCKET, unix.SO_RCVBUF)
+	if err != nil {
+		t.Fatal(err)
+	}
 	toServer, toClient := bytes.Repeat([]byte("c2s:"), 2000), bytes.Repeat([]byte("s2c:"), 2000)
 	c.Write(toServer[:4000]) // unread at Stop: the receive queue
 	time.Sleep(100 * time.Millisecond)
@@ -40,6 +48,9 @@ func TestVMMigrate(t *testing.T) {
 	}
 	if img.Kernel == nil || img.Kernel.SRTTus == 0 || img.Kernel.SndCwnd == 0 || img.Kernel.RTOus == 0 {
 		t.Fatalf("kernel fields missing from the image: %+v", img.Kernel)
+	}
+	if img.Sock.RcvBuf != uint32(rcvbuf) || img.Sock.SndBuf != 0 {
+		t.Fatalf("image buffers rcvbuf %d sndbuf %d, want the locked rcvbuf %d and no sndbuf", img.Sock.RcvBuf, img.Sock.SndBuf, rcvbuf)
 	}
 	if err := sess.Release(); err != nil {
 		t.Fatal(err)
@@ -70,6 +81,9 @@ func TestVMMigrate(t *testing.T) {
 	expectData(t, conn, toServer, "restored server")
 	conn.Write(toClient)
 	expectData(t, c, toClient, "client")
+	if got, err := unix.GetsockoptInt(fdOf(t, conn), unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil || got != rcvbuf {
+		t.Fatalf("restored SO_RCVBUF %d (%v), want %d", got, err, rcvbuf)
+	}
 	mss, err := unix.GetsockoptInt(fdOf(t, conn), unix.IPPROTO_TCP, unix.TCP_MAXSEG)
 	if err != nil || uint32(mss) > img.MSSClamp || mss == 524 {
 		t.Fatalf("restored MSS %d (%v), clamp %d", mss, err, img.MSSClamp)

@@ -526,9 +526,6 @@ func (s *Session) set(img *Image) error {
 			return fail("setsockopt TCP_REPAIR_WINDOW", err)
 		}
 	}
-	if err := setSockOpts(fd, v6, &img.Sock); err != nil {
-		return fail("setsockopt", err)
-	}
 	if mf, ok := s.freezer.(*ModuleFreezer); ok && img.Kernel != nil {
 		// Seed RTT, RTO and congestion state, so the restored session
 		// neither guesses a 1 s RTO nor restarts from slow start.
@@ -780,6 +777,10 @@ func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 			return nil, opErr("restart", s, err)
 		}
 		conn = c.(*net.TCPConn)
+		// After FileConn, which turns TCP_NODELAY and keepalive on.
+		if err := setConnOpts(conn, s.tuple.Is6(), &s.img.Sock); err != nil {
+			return conn, opErr("restart", s, err)
+		}
 	} else {
 		unix.Close(s.fd)
 		s.fd = -1
@@ -844,6 +845,18 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 	}
 	img.Tuple = s.tuple
 	return img, nil
+}
+
+func setConnOpts(conn *net.TCPConn, v6 bool, so *SockOpts) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = setSockOpts(int(fd), v6, so) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // Release closes a stopped session silently (no FIN, no RST: the socket is

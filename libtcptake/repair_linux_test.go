@@ -480,3 +480,65 @@ func TestCheckpointFunc(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateSockOpts checks the socket options an application set come
+// back on the restored socket.
+func TestMigrateSockOpts(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) {
+			inNewNetns(t, func() {
+				ctx := context.Background()
+				opts := &Options{Freezer: testFreezer(t)}
+				client, server := pair(t, addr)
+				defer client.Close()
+				v6 := server.LocalAddr().(*net.TCPAddr).IP.To4() == nil
+				fd := fdOf(t, server)
+				ipLevel, tos, ttl := unix.IPPROTO_IP, unix.IP_TOS, unix.IP_TTL
+				if v6 {
+					ipLevel, tos, ttl = unix.IPPROTO_IPV6, unix.IPV6_TCLASS, unix.IPV6_UNICAST_HOPS
+				}
+				for _, o := range [][3]int{
+					{unix.IPPROTO_TCP, unix.TCP_NODELAY, 0},
+					{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+					{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 31},
+					{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 7},
+					{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 4},
+					{unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 9000},
+					{ipLevel, tos, 0x20},
+					{ipLevel, ttl, 33},
+				} {
+					if err := unix.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
+						t.Fatalf("setsockopt %d/%d: %v", o[0], o[1], err)
+					}
+				}
+				want := getSockOpts(fd, v6)
+
+				sess, err := Stop(ctx, server, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := sess.Get()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if img.Sock != want {
+					t.Fatalf("image socket options %+v, want %+v", img.Sock, want)
+				}
+				sess.Release()
+				server.Close()
+				sess2, err := Set(ctx, img, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := sess2.Restart(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if got := getSockOpts(fdOf(t, conn), v6); got != want {
+					t.Fatalf("restored socket options %+v, want %+v", got, want)
+				}
+			})
+		})
+	}
+}

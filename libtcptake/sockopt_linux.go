@@ -197,7 +197,8 @@ func getSockOpts(fd int, v6 bool) SockOpts {
 	return so
 }
 
-// setSockOpts applies so to a restored socket.
+// setSockOpts applies so to a restored socket: TCP_NODELAY and keepalive
+// always, the others when the image has them.
 func setSockOpts(fd int, v6 bool, so *SockOpts) error {
 	type opt struct {
 		level, name, val int
@@ -210,8 +211,8 @@ func setSockOpts(fd int, v6 bool, so *SockOpts) error {
 		return 0
 	}
 	opts := []opt{
-		{unix.IPPROTO_TCP, unix.TCP_NODELAY, b(so.NoDelay), so.NoDelay},
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1, so.KeepAlive},
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, b(so.NoDelay), true},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, b(so.KeepAlive), true},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(so.KeepIdle), so.KeepIdle != 0},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(so.KeepIntvl), so.KeepIntvl != 0},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(so.KeepCnt), so.KeepCnt != 0},
