@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -22,12 +23,15 @@ import (
 //		set conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; }
 //		set conns6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; flags timeout; }
 //		chain input  { type filter hook input priority raw; meta mark 0x74637074 accept;
+//			ip daddr . tcp dport . ip saddr . tcp sport @conns4 counter drop;
+//			ip6 daddr . tcp dport . ip6 saddr . tcp sport @conns6 counter drop; }
+//		chain output { type filter hook output priority raw; meta mark 0x74637074 accept;
 //			ip saddr . tcp sport . ip daddr . tcp dport @conns4 counter drop;
 //			ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 counter drop; }
-//		chain output { type filter hook output priority raw; (the same rules) }
 //	}
 //
-// A frozen tuple is two elements, one per direction, each with a timeout.
+// A frozen tuple is one element, local . lport . remote . rport, with a
+// timeout: output matches it in packet order, input reversed.
 const NFTTable = "tcptake"
 
 // nftElemsPerMsg keeps a NEWSETELEM/DELSETELEM element list, about 70
@@ -128,15 +132,14 @@ func (f *NFTFreezer) batch(op string, ts []Tuple, add bool) error {
 		if _, err := tupleFamily(t); err != nil {
 			return &Error{Op: op, Session: t.String(), Err: err}
 		}
-		out, in := tupleKeys(t)
-		els := []nftables.SetElement{{Key: out}, {Key: in}}
+		el := nftables.SetElement{Key: tupleKey(t)}
 		if add {
-			els[0].Timeout, els[1].Timeout = timeout, timeout
+			el.Timeout = timeout
 		}
 		if t.Local.Addr().Is4() {
-			el4 = append(el4, els...)
+			el4 = append(el4, el)
 		} else {
-			el6 = append(el6, els...)
+			el6 = append(el6, el)
 		}
 	}
 	for _, x := range []struct {
@@ -181,13 +184,11 @@ func (f *NFTFreezer) thawEach(ts []Tuple) error {
 		if t.Local.Addr().Is4() {
 			set = f.set4
 		}
-		for _, k := range func() [][]byte { out, in := tupleKeys(t); return [][]byte{out, in} }() {
-			if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: k}}); err != nil {
-				return &Error{Op: "thaw", Session: t.String(), Err: err}
-			}
-			if err := f.c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-				return &Error{Op: "thaw", Session: t.String(), Err: nftErr(err)}
-			}
+		if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: tupleKey(t)}}); err != nil {
+			return &Error{Op: "thaw", Session: t.String(), Err: err}
+		}
+		if err := f.c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			return &Error{Op: "thaw", Session: t.String(), Err: nftErr(err)}
 		}
 	}
 	return nil
@@ -232,9 +233,10 @@ func (f *NFTFreezer) prepare() error {
 		}
 	}
 	for _, c := range []struct {
-		name string
-		hook *nftables.ChainHook
-	}{{"input", nftables.ChainHookInput}, {"output", nftables.ChainHookOutput}} {
+		name  string
+		hook  *nftables.ChainHook
+		input bool
+	}{{"input", nftables.ChainHookInput, true}, {"output", nftables.ChainHookOutput, false}} {
 		policy := nftables.ChainPolicyAccept
 		chain := f.c.AddChain(&nftables.Chain{Name: c.name, Table: table, Type: nftables.ChainTypeFilter,
 			Hooknum: c.hook, Priority: nftables.ChainPriorityRaw, Policy: &policy})
@@ -243,8 +245,8 @@ func (f *NFTFreezer) prepare() error {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(tcptakeh.BypassMark)},
 			&expr.Verdict{Kind: expr.VerdictAccept},
 		}})
-		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(f.set4, unix.NFPROTO_IPV4, 4)})
-		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(f.set6, unix.NFPROTO_IPV6, 16)})
+		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(f.set4, unix.NFPROTO_IPV4, 4, c.input)})
+		f.c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(f.set6, unix.NFPROTO_IPV6, 16, c.input)})
 	}
 	if err := f.c.Flush(); err != nil {
 		return err
@@ -253,13 +255,19 @@ func (f *NFTFreezer) prepare() error {
 	return nil
 }
 
-// dropRule matches saddr . sport . daddr . dport against set, loading the
-// concatenation into consecutive 32-bit registers starting at register 1.
-func dropRule(set *nftables.Set, nfproto uint8, alen uint32) []expr.Any {
+// dropRule matches local . lport . remote . rport against set: on output
+// the packet's source is the local end, on input its destination. The
+// concatenation is loaded into consecutive 32-bit registers from
+// register 1.
+func dropRule(set *nftables.Set, nfproto uint8, alen uint32, input bool) []expr.Any {
 	const reg32 = 8 // NFT_REG32_00: register 1 in 32-bit units
-	saddrOff := uint32(12)
+	saddr := uint32(12)
 	if alen == 16 {
-		saddrOff = 8
+		saddr = 8
+	}
+	laddr, lport, raddr, rport := saddr, uint32(0), saddr+alen, uint32(2)
+	if input {
+		laddr, lport, raddr, rport = raddr, rport, laddr, lport
 	}
 	words := alen / 4
 	return []expr.Any{
@@ -267,32 +275,26 @@ func dropRule(set *nftables.Set, nfproto uint8, alen uint32) []expr.Any {
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfproto}},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: saddrOff, Len: alen},
-		&expr.Payload{DestRegister: reg32 + words, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
-		&expr.Payload{DestRegister: reg32 + words + 1, Base: expr.PayloadBaseNetworkHeader, Offset: saddrOff + alen, Len: alen},
-		&expr.Payload{DestRegister: reg32 + 2*words + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: laddr, Len: alen},
+		&expr.Payload{DestRegister: reg32 + words, Base: expr.PayloadBaseTransportHeader, Offset: lport, Len: 2},
+		&expr.Payload{DestRegister: reg32 + words + 1, Base: expr.PayloadBaseNetworkHeader, Offset: raddr, Len: alen},
+		&expr.Payload{DestRegister: reg32 + 2*words + 1, Base: expr.PayloadBaseTransportHeader, Offset: rport, Len: 2},
 		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}
 }
 
-// tupleKeys returns the set keys of t's outgoing and incoming packets:
-// saddr . sport . daddr . dport, each port padded to 4 bytes.
-func tupleKeys(t Tuple) (out, in []byte) {
-	key := func(src, dst [2][]byte) []byte {
-		var k []byte
-		for _, p := range [][2][]byte{src, dst} {
-			k = append(k, p[0]...)
-			k = append(k, p[1]...)
-			k = append(k, 0, 0)
-		}
-		return k
+// tupleKey is the set key of t: local . lport . remote . rport, each port
+// padded to 4 bytes.
+func tupleKey(t Tuple) []byte {
+	var k []byte
+	for _, ap := range []netip.AddrPort{t.Local, t.Remote} {
+		k = append(k, addrBytes(ap.Addr())...)
+		k = binary.BigEndian.AppendUint16(k, ap.Port())
+		k = append(k, 0, 0)
 	}
-	port := func(p uint16) []byte { return binary.BigEndian.AppendUint16(nil, p) }
-	l := [2][]byte{addrBytes(t.Local.Addr()), port(t.Local.Port())}
-	r := [2][]byte{addrBytes(t.Remote.Addr()), port(t.Remote.Port())}
-	return key(l, r), key(r, l)
+	return k
 }
 
 var (
