@@ -107,22 +107,15 @@ func newVMNet(t *testing.T) *vmNet {
 // vmNewNetns returns a new network namespace, without entering it.
 func vmNewNetns(t *testing.T) int {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(orig)
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("unshare: %v", err)
-	}
-	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err2 := unix.Setns(orig, unix.CLONE_NEWNET); err2 != nil {
-		panic("cannot return to the original network namespace: " + err2.Error())
-	}
-	if err != nil {
-		t.Fatal(err)
+	fd := -1
+	onThreadIn(t, func() error { return unix.Unshare(unix.CLONE_NEWNET) }, func() {
+		var err error
+		if fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			t.Error(err)
+		}
+	})
+	if fd < 0 {
+		t.FailNow()
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
@@ -131,6 +124,13 @@ func vmNewNetns(t *testing.T) int {
 // in runs fn on a thread in namespace ns: sockets fn creates stay there.
 func (n *vmNet) in(t *testing.T, ns int, fn func()) {
 	t.Helper()
+	onThreadIn(t, func() error { return unix.Setns(ns, unix.CLONE_NEWNET) }, fn)
+}
+
+// onThreadIn runs fn on the calling goroutine's thread, locked, after
+// enter moved the thread to another network namespace, and moves it back.
+func onThreadIn(t *testing.T, enter func() error, fn func()) {
+	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -138,8 +138,8 @@ func (n *vmNet) in(t *testing.T, ns int, fn func()) {
 		t.Fatal(err)
 	}
 	defer unix.Close(orig)
-	if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("setns: %v", err)
+	if err := enter(); err != nil {
+		t.Fatalf("entering a network namespace: %v", err)
 	}
 	defer func() {
 		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {

@@ -33,6 +33,16 @@ func (f *ModuleFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {
 	return f.C.Thaw(ctx, t, kick)
 }
 
+// moduleOf returns the module client behind f, or nil when f is not the
+// module's freezer: the module then also reads and sets what TCP_REPAIR
+// cannot, and kicks on thaw.
+func moduleOf(f Freezer) *Client {
+	if mf, ok := f.(*ModuleFreezer); ok {
+		return mf.C
+	}
+	return nil
+}
+
 // moduleFreezer returns a ModuleFreezer for the calling thread's network
 // namespace, or nil when the module is not usable (not loaded, no
 // permission, not Linux). DefaultFreezer calls it.

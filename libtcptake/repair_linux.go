@@ -252,11 +252,11 @@ func (s *Session) Get() (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mf, ok := s.freezer.(*ModuleFreezer); ok {
+	if mc := moduleOf(s.freezer); mc != nil {
 		// What TCP_REPAIR cannot read: RTT, RTO, congestion state,
 		// ts_recent, and the buffer sizes the application locked.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		k, err := mf.C.Get(ctx, s.tuple, false)
+		k, err := mc.Get(ctx, s.tuple, false)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -449,11 +449,7 @@ func (s *Session) set(img *Image) error {
 		return fail("setsockopt TCP_REPAIR", err)
 	}
 	if v6 {
-		v6only := 0
-		if img.Sock.V6Only {
-			v6only = 1
-		}
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, int(b2u8(img.Sock.V6Only))); err != nil {
 			return fail("setsockopt IPV6_V6ONLY", err)
 		}
 	}
@@ -526,11 +522,11 @@ func (s *Session) set(img *Image) error {
 			return fail("setsockopt TCP_REPAIR_WINDOW", err)
 		}
 	}
-	if mf, ok := s.freezer.(*ModuleFreezer); ok && img.Kernel != nil {
+	if mc := moduleOf(s.freezer); mc != nil && img.Kernel != nil {
 		// Seed RTT, RTO and congestion state, so the restored session
 		// neither guesses a 1 s RTO nor restarts from slow start.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := mf.C.Set(ctx, t, *img.Kernel, KernelAll)
+		err := mc.Set(ctx, t, *img.Kernel, KernelAll)
 		cancel()
 		if err != nil {
 			return err
@@ -657,7 +653,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 		}
 		return nil
 	}
-	if _, kicks := f.(*ModuleFreezer); kicks {
+	if moduleOf(f) != nil {
 		if err := off(unix.TCP_REPAIR_OFF_NO_WP); err != nil {
 			return err
 		}
@@ -817,8 +813,8 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 	if err != nil {
 		return nil, err
 	}
-	mf, ok := f.(*ModuleFreezer)
-	if !ok {
+	mc := moduleOf(f)
+	if mc == nil {
 		s, err := Stop(ctx, conn, o)
 		if err != nil {
 			return nil, err
@@ -839,7 +835,7 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 	if err != nil {
 		return nil, err
 	}
-	img, err := mf.C.Get(ctx, s.tuple, true)
+	img, err := mc.Get(ctx, s.tuple, true)
 	if err != nil {
 		return nil, err
 	}

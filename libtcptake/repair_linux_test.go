@@ -58,6 +58,36 @@ func linkUp(name string) error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
+// stopGet stops conn's session and reads its image.
+func stopGet(ctx context.Context, t *testing.T, conn *net.TCPConn, opts *Options) (*Session, *Image) {
+	t.Helper()
+	sess, err := Stop(ctx, conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := sess.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess, img
+}
+
+// restore sets img on a new socket and restarts it; the conn is closed
+// with the test.
+func restore(ctx context.Context, t *testing.T, img *Image, opts *Options) *net.TCPConn {
+	t.Helper()
+	sess, err := Set(ctx, img, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sess.Restart(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // testFreezer returns an NFTFreezer of the calling thread's namespace,
 // closed with the test.
 func testFreezer(t *testing.T) *NFTFreezer {
@@ -146,14 +176,7 @@ func migrateInPlace(t *testing.T, addr string) {
 	}
 	toClient = append(toClient, unsent...)
 
-	sess, err := Stop(ctx, server, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := sess.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess, img := stopGet(ctx, t, server, opts)
 	if !bytes.Equal(img.RecvQueue, toServer) {
 		t.Fatalf("receive queue: %d bytes, want the client's %d", len(img.RecvQueue), len(toServer))
 	}
@@ -183,16 +206,8 @@ func migrateInPlace(t *testing.T, addr string) {
 	}
 	server.Close()
 
-	sess2, err := Set(ctx, &img2, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	conn, err := sess2.Restart(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := restore(ctx, t, &img2, opts)
 	if got := readN(t, client, len(toClient)); !bytes.Equal(got, toClient) {
 		t.Fatal("client read different bytes")
 	}
@@ -323,29 +338,14 @@ func TestMigrateStates(t *testing.T) {
 				unblock := tt.setup(t, client, server, func(port int) func() { return blockInput(t, port) })
 				time.Sleep(50 * time.Millisecond)
 
-				sess, err := Stop(ctx, server, &Options{Freezer: f})
-				if err != nil {
-					t.Fatal(err)
-				}
-				img, err := sess.Get()
-				if err != nil {
-					t.Fatal(err)
-				}
+				sess, img := stopGet(ctx, t, server, &Options{Freezer: f})
 				if img.State != tt.want {
 					t.Fatalf("state %v, want %v", img.State, tt.want)
 				}
 				sess.Release()
 				server.Close()
 				unblock()
-				sess2, err := Set(ctx, img, &Options{Freezer: f})
-				if err != nil {
-					t.Fatal(err)
-				}
-				conn, err := sess2.Restart(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := restore(ctx, t, img, &Options{Freezer: f})
 
 				// The server reads what the client sent, then EOF if the
 				// client closed.
@@ -423,14 +423,7 @@ func TestCheckpoint(t *testing.T) {
 			msg := bytes.Repeat([]byte{byte('a' + i)}, 1000)
 			client.Write(msg)
 			sent = append(sent, msg...)
-			sess, err := Stop(ctx, server, &Options{Freezer: f})
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := sess.Get()
-			if err != nil {
-				t.Fatal(err)
-			}
+			sess, img := stopGet(ctx, t, server, &Options{Freezer: f})
 			if img.Generation != 1 {
 				t.Fatalf("generation %d", img.Generation)
 			}
@@ -513,28 +506,13 @@ func TestMigrateSockOpts(t *testing.T) {
 				}
 				want := getSockOpts(fd, v6)
 
-				sess, err := Stop(ctx, server, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				img, err := sess.Get()
-				if err != nil {
-					t.Fatal(err)
-				}
+				sess, img := stopGet(ctx, t, server, opts)
 				if img.Sock != want {
 					t.Fatalf("image socket options %+v, want %+v", img.Sock, want)
 				}
 				sess.Release()
 				server.Close()
-				sess2, err := Set(ctx, img, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				conn, err := sess2.Restart(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := restore(ctx, t, img, opts)
 				if got := getSockOpts(fdOf(t, conn), v6); got != want {
 					t.Fatalf("restored socket options %+v, want %+v", got, want)
 				}

@@ -204,15 +204,9 @@ func setSockOpts(fd int, v6 bool, so *SockOpts) error {
 		level, name, val int
 		when             bool
 	}
-	b := func(v bool) int {
-		if v {
-			return 1
-		}
-		return 0
-	}
 	opts := []opt{
-		{unix.IPPROTO_TCP, unix.TCP_NODELAY, b(so.NoDelay), true},
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, b(so.KeepAlive), true},
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, int(b2u8(so.NoDelay)), true},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, int(b2u8(so.KeepAlive)), true},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(so.KeepIdle), so.KeepIdle != 0},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(so.KeepIntvl), so.KeepIntvl != 0},
 		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(so.KeepCnt), so.KeepCnt != 0},

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,7 +56,7 @@ func delVIPs(vips []VIP) error {
 // detection, so it is usable at once), in the calling thread's netns.
 // An address already present is not an error.
 func (v VIP) Add() error {
-	err := v.addr(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	err := v.addr(unix.RTM_NEWADDR, netlink.Create|netlink.Replace)
 	if err != nil {
 		return fmt.Errorf("add %v: %w", v, err)
 	}
@@ -75,74 +75,35 @@ func (v VIP) Del() error {
 	return nil
 }
 
-func (v VIP) addr(cmd uint16, flags uint16) error {
+func (v VIP) addr(cmd uint16, flags netlink.HeaderFlags) error {
 	ifi, err := net.InterfaceByName(v.Dev)
 	if err != nil {
 		return err
 	}
 	a := v.Prefix.Addr()
-	fam, ifaFlags := uint8(unix.AF_INET), uint8(0)
+	hdr := make([]byte, unix.SizeofIfAddrmsg) // struct ifaddrmsg
+	hdr[0], hdr[1] = unix.AF_INET, uint8(v.Prefix.Bits())
 	if a.Is6() {
-		fam, ifaFlags = unix.AF_INET6, unix.IFA_F_NODAD
+		hdr[0], hdr[2] = unix.AF_INET6, unix.IFA_F_NODAD
 	}
-	ab := a.AsSlice()
-	msg := make([]byte, unix.SizeofNlMsghdr+unix.SizeofIfAddrmsg)
-	msg[16] = fam
-	msg[17] = uint8(v.Prefix.Bits())
-	msg[18] = ifaFlags
-	msg[19] = 0 // RT_SCOPE_UNIVERSE
-	binary.NativeEndian.PutUint32(msg[20:], uint32(ifi.Index))
-	msg = appendAttr(msg, unix.IFA_LOCAL, ab)
-	msg = appendAttr(msg, unix.IFA_ADDRESS, ab)
-	return rtnlDo(msg, cmd, flags)
-}
-
-func appendAttr(b []byte, typ uint16, data []byte) []byte {
-	l := 4 + len(data)
-	var h [4]byte
-	binary.NativeEndian.PutUint16(h[0:], uint16(l))
-	binary.NativeEndian.PutUint16(h[2:], typ)
-	b = append(b, h[:]...)
-	b = append(b, data...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
-// rtnlDo sends one rtnetlink request and waits for its ack.
-func rtnlDo(msg []byte, cmd, flags uint16) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	binary.NativeEndian.PutUint32(hdr[4:], uint32(ifi.Index))
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.IFA_LOCAL, a.AsSlice())
+	ae.Bytes(unix.IFA_ADDRESS, a.AsSlice())
+	attrs, err := ae.Encode()
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
-	binary.NativeEndian.PutUint16(msg[4:], cmd)
-	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags)
-	binary.NativeEndian.PutUint32(msg[8:], 1)
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
 		return err
 	}
-	buf := make([]byte, 8192)
-	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil {
-			return err
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4 {
-				if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
-					return syscall.Errno(-e)
-				}
-				return nil
-			}
-		}
-	}
+	defer c.Close()
+	_, err = c.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(cmd), Flags: netlink.Request | netlink.Acknowledge | flags},
+		Data:   append(hdr, attrs...),
+	})
+	return err
 }
 
 // Announce tells the link the address is here now: a gratuitous ARP

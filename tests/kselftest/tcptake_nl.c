@@ -361,15 +361,17 @@ static void tcp_info_of(int fd, struct tcp_info *ti)
 }
 
 /*
- * After a THAW with kick issued at t0: B reads "ping" within 500 ms (A's
- * own timers are 5 s away) and A sent exactly two segments since a1: the
- * kick's ACK and the data.
+ * THAW tup with kick: B reads "ping" within 500 ms (A's own timers are 5 s
+ * away) and A sends exactly two segments: the kick's ACK and the data.
  */
-static void expect_kicked(int c, int s, uint64_t t0, uint32_t a1, const char *what)
+static void thaw_kick_expect(int c, int s, struct tuple *tup, const char *what)
 {
+	uint32_t a1 = segs_out(c);
+	uint64_t t0 = now_ms();
 	struct tcp_info ti;
 	char buf[8];
 
+	thaw_ok(tup, TCPTAKE_THAW_FLAGS_KICK);
 	if (read_within(s, buf, 4, 500) != 4 || memcmp(buf, "ping", 4) || now_ms() - t0 > 500) {
 		tcp_info_of(c, &ti);
 		diag("A after the kick: ca_state %u unacked %u retrans %u rto %u us, segs_out +%u",
@@ -393,8 +395,6 @@ static void expect_kicked(int c, int s, uint64_t t0, uint32_t a1, const char *wh
 static void t_thaw_kick(void)
 {
 	struct tuple tup;
-	uint32_t a1;
-	uint64_t t0;
 	char buf[8];
 	int c, s;
 
@@ -402,10 +402,7 @@ static void t_thaw_kick(void)
 	tt_open_or_fail(&T);
 	tuple_from_fd(c, &tup);
 	freeze_and_send(c, s, &tup);
-	a1 = segs_out(c);
-	t0 = now_ms();
-	thaw_ok(&tup, TCPTAKE_THAW_FLAGS_KICK);
-	expect_kicked(c, s, t0, a1, "unsent data");
+	thaw_kick_expect(c, s, &tup, "unsent data");
 	CHECK(read_within(c, buf, 4, 8000) == 4 && !memcmp(buf, "pong", 4),
 	      "B's data not delivered on B's RTO (5 s) after THAW kick");
 	expect_flow(c, s, "after THAW kick");
@@ -426,8 +423,7 @@ static void t_thaw_kick_sent(void)
 	struct tt tb_nl;
 	struct nlres r;
 	int c, s, nsa, nsb;
-	uint32_t a0, a1;
-	uint64_t t0;
+	uint32_t a0;
 	char buf[8];
 
 	nsa = nsfd_self();
@@ -459,10 +455,7 @@ static void t_thaw_kick_sent(void)
 	tt_thaw(&tb_nl, &tb, 0, &r);
 	expect_ok(&r, "THAW in B");
 
-	a1 = segs_out(c);
-	t0 = now_ms();
-	thaw_ok(&tup, TCPTAKE_THAW_FLAGS_KICK);
-	expect_kicked(c, s, t0, a1, "sent, lost data");
+	thaw_kick_expect(c, s, &tup, "sent, lost data");
 	tcp_info_of(c, &ti);
 	EQ(ti.tcpi_total_retrans, 1, "A's retransmissions");
 	expect_flow(c, s, "after THAW kick");
@@ -489,8 +482,7 @@ static void t_thaw_kick_restored(void)
 	struct tuple tup;
 	struct nlres r;
 	int c, s, c2, on = 1, off = 0, q, nopt = 0;
-	uint32_t seq, a1, tsval, opt;
-	uint64_t t0;
+	uint32_t seq, tsval, opt;
 	struct msg m;
 
 	veth_setup(&c, &s, 0);
@@ -578,10 +570,7 @@ static void t_thaw_kick_restored(void)
 	diag("restored: dropped-out %llu (the window probe of TCP_REPAIR off)",
 	     (unsigned long long)e.dropped_out);
 
-	a1 = segs_out(c2);
-	t0 = now_ms();
-	thaw_ok(&tup, TCPTAKE_THAW_FLAGS_KICK);
-	expect_kicked(c2, s, t0, a1, "restored, sent data");
+	thaw_kick_expect(c2, s, &tup, "restored, sent data");
 	tcp_info_of(c2, &ti);
 	EQ(ti.tcpi_total_retrans, 1, "restored socket's retransmissions");
 	expect_flow(c2, s, "restored, after THAW kick");
@@ -1740,6 +1729,181 @@ static void t_dump_10k(void)
 	     (unsigned long long)(now_ms() - t0));
 }
 
+/* TCP states as TCP_INFO reports them (include/net/tcp_states.h). */
+enum { ST_FIN_WAIT2 = 5, ST_CLOSE = 7, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9 };
+
+/* Sessions of the DUMP_INTR tests: enough for several dump parts. */
+enum { INTR_PAIRS = 100 };
+
+/*
+ * A GET dump read one datagram at a time with an 8 KiB buffer, on a socket
+ * of its own: the kernel builds the next part of a dump when the previous
+ * one has been read, so change(arg), when given, runs after the dump's
+ * first messages and before most of the others.  Counts the messages
+ * flagged NLM_F_DUMP_INTR in the first part (*intr0) and after it,
+ * NLMSG_DONE included (*intr1).  Returns the sessions (one message each:
+ * no flag buffers).
+ */
+static unsigned int dump_stepwise(void (*change)(void *), void *arg,
+				  unsigned int *intr0, unsigned int *intr1)
+{
+	static char buf[8192];
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	unsigned int parts = 0, sessions = 0;
+	const uint32_t seq = 4242;
+	bool done = false;
+	struct msg m;
+	int fd = nl_open(NETLINK_GENERIC);
+
+	*intr0 = *intr1 = 0;
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	m.nh.nlmsg_seq = seq;
+	if (sendto(fd, m.buf, m.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		FAIL("netlink send: %s", strerror(errno));
+	while (!done) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		const struct nlmsghdr *nh;
+		ssize_t n = recvmsg(fd, &mh, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			FAIL("netlink recv: %s", strerror(errno));
+		if (mh.msg_flags & MSG_TRUNC)
+			FAIL("dump part larger than %zu bytes", sizeof(buf));
+		for (nh = (const struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_seq != seq)
+				continue;
+			if (nh->nlmsg_flags & NLM_F_DUMP_INTR)
+				++*(parts ? intr1 : intr0);
+			if (nh->nlmsg_type == NLMSG_ERROR || nh->nlmsg_type == NLMSG_DONE) {
+				const int *err = NLMSG_DATA(nh);
+
+				if (*err)
+					FAIL("GET dump: %s", strerror(-*err));
+				CHECK(nh->nlmsg_type == NLMSG_DONE, "GET dump ended without NLMSG_DONE");
+				done = true;
+				continue;
+			}
+			sessions++;
+		}
+		if (!parts++ && change) {
+			CHECK(!done, "the dump fit its first part");
+			change(arg);
+		}
+	}
+	close(fd);
+	diag("dump: %u sessions in %u parts, %u+%u flagged NLM_F_DUMP_INTR", sessions, parts,
+	     *intr0, *intr1);
+	return sessions;
+}
+
+static void pairs_lo(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		tcp_pair4("127.0.0.1", &fds[2 * i], &fds[2 * i + 1]);
+}
+
+static void open_pair(void *arg)
+{
+	int *fds = arg;
+
+	pairs_lo(fds, 1);
+}
+
+/*
+ * GET dump and NLM_F_DUMP_INTR: a dump of a quiet netns read part by part
+ * has the flag on no message; a dump during which a session is opened
+ * between its parts has it on a later message.
+ */
+static void t_dump_intr_open(void)
+{
+	static int fds[2 * INTR_PAIRS], more[2];
+	unsigned int n, i0, i1;
+
+	tt_open_or_fail(&T);
+	pairs_lo(fds, INTR_PAIRS);
+	n = dump_stepwise(NULL, NULL, &i0, &i1);
+	EQ(n, 2 * INTR_PAIRS, "sessions in the dump");
+	EQ(i0 + i1, 0, "messages flagged NLM_F_DUMP_INTR in a dump of a quiet netns");
+
+	n = dump_stepwise(open_pair, more, &i0, &i1);
+	EQ(i0, 0, "messages flagged NLM_F_DUMP_INTR before the change");
+	CHECK(i1 > 0, "no message flagged NLM_F_DUMP_INTR after a session was opened mid-dump");
+	CHECK(n >= 2 * INTR_PAIRS, "sessions in the dump: %u", n);
+
+	n = dump_stepwise(NULL, NULL, &i0, &i1);
+	EQ(n, 2 * INTR_PAIRS + 2, "sessions in the next dump");
+	EQ(i0 + i1, 0, "messages flagged NLM_F_DUMP_INTR in the next dump");
+}
+
+struct closing {
+	struct tuple tup;
+	int c, s;
+};
+
+static void wait_state(int fd, unsigned int state, const char *what)
+{
+	struct tcp_info ti;
+
+	for (int i = 0; i < 300; i++) {
+		tcp_info_of(fd, &ti);
+		if (ti.tcpi_state == state)
+			return;
+		sleep_ms(10);
+	}
+	FAIL("%s: TCP state %u, want %u", what, ti.tcpi_state, state);
+}
+
+/* The last ACK: the client goes to TIME-WAIT, the server to CLOSE. */
+static void finish_close(void *arg)
+{
+	struct closing *x = arg;
+
+	thaw_ok(&x->tup, TCPTAKE_THAW_FLAGS_KICK);
+	wait_state(x->c, ST_CLOSE, "client after the peer's FIN (TIME-WAIT)");
+	wait_state(x->s, ST_CLOSE, "server after the last ACK");
+}
+
+/*
+ * GET dump and NLM_F_DUMP_INTR, sessions leaving: a FIN-WAIT-2 session
+ * going to TIME-WAIT and a LAST-ACK one closing between the dump's parts
+ * (which moves no TCP MIB counter, only the hashed-socket count) flag a
+ * later message.  Before, the same dump is quiet.
+ */
+static void t_dump_intr_close(void)
+{
+	static int fds[2 * INTR_PAIRS];
+	struct closing x;
+	unsigned int n, i0, i1;
+
+	tt_open_or_fail(&T);
+	pairs_lo(fds, INTR_PAIRS);
+	pair_lo(&x.c, &x.s, &x.tup);
+	if (shutdown(x.c, SHUT_WR))
+		FAIL("shutdown: %s", strerror(errno));
+	wait_state(x.c, ST_FIN_WAIT2, "client after shutdown");
+	wait_state(x.s, ST_CLOSE_WAIT, "server after the client's FIN");
+	/* The server's FIN stays unsent until the THAW. */
+	freeze_ok(&x.tup, 20000);
+	if (shutdown(x.s, SHUT_WR))
+		FAIL("shutdown: %s", strerror(errno));
+	wait_state(x.s, ST_LAST_ACK, "server after shutdown");
+
+	n = dump_stepwise(NULL, NULL, &i0, &i1);
+	EQ(n, 2 * INTR_PAIRS + 2, "sessions in the dump (FIN-WAIT-2 and LAST-ACK included)");
+	EQ(i0 + i1, 0, "messages flagged NLM_F_DUMP_INTR in a dump of a quiet netns");
+
+	n = dump_stepwise(finish_close, &x, &i0, &i1);
+	EQ(i0, 0, "messages flagged NLM_F_DUMP_INTR before the change");
+	CHECK(i1 > 0, "no message flagged NLM_F_DUMP_INTR after two sessions left mid-dump");
+
+	n = dump_stepwise(NULL, NULL, &i0, &i1);
+	EQ(n, 2 * INTR_PAIRS, "sessions in the next dump");
+	EQ(i0 + i1, 0, "messages flagged NLM_F_DUMP_INTR in the next dump");
+}
+
 /*
  * GET without flag buffers on a session with queued bytes (1000 unread,
  * 500 unsent behind a freeze): the lengths, and no chunk at all; for a do
@@ -1826,6 +1990,8 @@ static const struct ktest tests[] = {
 	{ "get_consistency_buffers", t_get_consistency },
 	{ "get_large_session", t_get_large },
 	{ "dump_10000_sessions", t_dump_10k, 120 },
+	{ "dump_intr_session_opened", t_dump_intr_open },
+	{ "dump_intr_sessions_left", t_dump_intr_close },
 	{ "get_queued_without_buffers", t_get_queued_no_buffers },
 	{ "taint", t_taint },
 };
