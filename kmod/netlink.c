@@ -389,13 +389,16 @@ static bool tcptake_snap_complete(const struct tcptake_snap *s)
 
 /*
  * Put one GET message: the full session the first time, then
- * continuations (tuple and further chunks) while chunks remain.
+ * continuations (tuple and further chunks) while chunks remain.  @cb:
+ * the dump's state (the message is checked against its generation), NULL
+ * for a do.
  * Return: 0 when @s is complete, 1 when more chunks remain, -EMSGSIZE
  * when nothing fit.
  */
 static int tcptake_nl_fill_session(struct sk_buff *skb,
 				   struct tcptake_snap *s, u32 portid,
-				   u32 seq, int flags)
+				   u32 seq, int flags,
+				   struct netlink_callback *cb)
 {
 	struct nlattr *nest;
 	void *hdr;
@@ -417,6 +420,11 @@ static int tcptake_nl_fill_session(struct sk_buff *skb,
 		goto cancel;
 	}
 	nla_nest_end(skb, nest);
+	/* Only on a message that stays: a cancelled one must not consume
+	 * the change it would have flagged (cb->prev_seq).
+	 */
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
 	genlmsg_end(skb, hdr);
 	return tcptake_snap_complete(s) ? 0 : 1;
 
@@ -453,8 +461,6 @@ int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,
 	hdr = genlmsg_put(skb, portid, seq, &tcptake_nl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
-	if (cb)
-		genl_dump_check_consistent(cb, hdr);
 	nest = nla_nest_start(skb, TCPTAKE_A_FREEZE);
 	if (!nest ||
 	    tcptake_nl_put_tuple(skb, TCPTAKE_A_FREEZE_TUPLE, &t) ||
@@ -468,6 +474,9 @@ int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,
 		return -EMSGSIZE;
 	}
 	nla_nest_end(skb, nest);
+	/* After the puts: a cancelled message must not consume a change. */
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
 	genlmsg_end(skb, hdr);
 	return 0;
 }
@@ -644,7 +653,7 @@ static int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	if (tcptake_nl_fill_session(msg, &s, info->snd_portid, info->snd_seq,
-				    0)) {
+				    0, NULL)) {
 		nlmsg_free(msg);
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "session does not fit one message, use a dump");
@@ -696,6 +705,7 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 	int err;
 
 	NL_ASSERT_DUMP_CTX_FITS(struct tcptake_get_ctx);
+	cb->seq = tcptake_session_gen(sock_net(cb->skb->sk));
 	/* Validated by genl already; parsed again to stay version-neutral
 	 * (where genl keeps the parsed attributes of a dump changed in 6.6).
 	 */
@@ -746,12 +756,17 @@ static int tcptake_nl_get_dumpit(struct sk_buff *skb,
 	if (d->bad_flags)
 		return tcptake_nl_flags(d->bad_flags, TCPTAKE_GET_FLAGS_BUFFERS,
 					&flags, cb->extack);
+	/* Re-read at each call, also the last one (it ends the walk and
+	 * adds NLMSG_DONE): a change of the set of sessions since the
+	 * previous call flags the next message, NLMSG_DONE included.
+	 */
+	cb->seq = tcptake_session_gen(sock_net(skb->sk));
 	for (;;) {
 		if (d->snap_busy) {
 			err = tcptake_nl_fill_session(skb, &d->snap,
 						      NETLINK_CB(cb->skb).portid,
 						      cb->nlh->nlmsg_seq,
-						      NLM_F_MULTI);
+						      NLM_F_MULTI, cb);
 			if (err == -EMSGSIZE && !skb->len) {
 				NL_SET_ERR_MSG_MOD(cb->extack,
 						   "session does not fit a dump message");

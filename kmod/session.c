@@ -20,6 +20,7 @@
  */
 #include <linux/delay.h>
 #include <linux/ipv6.h>
+#include <linux/jhash.h>
 #include <linux/mm.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
@@ -27,9 +28,11 @@
 #include <net/inet_connection_sock.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
+#include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/sock.h>
 #include <net/tcp.h>
+#include <net/transp_v6.h>
 
 #include "compat.h"
 #include "tcptake.h"
@@ -535,6 +538,42 @@ void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 		tcptake_kick_wait(sk, what, segs_out);
 out:
 	sock_put(sk);
+}
+
+/**
+ * tcptake_session_gen() - generation of the namespace's set of sessions
+ * @net: namespace
+ *
+ * The kernel keeps no change counter for its established hash; this one
+ * is derived from counters that a socket entering or leaving the session
+ * states moves (Documentation/kmod.md lists what is and is not caught):
+ *  - TCP MIB ActiveOpens, PassiveOpens, AttemptFails, EstabResets
+ *    (monotonic) and CurrEstab (ESTABLISHED + CLOSE_WAIT sockets);
+ *  - hashed sockets of tcp_prot + tcpv6_prot: listeners and full sockets
+ *    in the established hash, so every exit from a session state (to
+ *    TIME_WAIT or CLOSE, both unhash the socket) lowers it.
+ * Per-CPU counters the stack keeps anyway are only read: the packet
+ * path is not touched.  For dumps.
+ *
+ * Return: a hash of these values, never 0 (0 means "no generation" to
+ * nl_dump_check_consistent()).
+ */
+u32 tcptake_session_gen(struct net *net)
+{
+	static const int mib[] = {
+		TCP_MIB_ACTIVEOPENS, TCP_MIB_PASSIVEOPENS, TCP_MIB_ATTEMPTFAILS,
+		TCP_MIB_ESTABRESETS, TCP_MIB_CURRESTAB,
+	};
+	u32 v[ARRAY_SIZE(mib) + 1], gen;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(mib); i++)
+		v[i] = snmp_fold_field(net->mib.tcp_statistics, mib[i]);
+	/* Summed: IPV6_ADDRFORM moves a socket from one to the other. */
+	v[i] = sock_prot_inuse_get(net, &tcp_prot) +
+	       sock_prot_inuse_get(net, &tcpv6_prot);
+	gen = jhash2(v, ARRAY_SIZE(v), 0);
+	return gen ?: 1;
 }
 
 static bool tcptake_filter_match(const struct sock *sk,

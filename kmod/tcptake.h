@@ -243,6 +243,7 @@ void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 int tcptake_batch_fill(struct net *net, unsigned int *bucket,
 		       const struct tcptake_filter *f, struct tcptake_batch *b);
 void tcptake_batch_release(struct tcptake_batch *b);
+u32 tcptake_session_gen(struct net *net);
 
 /* netlink.c */
 int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,
