@@ -59,6 +59,11 @@ static struct netlink_range_validation tcptake_cwnd_range = {
 	.max	= 1048576,
 };
 
+/* TCP_INFINITE_SSTHRESH */
+static struct netlink_range_validation tcptake_ssthresh_range = {
+	.max	= 0x7fffffff,
+};
+
 static struct netlink_range_validation tcptake_timeout_range = {
 	.max	= TCPTAKE_FREEZE_TIMEOUT_MAX_MS,
 };
@@ -111,7 +116,7 @@ static const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_MAX +
 	[TCPTAKE_A_SESSION_MDEV_US]	= { .type = NLA_U32 },
 	[TCPTAKE_A_SESSION_RTO_US]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_rto_range),
 	[TCPTAKE_A_SESSION_SND_CWND]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_cwnd_range),
-	[TCPTAKE_A_SESSION_SND_SSTHRESH] = { .type = NLA_U32 },
+	[TCPTAKE_A_SESSION_SND_SSTHRESH] = NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_ssthresh_range),
 	[TCPTAKE_A_SESSION_APP_STATE]	= { .type = NLA_BINARY, .len = TCPTAKE_APP_STATE_MAX },
 	[TCPTAKE_A_SESSION_CAPTURE_TIME_NS] = { .type = NLA_U64 },
 	[TCPTAKE_A_SESSION_GENERATION]	= { .type = NLA_U64 },

@@ -1029,6 +1029,7 @@ static void t_set(void)
 	struct nlres r;
 	struct msg m;
 	int c, s, on = 1;
+	size_t off;
 
 	tt_open_or_fail(&T);
 	pair_lo(&c, &s, &tup);
@@ -1058,6 +1059,16 @@ static void t_set(void)
 		EQ(g.v[want[i].attr], want[i].val, "value after SET");
 	}
 	session_free(&g);
+
+	/* snd-ssthresh above TCP_INFINITE_SSTHRESH is refused by the policy */
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_SET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+	nest_start(&m, TCPTAKE_A_SESSION);
+	put_tuple(&m, TCPTAKE_A_SESSION_TUPLE, &tup);
+	off = put_u32(&m, TCPTAKE_A_SESSION_SND_SSTHRESH, 0x80000000u);
+	nest_end(&m);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_err(&r, ERANGE, MSG_RANGE, (long)off, "SET snd-ssthresh 0x80000000");
 }
 
 /*
