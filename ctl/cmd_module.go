@@ -61,7 +61,7 @@ func sessionModuleCommands() []*cli.Command {
 		},
 		{
 			Name:  "thaw",
-			Usage: "lift the freeze of a session; kick sends at once what the freeze held back",
+			Usage: "lift the freeze of a session; kick makes both ends send at once what the freeze held back",
 			UsageText: "tcptakectl [-j] [-n NETNS] session thaw TUPLE [kick]\n\n" +
 				tupleUsage,
 			Action: sessionThaw,

@@ -394,16 +394,33 @@ unlock:
 	return err;
 }
 
+/* Under e->ring_lock: copy the ring to @segs, oldest first. */
+static unsigned int tcptake_ring_copy(const struct tcptake_freeze *e,
+				      struct tcptake_seg *segs)
+{
+	unsigned int i, first;
+
+	first = (e->ring_head + TCPTAKE_PEER_RING_SIZE - e->ring_len) %
+		TCPTAKE_PEER_RING_SIZE;
+	for (i = 0; i < e->ring_len; i++)
+		segs[i] = e->ring[(first + i) % TCPTAKE_PEER_RING_SIZE];
+	return e->ring_len;
+}
+
 /**
  * tcptake_freeze_del() - thaw a tuple
  * @net: namespace
  * @key: tuple
  * @fi: filled with the freeze as it was
+ * @segs: TCPTAKE_PEER_RING_SIZE entries, filled with the segments recorded
+ *	for the tuple, oldest first
+ * @n: set to the number of entries filled
  *
  * Return: 0 or -ENOENT when the tuple is not frozen.
  */
 int tcptake_freeze_del(struct net *net, const struct tcptake_key *key,
-		       struct tcptake_freeze_info *fi)
+		       struct tcptake_freeze_info *fi, struct tcptake_seg *segs,
+		       unsigned int *n)
 {
 	struct tcptake_net *tn = tcptake_pernet(net);
 	struct tcptake_freeze *e;
@@ -419,6 +436,10 @@ int tcptake_freeze_del(struct net *net, const struct tcptake_key *key,
 	spin_unlock_bh(&tn->lock);
 
 	timer_delete_sync(&e->timer);
+	/* Unlinked: hooks still under RCU may add to the ring. */
+	spin_lock_bh(&e->ring_lock);
+	*n = tcptake_ring_copy(e, segs);
+	spin_unlock_bh(&e->ring_lock);
 	kfree_rcu(e, rcu);
 	return 0;
 }
@@ -437,7 +458,6 @@ int tcptake_freeze_peer(struct net *net, const struct tcptake_key *key,
 {
 	struct tcptake_net *tn = tcptake_pernet(net);
 	struct tcptake_freeze *e;
-	unsigned int i, first;
 
 	spin_lock_bh(&tn->lock);
 	e = tn->table ? tcptake_freeze_find(tn, tn->table, key) : NULL;
@@ -446,11 +466,7 @@ int tcptake_freeze_peer(struct net *net, const struct tcptake_key *key,
 		return -ENOENT;
 	}
 	spin_lock(&e->ring_lock);
-	first = (e->ring_head + TCPTAKE_PEER_RING_SIZE - e->ring_len) %
-		TCPTAKE_PEER_RING_SIZE;
-	for (i = 0; i < e->ring_len; i++)
-		segs[i] = e->ring[(first + i) % TCPTAKE_PEER_RING_SIZE];
-	*n = e->ring_len;
+	*n = tcptake_ring_copy(e, segs);
 	spin_unlock(&e->ring_lock);
 	spin_unlock_bh(&tn->lock);
 	return 0;

@@ -580,9 +580,11 @@ static int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
 
 static int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct tcptake_seg segs[TCPTAKE_PEER_RING_SIZE];
 	struct net *net = genl_info_net(info);
 	struct tcptake_freeze_info fi;
 	struct tcptake_tuple t;
+	unsigned int n;
 	u32 flags;
 	int err;
 
@@ -594,14 +596,14 @@ static int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 
-	err = tcptake_freeze_del(net, &t.key, &fi);
+	err = tcptake_freeze_del(net, &t.key, &fi, segs, &n);
 	if (err) {
 		NL_SET_ERR_MSG_MOD(info->extack, "tuple is not frozen");
 		return err;
 	}
 	tcptake_nl_notify(net, &fi, TCPTAKE_EVENT_THAWED, GFP_KERNEL);
 	if (flags & TCPTAKE_THAW_FLAGS_KICK)
-		tcptake_kick(net, &t, info->extack);
+		tcptake_kick(net, &t, segs, n, info->extack);
 	return 0;
 }
 

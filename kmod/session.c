@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Sessions: find a TCP socket by tuple, snapshot it under its lock, set
- * what TCP_REPAIR cannot, kick a socket after a thaw, and walk the
- * established hash for dumps.
+ * what TCP_REPAIR cannot, and walk the established hash for dumps.
  *
  * FIN accounting.  The image carries data sequence numbers only: the
  * send queue is write-seq - snd-una bytes of data, the receive queue ends
@@ -18,7 +17,6 @@
  *    to it (reading EOF moves copied_seq past the FIN).
  * The state tells the restorer which FINs to replay.
  */
-#include <linux/delay.h>
 #include <linux/ipv6.h>
 #include <linux/jhash.h>
 #include <linux/mm.h>
@@ -50,7 +48,13 @@ static struct inet_hashinfo *tcptake_hashinfo(const struct net *net)
 	return net->ipv4.tcp_death_row.hashinfo;
 }
 
-static bool tcptake_sk_session(const struct sock *sk)
+/**
+ * tcptake_sk_session() - whether a socket is in a session state
+ * @sk: socket
+ *
+ * Return: true in the states with a synchronized sequence space.
+ */
+bool tcptake_sk_session(const struct sock *sk)
 {
 	return (1 << READ_ONCE(sk->sk_state)) & TCPTAKE_SESSION_STATES;
 }
@@ -435,109 +439,6 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 out:
 	release_sock(sk);
 	return err;
-}
-
-/* Whether the socket of a thawed tuple can be kicked; warns when not. */
-static bool tcptake_kick_ok(struct sock *sk, struct netlink_ext_ack *extack)
-{
-	if (!tcptake_sk_session(sk)) {
-		NL_SET_ERR_MSG_MOD(extack, "kick skipped: no TCP session with this tuple");
-		return false;
-	}
-	if (tcp_sk(sk)->repair) {
-		NL_SET_ERR_MSG_MOD(extack, "kick skipped: socket in repair mode");
-		return false;
-	}
-	return true;
-}
-
-/*
- * Wait up to TCPTAKE_KICK_WAIT_MS for a timer armed to fire now to have
- * run: the delayed-ACK timer (@what ICSK_TIME_DACK) clears ICSK_ACK_TIMER;
- * the retransmit timer sends a segment (@segs_out: tp->segs_out when it
- * was armed) or leaves another event pending.
- */
-static void tcptake_kick_wait(struct sock *sk, int what, u32 segs_out)
-{
-	struct inet_connection_sock *icsk = inet_csk(sk);
-	unsigned long end = jiffies + msecs_to_jiffies(TCPTAKE_KICK_WAIT_MS);
-
-	while (time_before(jiffies, end)) {
-		if (what == ICSK_TIME_DACK) {
-			if (!(READ_ONCE(icsk->icsk_ack.pending) & ICSK_ACK_TIMER))
-				return;
-		} else if (READ_ONCE(tcp_sk(sk)->segs_out) != segs_out ||
-			   READ_ONCE(icsk->icsk_pending) != what) {
-			return;
-		}
-		usleep_range(200, 1000);
-	}
-}
-
-/**
- * tcptake_kick() - make the socket of a thawed tuple send what the freeze
- * held back
- * @net: namespace
- * @t: tuple
- * @extack: gets a warning when the kick is skipped
- *
- * The socket of @t, under its lock, as its own timers would do it (the
- * transmit, retransmit and probe paths are not exported, nor are
- * tcp_send_ack() and tcp_mstamp_refresh()):
- *  1. one ACK (current ack and window) through its delayed-ACK timer armed
- *     to fire now;
- *  2. its retransmit timer re-armed to fire now, with the event it waits
- *     for: ICSK_TIME_RETRANS when packets are out (sent, unacked):
- *     tcp_retransmit_timer() retransmits the head as at an RTO; else
- *     ICSK_TIME_PROBE0 when data is queued unsent (a transmission dropped
- *     at LOCAL_OUT leaves it unsent, waiting for the probe timer):
- *     tcp_probe_timer() -> tcp_write_wakeup() sends its first segment, or
- *     a window probe when the peer's window is closed.
- * The timers run in softirq, or from release_sock() when the socket is
- * owned.  Each step waits up to TCPTAKE_KICK_WAIT_MS for its timer.
- * Without a socket, or with one in repair mode or not synchronized, it
- * does nothing.
- */
-void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
-		  struct netlink_ext_ack *extack)
-{
-	struct sock *sk;
-	u32 segs_out = 0;
-	int what = 0;
-
-	sk = tcptake_sk_lookup(net, t);
-	if (!sk) {
-		NL_SET_ERR_MSG_MOD(extack, "kick skipped: no TCP session with this tuple");
-		return;
-	}
-	lock_sock(sk);
-	if (!tcptake_kick_ok(sk, extack)) {
-		release_sock(sk);
-		goto out;
-	}
-	inet_csk_schedule_ack(sk);
-	inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
-	release_sock(sk);
-	tcptake_kick_wait(sk, ICSK_TIME_DACK, 0);
-
-	lock_sock(sk);
-	if (!tcptake_kick_ok(sk, extack)) {
-		release_sock(sk);
-		goto out;
-	}
-	if (tcp_sk(sk)->packets_out)
-		what = ICSK_TIME_RETRANS;
-	else if (tcp_send_head(sk))
-		what = ICSK_TIME_PROBE0;
-	if (what) {
-		segs_out = tcp_sk(sk)->segs_out;
-		inet_csk_reset_xmit_timer(sk, what, 0, TCP_RTO_MAX);
-	}
-	release_sock(sk);
-	if (what)
-		tcptake_kick_wait(sk, what, segs_out);
-out:
-	sock_put(sk);
 }
 
 /**

@@ -223,7 +223,8 @@ int tcptake_freeze_add(struct net *net, const struct tcptake_key *key,
 		       struct tcptake_freeze_info *fi,
 		       struct netlink_ext_ack *extack);
 int tcptake_freeze_del(struct net *net, const struct tcptake_key *key,
-		       struct tcptake_freeze_info *fi);
+		       struct tcptake_freeze_info *fi, struct tcptake_seg *segs,
+		       unsigned int *n);
 int tcptake_freeze_peer(struct net *net, const struct tcptake_key *key,
 			struct tcptake_seg *segs, unsigned int *n);
 unsigned int tcptake_freeze_count(struct net *net);
@@ -233,17 +234,21 @@ int tcptake_freeze_dump(struct net *net, struct sk_buff *skb,
 
 /* session.c */
 struct sock *tcptake_sk_lookup(struct net *net, const struct tcptake_tuple *t);
+bool tcptake_sk_session(const struct sock *sk);
 int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s, bool buffers,
 		      struct netlink_ext_ack *extack);
 void tcptake_snap_release(struct tcptake_snap *s);
 int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 			struct netlink_ext_ack *extack);
-void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
-		  struct netlink_ext_ack *extack);
 int tcptake_batch_fill(struct net *net, unsigned int *bucket,
 		       const struct tcptake_filter *f, struct tcptake_batch *b);
 void tcptake_batch_release(struct tcptake_batch *b);
 u32 tcptake_session_gen(struct net *net);
+
+/* kick.c */
+void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
+		  const struct tcptake_seg *segs, unsigned int nsegs,
+		  struct netlink_ext_ack *extack);
 
 /* netlink.c */
 int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,

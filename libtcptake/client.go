@@ -116,10 +116,12 @@ func timeoutMs(d time.Duration) uint32 {
 	return uint32((d + time.Millisecond - 1) / time.Millisecond)
 }
 
-// Thaw lifts the freeze of t. With kick, the module makes the session's
-// own socket send at once what the freeze held back (an ACK, then the
-// first unacked or unsent segment) instead of waiting for its timers; the
-// peer's held-back data comes on the peer's retransmission timer.
+// Thaw lifts the freeze of t. With kick, the module makes both ends send
+// at once what the freeze held back instead of waiting for their timers:
+// the session's own socket sends an ACK, then the first unacked or unsent
+// segment; a peer that retransmitted into the freeze gets ICMP
+// unreachables that revert its RTO backoff (RFC 6069), so it retransmits
+// at once (uapi/tcptake.yaml, thaw-flags kick).
 // errors.Is(err, os.ErrNotExist) when t is not frozen (never frozen,
 // thawed, or expired).
 func (c *Client) Thaw(ctx context.Context, t Tuple, kick bool) error {

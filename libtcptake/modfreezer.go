@@ -25,8 +25,8 @@ func (f *ModuleFreezer) Freeze(ctx context.Context, t Tuple) error {
 	return f.C.Freeze(ctx, t, FreezeOptions{Timeout: f.Timeout, Replace: true})
 }
 
-// Thaw lifts the freeze; kick makes the session's socket send at once what
-// the freeze held back.
+// Thaw lifts the freeze; kick makes both ends send at once what the
+// freeze held back (see Client.Thaw).
 // errors.Is(err, os.ErrNotExist) when the tuple was not frozen (never, or
 // its freeze expired): the drop is gone, but no kick was sent.
 func (f *ModuleFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {

@@ -613,8 +613,9 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 //     (the local address is the node's by Restart), then its window;
 //  3. thaw and repair off. The module thaws after repair off, with a
 //     kick: the live socket sends an ACK and what the freeze held back at
-//     once. Other freezers thaw first, so the window probe sent at repair
-//     off reaches the peer; held-back bytes are pushed from userspace.
+//     once, and a peer in RTO backoff is told to retransmit. Other
+//     freezers thaw first, so the window probe sent at repair off reaches
+//     the peer; held-back bytes are pushed from userspace.
 func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 	var probing []*Session
 	for _, s := range ss {

@@ -13,8 +13,8 @@ import (
 type Freezer interface {
 	// Freeze installs the drop. Freezing a tuple twice is not an error.
 	Freeze(ctx context.Context, t Tuple) error
-	// Thaw lifts it. kick asks for ACKs that make the peer retransmit at
-	// once; freezers that cannot kick ignore it.
+	// Thaw lifts it. kick asks both ends to send at once what the freeze
+	// held back (see Client.Thaw); freezers that cannot kick ignore it.
 	Thaw(ctx context.Context, t Tuple, kick bool) error
 }
 

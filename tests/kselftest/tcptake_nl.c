@@ -16,12 +16,14 @@
  *     +------------------------+          +------------------------+
  *     The host routes lock rto_min at 5 s and tcp_early_retrans is 0 on
  *     both sides, so within a test no segment is retransmitted: packet
- *     counts are exact.
+ *     counts are exact.  The kick tests of a peer in RTO backoff lock
+ *     rto_min at 200 ms instead (retransmissions are counted there).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
@@ -153,19 +155,19 @@ static int nsfd_self(void)
 	return fd;
 }
 
-/* No retransmission or loss probe in the test's lifetime (see the top). */
-static void quiet_tcp(const char *ifname, const char *peer)
+/* No loss probe; retransmissions only on the RTO, at least rto_min_ms. */
+static void quiet_tcp(const char *ifname, const char *peer, uint32_t rto_min_ms)
 {
-	route_rto_min4(ifname, peer, 5000);
+	route_rto_min4(ifname, peer, rto_min_ms);
 	sysctl_write("/proc/sys/net/ipv4/tcp_early_retrans", "0");
 	sysctl_write("/proc/sys/net/ipv4/tcp_autocorking", "0");
 }
 
 /*
- * The veth topology. The caller stays in A (its own netns); returns B's fd.
- * *c is A's client socket, *s B's accepted socket.
+ * The veth topology, rto_min @rto_min_ms. The caller stays in A (its own
+ * netns); returns B's fd. *c is A's client socket, *s B's accepted socket.
  */
-static int veth_setup(int *c, int *s, int sndbuf)
+static int veth_setup_rto(int *c, int *s, int sndbuf, uint32_t rto_min_ms)
 {
 	int nsa = nsfd_self(), nsb;
 
@@ -173,17 +175,23 @@ static int veth_setup(int *c, int *s, int sndbuf)
 	netns_enter(nsa);
 	veth_pair("va", "vb", nsb);
 	addr_add4("va", "192.0.2.1", 24);
-	quiet_tcp("va", "192.0.2.2");
+	quiet_tcp("va", "192.0.2.2", rto_min_ms);
 	netns_enter(nsb);
 	link_up("vb");
 	addr_add4("vb", "192.0.2.2", 24);
-	quiet_tcp("vb", "192.0.2.1");
+	quiet_tcp("vb", "192.0.2.1", rto_min_ms);
 	netns_enter(nsa);
 	tcp_pair4_ns("192.0.2.2", NULL, nsa, nsb, c, s);
 	if (sndbuf && setsockopt(*c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)))
 		FAIL("SO_SNDBUF: %s", strerror(errno));
 	close(nsa);
 	return nsb;
+}
+
+/* The veth topology with no retransmission in a test's lifetime. */
+static int veth_setup(int *c, int *s, int sndbuf)
+{
+	return veth_setup_rto(c, s, sndbuf, 5000);
 }
 
 /* Poll FREEZE-LIST until dropped-in/out reach the wanted values (or 3 s). */
@@ -361,6 +369,66 @@ static void tcp_info_of(int fd, struct tcp_info *ti)
 }
 
 /*
+ * A counter of the current netns: "Icmp6InDestUnreachs" from /proc/net/snmp6
+ * (name and value per line) or "Icmp" "InDestUnreachs" from /proc/net/snmp
+ * (a line of names, then one of values, both starting with @prefix).
+ */
+static uint64_t snmp_counter(const char *prefix, const char *name)
+{
+	char names[4096], vals[4096], *np, *vp, *n, *v;
+	size_t plen = strlen(prefix);
+	FILE *f = fopen(prefix[0] ? "/proc/net/snmp" : "/proc/net/snmp6", "r");
+	uint64_t val;
+
+	if (!f)
+		FAIL("open snmp: %s", strerror(errno));
+	while (fgets(names, sizeof(names), f)) {
+		if (!prefix[0]) {
+			if (sscanf(names, "%4095s %" SCNu64, vals, &val) == 2 &&
+			    !strcmp(vals, name)) {
+				fclose(f);
+				return val;
+			}
+			continue;
+		}
+		if (strncmp(names, prefix, plen) || names[plen] != ':' ||
+		    !fgets(vals, sizeof(vals), f))
+			continue;
+		n = strtok_r(names + plen + 1, " \n", &np);
+		v = strtok_r(vals + plen + 1, " \n", &vp);
+		for (; n && v; n = strtok_r(NULL, " \n", &np), v = strtok_r(NULL, " \n", &vp))
+			if (!strcmp(n, name)) {
+				fclose(f);
+				return strtoull(v, NULL, 10);
+			}
+	}
+	fclose(f);
+	FAIL("no snmp counter %s %s", prefix, name);
+}
+
+/* ICMP destination unreachables received in netns @ns (then back in @home). */
+static uint64_t icmp_unreach_in(int family, int ns, int home)
+{
+	uint64_t n;
+
+	netns_enter(ns);
+	n = family == AF_INET ? snmp_counter("Icmp", "InDestUnreachs") :
+				snmp_counter("", "Icmp6InDestUnreachs");
+	netns_enter(home);
+	return n;
+}
+
+static int so_error(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		FAIL("SO_ERROR: %s", strerror(errno));
+	return err;
+}
+
+/*
  * THAW tup with kick: B reads "ping" within 500 ms (A's own timers are 5 s
  * away) and A sends exactly two segments: the kick's ACK and the data.
  */
@@ -394,15 +462,21 @@ static void thaw_kick_expect(int c, int s, struct tuple *tup, const char *what)
  */
 static void t_thaw_kick(void)
 {
+	int c, s, nsa, nsb;
 	struct tuple tup;
+	uint64_t icmp0;
 	char buf[8];
-	int c, s;
 
-	veth_setup(&c, &s, 0);
+	nsa = nsfd_self();
+	nsb = veth_setup(&c, &s, 0);
 	tt_open_or_fail(&T);
 	tuple_from_fd(c, &tup);
 	freeze_and_send(c, s, &tup);
+	icmp0 = icmp_unreach_in(AF_INET, nsb, nsa);
 	thaw_kick_expect(c, s, &tup, "unsent data");
+	/* B's "pong" went out once: B is not in backoff, there is nothing to revert. */
+	EQ(icmp_unreach_in(AF_INET, nsb, nsa) - icmp0, 0, "ICMPs to B, not in RTO backoff");
+	EQ(so_error(s), 0, "B's SO_ERROR after the kick");
 	CHECK(read_within(c, buf, 4, 8000) == 4 && !memcmp(buf, "pong", 4),
 	      "B's data not delivered on B's RTO (5 s) after THAW kick");
 	expect_flow(c, s, "after THAW kick");
@@ -575,6 +649,93 @@ static void t_thaw_kick_restored(void)
 	EQ(ti.tcpi_total_retrans, 1, "restored socket's retransmissions");
 	expect_flow(c2, s, "restored, after THAW kick");
 	expect_flow(s, c2, "restored, after THAW kick");
+}
+
+/*
+ * THAW with kick, the peer in RTO backoff (RFC 6069). A's tuple is frozen;
+ * B's "pong" is dropped at A's input and B retransmits it on its timer
+ * (rto_min 200 ms, no loss probe: at about 0.2, 0.6 and 1.4 s). At backoff
+ * 3, B's next retransmission is 8 RTOs after its last; 600 ms later (more
+ * than 2 RTOs), THAW with kick sends B one ICMP unreachable per "pong" A's
+ * freeze recorded: 4. Each reverts one step of B's backoff; the second
+ * finds its timeout passed and B retransmits at once. The ICMP's soft
+ * error lasts until B's next ACK of new data.
+ */
+static void kick_peer(int family, int c, int s, const struct tuple *tup, int nsa, int nsb)
+{
+	uint64_t t0, dt, icmp0, pending_ms;
+	struct tt_freeze_ent e;
+	struct tcp_info ti;
+	uint32_t b0;
+	char buf[8];
+
+	expect_flow(c, s, "before FREEZE");
+	expect_flow(s, c, "before FREEZE");
+	freeze_ok(tup, 20000);
+	b0 = segs_out(s);
+	write_all(s, "pong", 4);
+	t0 = now_ms();
+	do {
+		tcp_info_of(s, &ti);
+		CHECK(now_ms() - t0 < 6000, "B's backoff %u after 6 s, want 3", ti.tcpi_backoff);
+		sleep_ms(5);
+	} while (ti.tcpi_backoff < 3);
+	sleep_ms(600);
+	tcp_info_of(s, &ti);
+	EQ(ti.tcpi_backoff, 3, "B's RTO backoff before THAW");
+	EQ(segs_out(s) - b0, 4, "B's transmissions of pong (one, three retransmissions)");
+	list_one(&e, tup);
+	EQ(e.dropped_in, 4, "dropped-in (B's pong, four times)");
+	/* B's timer: its RTO (backed off) from its last retransmission. */
+	pending_ms = ti.tcpi_rto / 1000 - 600;
+	CHECK(pending_ms >= 800, "B's retransmission already due in %llu ms",
+	      (unsigned long long)pending_ms);
+	EQ(so_error(s), 0, "B's SO_ERROR before THAW");
+	icmp0 = icmp_unreach_in(family, nsb, nsa);
+
+	t0 = now_ms();
+	thaw_ok(tup, TCPTAKE_THAW_FLAGS_KICK);
+	CHECK(read_within(c, buf, 4, 3000) == 4 && !memcmp(buf, "pong", 4),
+	      "B's data not delivered after THAW kick");
+	dt = now_ms() - t0;
+	diag("B's pong %llu ms after THAW kick; B's own timer was %llu ms away",
+	     (unsigned long long)dt, (unsigned long long)pending_ms);
+	CHECK(dt < 300, "B's pong came %llu ms after THAW kick, its own timer was %llu ms away",
+	      (unsigned long long)dt, (unsigned long long)pending_ms);
+	EQ(icmp_unreach_in(family, nsb, nsa) - icmp0, 4,
+	   "ICMP unreachables B received (one per pong the freeze recorded)");
+	tcp_info_of(s, &ti);
+	EQ(ti.tcpi_total_retrans, 4, "B's retransmissions (three, and one on the kick)");
+	/* A's data acks pong: B's ACK processing clears the ICMP's soft error. */
+	expect_flow(c, s, "after THAW kick");
+	EQ(so_error(s), 0, "B's SO_ERROR once A acked pong");
+	expect_flow(s, c, "after THAW kick");
+}
+
+static void t_thaw_kick_peer(void)
+{
+	struct tuple tup;
+	int c, s, nsa, nsb;
+
+	nsa = nsfd_self();
+	nsb = veth_setup_rto(&c, &s, 0, 200);
+	tt_open_or_fail(&T);
+	tuple_from_fd(c, &tup);
+	kick_peer(AF_INET, c, s, &tup, nsa, nsb);
+}
+
+/* The same over ::1 (loopback: A and B share the netns). */
+static void t_thaw_kick_peer6(void)
+{
+	struct tuple tup;
+	int c, s, ns;
+
+	ns = nsfd_self();
+	sysctl_write("/proc/sys/net/ipv4/tcp_early_retrans", "0");
+	tt_open_or_fail(&T);
+	tcp_pair6("::1", &c, &s);
+	tuple_from_fd(c, &tup);
+	kick_peer(AF_INET6, c, s, &tup, ns, ns);
 }
 
 /*
@@ -1995,6 +2156,8 @@ static const struct ktest tests[] = {
 	{ "thaw_kick", t_thaw_kick },
 	{ "thaw_kick_sent", t_thaw_kick_sent },
 	{ "thaw_kick_restored", t_thaw_kick_restored },
+	{ "thaw_kick_peer", t_thaw_kick_peer },
+	{ "thaw_kick_peer6", t_thaw_kick_peer6 },
 	{ "bypass_mark", t_bypass_mark },
 	{ "peer_get", t_peer_get },
 	{ "ipv6_freeze_get_thaw", t_ipv6 },
