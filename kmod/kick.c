@@ -15,8 +15,8 @@
  * while it is in RTO backoff, reverts one step of the backoff, and
  * retransmits at once when the reverted timeout has already passed since
  * its last retransmission.  That is the connectivity disruption the
- * freeze was, so the kick reports it: one such ICMP per retransmission
- * the freeze dropped.
+ * freeze was, so the kick reports it: one such ICMP per transmission of
+ * that segment the freeze dropped, when it dropped at least two.
  */
 #include <linux/delay.h>
 #include <linux/icmp.h>
