@@ -458,7 +458,8 @@ static void thaw_kick_expect(int c, int s, struct tuple *tup, const char *what)
  * A's LOCAL_OUT, so A holds it unsent (its probe timer: 5 s); B's "pong"
  * was sent and dropped at A's LOCAL_IN. The kick makes A send one ACK and
  * then "ping" at once. B's "pong" comes on B's retransmission timer (5 s):
- * no segment from A makes B retransmit sooner.
+ * B sent it once and is not in backoff, so the kick sends B no ICMP
+ * (thaw_kick_peer covers a peer in backoff).
  */
 static void t_thaw_kick(void)
 {
