@@ -1,13 +1,13 @@
 #!/bin/sh
 # ci/vmtest.sh — the module tier: build kmod/ for each test kernel, boot it
-# under qemu with the kselftests (tests/kselftest/) and the Go client's VM
-# tests, and report.
+# under qemu with the kselftests (tests/kselftest/) and the Go VM tests
+# (the module client in libtcptake, tcptakectl in ctl), and report.
 #
 # For each kernel of `ci/kernels.sh list` (6.1 and 6.12 cloud), in turn:
 #   1. build kmod/ against /usr/src/linux-headers-$K in out/vmtest/$K/build
 #      (a copy of kmod/ and uapi/; nothing is built inside the source tree)
 #   2. pack an initramfs: busybox-static, veth.ko, tcptake.ko, the selftests,
-#      the Go test binary, ci/vm/init
+#      the Go test binaries, ci/vm/init
 #   3. boot it (ci/vm/boot.sh: TCG, -nic none, time limit) and count the
 #      results that /init reports on the second serial port
 # Ends with the line "vmtest: N passed, N failed, N skipped" and exits 1 on
@@ -72,19 +72,22 @@ if [ -n "${VMTEST_ARGS:-}" ]; then
 	extra="-f $OUT/tcptake_nl.args:/selftests/tcptake_nl.args"
 fi
 
-# The Go client's VM tests (TestVM*, gated by TCPTAKE_VMTEST=1). A package
-# without them still builds a binary that runs no test.
+# The Go VM tests (TestVM*, gated by TCPTAKE_VMTEST=1): the module client
+# (libtcptake) and tcptakectl (ctl). A package without them still builds a
+# binary that runs no test.
 gotest=
 if [ "${VMTEST_NO_GO:-}" = 1 ]; then
 	say "VMTEST_NO_GO=1: the Go VM tests are left out"
 else
-	say "building the Go VM tests (libtcptake.test)"
-	if CGO_ENABLED=0 go test -c -trimpath -o "$OUT/libtcptake.test" ./libtcptake >"$OUT/go-build.log" 2>&1; then
-		[ -x "$OUT/libtcptake.test" ] && gotest="-f $OUT/libtcptake.test:/libtcptake.test"
-	else
-		cat "$OUT/go-build.log"
-		fail "go test -c ./libtcptake does not build"
-	fi
+	for pkg in libtcptake ctl; do
+		say "building the Go VM tests ($pkg.test)"
+		if CGO_ENABLED=0 go test -c -trimpath -o "$OUT/$pkg.test" "./$pkg" >"$OUT/go-build.log" 2>&1; then
+			[ -x "$OUT/$pkg.test" ] && gotest="$gotest -f $OUT/$pkg.test:/$pkg.test"
+		else
+			cat "$OUT/go-build.log"
+			fail "go test -c ./$pkg does not build"
+		fi
+	done
 fi
 
 for K in $KVERS; do
