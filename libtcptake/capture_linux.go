@@ -62,15 +62,13 @@ func (c *peerCapture) peerAcks(ctx context.Context, ts []Tuple, wait time.Durati
 			got[t] = ack
 		}
 	}
-	for t, ack := range got {
-		delete(got, t)
-		for _, orig := range ts { // give back the caller's tuples (with IfIndex)
-			if orig.Local == t.Local && orig.Remote == t.Remote {
-				got[orig] = ack
-			}
+	acks := make(map[Tuple]uint32, len(got)) // keyed by the caller's tuples (with IfIndex)
+	for _, t := range ts {
+		if ack, ok := got[Tuple{Local: t.Local, Remote: t.Remote}]; ok {
+			acks[t] = ack
 		}
 	}
-	return got
+	return acks
 }
 
 // parseAck reads an IPv4 or IPv6 packet carrying a TCP segment with ACK

@@ -157,11 +157,7 @@ func (f SessionFilter) family() (uint16, error) {
 		if !a.IsValid() {
 			continue
 		}
-		a = a.Unmap()
-		af := uint16(afInet6)
-		if a.Is4() {
-			af = afInet
-		}
+		af := addrFamily(a)
 		if fam != 0 && fam != af {
 			return 0, fmt.Errorf("%w: filter mixes address families", errTuple)
 		}
@@ -174,34 +170,28 @@ func (f SessionFilter) family() (uint16, error) {
 }
 
 // encodeFilter writes the tuple attributes f constrains (the content of
-// the dump's tuple nest). It reports whether there was any.
-func encodeFilter(ae *netlink.AttributeEncoder, f SessionFilter) (bool, error) {
+// the dump's tuple nest).
+func encodeFilter(ae *netlink.AttributeEncoder, f SessionFilter) error {
 	fam, err := f.family()
 	if err != nil {
-		return false, err
+		return err
 	}
-	some := false
 	if fam != 0 {
 		ae.Uint16(tcptakeh.ATupleFamily, fam)
-		some = true
 	}
 	if f.LocalAddr.IsValid() {
 		ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(f.LocalAddr.Unmap()))
-		some = true
 	}
 	if f.LocalPort != 0 {
 		encodePort(ae, tcptakeh.ATupleLocalPort, f.LocalPort)
-		some = true
 	}
 	if f.RemoteAddr.IsValid() {
 		ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(f.RemoteAddr.Unmap()))
-		some = true
 	}
 	if f.RemotePort != 0 {
 		encodePort(ae, tcptakeh.ATupleRemotePort, f.RemotePort)
-		some = true
 	}
-	return some, nil
+	return nil
 }
 
 // Sessions snapshots every TCP session of the namespace that f matches,

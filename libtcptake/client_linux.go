@@ -217,10 +217,7 @@ func (c *linuxClient) dump(ctx context.Context, cmd uint8, ae *netlink.Attribute
 // tupleRequest is an encoder holding the request's tuple nest.
 func tupleRequest(t Tuple) *netlink.AttributeEncoder {
 	ae := netlink.NewAttributeEncoder()
-	ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error {
-		encodeTuple(nae, t)
-		return nil
-	})
+	encodeTupleNest(ae, tcptakeh.ATuple, t)
 	return ae
 }
 
@@ -302,11 +299,7 @@ func decodeSessions(msgs []msg, withBuffers bool) ([]*Image, error) {
 		}
 	})
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return nil, err
-		}
-		return nil, badImage("%v", err)
+		return nil, asBadImage(err)
 	}
 	return d.images(withBuffers)
 }
@@ -383,16 +376,8 @@ func sessionErr(op string, t *Tuple, err error) error {
 
 func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
 	ae := netlink.NewAttributeEncoder()
-	var filterErr error
-	ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error {
-		_, filterErr = encodeFilter(nae, f)
-		return filterErr
-	})
-	if filterErr != nil {
-		return nil, &Error{Op: "dump", Err: filterErr}
-	}
-	if fam, _ := f.family(); fam == 0 && f.LocalPort == 0 && f.RemotePort == 0 {
-		ae = netlink.NewAttributeEncoder() // no filter: no tuple nest
+	if f != (SessionFilter{}) { // Client.Sessions checked it
+		ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
 	}
 	getFlags(ae, withBuffers)
 	msgs, err := c.dump(ctx, tcptakeh.CmdGet, ae)
@@ -409,10 +394,7 @@ func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers
 func (c *linuxClient) set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {
 	ae := tupleRequest(t)
 	ae.Nested(tcptakeh.ASession, func(nae *netlink.AttributeEncoder) error {
-		nae.Nested(tcptakeh.ASessionTuple, func(tae *netlink.AttributeEncoder) error {
-			encodeTuple(tae, t)
-			return nil
-		})
+		encodeTupleNest(nae, tcptakeh.ASessionTuple, t)
 		encodeKernelState(nae, ks, fields)
 		return nil
 	})

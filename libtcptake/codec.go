@@ -109,6 +109,16 @@ func badImage(format string, args ...any) error {
 	return &Error{Op: "decode", Err: fmt.Errorf("%w: "+format, append([]any{ErrBadImage}, args...)...)}
 }
 
+// asBadImage keeps a decoding error that is an *Error already and makes
+// any other (from the netlink decoder) a badImage.
+func asBadImage(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return badImage("%v", err)
+}
+
 // checkHeader validates a frame header and returns the payload length.
 func checkHeader(b []byte) (int, error) {
 	if len(b) < frameHdrLen {
@@ -209,10 +219,7 @@ func encodeChunks(ae *netlink.AttributeEncoder, typ uint16, q []byte) {
 
 // encodeSession writes the attributes of the "session" set for img.
 func encodeSession(ae *netlink.AttributeEncoder, img *Image) {
-	ae.Nested(tcptakeh.ASessionTuple, func(nae *netlink.AttributeEncoder) error {
-		encodeTuple(nae, img.Tuple)
-		return nil
-	})
+	encodeTupleNest(ae, tcptakeh.ASessionTuple, img.Tuple)
 	ae.Uint8(tcptakeh.ASessionState, uint8(img.State))
 	ae.Uint32(tcptakeh.ASessionSndUna, img.SndUna)
 	ae.Uint32(tcptakeh.ASessionSndNxt, img.SndNxt)
@@ -267,12 +274,7 @@ func encodeSession(ae *netlink.AttributeEncoder, img *Image) {
 		ae.Uint8(tcptakeh.ASessionV6only, 1)
 	}
 	if k := img.Kernel; k != nil {
-		ae.Uint32(tcptakeh.ASessionTsRecent, k.TSRecent)
-		ae.Uint32(tcptakeh.ASessionSrttUs, k.SRTTus)
-		ae.Uint32(tcptakeh.ASessionMdevUs, k.MDEVus)
-		ae.Uint32(tcptakeh.ASessionRtoUs, k.RTOus)
-		ae.Uint32(tcptakeh.ASessionSndCwnd, k.SndCwnd)
-		ae.Uint32(tcptakeh.ASessionSndSsthresh, k.SndSsthresh)
+		encodeKernelState(ae, *k, KernelAll)
 	}
 	if len(img.AppState) > 0 {
 		ae.Bytes(tcptakeh.ASessionAppState, img.AppState)
@@ -402,16 +404,16 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 		*dst = ad.Uint32()
 	}
 	chunk := func(q *[]byte) {
-		b := ad.Bytes()
-		if len(b) > tcptakeh.ChunkMax {
-			ad.Do(func([]byte) error { return fmt.Errorf("queue chunk of %d bytes exceeds %d", len(b), tcptakeh.ChunkMax) })
-			return
-		}
-		if len(*q)+len(b) > tcptakeh.QueueMax {
-			ad.Do(func([]byte) error { return fmt.Errorf("queue exceeds %d bytes", tcptakeh.QueueMax) })
-			return
-		}
-		*q = append(*q, b...)
+		ad.Do(func(b []byte) error { // b is the message's own bytes: copied once, by append
+			if len(b) > tcptakeh.ChunkMax {
+				return fmt.Errorf("queue chunk of %d bytes exceeds %d", len(b), tcptakeh.ChunkMax)
+			}
+			if len(*q)+len(b) > tcptakeh.QueueMax {
+				return fmt.Errorf("queue exceeds %d bytes", tcptakeh.QueueMax)
+			}
+			*q = append(*q, b...)
+			return nil
+		})
 	}
 	for ad.Next() {
 		switch ad.Type() {
@@ -512,11 +514,7 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 		// Unknown attributes are skipped: newer writers may add fields.
 	}
 	if err := ad.Err(); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return err
-		}
-		return badImage("%v", err)
+		return asBadImage(err)
 	}
 	const lens = haveRcvqLen | haveUnackedLen | haveUnsentLen
 	if p.have&lens == lens {

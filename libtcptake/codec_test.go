@@ -152,7 +152,7 @@ func TestImageDecodeErrors(t *testing.T) {
 		{"absurd length", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], 1<<31); return b }), "exceeds the limit"},
 		{"corrupted", mutate(func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }), "CRC32C mismatch"},
 		{"missing state", frame(payloadOf(t, func(ae *netlink.AttributeEncoder) {
-			ae.Nested(tcptakeh.ASessionTuple, func(nae *netlink.AttributeEncoder) error { encodeTuple(nae, minimal.Tuple); return nil })
+			encodeTupleNest(ae, tcptakeh.ASessionTuple, minimal.Tuple)
 		})), `required attribute "state" missing`},
 		{"short u32", frame(payloadOf(t, func(ae *netlink.AttributeEncoder) {
 			ae.Uint16(tcptakeh.ASessionSndUna, 1)
@@ -231,12 +231,12 @@ func TestSessionDecoderContinuation(t *testing.T) {
 			ae.Uint32(tcptakeh.ASessionSndqUnsentLen, uint32(len(img.SendUnsent)))
 		}),
 		payloadOf(t, func(ae *netlink.AttributeEncoder) {
-			ae.Nested(tcptakeh.ASessionTuple, func(nae *netlink.AttributeEncoder) error { encodeTuple(nae, img.Tuple); return nil })
+			encodeTupleNest(ae, tcptakeh.ASessionTuple, img.Tuple)
 			encodeChunks(ae, tcptakeh.ASessionRcvq, img.RecvQueue[10:])
 			encodeChunks(ae, tcptakeh.ASessionSndqUnacked, img.SendUnacked)
 		}),
 		payloadOf(t, func(ae *netlink.AttributeEncoder) {
-			ae.Nested(tcptakeh.ASessionTuple, func(nae *netlink.AttributeEncoder) error { encodeTuple(nae, img.Tuple); return nil })
+			encodeTupleNest(ae, tcptakeh.ASessionTuple, img.Tuple)
 			encodeChunks(ae, tcptakeh.ASessionSndqUnsent, img.SendUnsent)
 		}),
 	}

@@ -53,10 +53,15 @@ func tupleFamily(t Tuple) (uint16, error) {
 	case t.Local.Port() == 0 || t.Remote.Port() == 0:
 		return 0, fmt.Errorf("%w: %s: port 0", errTuple, t)
 	}
-	if la.Is4() {
-		return afInet, nil
+	return addrFamily(la), nil
+}
+
+// addrFamily is AF_INET for an IPv4 (or v4-mapped) address, else AF_INET6.
+func addrFamily(a netip.Addr) uint16 {
+	if a.Unmap().Is4() {
+		return afInet
 	}
-	return afInet6, nil
+	return afInet6
 }
 
 // addrBytes returns the wire form of a: 4 bytes for IPv4, 16 for IPv6
@@ -77,15 +82,16 @@ func encodePort(ae *netlink.AttributeEncoder, typ uint16, port uint16) {
 	ae.Bytes(typ, binary.BigEndian.AppendUint16(nil, port))
 }
 
+// encodeTupleNest writes t as the nest typ (a "tuple" set).
+func encodeTupleNest(ae *netlink.AttributeEncoder, typ uint16, t Tuple) {
+	ae.Nested(typ, func(nae *netlink.AttributeEncoder) error {
+		encodeTuple(nae, t)
+		return nil
+	})
+}
+
 // encodeTuple writes the attributes of the "tuple" set (the content of a
-// tuple nest) for t into ae. The caller opens the nest:
-//
-//	ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error {
-//		encodeTuple(nae, t)
-//		return nil
-//	})
-//
-// An incomplete tuple (missing address, mixed families, port 0) makes
+// tuple nest) for t into ae. An incomplete tuple (missing address, mixed families, port 0) makes
 // ae.Encode fail with an error wrapping the problem.
 func encodeTuple(ae *netlink.AttributeEncoder, t Tuple) {
 	fam, err := tupleFamily(t)
