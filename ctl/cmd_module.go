@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -370,13 +369,6 @@ func sessionThaw(c *cli.Context) error {
 	})
 }
 
-// getJSON is imageJSON without the file and index of image inspect.
-type getJSON struct {
-	imageJSON
-	File  *struct{} `json:"file,omitempty"`
-	Index *struct{} `json:"index,omitempty"`
-}
-
 func sessionGet(c *cli.Context) error {
 	t, args, err := tupleArgs(c)
 	if err != nil {
@@ -398,13 +390,12 @@ func sessionGet(c *cli.Context) error {
 		if out != "" {
 			return writeImageFile(c, out, img)
 		}
-		in := inspected{file: "session", img: img}
 		if globalsOf(c).json {
-			return writeJSON(c.App.Writer, getJSON{imageJSON: newImageJSON(in, buffers)})
+			return writeJSON(c.App.Writer, newSessionImageJSON(img, buffers))
 		}
 		var b bytes.Buffer
-		printImage(&b, in, buffers)
-		_, err = io.WriteString(c.App.Writer, strings.TrimPrefix(b.String(), "session #0: "))
+		printSession(&b, img, buffers)
+		_, err = b.WriteTo(c.App.Writer)
 		return err
 	})
 }
@@ -582,8 +573,8 @@ func newFreezeJSON(fi libtcptake.FreezeInfo) freezeJSON {
 }
 
 func sessionFrozen(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usageErrorf(c, "frozen takes no arguments, got %q", c.Args().First())
+	if err := noArgs(c, "frozen"); err != nil {
+		return err
 	}
 	return withModule(c, func(ctx context.Context, mc moduleClient) error {
 		fz, err := mc.Freezes(ctx)
@@ -617,8 +608,8 @@ type statusJSON struct {
 }
 
 func moduleStatus(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usageErrorf(c, "status takes no arguments, got %q", c.Args().First())
+	if err := noArgs(c, "status"); err != nil {
+		return err
 	}
 	g := globalsOf(c)
 	mc, err := openModule(c)
@@ -647,16 +638,16 @@ func moduleStatus(c *cli.Context) error {
 }
 
 func moduleMonitor(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usageErrorf(c, "monitor takes no arguments, got %q", c.Args().First())
-	}
-	mc, err := openModule(c)
-	if err != nil {
+	if err := noArgs(c, "monitor"); err != nil {
 		return err
 	}
-	defer mc.Close()
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	return withModule(c, func(ctx context.Context, mc moduleClient) error {
+		return monitor(ctx, c, mc)
+	})
+}
+
+// monitor prints the module's notifications until ctx ends.
+func monitor(ctx context.Context, c *cli.Context, mc moduleClient) error {
 	events, err := mc.Events(ctx)
 	if err != nil {
 		return moduleFailed("subscribe to the module's notifications", err)

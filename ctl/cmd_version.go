@@ -12,8 +12,8 @@ func versionCommand() *cli.Command {
 		Usage:     "print the version of tcptakectl",
 		UsageText: "tcptakectl [-j] version",
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "version takes no arguments, got %q", c.Args().First())
+			if err := noArgs(c, "version"); err != nil {
+				return err
 			}
 			v := buildVersion()
 			if globalsOf(c).json {

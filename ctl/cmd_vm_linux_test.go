@@ -160,7 +160,7 @@ func TestVMCtl(t *testing.T) {
 			cs.RecvQ, cs.RcvNxt, cs.SndUna, ss.WriteSeq, ss.RcvNxt)
 	}
 
-	var img imageJSON
+	var img sessionImageJSON
 	p.ctlJSON(t, &img, "session", "get", p.l, p.r, "buffers")
 	if img.State != "established" || img.Tuple.LocalPort != lp || img.Tuple.RemotePort != rp ||
 		img.RcvNxt != cs.RcvNxt || img.Rcvq != "68656c6c6f" || img.SRTTus == nil {

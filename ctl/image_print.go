@@ -43,13 +43,18 @@ func optionList(o libtcptake.TCPOpts, spec bool) []string {
 	return names
 }
 
-// printImage writes one image as a text block: a header line, then
-// indented lines of related fields, named as in the spec.
+// printImage writes one image as a text block headed by where it came
+// from (see printSession).
 func printImage(w io.Writer, in inspected, data bool) {
-	img := in.img
+	fmt.Fprintf(w, "%s #%d: ", in.file, in.index)
+	printSession(w, in.img, data)
+}
+
+// printSession writes an image as a header line, then indented lines of
+// related fields, named as in the spec.
+func printSession(w io.Writer, img *libtcptake.Image, data bool) {
 	const ind = "    "
-	fmt.Fprintf(w, "%s #%d: %s %s", in.file, in.index, img.State, tupleText(img.Tuple))
-	fmt.Fprintf(w, " generation %d\n", img.Generation)
+	fmt.Fprintf(w, "%s %s generation %d\n", img.State, tupleText(img.Tuple), img.Generation)
 
 	fmt.Fprintf(w, "%sseq snd_una %d snd_nxt %d write_seq %d rcv_nxt %d\n",
 		ind, img.SndUna, img.SndNxt, img.WriteSeq, img.RcvNxt)
@@ -115,7 +120,7 @@ func printImage(w io.Writer, in inspected, data bool) {
 
 // tupleText prints a tuple the way ss does: local, then remote.
 func tupleText(t libtcptake.Tuple) string {
-	s := t.Local.String() + " " + t.Remote.String()
+	s := t.String()
 	if t.IfIndex != 0 {
 		s += fmt.Sprintf(" ifindex %d", t.IfIndex)
 	}
@@ -179,13 +184,18 @@ func newTupleJSON(local, remote netip.AddrPort, ifindex uint32) tupleJSON {
 	}
 }
 
-// imageJSON is the spec's attribute set "session", flattened the same way,
-// plus where the image came from. Optional attributes are omitted when the
-// image lacks them; queue and state bytes are hex, with --data only.
+// imageJSON is an image of image inspect: where it came from, then its
+// fields.
 type imageJSON struct {
 	File  string `json:"file"`
 	Index int    `json:"index"`
+	sessionImageJSON
+}
 
+// sessionImageJSON is the spec's attribute set "session", flattened the
+// same way. Optional attributes are omitted when the image lacks them;
+// queue and state bytes are hex, with --data (or buffers) only.
+type sessionImageJSON struct {
 	Tuple    tupleJSON `json:"tuple"`
 	State    string    `json:"state"`
 	SndUna   uint32    `json:"snd_una"`
@@ -251,10 +261,11 @@ func stateSpecName(s libtcptake.State) string {
 }
 
 func newImageJSON(in inspected, data bool) imageJSON {
-	img := in.img
-	j := imageJSON{
-		File:           in.file,
-		Index:          in.index,
+	return imageJSON{File: in.file, Index: in.index, sessionImageJSON: newSessionImageJSON(in.img, data)}
+}
+
+func newSessionImageJSON(img *libtcptake.Image, data bool) sessionImageJSON {
+	j := sessionImageJSON{
 		Tuple:          newTupleJSON(img.Tuple.Local, img.Tuple.Remote, img.Tuple.IfIndex),
 		State:          stateSpecName(img.State),
 		SndUna:         img.SndUna,

@@ -30,6 +30,14 @@ type usageError struct {
 
 func (e *usageError) Error() string { return e.msg }
 
+// noArgs is the usage error of a verb that takes no arguments, if c has any.
+func noArgs(c *cli.Context, verb string) error {
+	if c.NArg() > 0 {
+		return usageErrorf(c, "%s takes no arguments, got %q", verb, c.Args().First())
+	}
+	return nil
+}
+
 // usageErrorf returns a usage error of the command running in c.
 func usageErrorf(c *cli.Context, format string, a ...any) error {
 	usage := c.App.UsageText
