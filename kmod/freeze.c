@@ -15,7 +15,6 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/jhash.h>
-#include <linux/hash.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
@@ -71,19 +70,21 @@ static u32 tcptake_key_bucket(const struct tcptake_net *tn,
 			      const struct tcptake_key *key)
 {
 	BUILD_BUG_ON(sizeof(*key) % sizeof(u32));
-	return hash_32(jhash2((const u32 *)key, sizeof(*key) / sizeof(u32),
-			      tn->seed), TCPTAKE_FREEZE_HASH_BITS);
+	return jhash2((const u32 *)key, sizeof(*key) / sizeof(u32), tn->seed) &
+	       (TCPTAKE_FREEZE_BUCKETS - 1);
 }
 
-/* Under tn->lock or rcu_read_lock(). */
+/* Under tn->lock or rcu_read_lock(). @table may be NULL (none yet). */
 static struct tcptake_freeze *tcptake_freeze_find(struct tcptake_net *tn,
 						  struct hlist_head *table,
 						  const struct tcptake_key *key)
 {
-	struct hlist_head *head = &table[tcptake_key_bucket(tn, key)];
 	struct tcptake_freeze *e;
 
-	hlist_for_each_entry_rcu(e, head, node, lockdep_is_held(&tn->lock))
+	if (!table)
+		return NULL;
+	hlist_for_each_entry_rcu(e, &table[tcptake_key_bucket(tn, key)], node,
+				 lockdep_is_held(&tn->lock))
 		if (!memcmp(&e->key, key, sizeof(*key)))
 			return e;
 	return NULL;
@@ -426,7 +427,7 @@ int tcptake_freeze_del(struct net *net, const struct tcptake_key *key,
 	struct tcptake_freeze *e;
 
 	spin_lock_bh(&tn->lock);
-	e = tn->table ? tcptake_freeze_find(tn, tn->table, key) : NULL;
+	e = tcptake_freeze_find(tn, tn->table, key);
 	if (!e) {
 		spin_unlock_bh(&tn->lock);
 		return -ENOENT;
@@ -460,7 +461,7 @@ int tcptake_freeze_peer(struct net *net, const struct tcptake_key *key,
 	struct tcptake_freeze *e;
 
 	spin_lock_bh(&tn->lock);
-	e = tn->table ? tcptake_freeze_find(tn, tn->table, key) : NULL;
+	e = tcptake_freeze_find(tn, tn->table, key);
 	if (!e) {
 		spin_unlock_bh(&tn->lock);
 		return -ENOENT;

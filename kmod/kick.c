@@ -294,10 +294,11 @@ void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 		  const struct tcptake_seg *segs, unsigned int nsegs,
 		  struct netlink_ext_ack *extack)
 {
-	u32 segs_out = 0, rcv_nxt, snd_una;
+	u32 segs_out = 0, rcv_nxt = 0, snd_una = 0;
 	unsigned int n;
 	struct sock *sk;
 	int what = 0;
+	bool ok;
 
 	sk = tcptake_sk_lookup(net, t);
 	if (!sk) {
@@ -305,31 +306,33 @@ void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 		return;
 	}
 	lock_sock(sk);
-	if (!tcptake_kick_ok(sk, extack)) {
-		release_sock(sk);
-		goto out;
+	ok = tcptake_kick_ok(sk, extack);
+	if (ok) {
+		inet_csk_schedule_ack(sk);
+		inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
 	}
-	inet_csk_schedule_ack(sk);
-	inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
 	release_sock(sk);
+	if (!ok)
+		goto out;
 	tcptake_kick_wait(sk, ICSK_TIME_DACK, 0);
 
 	lock_sock(sk);
-	if (!tcptake_kick_ok(sk, extack)) {
-		release_sock(sk);
-		goto out;
+	ok = tcptake_kick_ok(sk, extack);
+	if (ok) {
+		if (tcp_sk(sk)->packets_out)
+			what = ICSK_TIME_RETRANS;
+		else if (tcp_send_head(sk))
+			what = ICSK_TIME_PROBE0;
+		if (what) {
+			segs_out = tcp_sk(sk)->segs_out;
+			inet_csk_reset_xmit_timer(sk, what, 0, TCP_RTO_MAX);
+		}
+		rcv_nxt = tcp_sk(sk)->rcv_nxt;
+		snd_una = tcp_sk(sk)->snd_una;
 	}
-	if (tcp_sk(sk)->packets_out)
-		what = ICSK_TIME_RETRANS;
-	else if (tcp_send_head(sk))
-		what = ICSK_TIME_PROBE0;
-	if (what) {
-		segs_out = tcp_sk(sk)->segs_out;
-		inet_csk_reset_xmit_timer(sk, what, 0, TCP_RTO_MAX);
-	}
-	rcv_nxt = tcp_sk(sk)->rcv_nxt;
-	snd_una = tcp_sk(sk)->snd_una;
 	release_sock(sk);
+	if (!ok)
+		goto out;
 	if (what)
 		tcptake_kick_wait(sk, what, segs_out);
 

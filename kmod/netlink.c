@@ -5,8 +5,10 @@
  *
  * Validation is strict (resv_start_op 0): unknown attributes, attributes
  * an operation does not take and values outside the spec's checks are
- * rejected by policy.  Everything else is checked here, each rejection
- * with an extack message; unknown bits of a request's flags word give
+ * rejected by policy, except srtt-us, mdev-us and the minimum of snd-cwnd,
+ * which SET checks (tcptake_session_set(): its own messages, and EINVAL
+ * for a cwnd of 0).  Everything else is checked here, each rejection with
+ * an extack message; unknown bits of a request's flags word give
  * EOPNOTSUPP (tcptake_nl_flags()).
  */
 #include <linux/in.h>
@@ -52,7 +54,7 @@ static struct netlink_range_validation tcptake_mss_range = {
 };
 
 static struct netlink_range_validation tcptake_rto_range = {
-	.max	= 120000000,
+	.max	= TCPTAKE_TIME_MAX_US,
 };
 
 static struct netlink_range_validation tcptake_cwnd_range = {
@@ -163,13 +165,35 @@ static int tcptake_nl_flags(const struct nlattr *attr, u32 known, u32 *flags,
 	return 0;
 }
 
+/* An address of a tuple nest, @alen bytes (0: no family given). */
+static int tcptake_nl_parse_addr(const struct nlattr *a, unsigned int alen,
+				 struct in6_addr *addr,
+				 struct netlink_ext_ack *extack)
+{
+	if (!a)
+		return 0;
+	if (!alen) {
+		TCPTAKE_ERR_ATTR(extack, a, "address without family");
+		return -EINVAL;
+	}
+	if (nla_len(a) != alen) {
+		TCPTAKE_ERR_ATTR(extack, a, "address length does not match family");
+		return -EINVAL;
+	}
+	nla_memcpy(addr, a, alen);
+	if (alen == 16 && ipv6_addr_v4mapped(addr)) {
+		TCPTAKE_ERR_ATTR(extack, a, "v4-mapped address needs family AF_INET");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Parse a tuple nest; absent attributes stay zero and their bit clear. */
 static int tcptake_nl_parse_tuple(const struct nlattr *nest,
 				  struct tcptake_tuple *t, u32 *present,
 				  struct netlink_ext_ack *extack)
 {
 	struct nlattr *tb[TCPTAKE_A_TUPLE_MAX + 1];
-	struct in6_addr *addr;
 	unsigned int alen = 0;
 	struct nlattr *a;
 	int err, type;
@@ -194,28 +218,12 @@ static int tcptake_nl_parse_tuple(const struct nlattr *nest,
 		}
 		alen = t->key.family == AF_INET ? 4 : 16;
 	}
-	for (type = TCPTAKE_A_TUPLE_LOCAL_ADDR;
-	     type <= TCPTAKE_A_TUPLE_REMOTE_ADDR;
-	     type += TCPTAKE_A_TUPLE_REMOTE_ADDR - TCPTAKE_A_TUPLE_LOCAL_ADDR) {
-		a = tb[type];
-		if (!a)
-			continue;
-		if (!alen) {
-			TCPTAKE_ERR_ATTR(extack, a, "address without family");
-			return -EINVAL;
-		}
-		if (nla_len(a) != alen) {
-			TCPTAKE_ERR_ATTR(extack, a, "address length does not match family");
-			return -EINVAL;
-		}
-		addr = type == TCPTAKE_A_TUPLE_LOCAL_ADDR ? &t->key.laddr :
-							     &t->key.raddr;
-		nla_memcpy(addr, a, alen);
-		if (alen == 16 && ipv6_addr_v4mapped(addr)) {
-			TCPTAKE_ERR_ATTR(extack, a, "v4-mapped address needs family AF_INET");
-			return -EINVAL;
-		}
-	}
+	err = tcptake_nl_parse_addr(tb[TCPTAKE_A_TUPLE_LOCAL_ADDR], alen,
+				    &t->key.laddr, extack) ?:
+	      tcptake_nl_parse_addr(tb[TCPTAKE_A_TUPLE_REMOTE_ADDR], alen,
+				    &t->key.raddr, extack);
+	if (err)
+		return err;
 	if (tb[TCPTAKE_A_TUPLE_LOCAL_PORT])
 		t->key.lport = nla_get_be16(tb[TCPTAKE_A_TUPLE_LOCAL_PORT]);
 	if (tb[TCPTAKE_A_TUPLE_REMOTE_PORT])
@@ -374,12 +382,6 @@ static bool tcptake_nl_put_chunks(struct sk_buff *skb, struct nlattr *nest,
 		}
 	}
 	return added;
-}
-
-static size_t tcptake_snap_total(const struct tcptake_snap *s)
-{
-	return (size_t)s->qlen[TCPTAKE_Q_RCV] + s->qlen[TCPTAKE_Q_UNACKED] +
-	       s->qlen[TCPTAKE_Q_UNSENT];
 }
 
 static bool tcptake_snap_complete(const struct tcptake_snap *s)
@@ -632,13 +634,8 @@ static int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_MOD(info->extack, "no TCP session with this tuple");
 		return -ENOENT;
 	}
-	/* Without bytes first: the size decides whether a do can carry them. */
-	err = tcptake_snap_take(sk, &s, false, info->extack);
-	if (!err && buffers &&
-	    tcptake_snap_total(&s) <= TCPTAKE_DO_QUEUE_MAX) {
-		tcptake_snap_release(&s);
-		err = tcptake_snap_take(sk, &s, true, info->extack);
-	}
+	err = tcptake_snap_take(sk, &s, buffers ? TCPTAKE_DO_QUEUE_MAX : 0,
+				info->extack);
 	sock_put(sk);
 	if (err)
 		goto out;
@@ -712,7 +709,6 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 	int err;
 
 	NL_ASSERT_DUMP_CTX_FITS(struct tcptake_get_ctx);
-	cb->seq = tcptake_session_gen(sock_net(cb->skb->sk));
 	/* Validated by genl already; parsed again to stay version-neutral
 	 * (where genl keeps the parsed attributes of a dump changed in 6.6).
 	 */
@@ -787,7 +783,8 @@ static int tcptake_nl_get_dumpit(struct sk_buff *skb,
 		}
 		if (d->batch.next < d->batch.n) {
 			sk = d->batch.socks[d->batch.next++];
-			err = tcptake_snap_take(sk, &d->snap, d->buffers, &ext);
+			err = tcptake_snap_take(sk, &d->snap,
+						d->buffers ? SIZE_MAX : 0, &ext);
 			sock_put(sk);
 			if (err) {
 				tcptake_snap_release(&d->snap);

@@ -40,9 +40,6 @@
 				 TCPF_FIN_WAIT2 | TCPF_CLOSE_WAIT |	\
 				 TCPF_LAST_ACK | TCPF_CLOSING)
 
-/* Largest srtt-us and mdev-us SET accepts (TCP_RTO_MAX). */
-#define TCPTAKE_RTT_MAX_US	120000000U
-
 static struct inet_hashinfo *tcptake_hashinfo(const struct net *net)
 {
 	return net->ipv4.tcp_death_row.hashinfo;
@@ -256,8 +253,7 @@ static int tcptake_copy_skb(const struct sk_buff *skb, u32 start, u32 *pos,
 /* Under lock_sock(): copy the queue bytes described by @s into s->qbuf. */
 static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
 {
-	size_t total = (size_t)s->qlen[TCPTAKE_Q_RCV] +
-		       s->qlen[TCPTAKE_Q_UNACKED] + s->qlen[TCPTAKE_Q_UNSENT];
+	size_t total = tcptake_snap_total(s);
 	u32 start, pos, end;
 	struct sk_buff *skb;
 	u8 *base;
@@ -307,15 +303,16 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
  * tcptake_snap_take() - snapshot a session under its socket lock
  * @sk: full TCP socket, referenced by the caller
  * @s: filled; release with tcptake_snap_release(), also on error
- * @buffers: also copy the queue bytes
+ * @copy_max: also copy the queue bytes when they total at most this
+ *	(0: never); the caller sees from the lengths whether they were
  * @extack: error report
  *
  * Return: 0, -ENOENT (not a synchronized session), -EFBIG (a queue is
  * larger than queue-max), -ENOMEM, or -EIO (queues inconsistent with
  * the sequence numbers).
  */
-int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s, bool buffers,
-		      struct netlink_ext_ack *extack)
+int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
+		      size_t copy_max, struct netlink_ext_ack *extack)
 {
 	int err = 0, q;
 
@@ -334,14 +331,14 @@ int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s, bool buffers,
 			goto out;
 		}
 	}
-	if (buffers) {
+	if (copy_max && tcptake_snap_total(s) <= copy_max) {
 		err = tcptake_snap_copy(sk, s);
-		if (err == -ENOMEM)
+		if (err == -ENOMEM) {
 			NL_SET_ERR_MSG_MOD(extack, "cannot allocate queue snapshot");
-		else if (err)
+		} else if (err) {
 			NL_SET_ERR_MSG_MOD(extack, "cannot copy socket queues");
-		if (err)
-			err = err == -ENOMEM ? -ENOMEM : -EIO;
+			err = -EIO;
+		}
 	}
 out:
 	release_sock(sk);
@@ -378,12 +375,12 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 	int err = 0;
 
 	a = tb[TCPTAKE_A_SESSION_SRTT_US];
-	if (a && nla_get_u32(a) > TCPTAKE_RTT_MAX_US) {
+	if (a && nla_get_u32(a) > TCPTAKE_TIME_MAX_US) {
 		TCPTAKE_ERR_ATTR(extack, a, "srtt-us out of range");
 		return -ERANGE;
 	}
 	a = tb[TCPTAKE_A_SESSION_MDEV_US];
-	if (a && nla_get_u32(a) > TCPTAKE_RTT_MAX_US) {
+	if (a && nla_get_u32(a) > TCPTAKE_TIME_MAX_US) {
 		TCPTAKE_ERR_ATTR(extack, a, "mdev-us out of range");
 		return -ERANGE;
 	}

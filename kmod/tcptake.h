@@ -31,6 +31,8 @@
 
 #define TCPTAKE_FREEZE_HASH_BITS	10
 #define TCPTAKE_KICK_WAIT_MS		100
+/* Largest rto-us, srtt-us and mdev-us SET accepts (TCP_RTO_MAX). */
+#define TCPTAKE_TIME_MAX_US		120000000U
 
 /* Report an error on an attribute, with the module prefix. */
 #define TCPTAKE_ERR_ATTR(extack, attr, msg) do {		\
@@ -186,6 +188,13 @@ struct tcptake_snap {
 	bool	head_done;
 };
 
+/* Bytes in the session's queues. */
+static inline size_t tcptake_snap_total(const struct tcptake_snap *s)
+{
+	return (size_t)s->qlen[TCPTAKE_Q_RCV] + s->qlen[TCPTAKE_Q_UNACKED] +
+	       s->qlen[TCPTAKE_Q_UNSENT];
+}
+
 /**
  * struct tcptake_filter - GET dump filter
  * @t: values to match
@@ -235,8 +244,8 @@ int tcptake_freeze_dump(struct net *net, struct sk_buff *skb,
 /* session.c */
 struct sock *tcptake_sk_lookup(struct net *net, const struct tcptake_tuple *t);
 bool tcptake_sk_session(const struct sock *sk);
-int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s, bool buffers,
-		      struct netlink_ext_ack *extack);
+int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
+		      size_t copy_max, struct netlink_ext_ack *extack);
 void tcptake_snap_release(struct tcptake_snap *s);
 int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 			struct netlink_ext_ack *extack);
