@@ -9,18 +9,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 fail() { echo "deb-check: FAIL: $*" >&2; exit 1; }
 
-need=""
-for p in dpkg-dev debhelper dh-dkms; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		need="$need $p"
-done
-if [ -n "$need" ]; then
-	[ "$(id -u)" = 0 ] || fail "missing$need (needs root to install)"
-	echo "deb-check: installing$need"
-	apt-get update -qq
-	# shellcheck disable=SC2086 # a list of package names
-	apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. ci/lib.sh
+need=$(pkgs_missing dpkg-dev debhelper dh-dkms)
+[ -z "$need" ] || [ "$(id -u)" = 0 ] || fail "missing$need (needs root to install)"
+# shellcheck disable=SC2086 # a list of package names
+apt_install deb-check $need
 
 VER=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' dkms.conf)
 UPSTREAM=$(dpkg-parsechangelog -S Version | sed 's/-[^-]*$//')

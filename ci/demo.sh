@@ -39,13 +39,9 @@ need=""
 for pair in curl:curl ip:iproute2 nft:nftables sha256sum:coreutils; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need="$need ${pair#*:}"
 done
-if [ -n "$need" ]; then
-	echo "demo: installing$need"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# shellcheck disable=SC2086 # word splitting wanted
-	apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. ci/lib.sh
+# shellcheck disable=SC2086 # word splitting wanted
+apt_install demo $need
 
 tmp=$(mktemp -d /tmp/tcptake-demo.XXXXXX)
 CLI=tt-cli-$$ ACT=tt-act-$$ SBY=tt-sby-$$ BR=tt-br-$$

@@ -33,12 +33,9 @@ command -v dkms >/dev/null || need="dkms"
 for s in 6.1 6.12; do
 	[ -n "$(headers "$s")" ] || need="$need $(pkgs "$s")"
 done
-if [ -n "$need" ]; then
-	echo "dkms-check: installing$need"
-	apt-get update -qq
-	# shellcheck disable=SC2086 # a list of package names
-	INITRD=No apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+. ci/lib.sh
+# shellcheck disable=SC2086 # a list of package names
+apt_install dkms-check $need
 
 cleanup() {
 	dkms remove -m "$NAME" -v "$VER" --all >/dev/null 2>&1 || true

@@ -22,13 +22,9 @@ need=""
 for pair in curl:curl socat:socat ip:iproute2 ss:iproute2 nstat:iproute2 nft:nftables setpriv:util-linux; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need="$need ${pair#*:}"
 done
-if [ -n "$need" ]; then
-	echo "hosttest: installing$need"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# shellcheck disable=SC2086 # word splitting wanted
-	apt-get install -y -qq --no-install-recommends $(echo $need | tr ' ' '\n' | sort -u) >/dev/null
-fi
+. ci/lib.sh
+# shellcheck disable=SC2046,SC2086 # word splitting wanted
+apt_install hosttest $(echo $need | tr ' ' '\n' | sort -u)
 
 GO=${GO:-go}
 export TCPTAKE_HOSTTEST=1

@@ -31,28 +31,20 @@ kernel_pkgs() {
 # CC=gcc-12), libc6-dev for the static C selftests.
 TOOL_PKGS="qemu-system-x86 busybox-static cpio xz-utils zstd kmod make gcc-12 libc6-dev"
 
-installed() {
-	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
+# shellcheck source=ci/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 install() {
 	want=$TOOL_PKGS
 	for s in $SERIES; do want="$want $(kernel_pkgs "$s")"; done
-	missing=
-	for p in $want; do installed "$p" || missing="$missing $p"; done
+	# shellcheck disable=SC2086
+	missing=$(pkgs_missing $want)
 	if [ -z "$missing" ]; then
 		echo "kernels.sh: all packages installed" >&2
 		return 0
 	fi
-	echo "kernels.sh: installing$missing" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	# Lock::Timeout: wait for another apt/dpkg instead of failing at once.
-	apt-get -o DPkg::Lock::Timeout=300 update -qq
-	# INITRD=No: the kernel postinst would otherwise build an initrd we never
-	# boot (tens of seconds per kernel).
 	# shellcheck disable=SC2086
-	INITRD=No apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-		--no-install-recommends $missing >/dev/null
+	apt_install kernels.sh $missing
 }
 
 # Newest release of series $1 with both an image and headers.

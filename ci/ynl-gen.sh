@@ -6,13 +6,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 KSRC_TAR=${KSRC_TAR:-$(ls /usr/src/linux-source-6.12*.tar.xz 2>/dev/null | head -n1)}
-if [ -z "$KSRC_TAR" ]; then
-	echo "ynl-gen: installing linux-source-6.12 (the kernel's YNL generator)" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-source-6.12 python3-yaml python3-jsonschema >/dev/null
-	KSRC_TAR=$(ls /usr/src/linux-source-6.12*.tar.xz | head -n1)
-fi
-python3 -c 'import yaml, jsonschema' 2>/dev/null ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-yaml python3-jsonschema >/dev/null
+. ci/lib.sh
+# shellcheck disable=SC2046 # a list of package names
+apt_install ynl-gen $(pkgs_missing linux-source-6.12 python3-yaml python3-jsonschema)
+[ -n "$KSRC_TAR" ] || KSRC_TAR=$(ls /usr/src/linux-source-6.12*.tar.xz | head -n1)
 
 ynl=out/ynl
 top=$(tar -tJf "$KSRC_TAR" 2>/dev/null | head -n1 | cut -d/ -f1)
