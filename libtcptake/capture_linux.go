@@ -16,7 +16,10 @@ import (
 // rcv_nxt from its answer to the window probe. It needs CAP_NET_RAW.
 type peerCapture struct{ fd int }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// htons is v in network byte order, as the socket call reads a native u16.
+func htons(v uint16) uint16 {
+	return binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, v))
+}
 
 func openPeerCapture() (*peerCapture, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))

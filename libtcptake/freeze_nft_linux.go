@@ -111,14 +111,28 @@ func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool)
 	if err := f.prepare(); err != nil {
 		return &Error{Op: op, Err: nftErr(err)}
 	}
-	for len(ts) > 0 {
-		n := min(len(ts), nftTuplesPerBatch)
-		if err := f.batch(op, ts[:n], add); err != nil {
+	for done := 0; done < len(ts); {
+		n := min(len(ts)-done, nftTuplesPerBatch)
+		if err := f.batch(op, ts[done:done+n], add); err != nil {
+			if add && done > 0 {
+				// All or nothing: lift the batches already frozen.
+				f.batch("thaw", ts[:done], false)
+			}
 			return err
 		}
-		ts = ts[n:]
+		done += n
 	}
 	return nil
+}
+
+// elem is the set and the element key of t (a v4-mapped tuple is the
+// IPv4 tuple its packets carry).
+func (f *NFTFreezer) elem(t Tuple) (*nftables.Set, []byte) {
+	t = t.unmap()
+	if t.Local.Addr().Is4() {
+		return f.set4, tupleKey(t)
+	}
+	return f.set6, tupleKey(t)
 }
 
 // batch changes the elements of ts in one netlink batch.
@@ -132,11 +146,12 @@ func (f *NFTFreezer) batch(op string, ts []Tuple, add bool) error {
 		if _, err := tupleFamily(t); err != nil {
 			return &Error{Op: op, Session: t.String(), Err: err}
 		}
-		el := nftables.SetElement{Key: tupleKey(t)}
+		set, key := f.elem(t)
+		el := nftables.SetElement{Key: key}
 		if add {
 			el.Timeout = timeout
 		}
-		if t.Local.Addr().Is4() {
+		if set == f.set4 {
 			el4 = append(el4, el)
 		} else {
 			el6 = append(el6, el)
@@ -180,11 +195,8 @@ func (f *NFTFreezer) batch(op string, ts []Tuple, add bool) error {
 // thawEach deletes elements one batch per tuple, ignoring missing ones.
 func (f *NFTFreezer) thawEach(ts []Tuple) error {
 	for _, t := range ts {
-		set := f.set6
-		if t.Local.Addr().Is4() {
-			set = f.set4
-		}
-		if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: tupleKey(t)}}); err != nil {
+		set, key := f.elem(t)
+		if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: key}}); err != nil {
 			return &Error{Op: "thaw", Session: t.String(), Err: err}
 		}
 		if err := f.c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {

@@ -59,6 +59,30 @@ func TestNFTFreezerBatch(t *testing.T) {
 		if err := f.Freeze(ctx, bad); err == nil {
 			t.Fatal("froze a tuple mixing IPv4 and IPv6")
 		}
+
+		// All or nothing: a bad tuple in the second batch leaves none of
+		// the first frozen.
+		if err := f.FreezeAll(ctx, append(ts[:nftTuplesPerBatch+10:nftTuplesPerBatch+10], bad)); err == nil {
+			t.Fatal("froze a list holding a tuple mixing IPv4 and IPv6")
+		}
+		if n := setLen(t, f, f.set6) + setLen(t, f, f.set4); n != 0 {
+			t.Fatalf("%d elements left after a failed FreezeAll", n)
+		}
+
+		// A dual-stack socket's view of an IPv4 session is the IPv4 tuple.
+		mapped := Tuple{Local: netip.MustParseAddrPort("[::ffff:192.0.2.100]:80"), Remote: netip.MustParseAddrPort("[::ffff:192.0.2.1]:4000")}
+		if err := f.Freeze(ctx, mapped); err != nil {
+			t.Fatal(err)
+		}
+		if n4, n6 := setLen(t, f, f.set4), setLen(t, f, f.set6); n4 != 1 || n6 != 0 {
+			t.Fatalf("a v4-mapped tuple: conns4 %d, conns6 %d elements, want 1 and 0", n4, n6)
+		}
+		if err := f.Thaw(ctx, ts[len(ts)-1], false); err != nil {
+			t.Fatal(err)
+		}
+		if n := setLen(t, f, f.set4); n != 0 {
+			t.Fatalf("thawing the IPv4 tuple left %d elements in conns4", n)
+		}
 	})
 }
 

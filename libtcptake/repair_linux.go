@@ -569,8 +569,15 @@ func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 
 // RestartAll restarts many sessions, thawing them in one batch where the
 // freezer allows it. It returns the conns restarted so far with the first
-// error.
+// error. Each session may appear once.
 func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
+	seen := make(map[*Session]bool, len(ss))
+	for _, s := range ss {
+		if seen[s] { // locking it twice would wait forever
+			return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session listed twice")}
+		}
+		seen[s] = true
+	}
 	for _, s := range ss {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -641,7 +648,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 				return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
 			}
 			s.started = true
-			if s.img != nil && !s.img.Tuple.Is6() {
+			if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
 				unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
 			}
 		}

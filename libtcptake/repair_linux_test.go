@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,14 +137,22 @@ func readN(t *testing.T, c net.Conn, n int) []byte {
 // socket on the same node, with bytes in the receive queue, unacked and
 // unsent bytes in the send queue, and checks every byte arrives once.
 func TestMigrateInPlace(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
-		t.Run(addr, func(t *testing.T) {
-			inNewNetns(t, func() { migrateInPlace(t, addr) })
+	for _, tt := range []struct {
+		name, addr string
+		mapped     bool
+	}{
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{"[::1]:0", "[::1]:0", false},
+		// The image a dual-stack socket gives of an IPv4 session.
+		{"v4-mapped", "127.0.0.1:0", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inNewNetns(t, func() { migrateInPlace(t, tt.addr, tt.mapped) })
 		})
 	}
 }
 
-func migrateInPlace(t *testing.T, addr string) {
+func migrateInPlace(t *testing.T, addr string, mapped bool) {
 	ctx := context.Background()
 	f := testFreezer(t)
 	opts := &Options{Freezer: f}
@@ -196,6 +206,11 @@ func migrateInPlace(t *testing.T, addr string) {
 	if err := img2.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
+	if mapped {
+		for _, ap := range []*netip.AddrPort{&img2.Tuple.Local, &img2.Tuple.Remote} {
+			*ap = netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port())
+		}
+	}
 
 	// The 4-tuple is still taken by the stopped socket.
 	if _, err := Set(ctx, &img2, opts); !errors.Is(err, ErrInUse) {
@@ -220,6 +235,11 @@ func migrateInPlace(t *testing.T, addr string) {
 	mss, err := unix.GetsockoptInt(fdOf(t, conn), unix.IPPROTO_TCP, unix.TCP_MAXSEG)
 	if err != nil || uint32(mss) == 524 {
 		t.Fatalf("restored MSS %d (%v), want the original clamp %d", mss, err, img.MSSClamp)
+	}
+	if !tuple.Is6() {
+		if tr, err := unix.GetsockoptInt(fdOf(t, conn), unix.IPPROTO_IP, unix.IP_TRANSPARENT); err != nil || tr != 0 {
+			t.Fatalf("IP_TRANSPARENT %d (%v) after Restart, want 0", tr, err)
+		}
 	}
 	// And the session goes on both ways.
 	client.Write([]byte("more"))
@@ -518,5 +538,20 @@ func TestMigrateSockOpts(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestRestartAllTwice: a session listed twice is refused, not locked twice.
+func TestRestartAllTwice(t *testing.T) {
+	s := &Session{fd: -1}
+	done := make(chan error, 1)
+	go func() { _, err := RestartAll(context.Background(), []*Session{s, s}); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "listed twice") {
+			t.Fatalf("RestartAll of a session listed twice: %v, want \"listed twice\"", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RestartAll of a session listed twice hangs")
 	}
 }
