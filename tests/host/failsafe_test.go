@@ -318,12 +318,15 @@ func TestAbortedHandoff(t *testing.T) {
 				}
 			}
 			echo([]byte("before"))
-			fds, _ := unixSocketpair()
+			fds, err := unixSocketpair()
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { _, err := sby.Take(ctx, fds[1], topo.VIPs()); done <- err }()
-			_, err := act.Push(ctx, fds[0], topo.VIPs())
+			_, err = act.Push(ctx, fds[0], topo.VIPs())
 			if !errors.Is(err, libtcptake.ErrNotLocal) && (err == nil || !strings.Contains(err.Error(), "aborted")) {
 				t.Errorf("push to a standby that cannot set: %v, want the peer's abort", err)
 			}

@@ -169,11 +169,11 @@ func dial(t *testing.T, n *topo.Netns, addr netip.AddrPort) *net.TCPConn {
 // reports: every session moved, MSS kept (rule f).
 func migrate(t *testing.T, from, to *node.Node, want int) *node.Report {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	conns, err := unixSocketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := fileConn(fds[0]), fileConn(fds[1])
+	a, b := conns[0], conns[1]
 	defer a.Close()
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -301,15 +301,11 @@ func tcpInfo(c *net.TCPConn) *unix.TCPInfo {
 	return ti
 }
 
-// waitFor polls cond until it is true or d passes.
+// waitFor polls cond until it is true, and fails the test if d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !eventually(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
 	}
 }
 

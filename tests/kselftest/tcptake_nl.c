@@ -146,15 +146,6 @@ static void expect_flow(int from, int to, const char *what)
 		FAIL("%s: data did not arrive", what);
 }
 
-static int nsfd_self(void)
-{
-	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		FAIL("open netns: %s", strerror(errno));
-	return fd;
-}
-
 /* No loss probe; retransmissions only on the RTO, at least rto_min_ms. */
 static void quiet_tcp(const char *ifname, const char *peer, uint32_t rto_min_ms)
 {
@@ -169,7 +160,7 @@ static void quiet_tcp(const char *ifname, const char *peer, uint32_t rto_min_ms)
  */
 static int veth_setup_rto(int *c, int *s, int sndbuf, uint32_t rto_min_ms)
 {
-	int nsa = nsfd_self(), nsb;
+	int nsa = netns_self(), nsb;
 
 	nsb = netns_new();		/* now in B */
 	netns_enter(nsa);
@@ -468,7 +459,7 @@ static void t_thaw_kick(void)
 	uint64_t icmp0;
 	char buf[8];
 
-	nsa = nsfd_self();
+	nsa = netns_self();
 	nsb = veth_setup(&c, &s, 0);
 	tt_open_or_fail(&T);
 	tuple_from_fd(c, &tup);
@@ -501,7 +492,7 @@ static void t_thaw_kick_sent(void)
 	uint32_t a0;
 	char buf[8];
 
-	nsa = nsfd_self();
+	nsa = netns_self();
 	nsb = veth_setup(&c, &s, 0);
 	tt_open_or_fail(&T);
 	tuple_from_fd(c, &tup);
@@ -718,7 +709,7 @@ static void t_thaw_kick_peer(void)
 	struct tuple tup;
 	int c, s, nsa, nsb;
 
-	nsa = nsfd_self();
+	nsa = netns_self();
 	nsb = veth_setup_rto(&c, &s, 0, 200);
 	tt_open_or_fail(&T);
 	tuple_from_fd(c, &tup);
@@ -731,7 +722,7 @@ static void t_thaw_kick_peer6(void)
 	struct tuple tup;
 	int c, s, ns;
 
-	ns = nsfd_self();
+	ns = netns_self();
 	sysctl_write("/proc/sys/net/ipv4/tcp_early_retrans", "0");
 	tt_open_or_fail(&T);
 	tcp_pair6("::1", &c, &s);
@@ -810,11 +801,11 @@ struct pg_ctx {
 
 static void peer_get_cb(const struct nlmsghdr *nh, void *arg)
 {
-	size_t len = nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	size_t len = genl_attrlen(nh);
 	struct pg_ctx *c = arg;
 	const struct nlattr *a;
 
-	for_each_attr(a, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN, len) {
+	for_each_attr(a, genl_attrs(nh), len) {
 		struct pg_seg *sg = &c->seg[c->n];
 		struct attrs t;
 
@@ -1277,7 +1268,7 @@ static void consistency(size_t x, enum get_via via)
 	int c, s, nsa, nsb, on = 1, outq, nsd, inq = 0;
 	struct tt tb_nl;
 
-	nsa = nsfd_self();
+	nsa = netns_self();
 	nsb = veth_setup(&c, &s, 4 << 20);
 	tt_open_or_fail(&T);
 	tuple_from_fd(c, &tup);
@@ -1742,7 +1733,7 @@ static void t_netns_isolation(void)
 	struct tt_info info;
 	struct tt tb_nl;
 	struct tuple tup;
-	int nsa = nsfd_self(), nsb, c, s;
+	int nsa = netns_self(), nsb, c, s;
 
 	tt_open_or_fail(&T);
 	nsb = netns_new();
@@ -1774,7 +1765,7 @@ static void t_netns_isolation(void)
  */
 static void t_netns_delete(void)
 {
-	int nsa = nsfd_self();
+	int nsa = netns_self();
 	char mark[256];
 	struct tt_info info;
 	pid_t pid;
@@ -1921,7 +1912,6 @@ static unsigned int dump_stepwise(void (*change)(void *), void *arg,
 				  unsigned int *intr0, unsigned int *intr1)
 {
 	static char buf[8192];
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	unsigned int parts = 0, sessions = 0;
 	const uint32_t seq = 4242;
 	bool done = false;
@@ -1931,20 +1921,11 @@ static unsigned int dump_stepwise(void (*change)(void *), void *arg,
 	*intr0 = *intr1 = 0;
 	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
 	m.nh.nlmsg_seq = seq;
-	if (sendto(fd, m.buf, m.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		FAIL("netlink send: %s", strerror(errno));
+	nl_send(fd, &m);
 	while (!done) {
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = nl_recv(fd, buf, sizeof(buf), "dump part larger than 8192 bytes");
 		const struct nlmsghdr *nh;
-		ssize_t n = recvmsg(fd, &mh, 0);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			FAIL("netlink recv: %s", strerror(errno));
-		if (mh.msg_flags & MSG_TRUNC)
-			FAIL("dump part larger than %zu bytes", sizeof(buf));
 		for (nh = (const struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
 			if (nh->nlmsg_seq != seq)
 				continue;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <linux/netlink.h>
 #include <linux/genetlink.h>
 #include <linux/tcptake.h>
@@ -69,10 +70,8 @@ void msg_init(struct msg *m, uint16_t type, uint16_t flags);
 void msg_genl(struct msg *m, uint16_t family, uint16_t flags, uint8_t cmd);
 /* Append an attribute; returns its offset from the message start. */
 size_t put(struct msg *m, uint16_t type, const void *data, size_t len);
-size_t put_u8(struct msg *m, uint16_t type, uint8_t v);
 size_t put_u16(struct msg *m, uint16_t type, uint16_t v);
 size_t put_u32(struct msg *m, uint16_t type, uint32_t v);
-size_t put_u64(struct msg *m, uint16_t type, uint64_t v);
 size_t put_str(struct msg *m, uint16_t type, const char *s);
 size_t nest_start(struct msg *m, uint16_t type);
 void nest_end(struct msg *m);
@@ -96,6 +95,9 @@ uint64_t a_u64(const struct nlattr *a);
 	     pos->nla_len >= NLA_HDRLEN &&				\
 	     (const char *)pos + pos->nla_len <= (const char *)(data) + (len); \
 	     pos = (const struct nlattr *)((const char *)pos + NLA_ALIGN(pos->nla_len)))
+/* The attributes of a generic netlink message, and their length. */
+#define genl_attrs(nh) ((const char *)NLMSG_DATA(nh) + GENL_HDRLEN)
+#define genl_attrlen(nh) ((size_t)((nh)->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN))
 
 /* The outcome of one request: errno, extack and the reply messages. */
 struct nlres {
@@ -111,6 +113,9 @@ struct nlres {
 typedef void (*msg_cb)(const struct nlmsghdr *nh, void *arg);
 
 int nl_open(int proto);
+void nl_send(int fd, const struct msg *m);
+/* One datagram into buf; a truncated one fails the test with too_big. */
+ssize_t nl_recv(int fd, void *buf, size_t len, const char *too_big);
 /* Send m (NLM_F_ACK added) and read up to its ACK or NLMSG_DONE. */
 void nl_request(int fd, struct msg *m, struct nlres *res, msg_cb cb, void *arg);
 /* Like nl_request, but any error fails the test. */
@@ -141,7 +146,6 @@ struct tuple {
 	uint32_t ifindex;
 };
 int tuple_from_fd(int fd, struct tuple *t);
-void tuple_reverse(const struct tuple *in, struct tuple *out);
 bool tuple_eq(const struct tuple *a, const struct tuple *b);
 const char *tuple_str(const struct tuple *t);
 size_t put_tuple(struct msg *m, uint16_t type, const struct tuple *t);
@@ -198,6 +202,8 @@ void tt_get_dump(const struct tt *t, struct msg *req, struct tt_dump *d,
 
 /* unshare(CLONE_NEWNET), lo up; returns an fd of the new netns. */
 int netns_new(void);
+/* An fd of the calling thread's netns. */
+int netns_self(void);
 void netns_enter(int nsfd);
 void link_up(const char *ifname);
 /* A veth pair: ifa in netns a, ifb in netns b (the caller is in a). */

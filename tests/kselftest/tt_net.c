@@ -110,15 +110,22 @@ int ktap_run(const struct ktest *tests, size_t n, int argc, char **argv)
 
 /* ---- namespaces and links ---------------------------------------------------- */
 
+int netns_self(void)
+{
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		FAIL("open netns: %s", strerror(errno));
+	return fd;
+}
+
 int netns_new(void)
 {
 	int fd;
 
 	if (unshare(CLONE_NEWNET))
 		FAIL("unshare(CLONE_NEWNET): %s", strerror(errno));
-	fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		FAIL("open netns: %s", strerror(errno));
+	fd = netns_self();
 	link_up("lo");
 	return fd;
 }
@@ -244,7 +251,7 @@ void tcp_pair4_ns(const char *server, const char *client_bind, int ns_client,
 	int l, self = -1;
 
 	if (ns_client >= 0 || ns_server >= 0)
-		self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		self = netns_self();
 	if (ns_server >= 0)
 		netns_enter(ns_server);
 	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -82,10 +82,8 @@ size_t put(struct msg *m, uint16_t type, const void *data, size_t len)
 	return off;
 }
 
-size_t put_u8(struct msg *m, uint16_t type, uint8_t v) { return put(m, type, &v, 1); }
 size_t put_u16(struct msg *m, uint16_t type, uint16_t v) { return put(m, type, &v, 2); }
 size_t put_u32(struct msg *m, uint16_t type, uint32_t v) { return put(m, type, &v, 4); }
-size_t put_u64(struct msg *m, uint16_t type, uint64_t v) { return put(m, type, &v, 8); }
 size_t put_str(struct msg *m, uint16_t type, const char *s) { return put(m, type, s, strlen(s) + 1); }
 
 size_t nest_start(struct msg *m, uint16_t type)
@@ -186,33 +184,47 @@ static void parse_extack(const struct nlmsghdr *nh, struct nlres *res)
 	}
 }
 
+void nl_send(int fd, const struct msg *m)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+
+	if (sendto(fd, m->buf, m->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		FAIL("netlink send: %s", strerror(errno));
+}
+
+ssize_t nl_recv(int fd, void *buf, size_t len, const char *too_big)
+{
+	for (;;) {
+		struct iovec iov = { buf, len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(fd, &mh, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			FAIL("netlink recv: %s", strerror(errno));
+		if (mh.msg_flags & MSG_TRUNC)
+			FAIL("%s", too_big);
+		return n;
+	}
+}
+
 static uint32_t seqno = 1000;
 
 void nl_request(int fd, struct msg *m, struct nlres *res, msg_cb cb, void *arg)
 {
 	static char buf[1 << 17];
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	uint32_t seq = ++seqno;
 	bool done = false;
 
 	memset(res, 0, sizeof(*res));
 	m->nh.nlmsg_flags |= NLM_F_ACK;
 	m->nh.nlmsg_seq = seq;
-	if (sendto(fd, m->buf, m->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		FAIL("netlink send: %s", strerror(errno));
+	nl_send(fd, m);
 	while (!done) {
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = nl_recv(fd, buf, sizeof(buf), "netlink reply truncated");
 		const struct nlmsghdr *nh;
-		ssize_t n = recvmsg(fd, &mh, 0);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			FAIL("netlink recv: %s", strerror(errno));
-		}
-		if (mh.msg_flags & MSG_TRUNC)
-			FAIL("netlink reply truncated");
 		for (nh = (const struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
 			if (nh->nlmsg_seq != seq)
 				continue;	/* a stray notification or an old reply */
@@ -271,8 +283,7 @@ static void family_cb(const struct nlmsghdr *nh, void *arg)
 	struct attrs t;
 	const struct nlattr *g;
 
-	parse_attrs(&t, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN,
-		    nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN);
+	parse_attrs(&t, genl_attrs(nh), genl_attrlen(nh));
 	if (t.tb[CTRL_ATTR_FAMILY_ID])
 		f->id = a_u16(t.tb[CTRL_ATTR_FAMILY_ID]);
 	if (!t.tb[CTRL_ATTR_MCAST_GROUPS])
@@ -366,8 +377,7 @@ int tt_event_wait(int fd, unsigned int ms, uint32_t *ev, struct tuple *tup)
 				diag("events: unexpected command %u", g->cmd);
 				continue;
 			}
-			parse_attrs(&top, (const char *)g + GENL_HDRLEN,
-				    nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN);
+			parse_attrs(&top, genl_attrs(nh), genl_attrlen(nh));
 			if (!top.tb[TCPTAKE_A_FREEZE])
 				FAIL("notification without a freeze nest");
 			parse_nested(&fz, top.tb[TCPTAKE_A_FREEZE]);
@@ -425,17 +435,6 @@ bool tuple_eq(const struct tuple *a, const struct tuple *b)
 	       a->ifindex == b->ifindex;
 }
 
-void tuple_reverse(const struct tuple *in, struct tuple *out)
-{
-	struct tuple t = *in;
-
-	memcpy(t.laddr, in->raddr, 16);
-	memcpy(t.raddr, in->laddr, 16);
-	t.lport = in->rport;
-	t.rport = in->lport;
-	*out = t;
-}
-
 const char *tuple_str(const struct tuple *t)
 {
 	static char s[4][128];
@@ -454,8 +453,7 @@ static void info_cb(const struct nlmsghdr *nh, void *arg)
 	struct tt_info *info = arg;
 	struct attrs t;
 
-	parse_attrs(&t, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN,
-		    nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN);
+	parse_attrs(&t, genl_attrs(nh), genl_attrlen(nh));
 	if (!t.tb[TCPTAKE_A_VERSION] || !t.tb[TCPTAKE_A_MAX_FREEZES] || !t.tb[TCPTAKE_A_FREEZES])
 		FAIL("INFO reply lacks version, max-freezes or freezes");
 	snprintf(info->version, sizeof(info->version), "%.*s",
@@ -511,9 +509,9 @@ static void list_cb(const struct nlmsghdr *nh, void *arg)
 {
 	struct list_ctx *c = arg;
 	const struct nlattr *a;
-	size_t len = nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	size_t len = genl_attrlen(nh);
 
-	for_each_attr(a, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN, len) {
+	for_each_attr(a, genl_attrs(nh), len) {
 		struct tt_freeze_ent e = { 0 };
 		struct attrs f;
 
@@ -617,9 +615,9 @@ static void get_cb(const struct nlmsghdr *nh, void *arg)
 {
 	struct tt_session *s = arg;
 	const struct nlattr *a;
-	size_t len = nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	size_t len = genl_attrlen(nh);
 
-	for_each_attr(a, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN, len)
+	for_each_attr(a, genl_attrs(nh), len)
 		if ((a->nla_type & NLA_TYPE_MASK) == TCPTAKE_A_SESSION)
 			merge_session(s, a);
 }
@@ -644,9 +642,9 @@ static void dump_cb(const struct nlmsghdr *nh, void *arg)
 {
 	struct tt_dump *d = arg;
 	const struct nlattr *a;
-	size_t len = nh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	size_t len = genl_attrlen(nh);
 
-	for_each_attr(a, (const char *)NLMSG_DATA(nh) + GENL_HDRLEN, len) {
+	for_each_attr(a, genl_attrs(nh), len) {
 		struct tt_session *last = d->n ? &d->s[d->n - 1] : NULL;
 		struct attrs t;
 		struct tuple tup;
