@@ -569,7 +569,7 @@ func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 
 // RestartAll restarts many sessions, thawing them in one batch where the
 // freezer allows it. It returns the conns restarted so far with the first
-// error. Each session may appear once.
+// error. Each session may appear once, and in one call at a time.
 func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 	seen := make(map[*Session]bool, len(ss))
 	for _, s := range ss {
