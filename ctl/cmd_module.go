@@ -264,7 +264,7 @@ func openModule(c *cli.Context) (moduleClient, error) {
 // the module's extack message, and what to do about it.
 func moduleFailed(what string, err error) error {
 	var le *libtcptake.Error
-	if errors.As(err, &le) && le.Op == "open" {
+	if errors.As(err, &le) && le.Op == libtcptake.OpOpen {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return cli.Exit(notLoaded, exitFailed)
@@ -284,13 +284,13 @@ func moduleFailed(what string, err error) error {
 	switch {
 	case errors.Is(err, libtcptake.ErrPermission):
 		todo = "run as root or with CAP_NET_ADMIN over the network namespace"
-	case errors.Is(err, syscall.EEXIST) && le != nil && le.Op == "freeze":
+	case errors.Is(err, syscall.EEXIST) && le != nil && le.Op == libtcptake.OpFreeze:
 		todo = "add 'replace' to re-arm its timeout"
-	case errors.Is(err, os.ErrNotExist) && le != nil && (le.Op == "thaw" || le.Op == "peer-get"):
+	case errors.Is(err, os.ErrNotExist) && le != nil && (le.Op == libtcptake.OpThaw || le.Op == libtcptake.OpPeerGet):
 		todo = "the tuple is not frozen (see 'tcptakectl session frozen')"
-	case errors.Is(err, os.ErrNotExist) && le != nil && le.Op == "get":
+	case errors.Is(err, os.ErrNotExist) && le != nil && le.Op == libtcptake.OpGet:
 		todo = "no such session (see 'tcptakectl session list'; give the tuple as its owner sees it)"
-	case errors.Is(err, os.ErrNotExist) && le != nil && le.Op == "set":
+	case errors.Is(err, os.ErrNotExist) && le != nil && le.Op == libtcptake.OpSet:
 		todo = "the tuple's socket must be the caller's, in TCP_REPAIR mode"
 	}
 	return failed(what, why, todo)

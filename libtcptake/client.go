@@ -97,7 +97,7 @@ type FreezeOptions struct {
 // the peer's segments are recorded for PeerSegments.
 func (c *Client) Freeze(ctx context.Context, t Tuple, o FreezeOptions) error {
 	if err := checkTimeout(o.Timeout); err != nil {
-		return &Error{Op: "freeze", Session: t.String(), Err: err}
+		return &Error{Op: OpFreeze, Session: t.String(), Err: err}
 	}
 	return c.c.freeze(ctx, t, o)
 }
@@ -199,7 +199,7 @@ func encodeFilter(ae *netlink.AttributeEncoder, f SessionFilter) error {
 // withBuffers is as for Get.
 func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
 	if _, err := f.family(); err != nil {
-		return nil, &Error{Op: "dump", Err: err}
+		return nil, &Error{Op: OpDump, Err: err}
 	}
 	return c.c.sessions(ctx, f, withBuffers)
 }
@@ -225,7 +225,7 @@ const (
 // image: Set(ctx, img.Tuple, *img.Kernel, KernelAll).
 func (c *Client) Set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {
 	if fields&^KernelAll != 0 || fields == 0 {
-		return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("no or unknown kernel fields %#x", uint8(fields))}
+		return &Error{Op: OpSet, Session: t.String(), Err: fmt.Errorf("no or unknown kernel fields %#x", uint8(fields))}
 	}
 	return c.c.set(ctx, t, ks, fields)
 }

@@ -35,14 +35,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // MarshalBinary encodes img as one frame.
 func (img *Image) MarshalBinary() ([]byte, error) {
 	if err := img.validate(); err != nil {
-		return nil, &Error{Op: "encode", Session: img.String(), Err: err}
+		return nil, &Error{Op: OpEncode, Session: img.String(), Err: err}
 	}
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.LittleEndian
 	encodeSession(ae, img)
 	payload, err := ae.Encode()
 	if err != nil {
-		return nil, &Error{Op: "encode", Session: img.String(), Err: err}
+		return nil, &Error{Op: OpEncode, Session: img.String(), Err: err}
 	}
 	b := make([]byte, frameHdrLen, frameHdrLen+len(payload))
 	copy(b, frameMagic)
@@ -106,7 +106,7 @@ func ReadImage(r io.Reader) (*Image, error) {
 }
 
 func badImage(format string, args ...any) error {
-	return &Error{Op: "decode", Err: fmt.Errorf("%w: "+format, append([]any{ErrBadImage}, args...)...)}
+	return &Error{Op: OpDecode, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadImage}, args...)...)}
 }
 
 // asBadImage keeps a decoding error that is an *Error already and makes
@@ -386,7 +386,7 @@ func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 				len(p.img.RecvQueue), len(p.img.SendUnacked), len(p.img.SendUnsent), p.rcvqLen, p.unackLen, p.unsentLen)
 		}
 		if err := img.validate(); err != nil {
-			return nil, &Error{Op: "decode", Session: img.String(), Err: err}
+			return nil, &Error{Op: OpDecode, Session: img.String(), Err: err}
 		}
 		out = append(out, &img)
 	}

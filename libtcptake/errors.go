@@ -25,17 +25,41 @@ var (
 	ErrNotLocal = errors.New("local address not on this node")
 )
 
+// Op names the operation that failed: a session operation of the
+// library, a module command, or a step of the image codec.
+type Op string
+
+// The operations an *Error can name.
+const (
+	OpStop       Op = "stop"
+	OpGet        Op = "get"
+	OpSet        Op = "set"
+	OpRestart    Op = "restart"
+	OpRelease    Op = "release"
+	OpCheckpoint Op = "checkpoint"
+	OpEncode     Op = "encode"
+	OpDecode     Op = "decode"
+	OpOpen       Op = "open" // opening the module's genl family
+	OpInfo       Op = "info"
+	OpFreeze     Op = "freeze"
+	OpThaw       Op = "thaw"
+	OpDump       Op = "dump"
+	OpPeerGet    Op = "peer-get"
+	OpFreezeList Op = "freeze-list"
+	OpEvents     Op = "events"
+)
+
 // Error is the error of a session operation. It names the operation and
 // the session, and keeps the kernel's extack message when there is one.
 type Error struct {
-	Op      string // "stop", "get", "set", "restart", "release", "decode", or a module command
+	Op      Op
 	Session string // the 4-tuple, when known
 	Message string // the kernel's extack text, when there is one
 	Err     error
 }
 
 func (e *Error) Error() string {
-	s := "tcptake: " + e.Op
+	s := "tcptake: " + string(e.Op)
 	if e.Session != "" {
 		s += " " + e.Session
 	}
@@ -71,7 +95,8 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-func opErr(op string, sess fmt.Stringer, err error) error {
+// opErr is the one constructor of *Error; it returns nil for a nil err.
+func opErr(op Op, sess fmt.Stringer, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -66,7 +66,7 @@ func NewNFTFreezer(netnsFD int) (*NFTFreezer, error) {
 	}
 	c, err := nftables.New(opts...)
 	if err != nil {
-		return nil, &Error{Op: "freeze", Err: err}
+		return nil, &Error{Op: OpFreeze, Err: err}
 	}
 	return &NFTFreezer{c: c}, nil
 }
@@ -84,7 +84,7 @@ func (f *NFTFreezer) Freeze(ctx context.Context, t Tuple) error {
 
 // FreezeAll freezes many tuples in one netlink batch.
 func (f *NFTFreezer) FreezeAll(ctx context.Context, ts []Tuple) error {
-	return f.apply(ctx, "freeze", ts, true)
+	return f.apply(ctx, OpFreeze, ts, true)
 }
 
 // Thaw lifts the freeze of t; kick is not supported by nftables and is
@@ -95,14 +95,14 @@ func (f *NFTFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {
 
 // ThawAll thaws many tuples in one netlink batch.
 func (f *NFTFreezer) ThawAll(ctx context.Context, ts []Tuple) error {
-	return f.apply(ctx, "thaw", ts, false)
+	return f.apply(ctx, OpThaw, ts, false)
 }
 
 // nftTuplesPerBatch keeps one batch under the netlink socket's send
 // buffer (about 2 × 70 bytes a tuple).
 const nftTuplesPerBatch = 1024
 
-func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool) error {
+func (f *NFTFreezer) apply(ctx context.Context, op Op, ts []Tuple, add bool) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Op: op, Err: err}
 	}
@@ -116,7 +116,7 @@ func (f *NFTFreezer) apply(ctx context.Context, op string, ts []Tuple, add bool)
 		if err := f.batch(op, ts[done:done+n], add); err != nil {
 			if add && done > 0 {
 				// All or nothing: lift the batches already frozen.
-				f.batch("thaw", ts[:done], false)
+				f.batch(OpThaw, ts[:done], false)
 			}
 			return err
 		}
@@ -136,7 +136,7 @@ func (f *NFTFreezer) elem(t Tuple) (*nftables.Set, []byte) {
 }
 
 // batch changes the elements of ts in one netlink batch.
-func (f *NFTFreezer) batch(op string, ts []Tuple, add bool) error {
+func (f *NFTFreezer) batch(op Op, ts []Tuple, add bool) error {
 	timeout := f.Timeout
 	if timeout == 0 {
 		timeout = DefaultFreezeTimeout
@@ -197,10 +197,10 @@ func (f *NFTFreezer) thawEach(ts []Tuple) error {
 	for _, t := range ts {
 		set, key := f.elem(t)
 		if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: key}}); err != nil {
-			return &Error{Op: "thaw", Session: t.String(), Err: err}
+			return &Error{Op: OpThaw, Session: t.String(), Err: err}
 		}
 		if err := f.c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &Error{Op: "thaw", Session: t.String(), Err: nftErr(err)}
+			return &Error{Op: OpThaw, Session: t.String(), Err: nftErr(err)}
 		}
 	}
 	return nil
@@ -321,7 +321,7 @@ var (
 func DefaultFreezer() (Freezer, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return nil, &Error{Op: "freeze", Err: err}
+		return nil, &Error{Op: OpFreeze, Err: err}
 	}
 	defaultMu.Lock()
 	defer defaultMu.Unlock()

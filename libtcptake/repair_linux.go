@@ -55,7 +55,7 @@ func copyOpts(o *Options) Options {
 }
 
 // sockErr turns a syscall failure into a typed error naming the call.
-func sockErr(op string, t fmt.Stringer, call string, err error) error {
+func sockErr(op Op, t fmt.Stringer, call string, err error) error {
 	return opErr(op, t, os.NewSyscallError(call, err))
 }
 
@@ -90,7 +90,7 @@ func StopAll(ctx context.Context, conns []syscall.Conn, o *Options) ([]*Session,
 		s.orig, _ = conn.(*net.TCPConn)
 		if s.fd, err = dupConn(conn); err != nil {
 			closeAll()
-			return nil, opErr("stop", nil, err)
+			return nil, opErr(OpStop, nil, err)
 		}
 		ss = append(ss, s)
 		if err := s.check(); err != nil {
@@ -110,7 +110,7 @@ func StopAll(ctx context.Context, conns []syscall.Conn, o *Options) ([]*Session,
 			}
 			thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
 			closeAll()
-			return nil, sockErr("stop", s, "setsockopt TCP_REPAIR", err)
+			return nil, sockErr(OpStop, s, "setsockopt TCP_REPAIR", err)
 		}
 	}
 	ss[0].opts.logger().Debug("tcptake: stopped", "sessions", len(ss))
@@ -137,23 +137,23 @@ func dupConn(conn syscall.Conn) (int, error) {
 func (s *Session) check() error {
 	proto, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if err != nil {
-		return sockErr("stop", nil, "getsockopt SO_PROTOCOL", err)
+		return sockErr(OpStop, nil, "getsockopt SO_PROTOCOL", err)
 	}
 	if proto == unix.IPPROTO_MPTCP {
-		return &Error{Op: "stop", Err: fmt.Errorf("%w: MPTCP session (TCP_REPAIR covers plain TCP; listen with net.ListenConfig.SetMultipathTCP(false) or GODEBUG=multipathtcp=0)", ErrUnsupported)}
+		return &Error{Op: OpStop, Err: fmt.Errorf("%w: MPTCP session (TCP_REPAIR covers plain TCP; listen with net.ListenConfig.SetMultipathTCP(false) or GODEBUG=multipathtcp=0)", ErrUnsupported)}
 	}
 	if proto != unix.IPPROTO_TCP {
-		return &Error{Op: "stop", Err: fmt.Errorf("%w: not a TCP socket", ErrUnsupported)}
+		return &Error{Op: OpStop, Err: fmt.Errorf("%w: not a TCP socket", ErrUnsupported)}
 	}
 	if s.tuple, err = fdTuple(s.fd); err != nil {
-		return opErr("stop", nil, err)
+		return opErr(OpStop, nil, err)
 	}
 	info, err := getTCPInfo(s.fd)
 	if err != nil {
-		return sockErr("stop", s, "getsockopt TCP_INFO", err)
+		return sockErr(OpStop, s, "getsockopt TCP_INFO", err)
 	}
 	if !info.state.Migratable() {
-		return &Error{Op: "stop", Session: s.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
+		return &Error{Op: OpStop, Session: s.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
 	}
 	return nil
 }
@@ -242,7 +242,7 @@ func (s *Session) Get() (*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fd < 0 || s.started {
-		return nil, &Error{Op: "get", Session: s.String(), Err: errors.New("session is not stopped")}
+		return nil, &Error{Op: OpGet, Session: s.String(), Err: errors.New("session is not stopped")}
 	}
 	if s.img != nil { // restored: its send queue is still to be written
 		img := *s.img
@@ -271,13 +271,13 @@ func (s *Session) Get() (*Image, error) {
 
 // getImage dumps a socket in repair mode whose packets are dropped.
 func getImage(fd int, t Tuple) (*Image, error) {
-	fail := func(call string, err error) (*Image, error) { return nil, sockErr("get", t, call, err) }
+	fail := func(call string, err error) (*Image, error) { return nil, sockErr(OpGet, t, call, err) }
 	info, err := getTCPInfo(fd)
 	if err != nil {
 		return fail("getsockopt TCP_INFO", err)
 	}
 	if !info.state.Migratable() {
-		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
+		return nil, &Error{Op: OpGet, Session: t.String(), Err: fmt.Errorf("%w: %v", ErrState, info.state)}
 	}
 	img := &Image{Tuple: t, State: info.state, CaptureTime: time.Now().UTC()}
 	// Repair-mode peeks honour SO_PEEK_OFF on newer kernels: turn it off.
@@ -328,7 +328,7 @@ func getImage(fd int, t Tuple) (*Image, error) {
 		sndNxt = dataEnd
 	}
 	if uint32(len(sndq)) != dataEnd-sndUna {
-		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("send queue holds %d bytes, sequence numbers say %d: is the session frozen?", len(sndq), dataEnd-sndUna)}
+		return nil, &Error{Op: OpGet, Session: t.String(), Err: fmt.Errorf("send queue holds %d bytes, sequence numbers say %d: is the session frozen?", len(sndq), dataEnd-sndUna)}
 	}
 	img.SndUna, img.SndNxt, img.WriteSeq = sndUna, sndNxt, dataEnd
 	img.SendUnacked, img.SendUnsent = sndq[:sndNxt-sndUna], sndq[sndNxt-sndUna:]
@@ -337,7 +337,7 @@ func getImage(fd int, t Tuple) (*Image, error) {
 		img.RcvNxt--
 	}
 	if len(rcvq) > inq {
-		return nil, &Error{Op: "get", Session: t.String(), Err: fmt.Errorf("receive queue grew while reading: is the session frozen?")}
+		return nil, &Error{Op: OpGet, Session: t.String(), Err: fmt.Errorf("receive queue grew while reading: is the session frozen?")}
 	}
 	img.RecvQueue = rcvq
 
@@ -400,13 +400,13 @@ func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) 
 	ss := make([]*Session, 0, len(imgs))
 	for _, img := range imgs {
 		if err := img.validate(); err != nil {
-			return nil, &Error{Op: "set", Session: img.String(), Err: err}
+			return nil, &Error{Op: OpSet, Session: img.String(), Err: err}
 		}
 		if !img.State.Migratable() {
-			return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: %v", ErrState, img.State)}
+			return nil, &Error{Op: OpSet, Session: img.String(), Err: fmt.Errorf("%w: %v", ErrState, img.State)}
 		}
 		if img.MSSClamp == 0 {
-			return nil, &Error{Op: "set", Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
+			return nil, &Error{Op: OpSet, Session: img.String(), Err: fmt.Errorf("%w: no mss-clamp", ErrBadImage)}
 		}
 		ss = append(ss, &Session{fd: -1, tuple: img.Tuple.unmap(), opts: copyOpts(o), gen: img.Generation})
 	}
@@ -435,7 +435,7 @@ func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) 
 
 func (s *Session) set(img *Image) error {
 	t := s.tuple
-	fail := func(call string, err error) error { return sockErr("set", t, call, err) }
+	fail := func(call string, err error) error { return sockErr(OpSet, t, call, err) }
 	family, v6 := unix.AF_INET, t.Is6()
 	if v6 {
 		family = unix.AF_INET6
@@ -467,7 +467,7 @@ func (s *Session) set(img *Image) error {
 	}
 	if err := unix.Bind(fd, addrPortSockaddr(t.Local, t.IfIndex)); err != nil {
 		if err == unix.EADDRNOTAVAIL {
-			return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("%w: bind %v: %v (add the address first, or leave Options.NoFreebind off)", ErrNotLocal, t.Local, err)}
+			return &Error{Op: OpSet, Session: t.String(), Err: fmt.Errorf("%w: bind %v: %v (add the address first, or leave Options.NoFreebind off)", ErrNotLocal, t.Local, err)}
 		}
 		return fail("bind", err)
 	}
@@ -492,7 +492,7 @@ func (s *Session) set(img *Image) error {
 	}
 	if err := unix.Connect(fd, addrPortSockaddr(t.Remote, t.IfIndex)); err != nil {
 		if err == unix.EADDRNOTAVAIL || err == unix.EADDRINUSE {
-			return &Error{Op: "set", Session: t.String(), Err: fmt.Errorf("%w: another socket of this node has the 4-tuple (%v)", ErrInUse, err)}
+			return &Error{Op: OpSet, Session: t.String(), Err: fmt.Errorf("%w: another socket of this node has the 4-tuple (%v)", ErrInUse, err)}
 		}
 		return fail("connect", err)
 	}
@@ -574,7 +574,7 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 	seen := make(map[*Session]bool, len(ss))
 	for _, s := range ss {
 		if seen[s] { // locking it twice would wait forever
-			return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session listed twice")}
+			return nil, &Error{Op: OpRestart, Session: s.String(), Err: errors.New("session listed twice")}
 		}
 		seen[s] = true
 	}
@@ -582,7 +582,7 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.fd < 0 || s.started {
-			return nil, &Error{Op: "restart", Session: s.String(), Err: errors.New("session is not stopped")}
+			return nil, &Error{Op: OpRestart, Session: s.String(), Err: errors.New("session is not stopped")}
 		}
 	}
 	byFreezer := map[Freezer][]*Session{}
@@ -645,7 +645,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 	off := func(mode int) error {
 		for _, s := range ss {
 			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
-				return sockErr("restart", s, "setsockopt TCP_REPAIR", err)
+				return sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
 			}
 			s.started = true
 			if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
@@ -684,12 +684,12 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
 func learnPeers(ctx context.Context, ss []*Session) error {
 	pc, err := openPeerCapture()
 	if err != nil {
-		return opErr("restart", ss[0], err)
+		return opErr(OpRestart, ss[0], err)
 	}
 	defer pc.Close()
 	for _, s := range ss {
 		if err := probePeer(s.tuple, s.img); err != nil {
-			return opErr("restart", s, err)
+			return opErr(OpRestart, s, err)
 		}
 	}
 	acks := pc.peerAcks(ctx, sessionTuples(ss), probeWait(ctx, &ss[0].opts))
@@ -729,14 +729,14 @@ func (s *Session) rebuild(ack uint32) error {
 // and then sets its window.
 func (s *Session) receiveFIN() error {
 	if err := injectFIN(s.tuple, s.img); err != nil {
-		return opErr("restart", s, err)
+		return opErr(OpRestart, s, err)
 	}
 	if err := waitState(s.fd, StateCloseWait); err != nil {
-		return opErr("restart", s, err)
+		return opErr(OpRestart, s, err)
 	}
 	if w := s.img.Window; w != nil {
 		if err := setRepairWindow(s.fd, w); err != nil {
-			return sockErr("restart", s, "setsockopt TCP_REPAIR_WINDOW", err)
+			return sockErr(OpRestart, s, "setsockopt TCP_REPAIR_WINDOW", err)
 		}
 	}
 	return nil
@@ -778,12 +778,12 @@ func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 		f.Close()
 		s.fd = -1
 		if err != nil {
-			return nil, opErr("restart", s, err)
+			return nil, opErr(OpRestart, s, err)
 		}
 		conn = c.(*net.TCPConn)
 		// After FileConn, which turns TCP_NODELAY and keepalive on.
 		if err := setConnOpts(conn, s.tuple.Is6(), &s.img.Sock); err != nil {
-			return conn, opErr("restart", s, err)
+			return conn, opErr(OpRestart, s, err)
 		}
 	} else {
 		unix.Close(s.fd)
@@ -796,13 +796,13 @@ func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 		_, err := conn.Write(s.pending)
 		conn.SetWriteDeadline(time.Time{})
 		if err != nil {
-			return conn, opErr("restart", s, fmt.Errorf("sending the restored send queue: %w", err))
+			return conn, opErr(OpRestart, s, fmt.Errorf("sending the restored send queue: %w", err))
 		}
 		s.pending = nil
 	}
 	if s.img != nil && s.img.State.finSent() {
 		if err := conn.CloseWrite(); err != nil {
-			return conn, opErr("restart", s, err)
+			return conn, opErr(OpRestart, s, err)
 		}
 	}
 	s.img = nil
@@ -835,7 +835,7 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 	}
 	fd, err := dupConn(conn)
 	if err != nil {
-		return nil, opErr("checkpoint", nil, err)
+		return nil, opErr(OpCheckpoint, nil, err)
 	}
 	s := &Session{fd: fd}
 	err = s.check()
@@ -871,14 +871,14 @@ func (s *Session) Release() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
-		return &Error{Op: "release", Session: s.String(), Err: errors.New("session was restarted")}
+		return &Error{Op: OpRelease, Session: s.String(), Err: errors.New("session was restarted")}
 	}
 	if s.fd < 0 {
 		return nil
 	}
 	err := unix.Close(s.fd)
 	s.fd = -1
-	return opErr("release", s, err)
+	return opErr(OpRelease, s, err)
 }
 
 // Thaw lifts the session's freeze on this node (after Release, once the
