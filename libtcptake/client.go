@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mdlayher/netlink"
-
 	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
@@ -97,7 +95,7 @@ type FreezeOptions struct {
 // the peer's segments are recorded for PeerSegments.
 func (c *Client) Freeze(ctx context.Context, t Tuple, o FreezeOptions) error {
 	if err := checkTimeout(o.Timeout); err != nil {
-		return &Error{Op: OpFreeze, Session: t.String(), Err: err}
+		return opErr(OpFreeze, t, err)
 	}
 	return c.c.freeze(ctx, t, o)
 }
@@ -169,37 +167,12 @@ func (f SessionFilter) family() (uint16, error) {
 	return fam, nil
 }
 
-// encodeFilter writes the tuple attributes f constrains (the content of
-// the dump's tuple nest).
-func encodeFilter(ae *netlink.AttributeEncoder, f SessionFilter) error {
-	fam, err := f.family()
-	if err != nil {
-		return err
-	}
-	if fam != 0 {
-		ae.Uint16(tcptakeh.ATupleFamily, fam)
-	}
-	if f.LocalAddr.IsValid() {
-		ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(f.LocalAddr.Unmap()))
-	}
-	if f.LocalPort != 0 {
-		encodePort(ae, tcptakeh.ATupleLocalPort, f.LocalPort)
-	}
-	if f.RemoteAddr.IsValid() {
-		ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(f.RemoteAddr.Unmap()))
-	}
-	if f.RemotePort != 0 {
-		encodePort(ae, tcptakeh.ATupleRemotePort, f.RemotePort)
-	}
-	return nil
-}
-
 // Sessions snapshots every TCP session of the namespace that f matches,
 // in one consistent dump (retried when the kernel flags it interrupted).
 // withBuffers is as for Get.
 func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
 	if _, err := f.family(); err != nil {
-		return nil, &Error{Op: OpDump, Err: err}
+		return nil, opErr(OpDump, nil, err)
 	}
 	return c.c.sessions(ctx, f, withBuffers)
 }
@@ -225,29 +198,9 @@ const (
 // image: Set(ctx, img.Tuple, *img.Kernel, KernelAll).
 func (c *Client) Set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {
 	if fields&^KernelAll != 0 || fields == 0 {
-		return &Error{Op: OpSet, Session: t.String(), Err: fmt.Errorf("no or unknown kernel fields %#x", uint8(fields))}
+		return opErr(OpSet, t, fmt.Errorf("no or unknown kernel fields %#x", uint8(fields)))
 	}
 	return c.c.set(ctx, t, ks, fields)
-}
-
-// encodeKernelState writes the session attributes of the selected fields.
-func encodeKernelState(ae *netlink.AttributeEncoder, ks KernelState, fields KernelFields) {
-	for _, f := range []struct {
-		bit KernelFields
-		typ uint16
-		v   uint32
-	}{
-		{KernelTSRecent, tcptakeh.ASessionTsRecent, ks.TSRecent},
-		{KernelSRTT, tcptakeh.ASessionSrttUs, ks.SRTTus},
-		{KernelMDEV, tcptakeh.ASessionMdevUs, ks.MDEVus},
-		{KernelRTO, tcptakeh.ASessionRtoUs, ks.RTOus},
-		{KernelSndCwnd, tcptakeh.ASessionSndCwnd, ks.SndCwnd},
-		{KernelSndSsthresh, tcptakeh.ASessionSndSsthresh, ks.SndSsthresh},
-	} {
-		if fields&f.bit != 0 {
-			ae.Uint32(f.typ, f.v)
-		}
-	}
 }
 
 // Segment is a segment the peer sent while its tuple was frozen.
@@ -266,35 +219,6 @@ type Segment struct {
 // tuple t, oldest first (at most tcptakeh.PeerRingSize).
 func (c *Client) PeerSegments(ctx context.Context, t Tuple) ([]Segment, error) {
 	return c.c.peerSegments(ctx, t)
-}
-
-// decodeSegment reads a "segment" nest's content. Unknown attributes are
-// skipped. It checks ad.Err itself.
-func decodeSegment(ad *netlink.AttributeDecoder, s *Segment) error {
-	for ad.Next() {
-		switch ad.Type() {
-		case tcptakeh.ASegmentSeq:
-			s.Seq = ad.Uint32()
-		case tcptakeh.ASegmentAck:
-			s.Ack = ad.Uint32()
-		case tcptakeh.ASegmentWindow:
-			s.Window = ad.Uint32()
-		case tcptakeh.ASegmentTsval:
-			s.TSVal = ad.Uint32()
-		case tcptakeh.ASegmentTsecr:
-			s.TSEcr = ad.Uint32()
-		case tcptakeh.ASegmentFlags:
-			s.Flags = ad.Uint8()
-		case tcptakeh.ASegmentLen:
-			s.Len = ad.Uint32()
-		case tcptakeh.ASegmentAgeMs:
-			s.Age = time.Duration(ad.Uint32()) * time.Millisecond
-		}
-	}
-	if err := ad.Err(); err != nil {
-		return fmt.Errorf("segment: %w", err)
-	}
-	return nil
 }
 
 // FreezeInfo is one frozen tuple.
@@ -351,62 +275,4 @@ var ErrEventsLost = errors.New("tcptake: freeze notifications lost (receive buff
 // stream fails (after an event carrying Err).
 func (c *Client) Events(ctx context.Context) (<-chan FreezeEvent, error) {
 	return c.c.events(ctx)
-}
-
-// decodeFreeze reads a "freeze" nest's content into fi and returns the
-// event attribute (0, EventFrozen, when absent). The tuple is required.
-// It checks ad.Err itself.
-func decodeFreeze(ad *netlink.AttributeDecoder, fi *FreezeInfo) (EventType, error) {
-	var (
-		ev       EventType
-		sawTuple bool
-	)
-	for ad.Next() {
-		switch ad.Type() {
-		case tcptakeh.AFreezeTuple:
-			sawTuple = true
-			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &fi.Tuple) })
-		case tcptakeh.AFreezeExpiresMs:
-			fi.Expires = time.Duration(ad.Uint32()) * time.Millisecond
-		case tcptakeh.AFreezeDroppedIn:
-			fi.DroppedIn = ad.Uint64()
-		case tcptakeh.AFreezeDroppedOut:
-			fi.DroppedOut = ad.Uint64()
-		case tcptakeh.AFreezeEvent:
-			ev = EventType(ad.Uint32())
-		}
-	}
-	if err := ad.Err(); err != nil {
-		return 0, fmt.Errorf("freeze: %w", err)
-	}
-	if !sawTuple {
-		return 0, errors.New("freeze: no tuple")
-	}
-	return ev, nil
-}
-
-// decodeInfo reads the top-level attributes of an INFO reply.
-func decodeInfo(ad *netlink.AttributeDecoder, mi *ModuleInfo) error {
-	for ad.Next() {
-		switch ad.Type() {
-		case tcptakeh.AVersion:
-			mi.Version = ad.String()
-		case tcptakeh.AMaxFreezes:
-			mi.MaxFreezes = ad.Uint32()
-		case tcptakeh.AFreezes:
-			mi.Freezes = ad.Uint32()
-		}
-	}
-	return ad.Err()
-}
-
-// sameSession reports whether tuples a and b name the same session: the
-// module may answer with the v4-mapped form of an IPv4 request (a
-// dual-stack socket) or with the scope of a link-local address.
-func sameSession(a, b Tuple) bool {
-	eq := func(x, y netip.AddrPort) bool {
-		return x.Port() == y.Port() && x.Addr().WithZone("").Unmap() == y.Addr().WithZone("").Unmap()
-	}
-	return eq(a.Local, b.Local) && eq(a.Remote, b.Remote) &&
-		(a.IfIndex == 0 || b.IfIndex == 0 || a.IfIndex == b.IfIndex)
 }

@@ -43,7 +43,7 @@ func newClient(o ClientOptions) (osClient, error) {
 	}
 	conn, err := dial()
 	if err != nil {
-		return nil, nlError(OpOpen, nil, err)
+		return nil, opErr(OpOpen, nil, err)
 	}
 	c, err := initClient(conn, dial)
 	if err != nil {
@@ -58,7 +58,7 @@ func newClient(o ClientOptions) (osClient, error) {
 func initClient(conn *genetlink.Conn, dial func() (*genetlink.Conn, error)) (*linuxClient, error) {
 	f, err := conn.GetFamily(tcptakeh.FamilyName)
 	if err != nil {
-		e := nlError(OpOpen, nil, err).(*Error)
+		e := opErr(OpOpen, nil, err).(*Error)
 		if errors.Is(err, os.ErrNotExist) {
 			e.Err = fmt.Errorf("kernel module not loaded (generic netlink family %q not found): %w", tcptakeh.FamilyName, e.Err)
 		}
@@ -76,23 +76,6 @@ func (c *linuxClient) Close() error {
 	err := c.c.Close()
 	c.c, c.dial = nil, nil
 	return err
-}
-
-// nlError makes the *Error of a failed module command: the errno of a
-// *netlink.OpError with its extack message, or err itself.
-func nlError(op Op, t *Tuple, err error) error {
-	e := &Error{Op: op, Err: err}
-	if t != nil {
-		e.Session = t.String()
-	}
-	var oe *netlink.OpError
-	if errors.As(err, &oe) {
-		e.Message = oe.Message
-		if oe.Err != nil {
-			e.Err = oe.Err
-		}
-	}
-	return e
 }
 
 // msg is one reply message of the family.
@@ -242,10 +225,10 @@ func eachAttr(msgs []msg, fn func(ad *netlink.AttributeDecoder)) error {
 func (c *linuxClient) info(ctx context.Context) (*ModuleInfo, error) {
 	msgs, err := c.execute(ctx, tcptakeh.CmdInfo, netlink.Request, nil)
 	if err != nil {
-		return nil, nlError(OpInfo, nil, err)
+		return nil, opErr(OpInfo, nil, err)
 	}
 	if len(msgs) != 1 {
-		return nil, &Error{Op: OpInfo, Err: fmt.Errorf("module sent %d replies, want 1", len(msgs))}
+		return nil, opErr(OpInfo, nil, fmt.Errorf("module sent %d replies, want 1", len(msgs)))
 	}
 	var mi ModuleInfo
 	ad, err := netlink.NewAttributeDecoder(msgs[0].m.Data)
@@ -253,7 +236,7 @@ func (c *linuxClient) info(ctx context.Context) (*ModuleInfo, error) {
 		err = decodeInfo(ad, &mi)
 	}
 	if err != nil {
-		return nil, &Error{Op: OpInfo, Err: fmt.Errorf("bad reply: %w", err)}
+		return nil, opErr(OpInfo, nil, fmt.Errorf("bad reply: %w", err))
 	}
 	return &mi, nil
 }
@@ -267,7 +250,7 @@ func (c *linuxClient) freeze(ctx context.Context, t Tuple, o FreezeOptions) erro
 		ae.Uint32(tcptakeh.AFreezeFlags, tcptakeh.FreezeFlagsReplace)
 	}
 	if _, err := c.execute(ctx, tcptakeh.CmdFreeze, netlink.Request|netlink.Acknowledge, ae); err != nil {
-		return nlError(OpFreeze, &t, err)
+		return opErr(OpFreeze, t, err)
 	}
 	return nil
 }
@@ -278,7 +261,7 @@ func (c *linuxClient) thaw(ctx context.Context, t Tuple, kick bool) error {
 		ae.Uint32(tcptakeh.AThawFlags, tcptakeh.ThawFlagsKick)
 	}
 	if _, err := c.execute(ctx, tcptakeh.CmdThaw, netlink.Request|netlink.Acknowledge, ae); err != nil {
-		return nlError(OpThaw, &t, err)
+		return opErr(OpThaw, t, err)
 	}
 	return nil
 }
@@ -314,17 +297,17 @@ func (c *linuxClient) get(ctx context.Context, t Tuple, withBuffers bool) (*Imag
 		return c.getByDump(ctx, t)
 	}
 	if err != nil {
-		return nil, nlError(OpGet, &t, err)
+		return nil, opErr(OpGet, t, err)
 	}
 	imgs, err := decodeSessions(msgs, withBuffers)
 	if err != nil {
-		return nil, sessionErr(OpGet, &t, err)
+		return nil, sessionErr(OpGet, t, err)
 	}
 	if len(imgs) != 1 {
-		return nil, &Error{Op: OpGet, Session: t.String(), Err: fmt.Errorf("%w: module replied with %d sessions", ErrBadImage, len(imgs))}
+		return nil, opErr(OpGet, t, fmt.Errorf("%w: module replied with %d sessions", ErrBadImage, len(imgs)))
 	}
 	if !sameSession(imgs[0].Tuple, t) {
-		return nil, &Error{Op: OpGet, Session: t.String(), Err: fmt.Errorf("%w: module replied with session %s", ErrBadImage, imgs[0].Tuple)}
+		return nil, opErr(OpGet, t, fmt.Errorf("%w: module replied with session %s", ErrBadImage, imgs[0].Tuple))
 	}
 	return imgs[0], nil
 }
@@ -334,7 +317,7 @@ func (c *linuxClient) get(ctx context.Context, t Tuple, withBuffers bool) (*Imag
 func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
 	fam, err := tupleFamily(t)
 	if err != nil {
-		return nil, &Error{Op: OpGet, Session: t.String(), Err: err}
+		return nil, opErr(OpGet, t, err)
 	}
 	imgs, err := c.sessions(ctx, SessionFilter{
 		Family:     fam,
@@ -347,21 +330,23 @@ func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
 		var e *Error
 		if errors.As(err, &e) {
 			ne := *e
-			ne.Op, ne.Session = "get", t.String()
+			ne.Op, ne.Session = OpGet, t.String()
 			return nil, &ne
 		}
-		return nil, nlError(OpGet, &t, err)
+		return nil, opErr(OpGet, t, err)
 	}
 	for _, img := range imgs {
 		if sameSession(img.Tuple, t) && (t.IfIndex == 0 || img.Tuple.IfIndex == t.IfIndex) {
 			return img, nil
 		}
 	}
-	return nil, &Error{Op: OpGet, Session: t.String(), Message: "session gone before the dump", Err: syscall.ENOENT}
+	e := opErr(OpGet, t, syscall.ENOENT).(*Error)
+	e.Message = "session gone before the dump"
+	return nil, e
 }
 
 // sessionErr names op and the tuple in a decoding error.
-func sessionErr(op Op, t *Tuple, err error) error {
+func sessionErr(op Op, t fmt.Stringer, err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		ne := *e
@@ -372,7 +357,7 @@ func sessionErr(op Op, t *Tuple, err error) error {
 		}
 		return &ne
 	}
-	return nlError(op, t, err)
+	return opErr(op, t, err)
 }
 
 func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
@@ -383,7 +368,7 @@ func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers
 	getFlags(ae, withBuffers)
 	msgs, err := c.dump(ctx, tcptakeh.CmdGet, ae)
 	if err != nil {
-		return nil, nlError(OpDump, nil, err)
+		return nil, opErr(OpDump, nil, err)
 	}
 	imgs, err := decodeSessions(msgs, withBuffers)
 	if err != nil {
@@ -400,7 +385,7 @@ func (c *linuxClient) set(ctx context.Context, t Tuple, ks KernelState, fields K
 		return nil
 	})
 	if _, err := c.execute(ctx, tcptakeh.CmdSet, netlink.Request|netlink.Acknowledge, ae); err != nil {
-		return nlError(OpSet, &t, err)
+		return opErr(OpSet, t, err)
 	}
 	return nil
 }
@@ -408,7 +393,7 @@ func (c *linuxClient) set(ctx context.Context, t Tuple, ks KernelState, fields K
 func (c *linuxClient) peerSegments(ctx context.Context, t Tuple) ([]Segment, error) {
 	msgs, err := c.execute(ctx, tcptakeh.CmdPeerGet, netlink.Request, tupleRequest(t))
 	if err != nil {
-		return nil, nlError(OpPeerGet, &t, err)
+		return nil, opErr(OpPeerGet, t, err)
 	}
 	segs := []Segment{}
 	err = eachAttr(msgs, func(ad *netlink.AttributeDecoder) {
@@ -424,7 +409,7 @@ func (c *linuxClient) peerSegments(ctx context.Context, t Tuple) ([]Segment, err
 		}
 	})
 	if err != nil {
-		return nil, &Error{Op: OpPeerGet, Session: t.String(), Err: fmt.Errorf("bad reply: %w", err)}
+		return nil, opErr(OpPeerGet, t, fmt.Errorf("bad reply: %w", err))
 	}
 	return segs, nil
 }
@@ -456,13 +441,13 @@ func decodeFreezeMsg(m msg) (FreezeInfo, EventType, error) {
 func (c *linuxClient) freezes(ctx context.Context) ([]FreezeInfo, error) {
 	msgs, err := c.dump(ctx, tcptakeh.CmdFreezeList, nil)
 	if err != nil {
-		return nil, nlError(OpFreezeList, nil, err)
+		return nil, opErr(OpFreezeList, nil, err)
 	}
 	out := make([]FreezeInfo, 0, len(msgs))
 	for _, m := range msgs {
 		fi, _, err := decodeFreezeMsg(m)
 		if err != nil {
-			return nil, &Error{Op: OpFreezeList, Err: fmt.Errorf("bad reply: %w", err)}
+			return nil, opErr(OpFreezeList, nil, fmt.Errorf("bad reply: %w", err))
 		}
 		out = append(out, fi)
 	}
@@ -474,7 +459,7 @@ func (c *linuxClient) events(ctx context.Context) (<-chan FreezeEvent, error) {
 	dial := c.dial
 	c.mu.Unlock()
 	if dial == nil {
-		return nil, &Error{Op: OpEvents, Err: errors.New("client closed or cannot open sockets")}
+		return nil, opErr(OpEvents, nil, errors.New("client closed or cannot open sockets"))
 	}
 	var group uint32
 	found := false
@@ -484,15 +469,15 @@ func (c *linuxClient) events(ctx context.Context) (<-chan FreezeEvent, error) {
 		}
 	}
 	if !found {
-		return nil, &Error{Op: OpEvents, Err: fmt.Errorf("%w: module has no %q multicast group", ErrUnsupported, tcptakeh.McgrpEvents)}
+		return nil, opErr(OpEvents, nil, fmt.Errorf("%w: module has no %q multicast group", ErrUnsupported, tcptakeh.McgrpEvents))
 	}
 	conn, err := dial()
 	if err != nil {
-		return nil, nlError(OpEvents, nil, err)
+		return nil, opErr(OpEvents, nil, err)
 	}
 	if err := conn.JoinGroup(group); err != nil {
 		conn.Close()
-		return nil, nlError(OpEvents, nil, err)
+		return nil, opErr(OpEvents, nil, err)
 	}
 	ch := make(chan FreezeEvent)
 	go c.receiveEvents(ctx, conn, ch)
@@ -525,7 +510,7 @@ func (c *linuxClient) receiveEvents(ctx context.Context, conn *genetlink.Conn, c
 				}
 				continue
 			}
-			send(FreezeEvent{Err: nlError(OpEvents, nil, err)})
+			send(FreezeEvent{Err: opErr(OpEvents, nil, err)})
 			return
 		}
 		for i := range gmsgs {
@@ -535,7 +520,7 @@ func (c *linuxClient) receiveEvents(ctx context.Context, conn *genetlink.Conn, c
 			fi, ev, err := decodeFreezeMsg(msg{h: nmsgs[i].Header, m: gmsgs[i]})
 			if err != nil {
 				// A notification we cannot read is reported, not fatal.
-				if !send(FreezeEvent{Err: &Error{Op: OpEvents, Err: fmt.Errorf("bad notification: %w", err)}}) {
+				if !send(FreezeEvent{Err: opErr(OpEvents, nil, fmt.Errorf("bad notification: %w", err))}) {
 					return
 				}
 				continue

@@ -744,8 +744,8 @@ func TestClientExtack(t *testing.T) {
 	}
 }
 
-func TestNLError(t *testing.T) {
-	err := nlError("thaw", &tu6, &netlink.OpError{Op: "receive", Err: unix.ENOENT, Message: "tuple not frozen"})
+func TestOpErrNetlink(t *testing.T) {
+	err := opErr(OpThaw, tu6, &netlink.OpError{Op: "receive", Err: unix.ENOENT, Message: "tuple not frozen"})
 	want := &Error{Op: "thaw", Session: tu6.String(), Message: "tuple not frozen", Err: unix.ENOENT}
 	if diff := cmp.Diff(want, err.(*Error)); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
@@ -753,7 +753,7 @@ func TestNLError(t *testing.T) {
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("ENOENT is not os.ErrNotExist")
 	}
-	if err := nlError("info", nil, &netlink.OpError{Op: "receive", Err: unix.EPERM}); !errors.Is(err, ErrPermission) {
+	if err := opErr(OpInfo, nil, &netlink.OpError{Op: "receive", Err: unix.EPERM}); !errors.Is(err, ErrPermission) {
 		t.Fatalf("EPERM: %v", err)
 	}
 }

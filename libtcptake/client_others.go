@@ -6,5 +6,5 @@ import "fmt"
 
 // newClient fails: the tcptake kernel module is Linux's.
 func newClient(ClientOptions) (osClient, error) {
-	return nil, &Error{Op: OpOpen, Err: fmt.Errorf("%w: the tcptake kernel module needs Linux", ErrUnsupported)}
+	return nil, opErr(OpOpen, nil, fmt.Errorf("%w: the tcptake kernel module needs Linux", ErrUnsupported))
 }

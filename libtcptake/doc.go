@@ -39,6 +39,29 @@
 // GODEBUG=multipathtcp=0) for sessions tcptake should move.
 //
 // All operations need CAP_NET_ADMIN in the network namespace's user
-// namespace. Errors are *Error values that name the session; use errors.Is
-// with ErrPermission, ErrUnsupported, ErrBadImage, ErrState, ErrInUse.
+// namespace. Errors are *Error values that name the operation (an Op) and
+// the session and keep the kernel's extack text; use errors.Is with
+// ErrPermission, ErrUnsupported, ErrBadImage, ErrState, ErrInUse,
+// ErrNotLocal. The API exists on every platform; outside Linux every
+// operation fails with ErrUnsupported.
+//
+// # Files, along the data path
+//
+//	session.go             Session and Options: either end of the path on one node
+//	stop_linux.go          socket → stopped session (Stop, StopAll; Release, Thaw)
+//	get_linux.go           stopped session → Image (Get; Checkpoint of a live one)
+//	image.go               the Image, its Tuple, State and options, and its validation
+//	attrs.go               every attribute set of uapi/tcptake.yaml: the image is the "session" set
+//	frame.go               Image ⇄ wire: the framed, CRC32C-checked bytes (WriteImage, ReadImage)
+//	set_linux.go           Image → restored session (Set, SetAll)
+//	restart_linux.go       session → live *net.TCPConn (Restart, RestartAll)
+//	segment_linux.go       the raw segments tcptake sends past a freeze and the capture of the answers
+//	freeze.go              the Freezer interface and batches
+//	freeze_nft_linux.go    NFTFreezer: the freeze as an nftables set
+//	freeze_module.go       ModuleFreezer: the freeze as the module's FREEZE
+//	client.go              Client: the kernel module's operations
+//	client_linux.go        their netlink transport
+//	sockopt_linux.go       the socket options and TCP_REPAIR calls
+//	errors.go              Error, Op and the sentinels
+//	*_others.go            the same API outside Linux: ErrUnsupported
 package libtcptake

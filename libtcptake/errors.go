@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/mdlayher/netlink"
 )
 
 // Sentinel errors, matched with errors.Is against any *Error.
@@ -95,7 +97,9 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// opErr is the one constructor of *Error; it returns nil for a nil err.
+// opErr is the one constructor of *Error. It returns nil for a nil err,
+// and keeps the errno and the extack message of a failed module command
+// (a *netlink.OpError).
 func opErr(op Op, sess fmt.Stringer, err error) error {
 	if err == nil {
 		return nil
@@ -103,6 +107,13 @@ func opErr(op Op, sess fmt.Stringer, err error) error {
 	e := &Error{Op: op, Err: err}
 	if sess != nil {
 		e.Session = sess.String()
+	}
+	var oe *netlink.OpError
+	if errors.As(err, &oe) {
+		e.Message = oe.Message
+		if oe.Err != nil {
+			e.Err = oe.Err
+		}
 	}
 	return e
 }

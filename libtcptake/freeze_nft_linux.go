@@ -17,30 +17,9 @@ import (
 	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
-// NFTTable is the nftables table (family inet) NFTFreezer owns:
-//
-//	table inet tcptake {
-//		set conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; }
-//		set conns6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; flags timeout; }
-//		chain input  { type filter hook input priority raw; meta mark 0x74637074 accept;
-//			ip daddr . tcp dport . ip saddr . tcp sport @conns4 counter drop;
-//			ip6 daddr . tcp dport . ip6 saddr . tcp sport @conns6 counter drop; }
-//		chain output { type filter hook output priority raw; meta mark 0x74637074 accept;
-//			ip saddr . tcp sport . ip daddr . tcp dport @conns4 counter drop;
-//			ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 counter drop; }
-//	}
-//
-// A frozen tuple is one element, local . lport . remote . rport, with a
-// timeout: output matches it in packet order, input reversed.
-const NFTTable = "tcptake"
-
 // nftElemsPerMsg keeps a NEWSETELEM/DELSETELEM element list, about 70
 // bytes an IPv6 element, under the 64 KiB attribute limit.
 const nftElemsPerMsg = 512
-
-// DefaultFreezeTimeout bounds a freeze, so that a controller that dies
-// never strands a session (the module uses the same default).
-const DefaultFreezeTimeout = tcptakeh.FreezeTimeoutDefaultMs * time.Millisecond
 
 // NFTFreezer freezes tuples with an nftables set, through netlink (no
 // nft or iptables processes). It is safe for concurrent use.
@@ -66,7 +45,7 @@ func NewNFTFreezer(netnsFD int) (*NFTFreezer, error) {
 	}
 	c, err := nftables.New(opts...)
 	if err != nil {
-		return nil, &Error{Op: OpFreeze, Err: err}
+		return nil, opErr(OpFreeze, nil, err)
 	}
 	return &NFTFreezer{c: c}, nil
 }
@@ -104,12 +83,12 @@ const nftTuplesPerBatch = 1024
 
 func (f *NFTFreezer) apply(ctx context.Context, op Op, ts []Tuple, add bool) error {
 	if err := ctx.Err(); err != nil {
-		return &Error{Op: op, Err: err}
+		return opErr(op, nil, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.prepare(); err != nil {
-		return &Error{Op: op, Err: nftErr(err)}
+		return opErr(op, nil, nftErr(err))
 	}
 	for done := 0; done < len(ts); {
 		n := min(len(ts)-done, nftTuplesPerBatch)
@@ -144,7 +123,7 @@ func (f *NFTFreezer) batch(op Op, ts []Tuple, add bool) error {
 	var el4, el6 []nftables.SetElement
 	for _, t := range ts {
 		if _, err := tupleFamily(t); err != nil {
-			return &Error{Op: op, Session: t.String(), Err: err}
+			return opErr(op, t, err)
 		}
 		set, key := f.elem(t)
 		el := nftables.SetElement{Key: key}
@@ -172,7 +151,7 @@ func (f *NFTFreezer) batch(op Op, ts []Tuple, add bool) error {
 				err = f.c.SetDeleteElements(x.set, x.els[:n])
 			}
 			if err != nil {
-				return &Error{Op: op, Err: err}
+				return opErr(op, nil, err)
 			}
 			x.els = x.els[n:]
 		}
@@ -183,11 +162,11 @@ func (f *NFTFreezer) batch(op Op, ts []Tuple, add bool) error {
 		if !add && errors.Is(err, unix.ENOENT) {
 			return f.thawEach(ts)
 		}
-		e := &Error{Op: op, Err: nftErr(err)}
+		var sess fmt.Stringer
 		if len(ts) == 1 {
-			e.Session = ts[0].String()
+			sess = ts[0]
 		}
-		return e
+		return opErr(op, sess, nftErr(err))
 	}
 	return nil
 }
@@ -197,10 +176,10 @@ func (f *NFTFreezer) thawEach(ts []Tuple) error {
 	for _, t := range ts {
 		set, key := f.elem(t)
 		if err := f.c.SetDeleteElements(set, []nftables.SetElement{{Key: key}}); err != nil {
-			return &Error{Op: OpThaw, Session: t.String(), Err: err}
+			return opErr(OpThaw, t, err)
 		}
 		if err := f.c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &Error{Op: OpThaw, Session: t.String(), Err: nftErr(err)}
+			return opErr(OpThaw, t, nftErr(err))
 		}
 	}
 	return nil
@@ -321,7 +300,7 @@ var (
 func DefaultFreezer() (Freezer, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return nil, &Error{Op: OpFreeze, Err: err}
+		return nil, opErr(OpFreeze, nil, err)
 	}
 	defaultMu.Lock()
 	defer defaultMu.Unlock()

@@ -4,24 +4,26 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
 // State is a TCP state, numbered as the kernel's TCP_* states.
 type State uint8
 
-// The TCP states a session image may carry.
+// The TCP states a session image may carry (the spec's tcp-state enum).
 const (
-	StateEstablished State = 1
-	StateSynSent     State = 2
-	StateSynRecv     State = 3
-	StateFinWait1    State = 4
-	StateFinWait2    State = 5
-	StateTimeWait    State = 6
-	StateClose       State = 7
-	StateCloseWait   State = 8
-	StateLastAck     State = 9
-	StateListen      State = 10
-	StateClosing     State = 11
+	StateEstablished State = tcptakeh.TcpStateEstablished
+	StateSynSent     State = tcptakeh.TcpStateSynSent
+	StateSynRecv     State = tcptakeh.TcpStateSynRecv
+	StateFinWait1    State = tcptakeh.TcpStateFinWait1
+	StateFinWait2    State = tcptakeh.TcpStateFinWait2
+	StateTimeWait    State = tcptakeh.TcpStateTimeWait
+	StateClose       State = tcptakeh.TcpStateClose
+	StateCloseWait   State = tcptakeh.TcpStateCloseWait
+	StateLastAck     State = tcptakeh.TcpStateLastAck
+	StateListen      State = tcptakeh.TcpStateListen
+	StateClosing     State = tcptakeh.TcpStateClosing
 )
 
 var stateNames = map[State]string{
@@ -70,13 +72,13 @@ func (s State) finReceived() bool {
 // TCPOpts are the TCP options a session negotiated (the spec's "opt" flags).
 type TCPOpts uint32
 
-// The negotiated options.
+// The negotiated options (the spec's opt flags).
 const (
-	OptSACK       TCPOpts = 1 << 0
-	OptTimestamps TCPOpts = 1 << 1
-	OptWScale     TCPOpts = 1 << 2
-	OptECN        TCPOpts = 1 << 3
-	OptUsecTS     TCPOpts = 1 << 4
+	OptSACK       TCPOpts = tcptakeh.OptSack
+	OptTimestamps TCPOpts = tcptakeh.OptTimestamps
+	OptWScale     TCPOpts = tcptakeh.OptWscale
+	OptECN        TCPOpts = tcptakeh.OptEcn
+	OptUsecTS     TCPOpts = tcptakeh.OptUsecTs
 )
 
 // Tuple addresses a TCP session: the local and remote address and port as
@@ -185,3 +187,54 @@ type Image struct {
 
 // String names the session for errors and logs.
 func (img *Image) String() string { return img.Tuple.String() }
+
+// seqAfter reports whether sequence number a comes after b (RFC 1982).
+func seqAfter(a, b uint32) bool { return int32(b-a) < 0 }
+
+// validate checks the invariants every encoded image must hold.
+func (img *Image) validate() error {
+	if !img.Tuple.Local.IsValid() || !img.Tuple.Remote.IsValid() {
+		return fmt.Errorf("%w: incomplete tuple", ErrBadImage)
+	}
+	if img.Tuple.Local.Addr().Is4() != img.Tuple.Remote.Addr().Is4() {
+		return fmt.Errorf("%w: tuple mixes IPv4 and IPv6", ErrBadImage)
+	}
+	if img.State < StateEstablished || img.State > StateClosing {
+		return fmt.Errorf("%w: state %d", ErrBadImage, img.State)
+	}
+	if img.SndNxt-img.SndUna != uint32(len(img.SendUnacked)) {
+		return fmt.Errorf("%w: snd_nxt-snd_una = %d but %d unacked bytes", ErrBadImage, img.SndNxt-img.SndUna, len(img.SendUnacked))
+	}
+	if img.WriteSeq-img.SndNxt != uint32(len(img.SendUnsent)) {
+		return fmt.Errorf("%w: write_seq-snd_nxt = %d but %d unsent bytes", ErrBadImage, img.WriteSeq-img.SndNxt, len(img.SendUnsent))
+	}
+	for _, q := range []struct {
+		name string
+		b    []byte
+	}{{"receive queue", img.RecvQueue}, {"unacked queue", img.SendUnacked}, {"unsent queue", img.SendUnsent}} {
+		if len(q.b) > tcptakeh.QueueMax {
+			return fmt.Errorf("%w: %s of %d bytes exceeds %d", ErrBadImage, q.name, len(q.b), tcptakeh.QueueMax)
+		}
+	}
+	if len(img.AppState) > tcptakeh.AppStateMax {
+		return fmt.Errorf("%w: application state of %d bytes exceeds %d", ErrBadImage, len(img.AppState), tcptakeh.AppStateMax)
+	}
+	if img.SndWScale > 14 || img.RcvWScale > 14 {
+		return fmt.Errorf("%w: window scale above 14", ErrBadImage)
+	}
+	if img.MSSClamp != 0 && (img.MSSClamp < 64 || img.MSSClamp > 65535) {
+		return fmt.Errorf("%w: mss_clamp %d out of range", ErrBadImage, img.MSSClamp)
+	}
+	return nil
+}
+
+// sameSession reports whether tuples a and b name the same session: the
+// module may answer with the v4-mapped form of an IPv4 request (a
+// dual-stack socket) or with the scope of a link-local address.
+func sameSession(a, b Tuple) bool {
+	eq := func(x, y netip.AddrPort) bool {
+		return x.Port() == y.Port() && x.Addr().WithZone("").Unmap() == y.Addr().WithZone("").Unmap()
+	}
+	return eq(a.Local, b.Local) && eq(a.Remote, b.Remote) &&
+		(a.IfIndex == 0 || b.IfIndex == 0 || a.IfIndex == b.IfIndex)
+}

@@ -1,21 +1,40 @@
+// The data path of one session, and the file of each step:
+//
+//	socket ──Stop──▶ stopped ──Get──▶ Image ──Set──▶ restored ──Restart──▶ socket
+//	        stop_linux.go    get_linux.go    set_linux.go      restart_linux.go
+//
+// An Image crosses from node to node as a frame (frame.go) whose payload is
+// the "session" attribute set (attrs.go). A Session is either end of the
+// path on one node: a socket of this node in repair mode, frozen.
+
 package libtcptake
 
 import (
-	"context"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 )
 
-// Freezer drops every packet of a tuple in both directions, on this node,
-// until Thaw. Two implementations exist: NFTFreezer (an nftables set in a
-// table of tcptake's own, no kernel module needed) and the kernel module's
-// FREEZE/THAW through *Client.
-type Freezer interface {
-	// Freeze installs the drop. Freezing a tuple twice is not an error.
-	Freeze(ctx context.Context, t Tuple) error
-	// Thaw lifts it. kick asks both ends to send at once what the freeze
-	// held back (see Client.Thaw); freezers that cannot kick ignore it.
-	Thaw(ctx context.Context, t Tuple, kick bool) error
+// Session is a TCP session in repair mode on this node with its packets
+// dropped: an application's session stopped by Stop, or one recreated from
+// an image by Set. Its methods are safe for concurrent use.
+type Session struct {
+	mu      sync.Mutex
+	tuple   Tuple
+	fd      int // our own descriptor of the socket; -1 once closed
+	opts    Options
+	freezer Freezer
+	orig    *net.TCPConn // the application's conn (Stop), if it was one
+	// pending is the send queue a restored session sends at Restart:
+	// the unacked and the unsent bytes of the image, resent as new data.
+	pending []byte
+	// img is a restored session's image, for what Restart does: learn
+	// the peer's position (and rebuild the socket if the peer has part of
+	// the send queue already), deliver the peer's FIN, send ours.
+	img     *Image
+	gen     uint64
+	started bool // Restart done
 }
 
 // Options tune the session operations. The zero value is usable.
@@ -43,4 +62,23 @@ func (o *Options) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return o.Logger
+}
+
+// Tuple returns the session's 4-tuple.
+func (s *Session) Tuple() Tuple { return s.tuple }
+
+func (s *Session) String() string { return s.tuple.String() }
+
+func (o *Options) getFreezer() (Freezer, error) {
+	if o != nil && o.Freezer != nil {
+		return o.Freezer, nil
+	}
+	return DefaultFreezer()
+}
+
+func copyOpts(o *Options) Options {
+	if o == nil {
+		return Options{}
+	}
+	return *o
 }

@@ -2,6 +2,9 @@ package libtcptake
 
 import (
 	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -232,4 +235,57 @@ func setSockOpts(fd int, v6 bool, so *SockOpts) error {
 		}
 	}
 	return nil
+}
+
+// sockErr turns a syscall failure into a typed error naming the call.
+func sockErr(op Op, t fmt.Stringer, call string, err error) error {
+	return opErr(op, t, os.NewSyscallError(call, err))
+}
+
+// fdTuple reads the socket's local and remote address.
+func fdTuple(fd int) (Tuple, error) {
+	la, err := unix.Getsockname(fd)
+	if err != nil {
+		return Tuple{}, os.NewSyscallError("getsockname", err)
+	}
+	ra, err := unix.Getpeername(fd)
+	if err != nil {
+		return Tuple{}, os.NewSyscallError("getpeername", err)
+	}
+	l, lif := sockaddrAddrPort(la)
+	r, _ := sockaddrAddrPort(ra)
+	return Tuple{Local: l, Remote: r, IfIndex: lif}.unmap(), nil
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) (netip.AddrPort, uint32) {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), 0
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), sa.ZoneId
+	}
+	return netip.AddrPort{}, 0
+}
+
+func addrPortSockaddr(ap netip.AddrPort, scope uint32) unix.Sockaddr {
+	if ap.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if ap.Addr().IsLinkLocalUnicast() {
+		sa.ZoneId = scope
+	}
+	return sa
+}
+
+func setConnOpts(conn *net.TCPConn, v6 bool, so *SockOpts) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = setSockOpts(int(fd), v6, so) }); err != nil {
+		return err
+	}
+	return serr
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command echoserver sends back what it receives, and can move its live
 // sessions to a peer process on SIGUSR1 (same flags as rateserver). Bytes
 // read but not yet echoed travel as the session's application state.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package node is the small framework the tcptake examples share: a server
 // node runs application sessions on TCP connections and can hand all of
 // them, each with its application state, to a peer node (Push/Take in

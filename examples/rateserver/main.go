@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command rateserver is the tcptake demo server: a tiny HTTP server whose
 // downloads survive a move to another node.
 //

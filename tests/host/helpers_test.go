@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package host is the host tier of tcptake's tests: real TCP sessions
 // between network namespaces of one host (see topo), moved from an active
 // to a standby node with libtcptake while curl, socat or Go clients use

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package topo builds the host-test topology: four network namespaces on
 // one host, a client, an active and a standby node, joined by a bridge.
 //

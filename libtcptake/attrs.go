@@ -1,202 +1,196 @@
 package libtcptake
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"net/netip"
 	"time"
 
 	"github.com/mdlayher/netlink"
+
 	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
-// An image on a wire or in a file is one frame: a 16-byte header, then the
-// attributes of the "session" set (little-endian netlink TLVs, the same
-// attributes a module GET reply nests in "session").
+// The codecs of every attribute set of uapi/tcptake.yaml, shared by the
+// image (frame.go: the "session" set is the image) and the module client
+// (client_linux.go): tuple, session with its kernel state and window,
+// segment, freeze, info, and the dump filter.
 //
-//	0      4        6      8        12       16
-//	| magic | version | flags | length | crc32c | payload (length bytes) ...
+// The "tuple" set, used by requests, freeze entries and dump filters:
 //
-// All header fields are big-endian; crc32c (Castagnoli) covers the payload.
+// Wire format (uapi/tcptake.yaml, attribute set "tuple"):
+//
+//	family       u16, host order: AF_INET or AF_INET6
+//	local-addr   binary, 4 (AF_INET) or 16 (AF_INET6) bytes
+//	local-port   u16, big-endian
+//	remote-addr  binary, 4 or 16 bytes
+//	remote-port  u16, big-endian
+//	ifindex      u32, host order; sent only when nonzero
+//
+// A tuple of v4-mapped IPv6 addresses (::ffff:a.b.c.d, as Go reports a
+// dual-stack socket's IPv4 session) is sent as the AF_INET tuple it is on
+// the wire: the module rejects v4-mapped addresses under AF_INET6, and
+// its freezes match packets, which are IPv4. Decoding accepts either
+// form and returns plain IPv4 addresses for both. Address zones are not encoded:
+// IfIndex carries the scope.
+
+// Address families on the wire: Linux's AF_INET and AF_INET6 (the
+// protocol is Linux's, whatever platform encodes it).
 const (
-	frameMagic   = "TCPT"
-	frameVersion = 1
-	frameHdrLen  = 16
-	// frameMax bounds the payload: three full queues, application state
-	// and headroom for attribute headers.
-	frameMax = 3*tcptakeh.QueueMax + 4<<20
+	afInet  = 2
+	afInet6 = 10
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// errTuple is the root of the tuple validation errors.
+var errTuple = errors.New("invalid 4-tuple")
 
-// MarshalBinary encodes img as one frame.
-func (img *Image) MarshalBinary() ([]byte, error) {
-	if err := img.validate(); err != nil {
-		return nil, &Error{Op: OpEncode, Session: img.String(), Err: err}
+// tupleFamily checks that t is a complete 4-tuple and returns its address
+// family.
+func tupleFamily(t Tuple) (uint16, error) {
+	la, ra := t.Local.Addr().Unmap(), t.Remote.Addr().Unmap()
+	switch {
+	case !la.IsValid() || !ra.IsValid():
+		return 0, fmt.Errorf("%w: %s: missing address", errTuple, t)
+	case la.Is4() != ra.Is4():
+		return 0, fmt.Errorf("%w: %s: mixed address families", errTuple, t)
+	case t.Local.Port() == 0 || t.Remote.Port() == 0:
+		return 0, fmt.Errorf("%w: %s: port 0", errTuple, t)
 	}
-	ae := netlink.NewAttributeEncoder()
-	ae.ByteOrder = binary.LittleEndian
-	encodeSession(ae, img)
-	payload, err := ae.Encode()
+	return addrFamily(la), nil
+}
+
+// addrFamily is AF_INET for an IPv4 (or v4-mapped) address, else AF_INET6.
+func addrFamily(a netip.Addr) uint16 {
+	if a.Unmap().Is4() {
+		return afInet
+	}
+	return afInet6
+}
+
+// addrBytes returns the wire form of a: 4 bytes for IPv4, 16 for IPv6
+// (including v4-mapped). The zone is dropped.
+func addrBytes(a netip.Addr) []byte {
+	if a.Is4() {
+		b := a.As4()
+		return b[:]
+	}
+	b := a.As16()
+	return b[:]
+}
+
+// encodePort appends a big-endian u16 attribute (byte-order: big-endian in
+// the spec). The NLA_F_NET_BYTEORDER flag is not set: the kernel's policy
+// type (NLA_BE16) already says the byte order.
+func encodePort(ae *netlink.AttributeEncoder, typ uint16, port uint16) {
+	ae.Bytes(typ, binary.BigEndian.AppendUint16(nil, port))
+}
+
+// encodeTupleNest writes t as the nest typ (a "tuple" set).
+func encodeTupleNest(ae *netlink.AttributeEncoder, typ uint16, t Tuple) {
+	ae.Nested(typ, func(nae *netlink.AttributeEncoder) error {
+		encodeTuple(nae, t)
+		return nil
+	})
+}
+
+// encodeTuple writes the attributes of the "tuple" set (the content of a
+// tuple nest) for t into ae. An incomplete tuple (missing address, mixed families, port 0) makes
+// ae.Encode fail with an error wrapping the problem.
+func encodeTuple(ae *netlink.AttributeEncoder, t Tuple) {
+	fam, err := tupleFamily(t)
 	if err != nil {
-		return nil, &Error{Op: OpEncode, Session: img.String(), Err: err}
+		ae.Do(tcptakeh.ATupleFamily, func() ([]byte, error) { return nil, err })
+		return
 	}
-	b := make([]byte, frameHdrLen, frameHdrLen+len(payload))
-	copy(b, frameMagic)
-	binary.BigEndian.PutUint16(b[4:], frameVersion)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(payload, castagnoli))
-	return append(b, payload...), nil
+	ae.Uint16(tcptakeh.ATupleFamily, fam)
+	ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(t.Local.Addr().Unmap()))
+	encodePort(ae, tcptakeh.ATupleLocalPort, t.Local.Port())
+	ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(t.Remote.Addr().Unmap()))
+	encodePort(ae, tcptakeh.ATupleRemotePort, t.Remote.Port())
+	if t.IfIndex != 0 {
+		ae.Uint32(tcptakeh.ATupleIfindex, t.IfIndex)
+	}
 }
 
-// UnmarshalBinary decodes one frame into img. Trailing bytes are an error.
-func (img *Image) UnmarshalBinary(b []byte) error {
-	n, err := checkHeader(b)
-	if err != nil {
-		return err
-	}
-	if len(b)-frameHdrLen != n {
-		return badImage("frame holds %d payload bytes, header says %d", len(b)-frameHdrLen, n)
-	}
-	return img.decodePayload(b[frameHdrLen:], binary.BigEndian.Uint32(b[12:]))
-}
-
-// WriteImage writes img as one frame to w.
-func WriteImage(w io.Writer, img *Image) error {
-	b, err := img.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
-// ReadImage reads one frame from r. It returns io.EOF when r ends cleanly
-// before a frame, and an ErrBadImage error for a partial frame.
-func ReadImage(r io.Reader) (*Image, error) {
-	var hdr [frameHdrLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
-		}
-		if err == io.ErrUnexpectedEOF {
-			return nil, badImage("truncated frame header")
-		}
-		return nil, err
-	}
-	n, err := checkHeader(hdr[:])
-	if err != nil {
-		return nil, err
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, badImage("truncated: frame of %d bytes ends early", n)
-		}
-		return nil, err
-	}
-	img := new(Image)
-	if err := img.decodePayload(payload, binary.BigEndian.Uint32(hdr[12:])); err != nil {
-		return nil, err
-	}
-	return img, nil
-}
-
-func badImage(format string, args ...any) error {
-	return &Error{Op: OpDecode, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadImage}, args...)...)}
-}
-
-// asBadImage keeps a decoding error that is an *Error already and makes
-// any other (from the netlink decoder) a badImage.
-func asBadImage(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return badImage("%v", err)
-}
-
-// checkHeader validates a frame header and returns the payload length.
-func checkHeader(b []byte) (int, error) {
-	if len(b) < frameHdrLen {
-		return 0, badImage("truncated frame header (%d of %d bytes)", len(b), frameHdrLen)
-	}
-	if !bytes.Equal(b[:4], []byte(frameMagic)) {
-		return 0, badImage("bad magic %q, not a tcptake image", b[:4])
-	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != frameVersion {
-		return 0, badImage("image version %d, this build reads version %d", v, frameVersion)
-	}
-	if f := binary.BigEndian.Uint16(b[6:]); f != 0 {
-		return 0, badImage("unknown frame flags %#x", f)
-	}
-	n := binary.BigEndian.Uint32(b[8:])
-	if n > frameMax {
-		return 0, badImage("frame length %d exceeds the limit of %d", n, frameMax)
-	}
-	return int(n), nil
-}
-
-func (img *Image) decodePayload(payload []byte, crc uint32) error {
-	if got := crc32.Checksum(payload, castagnoli); got != crc {
-		return badImage("CRC32C mismatch (header %#08x, payload %#08x): corrupted", crc, got)
-	}
-	ad, err := netlink.NewAttributeDecoder(payload)
-	if err != nil {
-		return badImage("%v", err)
-	}
-	ad.ByteOrder = binary.LittleEndian
-	var d sessionDecoder
-	if err := d.decode(ad); err != nil {
-		return err
-	}
-	imgs, err := d.images(true)
-	if err != nil {
-		return err
-	}
-	if len(imgs) != 1 {
-		return badImage("frame holds %d sessions", len(imgs))
-	}
-	*img = *imgs[0]
-	return nil
-}
-
-// validate checks the invariants every encoded image must hold.
-func (img *Image) validate() error {
-	if !img.Tuple.Local.IsValid() || !img.Tuple.Remote.IsValid() {
-		return fmt.Errorf("%w: incomplete tuple", ErrBadImage)
-	}
-	if img.Tuple.Local.Addr().Is4() != img.Tuple.Remote.Addr().Is4() {
-		return fmt.Errorf("%w: tuple mixes IPv4 and IPv6", ErrBadImage)
-	}
-	if img.State < StateEstablished || img.State > StateClosing {
-		return fmt.Errorf("%w: state %d", ErrBadImage, img.State)
-	}
-	if img.SndNxt-img.SndUna != uint32(len(img.SendUnacked)) {
-		return fmt.Errorf("%w: snd_nxt-snd_una = %d but %d unacked bytes", ErrBadImage, img.SndNxt-img.SndUna, len(img.SendUnacked))
-	}
-	if img.WriteSeq-img.SndNxt != uint32(len(img.SendUnsent)) {
-		return fmt.Errorf("%w: write_seq-snd_nxt = %d but %d unsent bytes", ErrBadImage, img.WriteSeq-img.SndNxt, len(img.SendUnsent))
-	}
-	for _, q := range []struct {
-		name string
-		b    []byte
-	}{{"receive queue", img.RecvQueue}, {"unacked queue", img.SendUnacked}, {"unsent queue", img.SendUnsent}} {
-		if len(q.b) > tcptakeh.QueueMax {
-			return fmt.Errorf("%w: %s of %d bytes exceeds %d", ErrBadImage, q.name, len(q.b), tcptakeh.QueueMax)
+// decodeTuple reads the attributes of a "tuple" nest (ad iterates over the
+// nest's content) into t. Unknown attributes are skipped. It fails, without
+// panicking, on a malformed attribute or an incomplete or inconsistent
+// tuple; the error wraps ErrBadImage. decodeTuple checks ad.Err itself.
+func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
+	var (
+		fam           uint16
+		lb, rb        []byte
+		lport, rport  uint16
+		hasLP, hasRP  bool
+		ifindex       uint32
+		sawFam, sawLA bool
+		sawRA         bool
+	)
+	port := func(p *uint16, seen *bool) func([]byte) error {
+		return func(b []byte) error {
+			if len(b) != 2 {
+				return fmt.Errorf("port attribute of %d bytes", len(b))
+			}
+			*p = binary.BigEndian.Uint16(b)
+			*seen = true
+			return nil
 		}
 	}
-	if len(img.AppState) > tcptakeh.AppStateMax {
-		return fmt.Errorf("%w: application state of %d bytes exceeds %d", ErrBadImage, len(img.AppState), tcptakeh.AppStateMax)
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.ATupleFamily:
+			fam = ad.Uint16()
+			sawFam = true
+		case tcptakeh.ATupleLocalAddr:
+			lb = append(lb[:0], ad.Bytes()...)
+			sawLA = true
+		case tcptakeh.ATupleLocalPort:
+			ad.Do(port(&lport, &hasLP))
+		case tcptakeh.ATupleRemoteAddr:
+			rb = append(rb[:0], ad.Bytes()...)
+			sawRA = true
+		case tcptakeh.ATupleRemotePort:
+			ad.Do(port(&rport, &hasRP))
+		case tcptakeh.ATupleIfindex:
+			ifindex = ad.Uint32()
+		}
 	}
-	if img.SndWScale > 14 || img.RcvWScale > 14 {
-		return fmt.Errorf("%w: window scale above 14", ErrBadImage)
+	if err := ad.Err(); err != nil {
+		return fmt.Errorf("%w: tuple: %v", ErrBadImage, err)
 	}
-	if img.MSSClamp != 0 && (img.MSSClamp < 64 || img.MSSClamp > 65535) {
-		return fmt.Errorf("%w: mss_clamp %d out of range", ErrBadImage, img.MSSClamp)
+	switch {
+	case !sawFam:
+		return fmt.Errorf("%w: tuple: no family", ErrBadImage)
+	case !sawLA || !sawRA:
+		return fmt.Errorf("%w: tuple: no address", ErrBadImage)
+	case !hasLP || !hasRP:
+		return fmt.Errorf("%w: tuple: no port", ErrBadImage)
+	}
+	alen := 0
+	switch fam {
+	case afInet:
+		alen = 4
+	case afInet6:
+		alen = 16
+	default:
+		return fmt.Errorf("%w: tuple: address family %d", ErrBadImage, fam)
+	}
+	if len(lb) != alen || len(rb) != alen {
+		return fmt.Errorf("%w: tuple: %d- and %d-byte addresses for family %d", ErrBadImage, len(lb), len(rb), fam)
+	}
+	if lport == 0 || rport == 0 {
+		return fmt.Errorf("%w: tuple: port 0", ErrBadImage)
+	}
+	la, _ := netip.AddrFromSlice(lb)
+	ra, _ := netip.AddrFromSlice(rb)
+	if la.Is4In6() && ra.Is4In6() { // the AF_INET tuple it is
+		la, ra = la.Unmap(), ra.Unmap()
+	}
+	*t = Tuple{
+		Local:   netip.AddrPortFrom(la, lport),
+		Remote:  netip.AddrPortFrom(ra, rport),
+		IfIndex: ifindex,
 	}
 	return nil
 }
@@ -386,7 +380,7 @@ func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 				len(p.img.RecvQueue), len(p.img.SendUnacked), len(p.img.SendUnsent), p.rcvqLen, p.unackLen, p.unsentLen)
 		}
 		if err := img.validate(); err != nil {
-			return nil, &Error{Op: OpDecode, Session: img.String(), Err: err}
+			return nil, opErr(OpDecode, &img, err)
 		}
 		out = append(out, &img)
 	}
@@ -535,4 +529,125 @@ func (img *Image) kernelOrNew() *KernelState {
 		img.Kernel = new(KernelState)
 	}
 	return img.Kernel
+}
+
+// encodeFilter writes the tuple attributes f constrains (the content of
+// the dump's tuple nest).
+func encodeFilter(ae *netlink.AttributeEncoder, f SessionFilter) error {
+	fam, err := f.family()
+	if err != nil {
+		return err
+	}
+	if fam != 0 {
+		ae.Uint16(tcptakeh.ATupleFamily, fam)
+	}
+	if f.LocalAddr.IsValid() {
+		ae.Bytes(tcptakeh.ATupleLocalAddr, addrBytes(f.LocalAddr.Unmap()))
+	}
+	if f.LocalPort != 0 {
+		encodePort(ae, tcptakeh.ATupleLocalPort, f.LocalPort)
+	}
+	if f.RemoteAddr.IsValid() {
+		ae.Bytes(tcptakeh.ATupleRemoteAddr, addrBytes(f.RemoteAddr.Unmap()))
+	}
+	if f.RemotePort != 0 {
+		encodePort(ae, tcptakeh.ATupleRemotePort, f.RemotePort)
+	}
+	return nil
+}
+
+// encodeKernelState writes the session attributes of the selected fields.
+func encodeKernelState(ae *netlink.AttributeEncoder, ks KernelState, fields KernelFields) {
+	for _, f := range []struct {
+		bit KernelFields
+		typ uint16
+		v   uint32
+	}{
+		{KernelTSRecent, tcptakeh.ASessionTsRecent, ks.TSRecent},
+		{KernelSRTT, tcptakeh.ASessionSrttUs, ks.SRTTus},
+		{KernelMDEV, tcptakeh.ASessionMdevUs, ks.MDEVus},
+		{KernelRTO, tcptakeh.ASessionRtoUs, ks.RTOus},
+		{KernelSndCwnd, tcptakeh.ASessionSndCwnd, ks.SndCwnd},
+		{KernelSndSsthresh, tcptakeh.ASessionSndSsthresh, ks.SndSsthresh},
+	} {
+		if fields&f.bit != 0 {
+			ae.Uint32(f.typ, f.v)
+		}
+	}
+}
+
+// decodeSegment reads a "segment" nest's content. Unknown attributes are
+// skipped. It checks ad.Err itself.
+func decodeSegment(ad *netlink.AttributeDecoder, s *Segment) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.ASegmentSeq:
+			s.Seq = ad.Uint32()
+		case tcptakeh.ASegmentAck:
+			s.Ack = ad.Uint32()
+		case tcptakeh.ASegmentWindow:
+			s.Window = ad.Uint32()
+		case tcptakeh.ASegmentTsval:
+			s.TSVal = ad.Uint32()
+		case tcptakeh.ASegmentTsecr:
+			s.TSEcr = ad.Uint32()
+		case tcptakeh.ASegmentFlags:
+			s.Flags = ad.Uint8()
+		case tcptakeh.ASegmentLen:
+			s.Len = ad.Uint32()
+		case tcptakeh.ASegmentAgeMs:
+			s.Age = time.Duration(ad.Uint32()) * time.Millisecond
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	return nil
+}
+
+// decodeFreeze reads a "freeze" nest's content into fi and returns the
+// event attribute (0, EventFrozen, when absent). The tuple is required.
+// It checks ad.Err itself.
+func decodeFreeze(ad *netlink.AttributeDecoder, fi *FreezeInfo) (EventType, error) {
+	var (
+		ev       EventType
+		sawTuple bool
+	)
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.AFreezeTuple:
+			sawTuple = true
+			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &fi.Tuple) })
+		case tcptakeh.AFreezeExpiresMs:
+			fi.Expires = time.Duration(ad.Uint32()) * time.Millisecond
+		case tcptakeh.AFreezeDroppedIn:
+			fi.DroppedIn = ad.Uint64()
+		case tcptakeh.AFreezeDroppedOut:
+			fi.DroppedOut = ad.Uint64()
+		case tcptakeh.AFreezeEvent:
+			ev = EventType(ad.Uint32())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return 0, fmt.Errorf("freeze: %w", err)
+	}
+	if !sawTuple {
+		return 0, errors.New("freeze: no tuple")
+	}
+	return ev, nil
+}
+
+// decodeInfo reads the top-level attributes of an INFO reply.
+func decodeInfo(ad *netlink.AttributeDecoder, mi *ModuleInfo) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case tcptakeh.AVersion:
+			mi.Version = ad.String()
+		case tcptakeh.AMaxFreezes:
+			mi.MaxFreezes = ad.Uint32()
+		case tcptakeh.AFreezes:
+			mi.Freezes = ad.Uint32()
+		}
+	}
+	return ad.Err()
 }

@@ -1,0 +1,194 @@
+// Get: a stopped Session becomes an Image, read with TCP_REPAIR, plus what
+// only the kernel module can read. Checkpoint does the same for a live
+// session without moving it.
+
+package libtcptake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Get reads the stopped session's image, queue bytes included. The
+// session stays stopped: Get may be called again.
+func (s *Session) Get() (*Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 || s.started {
+		return nil, opErr(OpGet, s, errors.New("session is not stopped"))
+	}
+	if s.img != nil { // restored: its send queue is still to be written
+		img := *s.img
+		return &img, nil
+	}
+	img, err := getImage(s.fd, s.tuple)
+	if err != nil {
+		return nil, err
+	}
+	if mc := moduleOf(s.freezer); mc != nil {
+		// What TCP_REPAIR cannot read: RTT, RTO, congestion state,
+		// ts_recent, and the buffer sizes the application locked.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		k, err := mc.Get(ctx, s.tuple, false)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		img.Kernel = k.Kernel
+		img.Sock.RcvBuf, img.Sock.SndBuf = k.Sock.RcvBuf, k.Sock.SndBuf
+	}
+	s.gen++
+	img.Generation = s.gen
+	return img, nil
+}
+
+// getImage dumps a socket in repair mode whose packets are dropped.
+func getImage(fd int, t Tuple) (*Image, error) {
+	fail := func(call string, err error) (*Image, error) { return nil, sockErr(OpGet, t, call, err) }
+	info, err := getTCPInfo(fd)
+	if err != nil {
+		return fail("getsockopt TCP_INFO", err)
+	}
+	if !info.state.Migratable() {
+		return nil, opErr(OpGet, t, fmt.Errorf("%w: %v", ErrState, info.state))
+	}
+	img := &Image{Tuple: t, State: info.state, CaptureTime: time.Now().UTC()}
+	// Repair-mode peeks honour SO_PEEK_OFF on newer kernels: turn it off.
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
+
+	outq, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return fail("ioctl SIOCOUTQ", err)
+	}
+	unsent, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
+	if err != nil {
+		return fail("ioctl SIOCOUTQNSD", err)
+	}
+	writeSeq, err := queueSeq(fd, tcpSendQueue)
+	if err != nil {
+		return fail("getsockopt TCP_QUEUE_SEQ", err)
+	}
+	sndq, err := peekQueue(fd, tcpSendQueue, outq)
+	if err != nil {
+		return fail("recv send queue", err)
+	}
+	rcvNxt, err := queueSeq(fd, tcpRecvQueue)
+	if err != nil {
+		return fail("getsockopt TCP_QUEUE_SEQ", err)
+	}
+	inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return fail("ioctl SIOCINQ", err)
+	}
+	rcvq, err := peekQueue(fd, tcpRecvQueue, inq)
+	if err != nil {
+		return fail("recv receive queue", err)
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, 0)
+
+	// The kernel's write_seq and queue counts include our FIN, rcv_nxt
+	// the peer's; the image's sequence numbers cover data only.
+	dataEnd := writeSeq
+	if img.State.finSent() {
+		dataEnd--
+	}
+	sndUna := writeSeq - uint32(outq)
+	sndNxt := writeSeq - uint32(unsent)
+	if seqAfter(sndUna, dataEnd) { // FIN acked (FIN-WAIT-2)
+		sndUna = dataEnd
+	}
+	if seqAfter(sndNxt, dataEnd) { // FIN sent
+		sndNxt = dataEnd
+	}
+	if uint32(len(sndq)) != dataEnd-sndUna {
+		return nil, opErr(OpGet, t, fmt.Errorf("send queue holds %d bytes, sequence numbers say %d: is the session frozen?", len(sndq), dataEnd-sndUna))
+	}
+	img.SndUna, img.SndNxt, img.WriteSeq = sndUna, sndNxt, dataEnd
+	img.SendUnacked, img.SendUnsent = sndq[:sndNxt-sndUna], sndq[sndNxt-sndUna:]
+	img.RcvNxt = rcvNxt
+	if img.State.finReceived() {
+		img.RcvNxt--
+	}
+	if len(rcvq) > inq {
+		return nil, opErr(OpGet, t, fmt.Errorf("receive queue grew while reading: is the session frozen?"))
+	}
+	img.RecvQueue = rcvq
+
+	if info.options&tcpiOptSACK != 0 {
+		img.Options |= OptSACK
+	}
+	if info.options&tcpiOptWScale != 0 {
+		img.Options |= OptWScale
+		img.SndWScale, img.RcvWScale = info.sndWScale, info.rcvWScale
+	}
+	if info.options&tcpiOptECN != 0 {
+		img.Options |= OptECN
+	}
+	if info.options&tcpiOptUsecTS != 0 {
+		img.Options |= OptUsecTS
+	}
+	if info.options&tcpiOptTimestamps != 0 {
+		img.Options |= OptTimestamps
+		ts, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP)
+		if err != nil {
+			return fail("getsockopt TCP_TIMESTAMP", err)
+		}
+		img.TSVal = uint32(ts)
+	}
+	mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG) // mss_clamp in repair mode
+	if err != nil {
+		return fail("getsockopt TCP_MAXSEG", err)
+	}
+	img.MSSClamp = uint32(mss)
+	if img.Window, err = getRepairWindow(fd); err != nil {
+		return fail("getsockopt TCP_REPAIR_WINDOW", err)
+	}
+	img.Sock = getSockOpts(fd, t.Is6())
+	return img, nil
+}
+
+// Checkpoint takes the image of a live session without moving it, for a
+// standby to restore should this node die. With the kernel module it is
+// one atomic GET under the socket lock: the session does not stop. Without
+// it, the session is stopped, read and restarted in place (a freeze of
+// microseconds). The caller numbers checkpoints (Image.Generation) and
+// adds its own state (Image.AppState).
+func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, error) {
+	f, err := o.getFreezer()
+	if err != nil {
+		return nil, err
+	}
+	mc := moduleOf(f)
+	if mc == nil {
+		s, err := Stop(ctx, conn, o)
+		if err != nil {
+			return nil, err
+		}
+		img, err := s.Get()
+		if _, rerr := s.Restart(ctx); err == nil {
+			err = rerr
+		}
+		return img, err
+	}
+	fd, err := dupConn(conn)
+	if err != nil {
+		return nil, opErr(OpCheckpoint, nil, err)
+	}
+	s := &Session{fd: fd}
+	err = s.check()
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mc.Get(ctx, s.tuple, true)
+	if err != nil {
+		return nil, err
+	}
+	img.Tuple = s.tuple
+	return img, nil
+}

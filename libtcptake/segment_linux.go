@@ -1,0 +1,224 @@
+// The raw TCP segments of the data path: the bare segments tcptake sends
+// itself past a freeze (the window probe, the peer's FIN), and the capture
+// that reads the peers' answers off the packet taps.
+
+package libtcptake
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+	"golang.org/x/sys/unix"
+)
+
+// peerCapture reads the segments peers send to this node's sessions, off
+// the packet taps (AF_PACKET), which see them before netfilter: it works
+// while the tuples are still frozen. Restart uses it to learn each peer's
+// rcv_nxt from its answer to the window probe. It needs CAP_NET_RAW.
+type peerCapture struct{ fd int }
+
+// htons is v in network byte order, as the socket call reads a native u16.
+func htons(v uint16) uint16 {
+	return binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, v))
+}
+
+func openPeerCapture() (*peerCapture, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return nil, os.NewSyscallError("socket AF_PACKET (learning the peer's position needs CAP_NET_RAW)", err)
+	}
+	return &peerCapture{fd: fd}, nil
+}
+
+func (c *peerCapture) Close() error { return unix.Close(c.fd) }
+
+// peerAcks waits up to wait for an ACK from the peer of each tuple and
+// returns the highest acknowledgment number seen per tuple.
+func (c *peerCapture) peerAcks(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple]uint32 {
+	want := make(map[Tuple]bool, len(ts))
+	for _, t := range ts {
+		want[Tuple{Local: t.Local, Remote: t.Remote}] = true
+	}
+	got := make(map[Tuple]uint32, len(ts))
+	deadline := time.Now().Add(wait)
+	buf := make([]byte, 128) // IP and TCP headers are enough
+	for len(got) < len(want) && ctx.Err() == nil {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		n, from, err := unix.Recvfrom(c.fd, buf, 0)
+		if err == unix.EAGAIN {
+			unix.Poll([]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		t, ack, ok := parseAck(buf[:n])
+		if !ok || !want[t] {
+			continue
+		}
+		if prev, seen := got[t]; !seen || seqAfter(ack, prev) {
+			got[t] = ack
+		}
+	}
+	acks := make(map[Tuple]uint32, len(got)) // keyed by the caller's tuples (with IfIndex)
+	for _, t := range ts {
+		if ack, ok := got[Tuple{Local: t.Local, Remote: t.Remote}]; ok {
+			acks[t] = ack
+		}
+	}
+	return acks
+}
+
+// parseAck reads an IPv4 or IPv6 packet carrying a TCP segment with ACK
+// set and returns its tuple as the receiver sees it and its ack number.
+func parseAck(b []byte) (Tuple, uint32, bool) {
+	var src, dst netip.Addr
+	var tcp []byte
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		ihl := int(b[0]&0xf) * 4
+		if b[9] != unix.IPPROTO_TCP || ihl < 20 || len(b) < ihl+20 {
+			return Tuple{}, 0, false
+		}
+		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		tcp = b[ihl:]
+	case len(b) >= 60 && b[0]>>4 == 6:
+		if b[6] != unix.IPPROTO_TCP { // extension headers are not followed
+			return Tuple{}, 0, false
+		}
+		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
+		tcp = b[40:]
+	default:
+		return Tuple{}, 0, false
+	}
+	const flagACK, flagRST = 0x10, 0x04
+	if tcp[13]&flagACK == 0 || tcp[13]&flagRST != 0 {
+		return Tuple{}, 0, false
+	}
+	t := Tuple{
+		Local:  netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:])),
+		Remote: netip.AddrPortFrom(src, binary.BigEndian.Uint16(tcp[0:])),
+	}
+	return t, binary.BigEndian.Uint32(tcp[8:]), true
+}
+
+// segment is a bare TCP segment (no options, no payload) that tcptake
+// sends itself, from a raw socket (CAP_NET_RAW), past a freeze: it carries
+// the mark the freezers let through (tcptakeh.BypassMark).
+type segment struct {
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    uint8
+	window   uint16
+	ifindex  uint32 // scope of a link-local destination
+}
+
+// injectFIN delivers the peer's FIN to the restored socket of t, in repair
+// mode: TCP_REPAIR cannot mark a FIN as received, so tcptake sends the
+// segment the peer sent. The FIN sits at the image's rcv_nxt and
+// acknowledges its snd_una.
+func injectFIN(t Tuple, img *Image) error {
+	win := uint32(0xffff)
+	if w := img.Window; w != nil {
+		win = min(w.SndWnd>>img.SndWScale, 0xffff)
+	}
+	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: img.RcvNxt, ack: img.SndUna,
+		flags: tcpFIN | tcpACK, window: uint16(win), ifindex: t.IfIndex})
+}
+
+// probePeer sends the peer of a restored session an ACK with a sequence
+// number it has acknowledged already; the peer answers with an ACK that
+// carries its rcv_nxt.
+func probePeer(t Tuple, img *Image) error {
+	return sendSegment(segment{src: t.Local, dst: t.Remote, seq: img.SndUna - 1, ack: img.RcvNxt,
+		flags: tcpACK, window: 0xffff, ifindex: t.IfIndex})
+}
+
+func sendSegment(s segment) error {
+	tcp := make([]byte, 20)
+	binary.BigEndian.PutUint16(tcp[0:], s.src.Port())
+	binary.BigEndian.PutUint16(tcp[2:], s.dst.Port())
+	binary.BigEndian.PutUint32(tcp[4:], s.seq)
+	binary.BigEndian.PutUint32(tcp[8:], s.ack)
+	tcp[12] = 5 << 4
+	tcp[13] = s.flags
+	binary.BigEndian.PutUint16(tcp[14:], s.window)
+	src, dst := addrBytes(s.src.Addr()), addrBytes(s.dst.Addr())
+	binary.BigEndian.PutUint16(tcp[16:], tcpChecksum(src, dst, tcp))
+
+	var (
+		pkt []byte
+		fam = unix.AF_INET
+		sa  unix.Sockaddr
+	)
+	if s.dst.Addr().Is6() {
+		fam = unix.AF_INET6
+		pkt = make([]byte, 40, 40+len(tcp))
+		pkt[0] = 6 << 4
+		binary.BigEndian.PutUint16(pkt[4:], uint16(len(tcp)))
+		pkt[6], pkt[7] = unix.IPPROTO_TCP, 64
+		copy(pkt[8:], src)
+		copy(pkt[24:], dst)
+		sa = addrPortSockaddr(netip.AddrPortFrom(s.dst.Addr(), 0), s.ifindex)
+	} else {
+		pkt = make([]byte, 20, 20+len(tcp))
+		pkt[0] = 4<<4 | 5
+		binary.BigEndian.PutUint16(pkt[2:], uint16(20+len(tcp)))
+		pkt[6] = 0x40 // DF
+		pkt[8], pkt[9] = 64, unix.IPPROTO_TCP
+		copy(pkt[12:], src)
+		copy(pkt[16:], dst)
+		sa = &unix.SockaddrInet4{Addr: s.dst.Addr().As4()}
+	}
+	pkt = append(pkt, tcp...)
+
+	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return os.NewSyscallError("socket raw (tcptake's own segments need CAP_NET_RAW)", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, tcptakeh.BypassMark); err != nil {
+		return os.NewSyscallError("setsockopt SO_MARK", err)
+	}
+	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
+		return os.NewSyscallError("sendto", err)
+	}
+	return nil
+}
+
+// tcpChecksum computes the TCP checksum over the pseudo-header and seg.
+func tcpChecksum(src, dst, seg []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	add(src)
+	add(dst)
+	sum += unix.IPPROTO_TCP + uint32(len(seg))
+	add(seg)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
+// TCP header flags.
+const (
+	tcpFIN = 0x01
+	tcpACK = 0x10
+)
