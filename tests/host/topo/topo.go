@@ -272,7 +272,7 @@ func (tp *Topology) MoveServiceIP(from, to *Netns) error {
 	if err != nil {
 		return err
 	}
-	return to.Do(func() error {
+	err = to.Do(func() error {
 		for _, v := range VIPs() {
 			if err := v.Add(); err != nil {
 				return err
@@ -285,4 +285,24 @@ func (tp *Topology) MoveServiceIP(from, to *Netns) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return to.waitLocal(VIP6)
+}
+
+// waitLocal waits until a just-added IPv6 address receives packets: even
+// with nodad, the kernel installs its local route from a workqueue, so on
+// a loaded node a packet sent to it right away leaves by the prefix route
+// and is lost.
+func (n *Netns) waitLocal(a netip.Addr) error {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		out, _ := n.Try("ip", "-6", "route", "show", "table", "local", a.String()+"/128")
+		if strings.HasPrefix(out, "local ") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no local route for %v after 5s", n.Name, a)
+		}
+	}
 }
