@@ -16,9 +16,12 @@ import (
 )
 
 // Restart leaves repair mode, lifts the freeze and returns the session as
-// a *net.TCPConn the Go runtime polls. A restored session then sends its
-// unacked and unsent bytes at once and, in a state where our FIN was
-// sent, sends it again after them. ctx bounds that sending.
+// a *net.TCPConn the Go runtime polls. A restored session then has its
+// unacked and unsent bytes in its send queue, going out at once, and, in a
+// state where our FIN was sent, its FIN after them. Restart waits on no
+// peer beyond the bounded probe (Options.ProbeTimeout, and ctx). A session
+// that cannot be brought back is closed (its peer is reset) and its error
+// returned with a nil conn.
 func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 	cs, err := RestartAll(ctx, []*Session{s})
 	if len(cs) == 0 {
@@ -28,9 +31,12 @@ func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 }
 
 // RestartAll restarts many sessions, thawing them in one batch where the
-// freezer allows it. It returns the conns restarted so far with the first
-// error. Each session may appear once, and in one call at a time.
-func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
+// freezer allows it. conns[i] is ss[i]'s conn, or nil when ss[i] could not
+// be brought back: that session was closed and its peer reset, and err
+// joins the *Error of every such session (errors.Join); the others are
+// live. Sessions do not wait for each other: none waits on its peer's
+// window. Each session may appear once, and in one call at a time.
+func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err error) {
 	seen := make(map[*Session]bool, len(ss))
 	for _, s := range ss {
 		if seen[s] { // locking it twice would wait forever
@@ -45,125 +51,221 @@ func RestartAll(ctx context.Context, ss []*Session) ([]*net.TCPConn, error) {
 			return nil, opErr(OpRestart, s, errors.New("session is not stopped"))
 		}
 	}
+	failed := make(map[*Session]error)
 	byFreezer := map[Freezer][]*Session{}
 	for _, s := range ss {
 		byFreezer[s.freezer] = append(byFreezer[s.freezer], s)
 	}
 	for f, group := range byFreezer {
-		if err := leaveRepair(ctx, f, group); err != nil {
-			return nil, err
-		}
+		leaveRepair(ctx, f, group, failed)
 	}
-	conns := make([]*net.TCPConn, 0, len(ss))
-	for _, s := range ss {
-		c, err := s.resume(ctx)
-		if c != nil {
-			conns = append(conns, c)
+	conns = make([]*net.TCPConn, len(ss))
+	errs := make([]error, 0, len(failed))
+	for i, s := range ss {
+		if err := failed[s]; err != nil {
+			errs = append(errs, err)
+			s.abort(ctx)
+			continue
 		}
+		c, err := s.resume()
 		if err != nil {
-			return conns, err
+			errs = append(errs, err)
+			if c != nil {
+				c.SetLinger(0) // close with a RST: the peer must not wait
+				c.Close()
+			}
+			continue
 		}
+		conns[i] = c
 	}
-	return conns, nil
+	return conns, errors.Join(errs...)
 }
 
-// leaveRepair brings stopped or restored sessions back to life:
+// leaveRepair brings stopped or restored sessions back to life; the
+// sessions that cannot be are recorded in failed, and left in repair mode
+// and frozen for abort:
 //
-//  1. each restored session with bytes to send probes its peer, still
-//     frozen (tcptake's probe passes the freeze; the answer is read off
-//     the packet taps before the freeze drops it). The answer carries the
-//     peer's rcv_nxt: when the peer received bytes whose ACKs the freeze
-//     dropped, the socket is rebuilt to start after them — otherwise the
-//     peer's ACKs would acknowledge data the socket never sent, and be
-//     dropped, and the session would stall;
-//  2. a restored session that had received the peer's FIN gets it now
-//     (the local address is the node's by Restart), then its window;
+//  1. each restored session with unacked bytes learns how many of them its
+//     peer has (learnPeers): when the peer received bytes whose ACKs the
+//     freeze dropped, the socket is rebuilt to start after them, so that
+//     none of them is sent again;
+//  2. a restored session's send queue goes into its socket (queueSend);
+//     one that had received the peer's FIN gets it now (the local address
+//     is the node's by Restart), then its window;
 //  3. thaw and repair off. The module thaws after repair off, with a
 //     kick: the live socket sends an ACK and what the freeze held back at
 //     once, and a peer in RTO backoff is told to retransmit. Other
 //     freezers thaw first, so the window probe sent at repair off reaches
 //     the peer; held-back bytes are pushed from userspace.
-func leaveRepair(ctx context.Context, f Freezer, ss []*Session) error {
+func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
 	var probing []*Session
 	for _, s := range ss {
-		if s.img != nil && len(s.pending) > 0 {
+		if s.img != nil && len(s.img.SendUnacked) > 0 {
 			probing = append(probing, s)
 		}
 	}
 	if len(probing) > 0 {
-		if err := learnPeers(ctx, probing); err != nil {
-			return err
-		}
+		learnPeers(ctx, f, probing, failed)
 	}
 	for _, s := range ss {
-		if s.img != nil && s.img.State.finReceived() {
-			if err := s.receiveFIN(); err != nil {
-				return err
-			}
+		if failed[s] == nil && s.img != nil {
+			failed[s] = s.queueSend()
+		}
+		if failed[s] == nil && s.img != nil && s.img.State.finReceived() {
+			failed[s] = s.receiveFIN()
 		}
 	}
-	off := func(mode int) error {
-		for _, s := range ss {
+	live := make([]*Session, 0, len(ss))
+	for _, s := range ss {
+		if failed[s] == nil {
+			delete(failed, s)
+			live = append(live, s)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	off := func(mode int) {
+		for _, s := range live {
 			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
-				return sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
+				failed[s] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
+				continue
 			}
 			s.started = true
 			if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
 				unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
 			}
 		}
-		return nil
 	}
-	// A freeze that expired already is no reason to fail.
-	thaw := func(kick bool) error {
-		if err := thawAll(ctx, f, sessionTuples(ss), kick); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+	// A freeze that expired already is no reason to fail. A freeze that
+	// cannot be lifted fails its sessions: they can send nothing.
+	thaw := func(kick bool) {
+		err := thawAll(ctx, f, sessionTuples(live), kick)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return
 		}
-		return nil
+		for _, s := range live {
+			if failed[s] == nil {
+				failed[s] = opErr(OpRestart, s, err)
+			}
+		}
 	}
 	if moduleOf(f) != nil {
-		if err := off(unix.TCP_REPAIR_OFF_NO_WP); err != nil {
-			return err
+		off(unix.TCP_REPAIR_OFF_NO_WP)
+		thaw(true)
+		return
+	}
+	thaw(false)
+	off(unix.TCP_REPAIR_OFF)
+	for _, s := range live {
+		if failed[s] == nil {
+			pushPending(s.fd)
 		}
-		return thaw(true)
 	}
-	if err := thaw(false); err != nil {
-		return err
-	}
-	if err := off(unix.TCP_REPAIR_OFF); err != nil {
-		return err
-	}
-	for _, s := range ss {
-		pushPending(s.fd)
-	}
-	return nil
 }
 
-// learnPeers probes the peers of restored sessions and rebuilds the
-// sessions whose peers have part of their send queue.
-func learnPeers(ctx context.Context, ss []*Session) error {
-	pc, err := openPeerCapture()
-	if err != nil {
-		return opErr(OpRestart, ss[0], err)
-	}
-	defer pc.Close()
-	for _, s := range ss {
-		if err := probePeer(s.tuple, s.img); err != nil {
-			return opErr(OpRestart, s, err)
+// learnPeers finds how many of its unacked bytes the peer of each restored
+// session already has, and rebuilds the sessions whose peers are ahead of
+// their image. Its sources are every segment of the peer the module
+// recorded while the tuple was frozen on this node, and the peer's answers
+// to window probes, sent again to the peers that have not answered (lost
+// probes and answers are normal on a real link) until ProbeTimeout.
+//
+// A peer that never answers keeps the image's position (see queueSend for
+// why any ACK it sends is still valid).
+func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
+	acks := make(map[Tuple]uint32, len(ss))
+	note := func(s *Session, ack uint32) {
+		// Plausible: from snd_una to all the node wrote (+1 for our FIN).
+		// A peer may have more than snd_nxt says when a previous owner of
+		// the session sent more than the one the image is of.
+		end := s.img.WriteSeq
+		if s.img.State.finSent() {
+			end++
+		}
+		if seqAfter(s.img.SndUna, ack) || seqAfter(ack, end) {
+			s.opts.logger().Debug("tcptake: implausible ack from the peer", "session", s.tuple,
+				"ack", ack, "snd_una", s.img.SndUna, "write_seq", s.img.WriteSeq)
+			return
+		}
+		if prev, ok := acks[s.tuple]; !ok || seqAfter(ack, prev) {
+			acks[s.tuple] = ack
 		}
 	}
-	acks := pc.peerAcks(ctx, sessionTuples(ss), probeWait(ctx, &ss[0].opts))
+	if mc := moduleOf(f); mc != nil {
+		for _, s := range ss {
+			segs, err := mc.PeerSegments(ctx, s.tuple)
+			if err != nil {
+				continue // no record: the probes still tell
+			}
+			for _, seg := range segs {
+				if seg.Flags&tcpACK != 0 {
+					note(s, seg.Ack)
+				}
+			}
+		}
+	}
+	if pc, err := openPeerCapture(); err != nil {
+		ss[0].opts.logger().Warn("tcptake: cannot probe the peers", "err", err)
+	} else {
+		probeAll(ctx, pc, ss, note, probeWait(ctx, &ss[0].opts))
+		pc.Close()
+	}
 	for _, s := range ss {
 		ack, ok := acks[s.tuple]
-		if !ok || !seqAfter(ack, s.img.SndUna) {
+		if !ok {
+			s.opts.logger().Warn("tcptake: the peer did not answer: its position is the image's",
+				"session", s.tuple, "unacked", len(s.img.SendUnacked))
 			continue
 		}
-		if err := s.rebuild(ack); err != nil {
-			return err
+		if seqAfter(ack, s.img.SndUna) {
+			if err := s.rebuild(ack); err != nil {
+				failed[s] = err
+			}
 		}
 	}
-	return nil
 }
+
+// probeAll sends each session's peer a window probe, and again to the
+// peers that have not answered, at growing intervals, until all answered
+// or wait ran out. Every answer is passed to note.
+func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Session, uint32), wait time.Duration) {
+	byTuple := make(map[Tuple]*Session, len(ss))
+	for _, s := range ss {
+		byTuple[s.tuple] = s
+	}
+	deadline := time.Now().Add(wait)
+	interval := probeInterval
+	for pending := ss; len(pending) > 0 && ctx.Err() == nil; interval = min(2*interval, maxProbeInterval) {
+		for _, s := range pending {
+			if err := probePeer(s.tuple, s.img); err != nil {
+				s.opts.logger().Warn("tcptake: probe", "session", s.tuple, "err", err)
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		got := pc.peerAcks(ctx, sessionTuples(pending), min(interval, left))
+		for t, ack := range got {
+			note(byTuple[t], ack)
+		}
+		next := pending[:0:0]
+		for _, s := range pending {
+			if _, answered := got[s.tuple]; !answered {
+				next = append(next, s)
+			}
+		}
+		pending = next
+	}
+}
+
+// The window probe is sent again after probeInterval, then at doubling
+// intervals up to maxProbeInterval, within Options.ProbeTimeout.
+const (
+	probeInterval    = 10 * time.Millisecond
+	maxProbeInterval = 160 * time.Millisecond
+)
 
 // rebuild recreates a restored session whose peer acknowledged up to ack:
 // the socket (in repair mode, so closing it is silent) is set again from
@@ -172,7 +274,9 @@ func (s *Session) rebuild(ack uint32) error {
 	img := *s.img
 	// Our FIN, acked too, takes one sequence number past the data.
 	have := min(ack-img.SndUna, uint32(len(img.SendUnacked)+len(img.SendUnsent)))
-	s.opts.logger().Debug("tcptake: the peer has part of the send queue", "session", s.tuple, "bytes", have)
+	if have > 0 {
+		s.opts.logger().Debug("tcptake: the peer has part of the send queue", "session", s.tuple, "bytes", have)
+	}
 	if n := uint32(len(img.SendUnacked)); have <= n {
 		img.SendUnacked = img.SendUnacked[have:]
 	} else {
@@ -184,6 +288,63 @@ func (s *Session) rebuild(ack uint32) error {
 	s.fd = -1
 	return s.set(&img)
 }
+
+// queueSend puts a restored session's send queue into its socket, still
+// in repair mode. The unacked bytes are the delicate part: the peer may
+// have received some of them after it answered the probe (they were on
+// their way), and an ACK for bytes the socket has not sent is dropped by
+// the kernel — the session would stall. So:
+//
+//   - when they fit in the restored socket's first flight (its congestion
+//     window and the peer's window), they are sent again as new data with
+//     the unsent bytes at resume: the flight has passed whatever the peer
+//     acknowledges by the time its ACKs return, and nothing waits;
+//   - otherwise they go into the queue as sent, so that any ACK of the
+//     peer is valid; those the peer lacks go out again when its SACKs or
+//     the retransmission timer show them lost.
+//
+// The unsent bytes are sent as new data at resume, without waiting.
+func (s *Session) queueSend() error {
+	img := s.img
+	if err := fitSendBuffer(s.fd, len(img.SendUnacked)+len(img.SendUnsent)); err != nil {
+		return sockErr(OpRestart, s, "setsockopt SO_SNDBUFFORCE", err)
+	}
+	s.pending = append([]byte(nil), img.SendUnsent...)
+	if len(img.SendUnacked) <= firstFlight(img) {
+		s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
+		return nil
+	}
+	if err := writeQueue(s.fd, tcpSendQueue, img.SendUnacked); err != nil {
+		return sockErr(OpRestart, s, "write send queue", err)
+	}
+	return nil
+}
+
+// firstFlight is how many bytes a socket restored from img sends at once:
+// its congestion window (the image's with the module, else the kernel's
+// initial one) of segments, within the peer's window.
+func firstFlight(img *Image) int {
+	mss := int(img.MSSClamp)
+	if img.Options&OptTimestamps != 0 {
+		mss -= tcpolenTimestampAligned
+	}
+	cwnd := initCwnd
+	if img.Kernel != nil && img.Kernel.SndCwnd > 0 {
+		cwnd = int(img.Kernel.SndCwnd)
+	}
+	n := cwnd * mss
+	if img.Window != nil {
+		n = min(n, int(img.Window.SndWnd))
+	}
+	return n
+}
+
+// The kernel's initial congestion window (TCP_INIT_CWND) and the room the
+// timestamp option takes in every segment (TCPOLEN_TSTAMP_ALIGNED).
+const (
+	initCwnd                = 10
+	tcpolenTimestampAligned = 12
+)
 
 // receiveFIN delivers the peer's FIN to a restored session in repair mode
 // and then sets its window.
@@ -251,39 +412,35 @@ func probeWait(ctx context.Context, o *Options) time.Duration {
 	return d
 }
 
-// resume hands a session out of repair mode to the Go runtime and sends
-// what a restored session still has to send.
-func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
-	conn := s.orig
-	if conn == nil {
-		f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())
-		c, err := net.FileConn(f)
-		f.Close()
-		s.fd = -1
-		if err != nil {
-			return nil, opErr(OpRestart, s, err)
-		}
-		conn = c.(*net.TCPConn)
-		// After FileConn, which turns TCP_NODELAY and keepalive on.
-		if err := setConnOpts(conn, s.tuple.Is6(), &s.img.Sock); err != nil {
-			return conn, opErr(OpRestart, s, err)
-		}
-	} else {
+// resume hands a session out of repair mode to the Go runtime. A restored
+// session's remaining bytes go into its send queue first, without waiting
+// for the peer (sendPending).
+func (s *Session) resume() (*net.TCPConn, error) {
+	if s.orig != nil {
 		unix.Close(s.fd)
 		s.fd = -1
+		s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
+		return s.orig, nil
 	}
 	if len(s.pending) > 0 {
-		if dl, ok := ctx.Deadline(); ok {
-			conn.SetWriteDeadline(dl)
-		}
-		_, err := conn.Write(s.pending)
-		conn.SetWriteDeadline(time.Time{})
-		if err != nil {
-			return conn, opErr(OpRestart, s, fmt.Errorf("sending the restored send queue: %w", err))
+		if err := sendPending(s.fd, s.pending); err != nil {
+			return nil, sockErr(OpRestart, s, "write (the restored send queue)", err)
 		}
 		s.pending = nil
 	}
-	if s.img != nil && s.img.State.finSent() {
+	f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())
+	c, err := net.FileConn(f)
+	f.Close()
+	s.fd = -1
+	if err != nil {
+		return nil, opErr(OpRestart, s, err)
+	}
+	conn := c.(*net.TCPConn)
+	// After FileConn, which turns TCP_NODELAY and keepalive on.
+	if err := setConnOpts(conn, s.tuple.Is6(), &s.img.Sock); err != nil {
+		return conn, opErr(OpRestart, s, err)
+	}
+	if s.img.State.finSent() {
 		if err := conn.CloseWrite(); err != nil {
 			return conn, opErr(OpRestart, s, err)
 		}
@@ -291,4 +448,24 @@ func (s *Session) resume(ctx context.Context) (*net.TCPConn, error) {
 	s.img = nil
 	s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
 	return conn, nil
+}
+
+// abort closes a session that could not be brought back, still in repair
+// mode and frozen: the socket goes silently, the freeze is lifted, and a
+// window probe draws the peer's ACK, which this node — without a socket
+// for the tuple now — answers with a RST. The peer learns at once that the
+// session is gone instead of waiting on it.
+func (s *Session) abort(ctx context.Context) {
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+	s.started = true
+	s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
+	img := s.img
+	if img == nil {
+		return // an application's session: its conn is the application's to close
+	}
+	probePeer(s.tuple, img)
+	s.opts.logger().Warn("tcptake: session closed", "session", s.tuple)
 }

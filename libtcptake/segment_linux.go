@@ -112,12 +112,13 @@ func parseAck(b []byte) (Tuple, uint32, bool) {
 	return t, binary.BigEndian.Uint32(tcp[8:]), true
 }
 
-// segment is a bare TCP segment (no options, no payload) that tcptake
-// sends itself, from a raw socket (CAP_NET_RAW), past a freeze: it carries
-// the mark the freezers let through (tcptakeh.BypassMark).
+// segment is a TCP segment without options that tcptake sends itself,
+// from a raw socket (CAP_NET_RAW), past a freeze: it carries the mark the
+// freezers let through (tcptakeh.BypassMark).
 type segment struct {
 	src, dst netip.AddrPort
 	seq, ack uint32
+	payload  []byte
 	flags    uint8
 	window   uint16
 	ifindex  uint32 // scope of a link-local destination
@@ -136,16 +137,20 @@ func injectFIN(t Tuple, img *Image) error {
 		flags: tcpFIN | tcpACK, window: uint16(win), ifindex: t.IfIndex})
 }
 
-// probePeer sends the peer of a restored session an ACK with a sequence
-// number it has acknowledged already; the peer answers with an ACK that
-// carries its rcv_nxt.
+// probePeer sends the peer of a restored session a segment it has had
+// already: one byte at snd_una-1, below the peer's rcv_nxt, which it
+// discards and answers with an ACK that carries its rcv_nxt. The byte
+// matters: a segment without data and out of the window is answered at
+// most twice a second (tcp_invalid_ratelimit), so a second probe after a
+// lost one would go unanswered; a duplicate data segment is answered
+// every time.
 func probePeer(t Tuple, img *Image) error {
 	return sendSegment(segment{src: t.Local, dst: t.Remote, seq: img.SndUna - 1, ack: img.RcvNxt,
-		flags: tcpACK, window: 0xffff, ifindex: t.IfIndex})
+		flags: tcpACK, window: 0xffff, ifindex: t.IfIndex, payload: []byte{0}})
 }
 
 func sendSegment(s segment) error {
-	tcp := make([]byte, 20)
+	tcp := make([]byte, 20, 20+len(s.payload))
 	binary.BigEndian.PutUint16(tcp[0:], s.src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], s.dst.Port())
 	binary.BigEndian.PutUint32(tcp[4:], s.seq)
@@ -153,6 +158,7 @@ func sendSegment(s segment) error {
 	tcp[12] = 5 << 4
 	tcp[13] = s.flags
 	binary.BigEndian.PutUint16(tcp[14:], s.window)
+	tcp = append(tcp, s.payload...)
 	src, dst := addrBytes(s.src.Addr()), addrBytes(s.dst.Addr())
 	binary.BigEndian.PutUint16(tcp[16:], tcpChecksum(src, dst, tcp))
 

@@ -26,15 +26,15 @@ type Session struct {
 	opts    Options
 	freezer Freezer
 	orig    *net.TCPConn // the application's conn (Stop), if it was one
-	// pending is the send queue a restored session sends at Restart:
-	// the unacked and the unsent bytes of the image, resent as new data.
+	// pending is what a restored session sends at Restart as new data
+	// (queueSend).
 	pending []byte
 	// img is a restored session's image, for what Restart does: learn
 	// the peer's position (and rebuild the socket if the peer has part of
 	// the send queue already), deliver the peer's FIN, send ours.
-	img     *Image
-	gen     uint64
-	started bool // Restart done
+	img *Image
+	gen uint64
+	started   bool // Restart done
 }
 
 // Options tune the session operations. The zero value is usable.
@@ -54,8 +54,10 @@ type Options struct {
 	ProbeTimeout time.Duration
 }
 
-// DefaultProbeTimeout is the default Options.ProbeTimeout.
-const DefaultProbeTimeout = 200 * time.Millisecond
+// DefaultProbeTimeout is the default Options.ProbeTimeout. Peers answer
+// within a round trip; the timeout matters only for a peer whose probes
+// or answers are all lost.
+const DefaultProbeTimeout = 500 * time.Millisecond
 
 func (o *Options) logger() *slog.Logger {
 	if o == nil || o.Logger == nil {

@@ -107,8 +107,6 @@ func (s *Session) set(img *Image) error {
 			return fail("setsockopt TCP_TIMESTAMP", err)
 		}
 	}
-	// The unacked bytes are resent as new data at Restart, so the send
-	// queue starts empty at snd_una.
 	if err := setQueueSeq(fd, tcpSendQueue, img.SndUna); err != nil {
 		return fail("setsockopt TCP_QUEUE_SEQ (send)", err)
 	}
@@ -163,7 +161,6 @@ func (s *Session) set(img *Image) error {
 			return err
 		}
 	}
-	s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
 	s.img = img
 	s.opts.logger().Debug("tcptake: set", "session", t, "state", img.State,
 		"rcvq", len(img.RecvQueue), "sndq", len(s.pending))

@@ -289,3 +289,47 @@ func setConnOpts(conn *net.TCPConn, v6 bool, so *SockOpts) error {
 	}
 	return serr
 }
+
+// fitSendBuffer makes the send buffer of fd large enough for n more bytes
+// beside what it holds: a restored session's send queue goes in at once,
+// and must not wait for the peer to acknowledge its first bytes. The new
+// socket's buffer starts at tcp_wmem's default; when it is too small, it
+// is set (SO_SNDBUFFORCE, past wmem_max) to hold them, and so locked at
+// that size like an application's SO_SNDBUF.
+func fitSendBuffer(fd, n int) error {
+	if n == 0 {
+		return nil
+	}
+	have, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return err
+	}
+	queued, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return err
+	}
+	// The buffer counts each segment's overhead against its bytes; the
+	// kernel sets (and reports) twice the size it is given for that. One
+	// more skb may overshoot it.
+	want := 2*(queued+n) + 1<<16
+	if have >= want {
+		return nil
+	}
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, want/2)
+}
+
+// sendPending writes b into the send queue of the live socket fd
+// (non-blocking), having made room for it: it never waits for the peer.
+func sendPending(fd int, b []byte) error {
+	if err := fitSendBuffer(fd, len(b)); err != nil {
+		return err
+	}
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			return err // EAGAIN: the buffer was not made large enough
+		}
+		b = b[n:]
+	}
+	return nil
+}
