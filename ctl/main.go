@@ -36,7 +36,9 @@ import (
 	"context"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -58,26 +60,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // urfave/cli keeps per-run state in the flag values.
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:      "tcptakectl",
-		Usage:     "inspect and move live TCP sessions",
-		UsageText: "tcptakectl [-j|--json] [-n|--netns NETNS] OBJECT VERB [ARGS]",
-		Description: "OBJECT is image, session, module or version; " +
-			"run 'tcptakectl OBJECT --help' for its verbs.",
+		Name:        "tcptakectl",
+		Usage:       "inspect and move live TCP sessions",
 		Version:     buildVersion(),
 		HideVersion: true, // "tcptakectl version" instead of a -v flag
 		// With a "help" command of its own, the app must add -h itself.
 		Flags: append(globalFlags(),
 			&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help", DisableDefaultText: true}),
 		Commands: []*cli.Command{
-			imageCommand(),
 			sessionCommand(),
+			freezeCommand(),
+			imageCommand(),
 			moduleCommand(),
 			versionCommand(),
 			helpCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf(c, "unknown object %q (want image, session, module or version)", c.Args().First())
+				return usageErrorf(c, "unknown object %q (want %s)", c.Args().First(), objectList(c.App.Commands))
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -90,26 +90,72 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ErrWriter:      stderr,
 	}
 	prepareCommands(app.Commands)
+	app.UsageText = "tcptakectl [-j|--json] [-n|--netns NETNS] OBJECT VERB [ARGS]\n\n" +
+		strings.Join(synopses(app.Commands), "\n")
+	app.Description = "OBJECT is " + objectList(app.Commands) +
+		"; run 'tcptakectl OBJECT --help' for its verbs.\n" + tupleUsage + "\n" + filterUsage
 	return app
 }
 
 // prepareCommands gives every command of the tree the global flags, the
 // usage-error handler and, for commands with verbs, an action that rejects
-// unknown verbs.
+// unknown verbs and a usage text that lists every verb.
 func prepareCommands(cmds []*cli.Command) {
 	for _, cmd := range cmds {
-		if cmd == nil {
-			continue
-		}
 		cmd.Flags = append(cmd.Flags, globalFlags()...)
 		if cmd.OnUsageError == nil {
 			cmd.OnUsageError = onUsageError
 		}
-		if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		if len(cmd.Subcommands) == 0 {
+			continue
+		}
+		if cmd.Action == nil {
 			cmd.Action = verbAction
+		}
+		if cmd.UsageText == "" {
+			var verbs []string
+			for _, v := range cmd.Subcommands {
+				verbs = append(verbs, v.Name)
+			}
+			cmd.UsageText = "tcptakectl [-j] [-n NETNS] " + cmd.Name + " { " + strings.Join(verbs, " | ") + " | help } [ARGS]\n\n" +
+				strings.Join(synopses([]*cli.Command{cmd}), "\n")
 		}
 		prepareCommands(cmd.Subcommands)
 	}
+}
+
+// globalOptsRE is the global options that the usage texts of the verbs
+// show after the program's name.
+var globalOptsRE = regexp.MustCompile(`^tcptakectl( \[[^]]*\])* `)
+
+// synopses are the first lines of the usage texts of the verbs of cmds
+// (of cmds themselves when they have no verbs), without the global
+// options: "tcptakectl session list [FILTER]".
+func synopses(cmds []*cli.Command) []string {
+	var out []string
+	for _, cmd := range cmds {
+		if cmd.Hidden {
+			continue
+		}
+		if len(cmd.Subcommands) > 0 {
+			out = append(out, synopses(cmd.Subcommands)...)
+			continue
+		}
+		first, _, _ := strings.Cut(cmd.UsageText, "\n")
+		out = append(out, globalOptsRE.ReplaceAllString(first, "tcptakectl "))
+	}
+	return out
+}
+
+// objectList names the objects: "session, freeze, image, module or version".
+func objectList(cmds []*cli.Command) string {
+	var names []string
+	for _, cmd := range cmds {
+		if cmd.Name != "help" && !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // verbAction runs for an object given without a known verb: help when no
