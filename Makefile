@@ -15,6 +15,7 @@ build:
 generate:
 	ci/ynl-gen.sh
 	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go -cgocheck internal/tcptakeh/uapicheck/zuapi.go
+	$(GO) test -count=1 -run '^TestGeneratedFiles$$' ./ctl -update
 
 check-generated:
 	ci/check-generated.sh

@@ -50,7 +50,7 @@ func sessionCommand() *cli.Command {
 					"buffers includes the queue bytes; -o writes the session image to FILE " +
 					"(\"-\": standard output), as 'image inspect' reads it, and implies buffers.",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the session image to `FILE`"},
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the session image to `FILE`", TakesFile: true},
 				},
 				Action: sessionGet,
 			},

@@ -6,15 +6,46 @@
 //
 // Objects and verbs:
 //
-//	tcptakectl image inspect [-d|--data] FILE...   decode session images ("-" is stdin)
-//	tcptakectl session list [FILTER...]            TCP sessions tcptake can move
-//	tcptakectl module status                       the tcptake kernel module
-//	tcptakectl version                             print the version
-//	tcptakectl help [OBJECT [VERB]]                help ("-h" and "--help" work too)
+//	tcptakectl session list [FILTER]
+//	tcptakectl session get [-o FILE] TUPLE [buffers]
+//	tcptakectl session set TUPLE FIELD N [FIELD N]...
+//	tcptakectl freeze add TUPLE [timeout DURATION] [replace]
+//	tcptakectl freeze del TUPLE [kick]
+//	tcptakectl freeze show [FILTER]
+//	tcptakectl freeze peer TUPLE
+//	tcptakectl image inspect [-d|--data] FILE...
+//	tcptakectl module status
+//	tcptakectl module monitor
+//	tcptakectl version
+//	tcptakectl help [OBJECT [VERB]]
 //
-// A FILTER of session list is "sport PORT", "dport PORT", "src ADDR[/LEN]" or
-// "dst ADDR[/LEN]"; several filters must all match. An OBJECT given alone
-// runs its default verb when it has one (session: list, module: status).
+// session list shows the TCP sessions tcptake can move; session get
+// snapshots one through the kernel module (buffers: with its queue bytes;
+// -o: as an image file) and session set sets its kernel-only state while
+// its socket is in repair mode. A freeze drops the packets of a 4-tuple in
+// both directions until it is deleted or its timeout (DURATION, default
+// 10s, at most 10m) ends; it names a tuple, not a socket, so it can exist
+// before the socket does. freeze add ... replace re-arms a freeze, freeze
+// del ... kick makes both ends send at once what the freeze held back,
+// freeze show lists the freezes and freeze peer the segments the peer
+// sent to a frozen tuple. image inspect decodes session images ("-" is
+// stdin); module status and module monitor report on the kernel module.
+// An OBJECT given alone runs its default verb when it has one (session:
+// list, freeze: show, module: status).
+//
+// Every verb that names a session, or a frozen tuple, takes the same
+// TUPLE, and the verbs that list take a FILTER with the same keywords, in
+// the style of ip(8) and ss(8):
+//
+//	TUPLE   := local ADDR:PORT remote ADDR:PORT
+//	FILTER  := [local PATTERN] [remote PATTERN]
+//	PATTERN := { ADDR[/LEN] | ADDR:PORT | [ADDR[/LEN]]:PORT | :PORT }
+//	FIELD   := { ts-recent | srtt-us | mdev-us | rto-us | cwnd | ssthresh }
+//
+// local and remote are the ends as the node that owns the session sees
+// them. IPv6 with a port is written [ADDR]:PORT; a link-local address
+// takes its interface as zone: [fe80::1%eth0]:22 (with -n, the interface
+// index: [fe80::1%2]:22). The keywords may come in any order.
 //
 // The global options may also follow the OBJECT or the VERB (before the
 // VERB's arguments):
@@ -22,14 +53,17 @@
 //	-j, --json          print JSON instead of text; keys are the attribute
 //	                    names of uapi/tcptake.yaml with "-" replaced by "_"
 //	-n, --netns NETNS   work in the network namespace /run/netns/NETNS (or
-//	                    in the namespace file NETNS when it is an absolute path);
-//	                    used by the verbs that talk to the kernel
+//	                    in the namespace file NETNS when it is an absolute path)
 //
 // image inspect --data dumps the first 256 bytes of each queue in text mode
 // and all of them, in hex, in JSON.
 //
 // Exit status: 0 success, 1 the operation failed (one line on stderr:
-// "tcptakectl: what failed: why; what to do"), 2 usage error.
+// "tcptakectl: what failed: why; what to do"), 2 usage error (with the
+// usage of the command).
+//
+// The man page tcptakectl(8) and the bash and zsh completions in dist/ are
+// made from the command definitions (docs.go; 'make generate').
 package main
 
 import (

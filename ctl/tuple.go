@@ -1,19 +1,7 @@
 package main
 
-// The one grammar of tcptakectl for naming sessions, in the selector
-// style of ip(8) and ss(8): a session (or a frozen tuple) is named by the
-// keywords local and remote, as the node that owns it sees it,
-//
-//	TUPLE   := local ADDR:PORT remote ADDR:PORT
-//
-// and the verbs that list (session list, freeze show) take the same
-// keywords with patterns:
-//
-//	FILTER  := [local PATTERN] [remote PATTERN]
-//	PATTERN := { ADDR[/LEN] | ADDR:PORT | [ADDR[/LEN]]:PORT | :PORT }
-//
-// IPv6 with a port is written [ADDR]:PORT; a link-local address takes its
-// interface as zone: [fe80::1%eth0]:22 or [fe80::1%2]:22.
+// TUPLE and FILTER, the one grammar of tcptakectl for naming sessions and
+// frozen tuples (see the package doc).
 
 import (
 	"fmt"
@@ -29,8 +17,9 @@ import (
 
 // The grammar lines of the usage texts.
 const (
-	tupleUsage = "TUPLE := local ADDR:PORT remote ADDR:PORT, as the node that owns the session sees it " +
-		"(IPv6 as [ADDR]:PORT; a link-local address with its interface as zone: [fe80::1%eth0]:22)"
+	tupleForm  = "TUPLE := local ADDR:PORT remote ADDR:PORT"
+	tupleUsage = tupleForm + ", as the node that owns the session sees it;\n" +
+		"IPv6 as [ADDR]:PORT, a link-local address with its interface as zone: [fe80::1%eth0]:22"
 	filterUsage = "FILTER := [local PATTERN] [remote PATTERN]; both must match\n" +
 		"PATTERN := { ADDR[/LEN] | ADDR:PORT | [ADDR[/LEN]]:PORT | :PORT }"
 )
@@ -326,7 +315,7 @@ func tupleArgs(c *cli.Context) (libtcptake.Tuple, []string, error) {
 	}
 	t, rest, err := parseTuple(c.Args().Slice(), globalsOf(c).netns != "")
 	if err != nil {
-		return t, nil, usageErrorf(c, "%v; %s", err, tupleUsage)
+		return t, nil, usageErrorf(c, "%v; %s", err, tupleForm)
 	}
 	return t, rest, nil
 }
