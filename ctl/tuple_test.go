@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -146,4 +147,36 @@ func TestSessionFilter(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", args, err, want)
 		}
 	}
+}
+
+// FuzzParseArgs checks that no command line makes the TUPLE or FILTER
+// parser panic, and that a parsed tuple, written back in the grammar,
+// parses to itself.
+func FuzzParseArgs(f *testing.F) {
+	f.Add("local 10.0.0.1:80 remote 10.0.0.2:40000 kick")
+	f.Add("remote [fe80::2%3]:1 local [fe80::1]:22")
+	f.Add("local [::ffff:10.0.0.1]:80 remote [::ffff:10.0.0.2]:81 timeout 1s")
+	f.Add("local [2001:db8::/32]:443 remote :1")
+	f.Add("local [ remote ]: local")
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Fields(line)
+		if _, err := parseFilter(args); err == nil && len(args)%2 != 0 {
+			t.Fatalf("parseFilter(%q) accepted an odd number of words", args)
+		}
+		tu, rest, err := parseTuple(args, true)
+		if err != nil {
+			return
+		}
+		if len(rest) != len(args)-4 {
+			t.Fatalf("parseTuple(%q): rest %q", args, rest)
+		}
+		again := []string{kwLocal, tu.Local.String(), kwRemote, tu.Remote.String()}
+		if tu.IfIndex != 0 {
+			again[1] = netip.AddrPortFrom(tu.Local.Addr().WithZone(strconv.FormatUint(uint64(tu.IfIndex), 10)), tu.Local.Port()).String()
+		}
+		tu2, _, err := parseTuple(again, true)
+		if err != nil || tu2 != tu {
+			t.Fatalf("parseTuple(%q) = %+v, written back %q: %+v, %v", args, tu, again, tu2, err)
+		}
+	})
 }
