@@ -196,9 +196,22 @@ func objectList(cmds []*cli.Command) string {
 // verb is given, a usage error for an unknown one.
 func verbAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return usageErrorf(c, "unknown verb %q for %s", c.Args().First(), c.Command.Name)
+		verb := c.Args().First()
+		if now, ok := movedVerbs[c.Command.Name+" "+verb]; ok {
+			return usageErrorf(c, "unknown verb %q for %s; freezes are their own object now: 'tcptakectl %s'", verb, c.Command.Name, now)
+		}
+		return usageErrorf(c, "unknown verb %q for %s", verb, c.Command.Name)
 	}
 	return cli.ShowSubcommandHelp(c)
+}
+
+// movedVerbs are the verbs of older releases that name a freeze, and
+// what they are now.
+var movedVerbs = map[string]string{
+	"session freeze": "freeze add",
+	"session thaw":   "freeze del",
+	"session frozen": "freeze show",
+	"session peer":   "freeze peer",
 }
 
 // helpCommand replaces urfave/cli's "help", which shows only part of the

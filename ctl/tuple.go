@@ -20,8 +20,8 @@ const (
 	tupleForm  = "TUPLE := local ADDR:PORT remote ADDR:PORT"
 	tupleUsage = tupleForm + ", as the node that owns the session sees it;\n" +
 		"IPv6 as [ADDR]:PORT, a link-local address with its interface as zone: [fe80::1%eth0]:22"
-	filterUsage = "FILTER := [local PATTERN] [remote PATTERN]; both must match\n" +
-		"PATTERN := { ADDR[/LEN] | ADDR:PORT | [ADDR[/LEN]]:PORT | :PORT }"
+	patternForm = "PATTERN := { ADDR[/LEN] | ADDR:PORT | [ADDR[/LEN]]:PORT | :PORT }"
+	filterUsage = "FILTER := [local PATTERN] [remote PATTERN]; both must match\n" + patternForm
 )
 
 // The keywords of TUPLE and FILTER.
@@ -172,7 +172,7 @@ func parseFilter(args []string) (sessionFilter, error) {
 		return f, err
 	}
 	if len(rest) > 0 {
-		return f, fmt.Errorf("unknown filter %q (want local PATTERN or remote PATTERN)", rest[0])
+		return f, fmt.Errorf("unknown filter %q (want local PATTERN or remote PATTERN; %s)", rest[0], patternForm)
 	}
 	for _, p := range []struct {
 		name, s string
