@@ -114,7 +114,8 @@ func visible(cmds []*cli.Command) []*cli.Command {
 	return slices.DeleteFunc(slices.Clone(cmds), func(c *cli.Command) bool { return c.Hidden })
 }
 
-// flagNames are the spellings of flags on the command line: "-j", "--json".
+// flagNames are the spellings of flags on the command line ("-j",
+// "--json"); with valued, of those that take a value only.
 func flagNames(flags []cli.Flag, valued bool) []string {
 	var out []string
 	for _, f := range flags {
