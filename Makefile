@@ -15,6 +15,7 @@ build:
 generate:
 	ci/ynl-gen.sh
 	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go -cgocheck internal/tcptakeh/uapicheck/zuapi.go
+	$(GO) test -count=1 -run '^TestGeneratedFiles$$' ./ctl -update
 
 check-generated:
 	ci/check-generated.sh
@@ -60,7 +61,8 @@ bench:
 # Every decoder has a fuzz target; FUZZTIME each (make fuzz FUZZTIME=5m or =1000000x).
 FUZZTIME ?= 60s
 FUZZ_TARGETS := libtcptake:FuzzDecodeImage libtcptake:FuzzDecodeTuple libtcptake:FuzzDecodeSegment \
-	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg
+	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg \
+	ctl:FuzzParseArgs
 
 fuzz:
 	set -e; for t in $(FUZZ_TARGETS); do \

@@ -18,9 +18,8 @@ const dataLimit = 256
 
 func imageCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "image",
-		Usage:     "session image files (checkpoint streams)",
-		UsageText: "tcptakectl [-j] image inspect [-d|--data] FILE...",
+		Name:  "image",
+		Usage: "session image files (checkpoint streams)",
 		Subcommands: []*cli.Command{{
 			Name:  "inspect",
 			Usage: "decode and print session images",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,65 +18,6 @@ import (
 
 	"github.com/tcptake/tcptake/libtcptake"
 )
-
-func TestParseTuple(t *testing.T) {
-	ap := netip.MustParseAddrPort
-	for _, tt := range []struct {
-		args  []string
-		netns bool
-		want  libtcptake.Tuple
-		err   string // substring of the error; "" for success
-	}{
-		{args: []string{"10.0.0.1:80", "192.0.2.7:40000"},
-			want: libtcptake.Tuple{Local: ap("10.0.0.1:80"), Remote: ap("192.0.2.7:40000")}},
-		{args: []string{"[2001:db8::1]:443", "[2001:db8::2]:1", "kick"},
-			want: libtcptake.Tuple{Local: ap("[2001:db8::1]:443"), Remote: ap("[2001:db8::2]:1")}},
-		{args: []string{"[::ffff:10.0.0.1]:80", "[::ffff:10.0.0.2]:81"},
-			want: libtcptake.Tuple{Local: ap("[::ffff:10.0.0.1]:80"), Remote: ap("[::ffff:10.0.0.2]:81")}},
-		{args: []string{"[fe80::1%7]:22", "[fe80::2]:5000"}, netns: true,
-			want: libtcptake.Tuple{Local: ap("[fe80::1]:22"), Remote: ap("[fe80::2]:5000"), IfIndex: 7}},
-		{args: []string{"[fe80::1%3]:22", "[fe80::2%3]:5000"},
-			want: libtcptake.Tuple{Local: ap("[fe80::1]:22"), Remote: ap("[fe80::2]:5000"), IfIndex: 3}},
-		{args: nil, err: "missing TUPLE"},
-		{args: []string{"10.0.0.1:80"}, err: "needs the remote address"},
-		{args: []string{"10.0.0.1", "10.0.0.2:80"}, err: `bad local address "10.0.0.1"`},
-		{args: []string{"10.0.0.1:80", "2001:db8::2:80"}, err: "write IPv6 as [ADDR]:PORT"},
-		{args: []string{"10.0.0.1:0", "10.0.0.2:80"}, err: "port 0"},
-		{args: []string{"10.0.0.1:80", "10.0.0.2:65536"}, err: "bad remote address"},
-		{args: []string{"10.0.0.1:80", "[2001:db8::2]:80"}, err: "mix IPv4 and IPv6"},
-		{args: []string{"[fe80::1%2]:22", "[fe80::2%3]:22"}, err: "two different zones"},
-		{args: []string{"[fe80::1%eth0]:22", "[fe80::2]:22"}, netns: true, err: "give the interface index"},
-		{args: []string{"[fe80::1%tcptake-no-such-if]:22", "[fe80::2]:22"}, err: `zone "tcptake-no-such-if"`},
-	} {
-		got, err := parseTuple(tt.args, tt.netns)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("parseTuple(%q): err = %v, want %q", tt.args, err, tt.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("parseTuple(%q): %v", tt.args, err)
-			continue
-		}
-		if got != tt.want {
-			t.Errorf("parseTuple(%q) = %+v, want %+v", tt.args, got, tt.want)
-		}
-	}
-}
-
-func TestParseTupleZoneName(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs the interface lo")
-	}
-	got, err := parseTuple([]string{"[fe80::1%lo]:22", "[fe80::2]:22"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.IfIndex == 0 {
-		t.Fatalf("lo resolved to ifindex 0")
-	}
-}
 
 func TestParseSetArgs(t *testing.T) {
 	ks, fields, err := parseSetArgs([]string{"rto-us", "300000", "cwnd", "10", "ts-recent", "0x10", "srtt", "8000", "mdev-us", "1", "snd-ssthresh", "4294967295"})
@@ -126,7 +68,7 @@ func moduleLoaded(t *testing.T) bool {
 }
 
 func TestModuleVerbsExitCodes(t *testing.T) {
-	tuple := []string{"10.0.0.1:80", "10.0.0.2:40000"}
+	tuple := fakeTupleArgs
 	loaded := runtime.GOOS == "linux" && moduleLoaded(t)
 	for _, tt := range []struct {
 		name   string
@@ -135,27 +77,32 @@ func TestModuleVerbsExitCodes(t *testing.T) {
 		stderr string
 		module bool // the case needs the module absent
 	}{
-		{name: "freeze no tuple", args: []string{"session", "freeze"}, code: 2, stderr: "missing TUPLE"},
-		{name: "freeze half tuple", args: []string{"session", "freeze", "10.0.0.1:80"}, code: 2, stderr: "needs the remote address"},
-		{name: "freeze bad tuple", args: []string{"session", "freeze", "10.0.0.1:80", "::1:80"}, code: 2, stderr: "[ADDR]:PORT"},
-		{name: "freeze bad timeout", args: append([]string{"session", "freeze"}, append(tuple, "timeout", "soon")...), code: 2, stderr: `bad timeout "soon"`},
-		{name: "freeze long timeout", args: append([]string{"session", "freeze"}, append(tuple, "timeout", "11m")...), code: 2, stderr: "at most 10m"},
-		{name: "freeze bad arg", args: append([]string{"session", "freeze"}, append(tuple, "forever")...), code: 2, stderr: `unknown argument "forever"`},
-		{name: "thaw bad arg", args: append([]string{"session", "thaw"}, append(tuple, "kik")...), code: 2, stderr: `unknown argument "kik"`},
+		{name: "freeze no tuple", args: []string{"freeze", "add"}, code: 2, stderr: "missing local ADDR:PORT and remote ADDR:PORT; TUPLE := local ADDR:PORT remote ADDR:PORT"},
+		{name: "freeze half tuple", args: []string{"freeze", "add", "local", "10.0.0.1:80"}, code: 2, stderr: "missing remote ADDR:PORT"},
+		{name: "freeze bad tuple", args: []string{"freeze", "add", "local", "10.0.0.1:80", "remote", "::1:80"}, code: 2, stderr: "write IPv6 as [ADDR]:PORT"},
+		{name: "freeze positional tuple", args: []string{"freeze", "add", "10.0.0.1:80", "10.0.0.2:40000"}, code: 2,
+			stderr: "tcptakectl: name the ends with keywords: local 10.0.0.1:80 remote 10.0.0.2:40000; TUPLE := local ADDR:PORT remote ADDR:PORT"},
+		{name: "freeze bad timeout", args: append([]string{"freeze", "add"}, append(tuple, "timeout", "soon")...), code: 2, stderr: `bad timeout "soon"`},
+		{name: "freeze long timeout", args: append([]string{"freeze", "add"}, append(tuple, "timeout", "11m")...), code: 2, stderr: "at most 10m"},
+		{name: "freeze bad arg", args: append([]string{"freeze", "add"}, append(tuple, "forever")...), code: 2, stderr: `unknown argument "forever"`},
+		{name: "thaw bad arg", args: append([]string{"freeze", "del"}, append(tuple, "kik")...), code: 2, stderr: `unknown argument "kik"`},
 		{name: "get bad arg", args: append([]string{"session", "get"}, append(tuple, "buffer")...), code: 2, stderr: `unknown argument "buffer"`},
 		{name: "get flag after tuple", args: append([]string{"session", "get"}, append(tuple, "-o", "x")...), code: 2, stderr: `option "-o" must come before the tuple`},
 		{name: "set nothing", args: append([]string{"session", "set"}, tuple...), code: 2, stderr: "at least one FIELD"},
 		{name: "set bad field", args: append([]string{"session", "set"}, append(tuple, "rtt", "1")...), code: 2, stderr: `unknown field "rtt"`},
-		{name: "peer extra", args: append([]string{"session", "peer"}, append(tuple, "x")...), code: 2, stderr: `unknown argument "x"`},
-		{name: "frozen extra", args: []string{"session", "frozen", "x"}, code: 2, stderr: "no arguments"},
+		{name: "peer extra", args: append([]string{"freeze", "peer"}, append(tuple, "x")...), code: 2, stderr: `unknown argument "x"`},
+		{name: "show bad filter", args: []string{"freeze", "show", "x"}, code: 2, stderr: `unknown filter "x"`},
+		{name: "freeze unknown verb", args: []string{"freeze", "thaw"}, code: 2, stderr: `unknown verb "thaw" for freeze`},
+		{name: "session thaw is gone", args: []string{"session", "thaw", "10.0.0.1:80", "10.0.0.2:40000"}, code: 2,
+			stderr: `unknown verb "thaw" for session; freezes are their own object now: 'tcptakectl freeze del'`},
 		{name: "status extra", args: []string{"module", "status", "x"}, code: 2, stderr: "no arguments"},
 		{name: "module unknown verb", args: []string{"module", "frob"}, code: 2, stderr: `unknown verb "frob"`},
-		{name: "status not loaded", args: []string{"module", "status"}, code: 1, stderr: "tcptakectl: " + notLoaded + "\n", module: true},
-		{name: "module alone not loaded", args: []string{"module"}, code: 1, stderr: "tcptakectl: " + notLoaded + "\n", module: true},
-		{name: "freeze not loaded", args: append([]string{"session", "freeze"}, tuple...), code: 1, stderr: "tcptakectl: " + notLoaded + "\n", module: true},
-		{name: "get not loaded", args: append([]string{"-j", "session", "get", "-o", "/nonexistent/x"}, tuple...), code: 1, stderr: "tcptakectl: " + notLoaded + "\n", module: true},
-		{name: "frozen not loaded", args: []string{"session", "frozen"}, code: 1, stderr: "tcptakectl: " + notLoaded + "\n", module: true},
-		{name: "monitor not loaded", args: []string{"module", "monitor"}, code: 1, stderr: "tcptakectl: " + notLoaded + "\n", module: true},
+		{name: "status not loaded", args: []string{"module", "status"}, code: 1, stderr: notLoaded, module: true},
+		{name: "module alone not loaded", args: []string{"module"}, code: 1, stderr: notLoaded, module: true},
+		{name: "freeze not loaded", args: append([]string{"freeze", "add"}, tuple...), code: 1, stderr: notLoaded, module: true},
+		{name: "get not loaded", args: append([]string{"-j", "session", "get", "-o", "/nonexistent/x"}, tuple...), code: 1, stderr: notLoaded, module: true},
+		{name: "freeze show not loaded", args: []string{"freeze", "show"}, code: 1, stderr: notLoaded, module: true},
+		{name: "monitor not loaded", args: []string{"module", "monitor"}, code: 1, stderr: notLoaded, module: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.module && (loaded || runtime.GOOS != "linux") {
@@ -180,7 +127,7 @@ func TestModuleStatusJSONNotLoaded(t *testing.T) {
 		t.Skip("needs Linux without the tcptake module")
 	}
 	stdout, stderr, code := runCtl(t, nil, "-j", "module", "status")
-	if code != 1 || stderr != "tcptakectl: "+notLoaded+"\n" {
+	if code != 1 || stderr != notLoaded {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	var st statusJSON
@@ -290,8 +237,11 @@ var (
 		Local:  netip.MustParseAddrPort("10.0.0.1:80"),
 		Remote: netip.MustParseAddrPort("10.0.0.2:40000"),
 	}
-	fakeTupleArgs = []string{"10.0.0.1:80", "10.0.0.2:40000"}
+	fakeTupleArgs = []string{"local", "10.0.0.1:80", "remote", "10.0.0.2:40000"}
 )
+
+// notLoaded is what every module verb prints when the module is absent.
+const notLoaded = "tcptakectl: tcptake kernel module not loaded; install tcptake-dkms and run 'modprobe tcptake'\n"
 
 func fakeImage() *libtcptake.Image {
 	return &libtcptake.Image{
@@ -304,10 +254,10 @@ func fakeImage() *libtcptake.Image {
 }
 
 func TestModuleVerbs(t *testing.T) {
-	// args inserts the tuple after the verb that follows "session".
+	// args inserts the tuple after the verb that follows the object.
 	args := func(a ...string) []string {
 		i := 0
-		for a[i] != "session" {
+		for a[i] != "session" && a[i] != "freeze" {
 			i++
 		}
 		i += 2
@@ -322,25 +272,25 @@ func TestModuleVerbs(t *testing.T) {
 		stderr string
 		check  func(t *testing.T, f *fakeModule)
 	}{
-		{name: "freeze", args: args("session", "freeze", "timeout", "30s", "replace"), check: func(t *testing.T, f *fakeModule) {
+		{name: "freeze", args: args("freeze", "add", "timeout", "30s", "replace"), check: func(t *testing.T, f *fakeModule) {
 			if f.fo != (libtcptake.FreezeOptions{Timeout: 30 * time.Second, Replace: true}) || f.tuple != fakeTuple {
 				t.Errorf("freeze %s %+v", f.tuple, f.fo)
 			}
 		}},
-		{name: "freeze exists", args: args("session", "freeze"), code: 1,
-			fake:   fakeModule{err: &libtcptake.Error{Op: "freeze", Session: fakeTuple.String(), Message: "tuple already frozen", Err: syscall.EEXIST}},
+		{name: "freeze exists", args: args("freeze", "add"), code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpFreeze, Session: fakeTuple.String(), Message: "tuple already frozen", Err: syscall.EEXIST}},
 			stderr: "tcptakectl: freeze 10.0.0.1:80 10.0.0.2:40000: file exists (tuple already frozen); add 'replace' to re-arm its timeout\n"},
-		{name: "freeze permission", args: args("session", "freeze"), code: 1,
-			fake:   fakeModule{err: &libtcptake.Error{Op: "freeze", Err: syscall.EPERM}},
+		{name: "freeze permission", args: args("freeze", "add"), code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpFreeze, Err: syscall.EPERM}},
 			stderr: "tcptakectl: freeze 10.0.0.1:80 10.0.0.2:40000: operation not permitted; run as root or with CAP_NET_ADMIN over the network namespace\n"},
-		{name: "thaw kick", args: args("session", "thaw", "kick"), check: func(t *testing.T, f *fakeModule) {
+		{name: "del kick", args: args("freeze", "del", "kick"), check: func(t *testing.T, f *fakeModule) {
 			if !f.kick || f.calls[0] != "thaw" {
 				t.Errorf("calls %v kick %v", f.calls, f.kick)
 			}
 		}},
-		{name: "thaw not frozen", args: args("session", "thaw"), code: 1,
-			fake:   fakeModule{err: &libtcptake.Error{Op: "thaw", Err: syscall.ENOENT}},
-			stderr: "tcptakectl: thaw 10.0.0.1:80 10.0.0.2:40000: no such file or directory; the tuple is not frozen (see 'tcptakectl session frozen')\n"},
+		{name: "del not frozen", args: args("freeze", "del"), code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpThaw, Err: syscall.ENOENT}},
+			stderr: "tcptakectl: thaw 10.0.0.1:80 10.0.0.2:40000: no such file or directory; the tuple is not frozen (see 'tcptakectl freeze show')\n"},
 		{name: "get", args: args("session", "get"), fake: fakeModule{img: fakeImage()},
 			stdout: []string{"ESTABLISHED 10.0.0.1:80 10.0.0.2:40000 generation 0\n", "seq snd_una 100 snd_nxt 103 write_seq 105 rcv_nxt 900", "srtt_us 800"},
 			check: func(t *testing.T, f *fakeModule) {
@@ -358,26 +308,54 @@ func TestModuleVerbs(t *testing.T) {
 		{name: "get json", args: args("-j", "session", "get", "buffers"), fake: fakeModule{img: fakeImage()},
 			stdout: []string{`"local_addr": "10.0.0.1"`, `"rcvq": "68656c6c6f"`, `"srtt_us": 800`}},
 		{name: "get missing", args: args("session", "get"), code: 1,
-			fake:   fakeModule{err: &libtcptake.Error{Op: "get", Err: syscall.ENOENT, Message: "no such session"}},
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpGet, Err: syscall.ENOENT, Message: "no such session"}},
 			stderr: "tcptakectl: get 10.0.0.1:80 10.0.0.2:40000: no such file or directory (no such session); no such session (see 'tcptakectl session list'; give the tuple as its owner sees it)\n"},
 		{name: "set", args: args("session", "set", "rto-us", "300000", "cwnd", "20"), check: func(t *testing.T, f *fakeModule) {
 			if f.fields != libtcptake.KernelRTO|libtcptake.KernelSndCwnd || f.ks != (libtcptake.KernelState{RTOus: 300000, SndCwnd: 20}) {
 				t.Errorf("set %+v %#x", f.ks, f.fields)
 			}
 		}},
-		{name: "peer", args: args("session", "peer"),
+		{name: "peer", args: args("freeze", "peer"),
 			fake:   fakeModule{segs: []libtcptake.Segment{{Seq: 1, Ack: 2, Window: 3, TSVal: 4, TSEcr: 5, Flags: 0x18, Len: 6, Age: 1500 * time.Millisecond}}},
 			stdout: []string{"Seq  Ack  Window  TSval  TSecr  Flags    Len  Age\n1    2    3       4      5      PSH,ACK  6    1.5s\n"}},
-		{name: "peer json", args: args("-j", "session", "peer"),
+		{name: "peer json", args: args("-j", "freeze", "peer"),
 			fake:   fakeModule{segs: []libtcptake.Segment{{Seq: 1, Flags: 0x10, Age: time.Second}}},
 			stdout: []string{`"flag_names": [`, `"ACK"`, `"age_ms": 1000`}},
-		{name: "frozen", args: []string{"session", "frozen"},
+		{name: "show", args: []string{"freeze", "show"},
 			fake:   fakeModule{freezes: []libtcptake.FreezeInfo{{Tuple: fakeTuple, Expires: 9 * time.Second, DroppedIn: 3, DroppedOut: 1}}},
 			stdout: []string{"Local Address:Port  Peer Address:Port  Expires  Dropped-In  Dropped-Out\n10.0.0.1:80         10.0.0.2:40000     9s       3           1\n"}},
-		{name: "frozen json", args: []string{"-j", "session", "frozen"},
+		{name: "show json", args: []string{"-j", "freeze"},
 			fake:   fakeModule{freezes: []libtcptake.FreezeInfo{{Tuple: fakeTuple, Expires: 9 * time.Second}}},
 			stdout: []string{`"expires_ms": 9000`, `"remote_port": 40000`}},
-		{name: "frozen empty json", args: []string{"-j", "session", "frozen"}, stdout: []string{"[]\n"}},
+		{name: "show empty json", args: []string{"-j", "freeze", "show"}, stdout: []string{"[]\n"}},
+		{name: "show filtered", args: []string{"freeze", "show", "remote", ":40000", "local", "10.0.0.0/8"},
+			fake: fakeModule{freezes: []libtcptake.FreezeInfo{
+				{Tuple: fakeTuple, Expires: 9 * time.Second},
+				{Tuple: libtcptake.Tuple{Local: fakeTuple.Local, Remote: netip.MustParseAddrPort("10.0.0.2:40001")}},
+				{Tuple: libtcptake.Tuple{Local: netip.MustParseAddrPort("192.0.2.1:80"), Remote: fakeTuple.Remote}},
+			}},
+			stdout: []string{"Local Address:Port  Peer Address:Port  Expires  Dropped-In  Dropped-Out\n10.0.0.1:80         10.0.0.2:40000     9s       0           0\n"},
+			check: func(t *testing.T, f *fakeModule) {
+				if len(f.calls) != 1 || f.calls[0] != "freeze-list" {
+					t.Errorf("calls %v", f.calls)
+				}
+			}},
+		{name: "add table full", args: args("freeze", "add"), code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpFreeze, Message: "freeze table full (max_freezes)", Err: syscall.ENOSPC}},
+			stderr: "tcptakectl: freeze 10.0.0.1:80 10.0.0.2:40000: no space left on device (freeze table full (max_freezes)); delete freezes (see 'tcptakectl freeze show') or raise the module parameter max_freezes\n"},
+		{name: "peer not frozen", args: args("freeze", "peer"), code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpPeerGet, Err: syscall.ENOENT, Message: "tuple is not frozen"}},
+			stderr: "tcptakectl: get the peer segments of 10.0.0.1:80 10.0.0.2:40000: no such file or directory (tuple is not frozen); the tuple is not frozen (see 'tcptakectl freeze show')\n"},
+		{name: "set not in repair", args: args("session", "set", "cwnd", "2"), code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpSet, Err: syscall.EBUSY, Message: "socket not in repair mode"}},
+			stderr: "tcptakectl: set 10.0.0.1:80 10.0.0.2:40000: device or resource busy (socket not in repair mode); put the socket in TCP_REPAIR mode first: set is for a session being restored\n"},
+		// A hint belongs to its op: ENOENT of a dump has none.
+		{name: "show no hint", args: []string{"freeze", "show"}, code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpFreezeList, Err: syscall.ENOENT}},
+			stderr: "tcptakectl: list the frozen tuples: no such file or directory\n"},
+		{name: "monitor old module", args: []string{"module", "monitor"}, code: 1,
+			fake:   fakeModule{err: &libtcptake.Error{Op: libtcptake.OpEvents, Err: fmt.Errorf("%w: module has no \"events\" multicast group", libtcptake.ErrUnsupported)}},
+			stderr: "tcptakectl: subscribe to the module's notifications: unsupported operation: module has no \"events\" multicast group; load the tcptake module of the same release as tcptakectl\n"},
 		{name: "status", args: []string{"module", "status"}, fake: fakeModule{info: libtcptake.ModuleInfo{Version: "0.1", MaxFreezes: 4096, Freezes: 2}},
 			stdout: []string{"module tcptake loaded\nversion 0.1\nmax_freezes 4096\nfreezes 2\n"}},
 		{name: "status json", args: []string{"-j", "module"}, fake: fakeModule{info: libtcptake.ModuleInfo{Version: "0.1", MaxFreezes: 4096}},

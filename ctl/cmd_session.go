@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,152 +19,52 @@ import (
 	"github.com/tcptake/tcptake/libtcptake"
 )
 
-// sessionCommand is the "session" object. The verbs that need the kernel
-// module come from sessionModuleCommands (cmd_module.go).
+// sessionCommand is the "session" object: the TCP sessions of this node.
+// get and set need the kernel module; list uses it when it is loaded.
 func sessionCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "session",
-		Usage:     "live TCP sessions of this node (default verb: list)",
-		UsageText: "tcptakectl [-j] [-n NETNS] session { list [FILTER...] | help }",
+		Name:  "session",
+		Usage: "live TCP sessions of this node (default verb: list)",
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf(c, "unknown verb %q for session", c.Args().First())
+				return verbAction(c)
 			}
 			return sessionList(c)
 		},
-		Subcommands: append([]*cli.Command{sessionListCommand()}, sessionModuleCommands()...),
+		Subcommands: []*cli.Command{
+			{
+				Name:    "list",
+				Aliases: []string{"show", "ls"},
+				Usage:   "list the TCP sessions tcptake can move (ESTABLISHED and the FIN states)",
+				UsageText: "tcptakectl [-j] [-n NETNS] session list [FILTER]\n\n" +
+					filterUsage + "\n" +
+					"The list comes from the tcptake module's GET dump when the module is loaded in the namespace " +
+					"(a session is then shown by the tuple the module takes), else from sock_diag.",
+				Action: sessionList,
+			},
+			{
+				Name:  "get",
+				Usage: "snapshot a session's state through the module, without stopping it",
+				UsageText: "tcptakectl [-j] [-n NETNS] session get [-o FILE] TUPLE [buffers]\n\n" +
+					tupleUsage + "\n" +
+					"buffers includes the queue bytes; -o writes the session image to FILE " +
+					"(\"-\": standard output), as 'image inspect' reads it, and implies buffers.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the session image to `FILE`", TakesFile: true},
+				},
+				Action: sessionGet,
+			},
+			{
+				Name:  "set",
+				Usage: "set the kernel-only state of a session in repair mode",
+				UsageText: "tcptakectl [-j] [-n NETNS] session set TUPLE FIELD N [FIELD N]...\n\n" +
+					tupleUsage + "\n" +
+					"FIELD := { ts-recent | srtt-us | mdev-us | rto-us | cwnd | ssthresh }\n" +
+					"The session's socket must be in TCP_REPAIR mode (a session being restored).",
+				Action: sessionSet,
+			},
+		},
 	}
-}
-
-func sessionListCommand() *cli.Command {
-	return &cli.Command{
-		Name:    "list",
-		Aliases: []string{"show", "ls"},
-		Usage:   "list the TCP sessions tcptake can move (ESTABLISHED and the FIN states)",
-		UsageText: "tcptakectl [-j] [-n NETNS] session list [FILTER...]\n\n" +
-			"FILTER := { sport PORT | dport PORT | src ADDR[/LEN] | dst ADDR[/LEN] }\n" +
-			"src and sport are the local side, dst and dport the remote side; all filters must match.\n" +
-			"The list comes from the tcptake module's GET dump when the module is loaded in the namespace " +
-			"(a session is then shown by the tuple the module takes), else from sock_diag.",
-		Action: sessionList,
-	}
-}
-
-// sessionFilter selects sessions; zero fields match everything.
-type sessionFilter struct {
-	sport, dport uint16
-	src, dst     netip.Prefix
-}
-
-// parseSessionFilter parses ip-style "KEYWORD VALUE" pairs.
-func parseSessionFilter(args []string) (sessionFilter, error) {
-	var f sessionFilter
-	for i := 0; i < len(args); i += 2 {
-		key := args[i]
-		if i+1 >= len(args) {
-			return f, fmt.Errorf("filter %q needs a value", key)
-		}
-		val := args[i+1]
-		var err error
-		switch key {
-		case "sport":
-			f.sport, err = parsePort(val)
-		case "dport":
-			f.dport, err = parsePort(val)
-		case "src":
-			f.src, err = parsePrefix(val)
-		case "dst":
-			f.dst, err = parsePrefix(val)
-		default:
-			return f, fmt.Errorf("unknown filter %q (want sport, dport, src or dst)", key)
-		}
-		if err != nil {
-			return f, fmt.Errorf("%s: %w", key, err)
-		}
-	}
-	return f, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	p, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || p == 0 {
-		return 0, fmt.Errorf("bad port %q (want 1-65535)", s)
-	}
-	return uint16(p), nil
-}
-
-// parsePrefix parses ADDR or ADDR/LEN; an IPv6 zone is ignored.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("bad address %q (want ADDR or ADDR/LEN)", s)
-	}
-	a = a.WithZone("")
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// prefixMatch reports whether a is in p; an IPv4 prefix also matches
-// v4-mapped IPv6 addresses (dual-stack sockets), and a v4-mapped prefix
-// also matches IPv4 addresses (the module reports a dual-stack socket
-// talking IPv4 as IPv4).
-func prefixMatch(p netip.Prefix, a netip.Addr) bool {
-	if !p.IsValid() {
-		return true
-	}
-	a = a.WithZone("")
-	if p.Contains(a) || p.Contains(a.Unmap()) {
-		return true
-	}
-	return a.Is4() && p.Addr().Is4In6() && p.Contains(netip.AddrFrom16(a.As16()))
-}
-
-func (f sessionFilter) match(s diagSock) bool {
-	return (f.sport == 0 || f.sport == s.Local.Port()) &&
-		(f.dport == 0 || f.dport == s.Remote.Port()) &&
-		prefixMatch(f.src, s.Local.Addr()) &&
-		prefixMatch(f.dst, s.Remote.Addr())
-}
-
-// moduleFilter is the part of f that the module's GET dump can filter on:
-// the ports and a whole address (a prefix is matched in tcptakectl, and
-// narrows the dump to its family when it is IPv4). ok is false when the
-// families of src and dst exclude each other: no session matches.
-func (f sessionFilter) moduleFilter() (mf libtcptake.SessionFilter, ok bool) {
-	mf.LocalPort, mf.RemotePort = f.sport, f.dport
-	var fam uint16
-	for _, p := range []netip.Prefix{f.src, f.dst} {
-		if !p.IsValid() {
-			continue
-		}
-		var af uint16
-		switch {
-		case p.Bits() == p.Addr().BitLen():
-			// A v4-mapped address is AF_INET, as the module reports it.
-			af = afInet6
-			if p.Addr().Unmap().Is4() {
-				af = afInet
-			}
-		case p.Addr().Is4():
-			af = afInet
-		default:
-			continue // an IPv6 prefix may hold v4-mapped addresses
-		}
-		if fam != 0 && fam != af {
-			return libtcptake.SessionFilter{}, false
-		}
-		fam = af
-	}
-	mf.Family = fam
-	if f.src.IsValid() && f.src.Bits() == f.src.Addr().BitLen() {
-		mf.LocalAddr = f.src.Addr()
-	}
-	if f.dst.IsValid() && f.dst.Bits() == f.dst.Addr().BitLen() {
-		mf.RemoteAddr = f.dst.Addr()
-	}
-	return mf, true
 }
 
 // listedSession is one session of session list, from sock_diag or, with
@@ -241,7 +142,7 @@ func sessionList(c *cli.Context) error {
 	if err := misplacedFlag(c, "filters"); err != nil {
 		return err
 	}
-	f, err := parseSessionFilter(c.Args().Slice())
+	f, err := parseFilter(c.Args().Slice())
 	if err != nil {
 		return usageErrorf(c, "%v", err)
 	}
@@ -258,7 +159,7 @@ func sessionList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	list = slices.DeleteFunc(list, func(s listedSession) bool { return !f.match(s.diagSock) })
+	list = slices.DeleteFunc(list, func(s listedSession) bool { return !f.match(s.Local, s.Remote) })
 	slices.SortFunc(list, func(a, b listedSession) int {
 		if n := a.Local.Compare(b.Local); n != 0 {
 			return n
@@ -362,4 +263,135 @@ func sessionJSONOf(s diagSock) sessionJSON {
 		RecvQ: s.RecvQ,
 		SendQ: s.SendQ,
 	}
+}
+
+// keyword reports whether the optional keyword word ends the arguments;
+// anything else there is a usage error.
+func keyword(c *cli.Context, args []string, word string) (bool, error) {
+	for _, a := range args {
+		if a != word {
+			return false, usageErrorf(c, "unknown argument %q (want %s)", a, word)
+		}
+	}
+	return len(args) > 0, nil
+}
+
+func sessionGet(c *cli.Context) error {
+	t, args, err := tupleArgs(c)
+	if err != nil {
+		return err
+	}
+	buffers, err := keyword(c, args, "buffers")
+	if err != nil {
+		return err
+	}
+	out := c.String("output")
+	if out != "" {
+		buffers = true // an image file holds the whole session
+	}
+	return withModule(c, func(ctx context.Context, mc moduleClient) error {
+		img, err := mc.Get(ctx, t, buffers)
+		if err != nil {
+			return moduleFailed("get "+tupleText(t), err)
+		}
+		if out != "" {
+			return writeImageFile(c, out, img)
+		}
+		if globalsOf(c).json {
+			return writeJSON(c.App.Writer, newSessionImageJSON(img, buffers))
+		}
+		var b bytes.Buffer
+		printSession(&b, img, buffers)
+		_, err = b.WriteTo(c.App.Writer)
+		return err
+	})
+}
+
+// writeImageFile writes img framed to path ("-": standard output).
+func writeImageFile(c *cli.Context, path string, img *libtcptake.Image) error {
+	if path == "-" {
+		if err := libtcptake.WriteImage(c.App.Writer, img); err != nil {
+			return failed("write the image to standard output", err, "")
+		}
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return failed("create "+path, err, "")
+	}
+	if err := libtcptake.WriteImage(f, img); err != nil {
+		f.Close()
+		return failed("write "+path, err, "")
+	}
+	if err := f.Close(); err != nil {
+		return failed("write "+path, err, "")
+	}
+	return nil
+}
+
+// setFields are the FIELD keywords of session set.
+var setFields = []struct {
+	names []string
+	bit   libtcptake.KernelFields
+	field func(*libtcptake.KernelState) *uint32
+}{
+	{[]string{"ts-recent"}, libtcptake.KernelTSRecent, func(k *libtcptake.KernelState) *uint32 { return &k.TSRecent }},
+	{[]string{"srtt-us", "srtt"}, libtcptake.KernelSRTT, func(k *libtcptake.KernelState) *uint32 { return &k.SRTTus }},
+	{[]string{"mdev-us", "mdev"}, libtcptake.KernelMDEV, func(k *libtcptake.KernelState) *uint32 { return &k.MDEVus }},
+	{[]string{"rto-us", "rto"}, libtcptake.KernelRTO, func(k *libtcptake.KernelState) *uint32 { return &k.RTOus }},
+	{[]string{"cwnd", "snd-cwnd"}, libtcptake.KernelSndCwnd, func(k *libtcptake.KernelState) *uint32 { return &k.SndCwnd }},
+	{[]string{"ssthresh", "snd-ssthresh"}, libtcptake.KernelSndSsthresh, func(k *libtcptake.KernelState) *uint32 { return &k.SndSsthresh }},
+}
+
+// parseSetArgs parses the FIELD N pairs of session set.
+func parseSetArgs(args []string) (libtcptake.KernelState, libtcptake.KernelFields, error) {
+	var (
+		ks     libtcptake.KernelState
+		fields libtcptake.KernelFields
+	)
+	if len(args) == 0 {
+		return ks, 0, errors.New("set needs at least one FIELD N")
+	}
+next:
+	for i := 0; i < len(args); i += 2 {
+		for _, f := range setFields {
+			for _, name := range f.names {
+				if args[i] != name {
+					continue
+				}
+				if i+1 >= len(args) {
+					return ks, 0, fmt.Errorf("%s needs a value", name)
+				}
+				v, err := strconv.ParseUint(args[i+1], 0, 32)
+				if err != nil {
+					return ks, 0, fmt.Errorf("bad %s %q: want an unsigned 32-bit number", name, args[i+1])
+				}
+				if fields&f.bit != 0 {
+					return ks, 0, fmt.Errorf("%s given twice", name)
+				}
+				*f.field(&ks) = uint32(v)
+				fields |= f.bit
+				continue next
+			}
+		}
+		return ks, 0, fmt.Errorf("unknown field %q (want ts-recent, srtt-us, mdev-us, rto-us, cwnd or ssthresh)", args[i])
+	}
+	return ks, fields, nil
+}
+
+func sessionSet(c *cli.Context) error {
+	t, args, err := tupleArgs(c)
+	if err != nil {
+		return err
+	}
+	ks, fields, err := parseSetArgs(args)
+	if err != nil {
+		return usageErrorf(c, "%v", err)
+	}
+	return withModule(c, func(ctx context.Context, mc moduleClient) error {
+		if err := mc.Set(ctx, t, ks, fields); err != nil {
+			return moduleFailed("set "+tupleText(t), err)
+		}
+		return nil
+	})
 }

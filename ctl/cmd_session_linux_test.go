@@ -71,7 +71,7 @@ func checkListed(t *testing.T, args []string, server, client uint16) {
 	t.Helper()
 	sp, cp := strconv.Itoa(int(server)), strconv.Itoa(int(client))
 
-	stdout, stderr, code := runCtl(t, nil, append(args, "session", "list", "sport", sp)...)
+	stdout, stderr, code := runCtl(t, nil, append(args, "session", "list", "local", ":"+sp)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -84,7 +84,7 @@ func checkListed(t *testing.T, args []string, server, client uint16) {
 		t.Errorf("line %q does not match %s", lines[1], re)
 	}
 
-	stdout, stderr, code = runCtl(t, nil, append(append([]string{"-j"}, args...), "session", "list", "src", "127.0.0.1", "dst", "127.0.0.0/8")...)
+	stdout, stderr, code = runCtl(t, nil, append(append([]string{"-j"}, args...), "session", "list", "local", "127.0.0.1", "remote", "127.0.0.0/8")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -123,7 +123,7 @@ func TestSessionList(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("127.0.0.1:%d", client)) {
 		t.Errorf("session: exit %d\n%s", code, stdout)
 	}
-	stdout, _, _ = runCtl(t, nil, "session", "list", "sport", strconv.Itoa(int(server)), "dport", "1")
+	stdout, _, _ = runCtl(t, nil, "session", "list", "local", fmt.Sprintf(":%d", server), "remote", ":1")
 	if strings.Count(stdout, "\n") != 1 {
 		t.Errorf("filtered out sessions are listed:\n%s", stdout)
 	}
@@ -198,8 +198,8 @@ func TestSessionListNetNS(t *testing.T) {
 	checkListed(t, []string{"-n", name}, server, client)
 	checkListed(t, []string{"--netns", netnsDir + "/" + name}, server, client)
 	for _, args := range [][]string{
-		{"session", "-n", name, "list", "sport", strconv.Itoa(int(server))},
-		{"session", "list", "-n", name, "sport", strconv.Itoa(int(server))},
+		{"session", "-n", name, "list", "local", fmt.Sprintf(":%d", server)},
+		{"session", "list", "-n", name, "local", fmt.Sprintf(":%d", server)},
 	} {
 		stdout, stderr, code := runCtl(t, nil, args...)
 		if code != 0 || strings.Count(stdout, "\n") != 2 {
@@ -207,7 +207,7 @@ func TestSessionListNetNS(t *testing.T) {
 		}
 	}
 	// The current namespace does not have the connection.
-	stdout, _, _ := runCtl(t, nil, "session", "list", "sport", strconv.Itoa(int(server)), "dport", strconv.Itoa(int(client)))
+	stdout, _, _ := runCtl(t, nil, "session", "list", "local", fmt.Sprintf("127.0.0.1:%d", server), "remote", fmt.Sprintf(":%d", client))
 	if strings.Count(stdout, "\n") != 1 {
 		t.Errorf("the namespace's session is listed outside it:\n%s", stdout)
 	}

@@ -52,20 +52,20 @@ func TestSessionListModule(t *testing.T) {
 			"ESTABLISHED  1       0       [fe80::1%3]:22      [fe80::2%3]:5000\n"},
 		// The fake ignores the filter: what the module cannot filter,
 		// tcptakectl must.
-		{name: "ports and address", args: []string{"session", "list", "src", "10.0.0.1", "dport", "40000", "sport", "80"},
+		{name: "ports and address", args: []string{"session", "list", "local", "10.0.0.1:80", "remote", ":40000"},
 			filter: libtcptake.SessionFilter{Family: afInet, LocalAddr: netip.MustParseAddr("10.0.0.1"), LocalPort: 80, RemotePort: 40000},
 			stdout: header + "ESTABLISHED  5       5       10.0.0.1:80         10.0.0.2:40000\n"},
-		{name: "prefix", args: []string{"session", "list", "dst", "192.0.2.0/24"},
+		{name: "prefix", args: []string{"session", "list", "remote", "192.0.2.0/24"},
 			filter: libtcptake.SessionFilter{Family: afInet},
 			stdout: "State       Recv-Q  Send-Q  Local Address:Port  Peer Address:Port\n" +
 				"FIN-WAIT-1  0       1       10.0.0.1:80         192.0.2.9:1234\n"},
-		{name: "v6 prefix", args: []string{"session", "list", "src", "2001:db8::/32"},
+		{name: "v6 prefix", args: []string{"session", "list", "local", "2001:db8::/32"},
 			stdout: "State       Recv-Q  Send-Q  Local Address:Port  Peer Address:Port\n" +
 				"CLOSE-WAIT  0       0       [2001:db8::1]:443   [2001:db8::2]:50000\n"},
-		{name: "v4-mapped address", args: []string{"session", "list", "dst", "::ffff:10.0.0.2"},
+		{name: "v4-mapped address", args: []string{"session", "list", "remote", "::ffff:10.0.0.2"},
 			filter: libtcptake.SessionFilter{Family: afInet, RemoteAddr: netip.MustParseAddr("::ffff:10.0.0.2")},
 			stdout: header + "ESTABLISHED  5       5       10.0.0.1:80         10.0.0.2:40000\n"},
-		{name: "families exclude each other", args: []string{"session", "list", "src", "10.0.0.1", "dst", "2001:db8::2"},
+		{name: "families exclude each other", args: []string{"session", "list", "local", "10.0.0.1", "remote", "2001:db8::2"},
 			noDump: true, stdout: "State  Recv-Q  Send-Q  Local Address:Port  Peer Address:Port\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +100,7 @@ func TestSessionListModule(t *testing.T) {
 func TestSessionListModuleJSON(t *testing.T) {
 	f := fakeModule{imgs: moduleImages()}
 	withFake(t, &f)
-	stdout, stderr, code := runCtl(t, nil, "-j", "session", "list", "sport", "80")
+	stdout, stderr, code := runCtl(t, nil, "-j", "session", "list", "local", ":80")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -145,7 +145,7 @@ func TestSessionListModuleNetNS(t *testing.T) {
 	}
 	f := fakeModule{imgs: moduleImages()}
 	withFake(t, &f)
-	stdout, stderr, code := runCtl(t, nil, "-n", "/proc/self/ns/net", "session", "list", "sport", "443")
+	stdout, stderr, code := runCtl(t, nil, "-n", "/proc/self/ns/net", "session", "list", "local", ":443")
 	if code != 0 || stderr != "" || strings.Count(stdout, "\n") != 2 {
 		t.Fatalf("exit %d, stderr %q:\n%s", code, stderr, stdout)
 	}
@@ -164,9 +164,9 @@ func TestSessionListModuleFallback(t *testing.T) {
 		code    int
 		stderr  string
 	}{
-		{name: "not loaded", openErr: &libtcptake.Error{Op: "open", Err: fmt.Errorf("%w: family not found", os.ErrNotExist)}},
-		{name: "dump refused", fake: fakeModule{err: &libtcptake.Error{Op: "dump", Err: syscall.EPERM}}},
-		{name: "dump fails", code: 1, fake: fakeModule{err: &libtcptake.Error{Op: "dump", Err: syscall.EIO, Message: "cannot copy socket queues"}},
+		{name: "not loaded", openErr: &libtcptake.Error{Op: libtcptake.OpOpen, Err: fmt.Errorf("%w: family not found", os.ErrNotExist)}},
+		{name: "dump refused", fake: fakeModule{err: &libtcptake.Error{Op: libtcptake.OpDump, Err: syscall.EPERM}}},
+		{name: "dump fails", code: 1, fake: fakeModule{err: &libtcptake.Error{Op: libtcptake.OpDump, Err: syscall.EIO, Message: "cannot copy socket queues"}},
 			stderr: "tcptakectl: list sessions: input/output error (cannot copy socket queues)\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestSessionListModuleFallback(t *testing.T) {
 				return &f, nil
 			}
 			t.Cleanup(func() { newModuleClient = old })
-			stdout, stderr, code := runCtl(t, nil, "-j", "session", "list", "sport", "1")
+			stdout, stderr, code := runCtl(t, nil, "-j", "session", "list", "local", ":1")
 			if code != tt.code || stderr != tt.stderr {
 				t.Fatalf("exit %d stderr %q, want %d %q", code, stderr, tt.code, tt.stderr)
 			}
@@ -213,15 +213,15 @@ func TestModuleFilter(t *testing.T) {
 		none bool
 	}{
 		{args: nil},
-		{args: []string{"sport", "1", "dport", "2"}, want: libtcptake.SessionFilter{LocalPort: 1, RemotePort: 2}},
-		{args: []string{"src", "2001:db8::1"}, want: libtcptake.SessionFilter{Family: afInet6, LocalAddr: a("2001:db8::1")}},
-		{args: []string{"src", "2001:db8::1/128", "dst", "::/0"}, want: libtcptake.SessionFilter{Family: afInet6, LocalAddr: a("2001:db8::1")}},
-		{args: []string{"src", "10.0.0.0/8", "dst", "10.1.1.1"}, want: libtcptake.SessionFilter{Family: afInet, RemoteAddr: a("10.1.1.1")}},
-		{args: []string{"src", "::ffff:10.0.0.0/104"}},
-		{args: []string{"src", "10.0.0.0/8", "dst", "2001:db8::1"}, none: true},
-		{args: []string{"src", "::ffff:10.0.0.1", "dst", "2001:db8::1"}, none: true},
+		{args: []string{"local", ":1", "remote", ":2"}, want: libtcptake.SessionFilter{LocalPort: 1, RemotePort: 2}},
+		{args: []string{"local", "2001:db8::1"}, want: libtcptake.SessionFilter{Family: afInet6, LocalAddr: a("2001:db8::1")}},
+		{args: []string{"local", "[2001:db8::1/128]:443", "remote", "::/0"}, want: libtcptake.SessionFilter{Family: afInet6, LocalAddr: a("2001:db8::1"), LocalPort: 443}},
+		{args: []string{"local", "10.0.0.0/8", "remote", "10.1.1.1"}, want: libtcptake.SessionFilter{Family: afInet, RemoteAddr: a("10.1.1.1")}},
+		{args: []string{"local", "::ffff:10.0.0.0/104"}},
+		{args: []string{"local", "10.0.0.0/8", "remote", "2001:db8::1"}, none: true},
+		{args: []string{"local", "::ffff:10.0.0.1", "remote", "2001:db8::1"}, none: true},
 	} {
-		f, err := parseSessionFilter(tt.args)
+		f, err := parseFilter(tt.args)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestModuleFilter(t *testing.T) {
 		}
 	}
 	// The filter is one the client accepts.
-	f, _ := parseSessionFilter([]string{"src", "::ffff:10.0.0.1", "dst", "10.0.0.0/8"})
+	f, _ := parseFilter([]string{"local", "::ffff:10.0.0.1", "remote", "10.0.0.0/8"})
 	if got, ok := f.moduleFilter(); !ok || got.Family != afInet {
 		t.Errorf("v4-mapped address with an IPv4 prefix: %+v %v", got, ok)
 	}

@@ -25,7 +25,7 @@ import (
 type vmPair struct {
 	ns   string // -n argument
 	c, s *net.TCPConn
-	l, r string // the client's tuple, as arguments
+	l, r string // the client's ends, ADDR:PORT
 }
 
 func newVMPair(t *testing.T) *vmPair {
@@ -123,10 +123,15 @@ func readExactly(t *testing.T, conn *net.TCPConn, want string) {
 	}
 }
 
+// on is the command line OBJECT VERB TUPLE ARGS... for the client's tuple.
+func (p *vmPair) on(object, verb string, args ...string) []string {
+	return append([]string{object, verb, "local", p.l, "remote", p.r}, args...)
+}
+
 // TestVMCtl drives every module verb of tcptakectl against the module:
-// status, the session list through the GET dump, get (with the queue
-// bytes), freeze, frozen, peer, thaw with kick, set in repair mode, and
-// the errors the module reports.
+// module status, session list through the GET dump, session get (with the
+// queue bytes), freeze add, show, peer and del with kick, session set in
+// repair mode, and the errors the module reports.
 func TestVMCtl(t *testing.T) {
 	p := newVMPair(t)
 	lp := netip.MustParseAddrPort(p.l).Port()
@@ -161,15 +166,15 @@ func TestVMCtl(t *testing.T) {
 	}
 
 	var img sessionImageJSON
-	p.ctlJSON(t, &img, "session", "get", p.l, p.r, "buffers")
+	p.ctlJSON(t, &img, p.on("session", "get", "buffers")...)
 	if img.State != "established" || img.Tuple.LocalPort != lp || img.Tuple.RemotePort != rp ||
 		img.RcvNxt != cs.RcvNxt || img.Rcvq != "68656c6c6f" || img.SRTTus == nil {
 		t.Errorf("session get buffers: %+v, want established %d->%d rcv_nxt %d rcvq \"hello\" with srtt",
 			img, lp, rp, cs.RcvNxt)
 	}
 
-	p.ctl(t, 0, "session", "freeze", p.l, p.r, "timeout", "20s")
-	_, stderr := p.ctl(t, 1, "session", "freeze", p.l, p.r)
+	p.ctl(t, 0, p.on("freeze", "add", "timeout", "20s")...)
+	_, stderr := p.ctl(t, 1, p.on("freeze", "add")...)
 	if !strings.Contains(stderr, "tuple already frozen") || !strings.Contains(stderr, "add 'replace'") {
 		t.Errorf("freeze twice: %q", stderr)
 	}
@@ -178,31 +183,40 @@ func TestVMCtl(t *testing.T) {
 	}
 	var segs []segmentJSON
 	for end := time.Now().Add(3 * time.Second); ; {
-		p.ctlJSON(t, &segs, "session", "peer", p.l, p.r)
+		p.ctlJSON(t, &segs, p.on("freeze", "peer")...)
 		if len(segs) > 0 || time.Now().After(end) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if len(segs) == 0 || segs[0].Len != 4 || segs[0].Seq != cs.RcvNxt || segs[0].Ack != cs.SndUna {
-		t.Errorf("session peer: %+v, want the server's pong: len 4 seq %d ack %d", segs, cs.RcvNxt, cs.SndUna)
+		t.Errorf("freeze peer: %+v, want the server's pong: len 4 seq %d ack %d", segs, cs.RcvNxt, cs.SndUna)
 	}
 	var frozen []freezeJSON
-	p.ctlJSON(t, &frozen, "session", "frozen")
+	p.ctlJSON(t, &frozen, "freeze", "show", "remote", p.r)
 	if len(frozen) != 1 || frozen[0].Tuple.LocalPort != lp || frozen[0].Tuple.RemotePort != rp ||
 		frozen[0].DroppedIn < uint64(len(segs)) {
-		t.Errorf("session frozen: %+v, want %d->%d with dropped_in at least %d", frozen, lp, rp, len(segs))
+		t.Errorf("freeze show: %+v, want %d->%d with dropped_in at least %d", frozen, lp, rp, len(segs))
 	}
 
-	p.ctl(t, 0, "session", "thaw", p.l, p.r, "kick")
+	p.ctl(t, 0, p.on("freeze", "del", "kick")...)
 	readExactly(t, p.c, "hellopong")
-	_, stderr = p.ctl(t, 1, "session", "thaw", p.l, p.r)
+	_, stderr = p.ctl(t, 1, p.on("freeze", "del")...)
 	if !strings.Contains(stderr, "the tuple is not frozen") {
-		t.Errorf("thaw twice: %q", stderr)
+		t.Errorf("freeze del twice: %q", stderr)
 	}
 
-	_, stderr = p.ctl(t, 1, "session", "set", p.l, p.r, "cwnd", "20")
-	if !strings.Contains(stderr, "socket not in repair mode") {
+	// A freeze names a tuple, not a socket.
+	ghost := []string{"local", "127.0.0.1:9", "remote", "127.0.0.1:10"}
+	p.ctl(t, 0, append([]string{"freeze", "add"}, ghost...)...)
+	p.ctlJSON(t, &frozen, "freeze", "show", "local", ":9")
+	if len(frozen) != 1 || frozen[0].Tuple.LocalPort != 9 || frozen[0].Tuple.RemotePort != 10 {
+		t.Errorf("freeze show local :9: %+v, want the socketless tuple 127.0.0.1:9 127.0.0.1:10", frozen)
+	}
+	p.ctl(t, 0, append([]string{"freeze", "del"}, ghost...)...)
+
+	_, stderr = p.ctl(t, 1, p.on("session", "set", "cwnd", "20")...)
+	if !strings.Contains(stderr, "socket not in repair mode") || !strings.Contains(stderr, "put the socket in TCP_REPAIR mode first") {
 		t.Errorf("set outside repair mode: %q", stderr)
 	}
 	repair := func(on int) {
@@ -215,8 +229,8 @@ func TestVMCtl(t *testing.T) {
 		}
 	}
 	repair(1)
-	p.ctl(t, 0, "session", "set", p.l, p.r, "cwnd", "20", "ssthresh", "30")
-	p.ctlJSON(t, &img, "session", "get", p.l, p.r)
+	p.ctl(t, 0, p.on("session", "set", "cwnd", "20", "ssthresh", "30")...)
+	p.ctlJSON(t, &img, p.on("session", "get")...)
 	if img.SndCwnd == nil || *img.SndCwnd != 20 || img.SndSsthresh == nil || *img.SndSsthresh != 30 {
 		t.Errorf("session get after set: snd_cwnd %v snd_ssthresh %v, want 20 and 30", img.SndCwnd, img.SndSsthresh)
 	}

@@ -72,20 +72,29 @@ func commandPath(c *cli.Context) string {
 // opError is an operation that failed: it prints as
 // "tcptakectl: what: why; todo" and exits with status 1.
 type opError struct {
-	what string // what failed: "open image.bin", "list sessions"
-	err  error  // why
-	todo string // what to do about it; may be empty
+	what  string // what failed: "open image.bin", "list sessions"; may be empty
+	err   error  // why
+	todo  string // what to do about it; may be empty
+	cause error  // the error err was made of, if not err itself
 }
 
 func (e *opError) Error() string {
-	s := e.what + ": " + reason(e.err)
+	s := reason(e.err)
+	if e.what != "" {
+		s = e.what + ": " + s
+	}
 	if e.todo != "" {
 		s += "; " + e.todo
 	}
 	return s
 }
 
-func (e *opError) Unwrap() error { return e.err }
+func (e *opError) Unwrap() error {
+	if e.cause != nil {
+		return e.cause
+	}
+	return e.err
+}
 
 // failed returns the error of an operation that failed.
 func failed(what string, err error, todo string) error {

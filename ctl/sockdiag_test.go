@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/tcptake/tcptake/libtcptake"
@@ -90,61 +89,6 @@ func TestInetDiagReqV2(t *testing.T) {
 	const want = 1<<1 | 1<<4 | 1<<5 | 1<<8 | 1<<9 | 1<<11
 	if got := binary.NativeEndian.Uint32(b[4:]); got != want || movableStates != want {
 		t.Errorf("states %#x, want %#x", got, want)
-	}
-}
-
-func TestSessionFilter(t *testing.T) {
-	s := diagSock{
-		Local:  netip.MustParseAddrPort("[::ffff:10.0.0.1]:22"),
-		Remote: netip.MustParseAddrPort("[::ffff:10.9.9.9]:5000"),
-	}
-	for _, tt := range []struct {
-		args  []string
-		match bool
-	}{
-		{nil, true},
-		{[]string{"sport", "22"}, true},
-		{[]string{"sport", "23"}, false},
-		{[]string{"dport", "5000", "sport", "22"}, true},
-		{[]string{"dport", "5001"}, false},
-		{[]string{"src", "10.0.0.1"}, true},
-		{[]string{"src", "10.0.0.0/8"}, true},
-		{[]string{"src", "::ffff:10.0.0.1"}, true},
-		{[]string{"src", "10.0.0.2"}, false},
-		{[]string{"dst", "10.9.0.0/16", "src", "10.0.0.1/32"}, true},
-		{[]string{"dst", "2001:db8::/32"}, false},
-	} {
-		f, err := parseSessionFilter(tt.args)
-		if err != nil {
-			t.Errorf("%v: %v", tt.args, err)
-			continue
-		}
-		if got := f.match(s); got != tt.match {
-			t.Errorf("%v: match %v, want %v", tt.args, got, tt.match)
-		}
-	}
-	// The module reports a dual-stack socket talking IPv4 as IPv4: a
-	// v4-mapped filter matches it too.
-	s4 := diagSock{Local: netip.MustParseAddrPort("10.0.0.1:22"), Remote: netip.MustParseAddrPort("10.9.9.9:5000")}
-	for args, match := range map[string]bool{
-		"src ::ffff:10.0.0.1": true, "src ::ffff:10.0.0.0/104": true, "src 10.0.0.1": true,
-		"src ::ffff:10.0.0.2": false, "src ::/0": false,
-	} {
-		f, err := parseSessionFilter(strings.Fields(args))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := f.match(s4); got != match {
-			t.Errorf("IPv4 session, %s: match %v, want %v", args, got, match)
-		}
-	}
-	for _, args := range [][]string{
-		{"sport"}, {"sport", "0"}, {"sport", "-1"}, {"sport", "65536"}, {"src", "10.0.0"},
-		{"dst", "10.0.0.0/33"}, {"proto", "tcp"}, {"src", "1.2.3.4", "dst"},
-	} {
-		if _, err := parseSessionFilter(args); err == nil {
-			t.Errorf("%v: no error", args)
-		}
 	}
 }
 
