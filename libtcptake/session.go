@@ -32,9 +32,9 @@ type Session struct {
 	// img is a restored session's image, for what Restart does: learn
 	// the peer's position (and rebuild the socket if the peer has part of
 	// the send queue already), deliver the peer's FIN, send ours.
-	img *Image
-	gen uint64
-	started   bool // Restart done
+	img     *Image
+	gen     uint64
+	started bool // Restart done
 }
 
 // Options tune the session operations. The zero value is usable.
