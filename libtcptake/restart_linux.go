@@ -127,6 +127,9 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	}
 	off := func(mode int) {
 		for _, s := range live {
+			if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
+				continue
+			}
 			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
 				failed[s] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
 				continue

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -554,4 +556,70 @@ func TestRestartAllTwice(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("RestartAll of a session listed twice hangs")
 	}
+}
+
+// thawFails is a freezer whose first n Thaws fail.
+type thawFails struct {
+	Freezer
+	n atomic.Int32
+}
+
+func (f *thawFails) Thaw(ctx context.Context, t Tuple, kick bool) error {
+	if f.n.Add(-1) >= 0 {
+		return errors.New("thaw refused")
+	}
+	return f.Freezer.Thaw(ctx, t, kick)
+}
+
+// TestRestartFailureCloses: a restored session that cannot be brought
+// back (here its thaw fails) is reported by RestartAll at its position and
+// closed — its peer is reset at once, not left waiting — while the other
+// sessions of the call are live.
+func TestRestartFailureCloses(t *testing.T) {
+	inNewNetns(t, func() {
+		ctx := context.Background()
+		f := testFreezer(t)
+		opts := &Options{Freezer: f}
+		bad := &Options{Freezer: &thawFails{Freezer: f}}
+		bad.Freezer.(*thawFails).n.Store(1)
+		var clients []*net.TCPConn
+		var ss []*Session
+		for i, o := range []*Options{bad, opts} {
+			client, server := pair(t, "127.0.0.1:0")
+			defer client.Close()
+			clients = append(clients, client)
+			sess, img := stopGet(ctx, t, server, opts)
+			if err := sess.Release(); err != nil {
+				t.Fatal(err)
+			}
+			server.Close()
+			img.SendUnsent = []byte(fmt.Sprintf("session %d", i))
+			img.WriteSeq += uint32(len(img.SendUnsent))
+			s, err := Set(ctx, img, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss = append(ss, s)
+		}
+		conns, err := RestartAll(ctx, ss)
+		var e *Error
+		if !errors.As(err, &e) || e.Op != OpRestart || e.Session != ss[0].String() || !strings.Contains(err.Error(), "thaw refused") {
+			t.Fatalf("RestartAll error %v, want the first session's thaw failure", err)
+		}
+		if len(conns) != 2 || conns[0] != nil || conns[1] == nil {
+			t.Fatalf("conns %v, want [nil live]", conns)
+		}
+		defer conns[1].Close()
+		clients[0].SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, err := clients[0].Read(make([]byte, 64)); !errors.Is(err, unix.ECONNRESET) {
+			t.Fatalf("client of the failed session: read %d bytes, %v; want a reset at once", n, err)
+		}
+		if got := readN(t, clients[1], 9); string(got) != "session 1" {
+			t.Fatalf("client of the live session read %q", got)
+		}
+		conns[1].Write([]byte("on"))
+		if got := readN(t, clients[1], 2); string(got) != "on" {
+			t.Fatalf("after restart: %q", got)
+		}
+	})
 }
