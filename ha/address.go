@@ -1,0 +1,180 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
+	"golang.org/x/sys/unix"
+)
+
+// AddressManager moves the service address with the sessions: Up on the
+// node that becomes the active (step 4 of a switchover), Down on the one
+// that stops being it (step 3). An error from Up makes the switchover
+// fail before any session restarts there.
+type AddressManager interface {
+	Up(ctx context.Context) error
+	Down(ctx context.Context) error
+}
+
+// Hooks leaves the address to an external manager (keepalived, Pacemaker,
+// a script): its functions are called where the address must move; a nil
+// function does nothing.
+type Hooks struct {
+	OnUp, OnDown func(ctx context.Context) error
+}
+
+func (h Hooks) Up(ctx context.Context) error {
+	if h.OnUp == nil {
+		return nil
+	}
+	return h.OnUp(ctx)
+}
+
+func (h Hooks) Down(ctx context.Context) error {
+	if h.OnDown == nil {
+		return nil
+	}
+	return h.OnDown(ctx)
+}
+
+// Address is a service address on an interface, managed through
+// rtnetlink in the calling thread's network namespace.
+type Address struct {
+	Prefix netip.Prefix // e.g. 192.0.2.100/24 or 2001:db8::100/64
+	Dev    string       // the interface that carries it
+}
+
+// ParseAddress parses "192.0.2.100/24@eth0".
+func ParseAddress(s string) (Address, error) {
+	i := strings.LastIndexByte(s, '@')
+	if i < 0 {
+		return Address{}, fmt.Errorf("address %q: want IP/PREFIX@DEV", s)
+	}
+	p, err := netip.ParsePrefix(s[:i])
+	if err != nil || s[i+1:] == "" {
+		return Address{}, fmt.Errorf("address %q: want IP/PREFIX@DEV", s)
+	}
+	return Address{Prefix: p, Dev: s[i+1:]}, nil
+}
+
+func (a Address) String() string { return a.Prefix.String() + "@" + a.Dev }
+
+// Addresses moves a set of service addresses itself: Up adds each one
+// (IPv6 without duplicate address detection, usable at once) and announces
+// it (gratuitous ARP, unsolicited neighbour advertisement with the
+// override flag); Down removes them.
+type Addresses []Address
+
+func (as Addresses) Up(ctx context.Context) error {
+	for _, a := range as {
+		if err := a.modify(true); err != nil {
+			return err
+		}
+	}
+	var errs error
+	for _, a := range as {
+		errs = errors.Join(errs, a.Announce())
+	}
+	return errs
+}
+
+func (as Addresses) Down(ctx context.Context) error {
+	var errs error
+	for _, a := range as {
+		errs = errors.Join(errs, a.modify(false))
+	}
+	return errs
+}
+
+// modify adds or removes the address; adding one present or removing one
+// absent is not an error.
+func (a Address) modify(add bool) error {
+	ifi, err := net.InterfaceByName(a.Dev)
+	if err != nil {
+		return fmt.Errorf("address %v: %w", a, err)
+	}
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return fmt.Errorf("address %v: %w", a, err)
+	}
+	defer c.Close()
+	ip := net.IP(a.Prefix.Addr().AsSlice())
+	m := &rtnetlink.AddressMessage{
+		Family:       unix.AF_INET,
+		PrefixLength: uint8(a.Prefix.Bits()),
+		Index:        uint32(ifi.Index),
+		Attributes:   &rtnetlink.AddressAttributes{Address: ip, Local: ip},
+	}
+	if a.Prefix.Addr().Is6() {
+		m.Family = unix.AF_INET6
+		m.Flags = unix.IFA_F_NODAD
+		m.Attributes.Local = nil
+		m.Attributes.Flags = unix.IFA_F_NODAD
+	}
+	if add {
+		err = c.Address.New(m)
+		if errors.Is(err, unix.EEXIST) {
+			err = nil
+		}
+	} else {
+		err = c.Address.Delete(m)
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			err = nil
+		}
+	}
+	if err != nil {
+		verb := "add"
+		if !add {
+			verb = "remove"
+		}
+		return fmt.Errorf("%s address %v: %w", verb, a, err)
+	}
+	return nil
+}
+
+// Announce tells the link that the address is here now.
+func (a Address) Announce() error {
+	ifi, err := net.InterfaceByName(a.Dev)
+	if err != nil {
+		return fmt.Errorf("announce %v: %w", a, err)
+	}
+	ip := a.Prefix.Addr()
+	if ip.Is4() {
+		c, err := arp.Dial(ifi)
+		if err != nil {
+			return fmt.Errorf("announce %v: %w", a, err)
+		}
+		defer c.Close()
+		// A gratuitous ARP request: sender and target are the address.
+		p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
+		if err == nil {
+			err = c.WriteTo(p, ethernet.Broadcast)
+		}
+		if err != nil {
+			return fmt.Errorf("announce %v: %w", a, err)
+		}
+		return nil
+	}
+	c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	if err != nil {
+		return fmt.Errorf("announce %v: %w", a, err)
+	}
+	defer c.Close()
+	na := &ndp.NeighborAdvertisement{
+		Override:      true,
+		TargetAddress: ip,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}},
+	}
+	if err := c.WriteTo(na, nil, netip.IPv6LinkLocalAllNodes()); err != nil {
+		return fmt.Errorf("announce %v: %w", a, err)
+	}
+	return nil
+}
