@@ -77,7 +77,7 @@ func (n *Node) serveControl(ctx context.Context, l *net.UnixListener) error {
 			}
 			return err
 		}
-		go n.control(ctx, c)
+		n.wg.Go(func() { n.control(ctx, c) })
 	}
 }
 

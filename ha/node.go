@@ -81,7 +81,9 @@ type Node struct {
 	tracked map[*Tracked]struct{}
 	link    *peerLink
 	busy    bool
-	doubt   *outgoing // a switchover whose outcome the peer must tell
+	wg      sync.WaitGroup // every goroutine Run starts
+	recvMu  sync.Mutex     // one switchover at a time, either way
+	doubt   *outgoing      // a switchover whose outcome the peer must tell
 	last    *Report
 	lastErr string
 	linkErr string
@@ -172,7 +174,7 @@ func (t *Tracked) Close() {
 // Run runs the sync link (listening or dialing), the heartbeats and the
 // control socket until ctx is done.
 func (n *Node) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	wg := &n.wg
 	errc := make(chan error, 2)
 	if n.o.Control != "" {
 		cl, err := listenControl(n.o.Control)
@@ -211,7 +213,7 @@ func (n *Node) accept(ctx context.Context, l net.Listener) error {
 			}
 			return err
 		}
-		go func() {
+		n.wg.Go(func() {
 			hctx, cancel := context.WithTimeout(ctx, n.o.HandshakeTimeout)
 			lk, err := handshake(hctx, c, n.tls, false, n.hello(), n.o.MaxFrame)
 			cancel()
@@ -220,7 +222,7 @@ func (n *Node) accept(ctx context.Context, l net.Listener) error {
 				return
 			}
 			n.serveLink(ctx, lk)
-		}()
+		})
 	}
 }
 
@@ -267,7 +269,7 @@ type frame struct {
 type peerLink struct {
 	*link
 	since    time.Time
-	rx       chan frame    // switchover messages
+	rx       chan frame    // the current switchover's messages, under Node.mu
 	down     chan struct{} // closed when the link ends
 	lastSeen time.Time     // under Node.mu
 }
@@ -333,7 +335,7 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 	}()
 	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
 	defer stop()
-	go n.heartbeat(l)
+	n.wg.Go(func() { n.heartbeat(l) })
 	n.resolveDoubt(ctx, l)
 	n.mu.Lock()
 	active := n.role == RoleActive
@@ -368,10 +370,14 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: ErrBadFrame})
 				return
 			}
-			go n.receive(ctx, l, b.ID, h.epoch)
+			rx := n.newRx(l)
+			n.wg.Go(func() { n.receive(ctx, l, rx, b.ID) })
 		default:
+			n.mu.Lock()
+			rx := l.rx
+			n.mu.Unlock()
 			select {
-			case l.rx <- frame{h.typ, h.epoch, p}:
+			case rx <- frame{h.typ, h.epoch, p}:
 			default:
 				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: errors.New("switchover messages not consumed")})
 				return

@@ -74,6 +74,10 @@ func (n *Node) faultAt(s Step) error {
 // node the standby; it returns once the standby serves them. On error
 // the *StepError says whether the sessions resumed here.
 func (n *Node) Switchover(ctx context.Context) (*Report, error) {
+	// An incoming switchover that made this node the active finishes
+	// first (its sessions are tracked again as they restart).
+	n.recvMu.Lock()
+	defer n.recvMu.Unlock()
 	n.mu.Lock()
 	l := n.link
 	switch {
@@ -110,14 +114,14 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	var idb [8]byte
 	rand.Read(idb[:])
 	id := binary.BigEndian.Uint64(idb[:])
-	for len(l.rx) > 0 { // leftovers of an earlier switchover
-		<-l.rx
-	}
+	rx := n.newRx(l)
 	out := &outgoing{}
 	rep := &Report{}
 	t0 := n.clock.Now()
 	fail := func(step Step, err error) (*Report, error) {
-		n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: err.Error()}))
+		if !errors.Is(err, ErrRefused) {
+			n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: err.Error()}))
+		}
 		rerr := n.resume(ctx, out)
 		n.log.Error("switchover abandoned, sessions resumed here", "step", step, "err", err)
 		return nil, &StepError{Step: step, Err: errors.Join(err, rerr), Resumed: true}
@@ -161,7 +165,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 				return fail(StepStop, err)
 			}
 		}
-		if f, ok := peek(l); ok && f.typ == msgAbort {
+		if f, ok := peek(rx); ok && f.typ == msgAbort {
 			n.retrack(ts)
 			return fail(StepSet, refusal(f))
 		}
@@ -173,7 +177,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	}
 	// Step 2: the standby confirms.
 	var ready readyMsg
-	if err := n.expect(ctx, l, msgReady, id, &ready); err != nil {
+	if err := n.expect(ctx, l, rx, msgReady, id, &ready); err != nil {
 		return fail(StepSet, err)
 	}
 	if err := n.faultAt(StepSet); err != nil {
@@ -197,7 +201,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	var serving servingMsg
 	err = n.faultAt(StepAddressUp)
 	if err == nil {
-		err = n.expect(ctx, l, msgServing, id, &serving)
+		err = n.expect(ctx, l, rx, msgServing, id, &serving)
 	}
 	var ref *refusedError
 	switch {
@@ -353,9 +357,9 @@ func refusal(f frame) error {
 	return &refusedError{a.Reason}
 }
 
-func peek(l *peerLink) (frame, bool) {
+func peek(rx chan frame) (frame, bool) {
 	select {
-	case f := <-l.rx:
+	case f := <-rx:
 		return f, true
 	default:
 		return frame{}, false
@@ -364,12 +368,12 @@ func peek(l *peerLink) (frame, bool) {
 
 // expect waits for the message typ of switchover id; an abort becomes a
 // *refusedError, a lost link or the step timeout an error.
-func (n *Node) expect(ctx context.Context, l *peerLink, typ msgType, id uint64, v any) error {
+func (n *Node) expect(ctx context.Context, l *peerLink, rx chan frame, typ msgType, id uint64, v any) error {
 	timer := time.NewTimer(n.o.StepTimeout)
 	defer timer.Stop()
 	for {
 		select {
-		case f := <-l.rx:
+		case f := <-rx:
 			var hdr struct {
 				ID uint64 `json:"id"`
 			}
@@ -393,31 +397,20 @@ func (n *Node) expect(ctx context.Context, l *peerLink, typ msgType, id uint64, 
 	}
 }
 
-// receive is the standby's side of switchover id, begun at epoch.
-func (n *Node) receive(ctx context.Context, l *peerLink, id uint64, epoch uint64) {
+// receive is the standby's side of switchover id; rx holds its messages.
+// A switchover begun while the previous one still winds down waits for it.
+func (n *Node) receive(ctx context.Context, l *peerLink, rx chan frame, id uint64) {
+	n.recvMu.Lock()
+	defer n.recvMu.Unlock()
 	n.mu.Lock()
-	refuse := ""
-	switch {
-	case n.role != RoleStandby:
-		refuse = "not a standby"
-	case n.busy:
-		refuse = "busy"
-	}
-	if refuse == "" {
-		n.busy = true
-	}
+	role := n.role
 	n.mu.Unlock()
-	if refuse != "" {
-		n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: refuse}))
+	if role != RoleStandby {
+		n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: "not a standby"}))
 		return
 	}
-	defer func() {
-		n.mu.Lock()
-		n.busy = false
-		n.mu.Unlock()
-	}()
 	in := &incoming{n: n, ctx: ctx}
-	err := n.take(ctx, l, id, in)
+	err := n.take(ctx, l, rx, id, in)
 	if err != nil {
 		n.log.Error("switchover refused", "err", err)
 		n.mu.Lock()
@@ -465,7 +458,7 @@ func (in *incoming) releaseAll() {
 	in.sets = nil
 }
 
-func (n *Node) take(ctx context.Context, l *peerLink, id uint64, in *incoming) error {
+func (n *Node) take(ctx context.Context, l *peerLink, rx chan frame, id uint64, in *incoming) error {
 	abort := func(err error) error {
 		in.releaseAll()
 		n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: err.Error()}))
@@ -487,7 +480,7 @@ func (n *Node) take(ctx context.Context, l *peerLink, id uint64, in *incoming) e
 recv:
 	for {
 		select {
-		case f := <-l.rx:
+		case f := <-rx:
 			switch f.typ {
 			case msgImage:
 				if t0.IsZero() {
@@ -499,7 +492,7 @@ recv:
 					return abort(err)
 				}
 				batch = append(batch, img)
-				if len(batch) >= n.o.BatchSize || len(l.rx) == 0 {
+				if len(batch) >= n.o.BatchSize || len(rx) == 0 {
 					flush()
 				}
 			case msgEnd:
@@ -544,7 +537,7 @@ recv:
 		return err
 	}
 	var g goMsg
-	if err := n.expect(ctx, l, msgGo, id, &g); err != nil {
+	if err := n.expect(ctx, l, rx, msgGo, id, &g); err != nil {
 		var ref *refusedError
 		if errors.As(err, &ref) {
 			in.releaseAll()
@@ -585,4 +578,13 @@ recv:
 	l.peer.Role = RoleStandby
 	n.mu.Unlock()
 	return n.send(l, msgServing, encode(servingMsg{ID: id, IPUp: ipUp, Restart: restart, Failed: failed}))
+}
+
+// newRx gives the link a fresh channel for the messages of a new
+// switchover, so that none of an earlier one is read in it.
+func (n *Node) newRx(l *peerLink) chan frame {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l.rx = make(chan frame, 4096)
+	return l.rx
 }
