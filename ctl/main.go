@@ -73,6 +73,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			sessionCommand(),
 			moduleCommand(),
 			versionCommand(),
+			nodeCommand(),
+			keygenCommand(),
 			helpCommand(),
 		},
 		Action: func(c *cli.Context) error {

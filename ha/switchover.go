@@ -48,12 +48,12 @@ func (s Step) String() string {
 type Report struct {
 	Sessions     int           `json:"sessions"`
 	Failed       int           `json:"failed"` // sessions the standby could not restart
-	StopGet      time.Duration `json:"stop_get"`
-	Transfer     time.Duration `json:"transfer"`
-	Set          time.Duration `json:"set"`
-	AddressMoved time.Duration `json:"address_moved"`
-	Restart      time.Duration `json:"restart"`
-	Blackout     time.Duration `json:"blackout"`
+	StopGet      time.Duration `json:"stop_get_ns"`
+	Transfer     time.Duration `json:"transfer_ns"`
+	Set          time.Duration `json:"set_ns"`
+	AddressMoved time.Duration `json:"address_moved_ns"`
+	Restart      time.Duration `json:"restart_ns"`
+	Blackout     time.Duration `json:"blackout_ns"`
 }
 
 // outgoing is the active's side of a switchover.
