@@ -73,7 +73,7 @@ func TestNodeStatus(t *testing.T) {
 
 func TestNodeUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{"node", "status"},                       // --control missing
+		{"node", "status"},                        // --control missing
 		{"node", "status", "--control", "x", "y"}, // extra argument
 		{"node", "frob"},
 	} {
