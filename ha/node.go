@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcptake/tcptake/libtcptake"
@@ -147,15 +148,18 @@ func New(o Options) (*Node, error) {
 
 // Tracked is a connection the node moves in a switchover.
 type Tracked struct {
-	n     *Node
-	conn  *net.TCPConn
-	pause func() []byte
+	n      *Node
+	conn   *net.TCPConn
+	pause  func() []byte
+	closed atomic.Bool
 }
 
 // Track hands conn to the node. pause is called when a switchover begins:
 // it must stop the application's use of conn (no read or write after it
 // returns, conn left open) and return the state to continue from. Call
-// Close on the result when the session ends.
+// Close on the result when the session ends, before closing conn; a
+// session that ends while its pause runs must be closed before pause
+// returns, and is then left out of the switchover.
 func (n *Node) Track(conn *net.TCPConn, pause func() []byte) *Tracked {
 	t := &Tracked{n: n, conn: conn, pause: pause}
 	n.mu.Lock()
@@ -166,6 +170,7 @@ func (n *Node) Track(conn *net.TCPConn, pause func() []byte) *Tracked {
 
 // Close stops tracking the session (it ended).
 func (t *Tracked) Close() {
+	t.closed.Store(true)
 	t.n.mu.Lock()
 	delete(t.n.tracked, t)
 	t.n.mu.Unlock()

@@ -133,14 +133,18 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	// Step 1, batch by batch: the standby sets one batch while the next
 	// is stopped and sent.
 	for len(ts) > 0 {
-		batch := ts[:min(len(ts), n.o.BatchSize)]
-		ts = ts[len(batch):]
-		states := pauseAll(batch)
+		batch, states := pauseAll(ts[:min(len(ts), n.o.BatchSize)])
+		ts = ts[min(len(ts), n.o.BatchSize):]
+		if len(batch) == 0 {
+			continue
+		}
 		conns := make([]*net.TCPConn, len(batch))
 		for i, t := range batch {
 			conns[i] = t.conn
 		}
+		tp := n.clock.Now()
 		ss, err := n.ops.stopAll(ctx, conns)
+		n.log.Debug("switchover: batch stopped", "sessions", len(conns), "pause", tp.Sub(t0), "stop", n.clock.Now().Sub(tp))
 		if err != nil {
 			n.retrack(ts)
 			for i, c := range conns { // StopAll left none stopped
@@ -223,15 +227,24 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	return rep, rerr
 }
 
-// pauseAll pauses the applications' use of their conns, concurrently.
-func pauseAll(ts []*Tracked) [][]byte {
+// pauseAll pauses the applications' use of their conns, concurrently,
+// and returns the sessions still open with their states.
+func pauseAll(ts []*Tracked) ([]*Tracked, [][]byte) {
 	states := make([][]byte, len(ts))
 	var wg sync.WaitGroup
 	for i, t := range ts {
 		wg.Go(func() { states[i] = t.pause() })
 	}
 	wg.Wait()
-	return states
+	var open []*Tracked
+	var openStates [][]byte
+	for i, t := range ts {
+		if !t.closed.Load() {
+			open = append(open, t)
+			openStates = append(openStates, states[i])
+		}
+	}
+	return open, openStates
 }
 
 // image gets a stopped session's image with its application state, in

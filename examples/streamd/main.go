@@ -52,8 +52,13 @@ func main() {
 	control := flag.String("control", "", "control socket `PATH` (tcptakectl node)")
 	echo := flag.String("echo-listen", "", "raw TCP echo on `IP:PORT`")
 	state := flag.String("state", "", "epoch `FILE` kept across restarts (default: the control path + .epoch)")
+	verbose := flag.Bool("v", false, "log debug records too")
 	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(log, *role, listens, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *echo, *state); err != nil {
 		fmt.Fprintln(os.Stderr, "streamd:", err)
 		os.Exit(1)
@@ -188,9 +193,7 @@ func (s *server) start(c *net.TCPConn, st sessionState) {
 			return // paused: the node has the conn now
 		}
 		t.Close()
-		if err != nil {
-			s.log.Debug("session ended", "remote", c.RemoteAddr(), "err", err)
-		}
+		s.log.Debug("session ended", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
 	}()
 }

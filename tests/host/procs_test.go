@@ -30,9 +30,12 @@ func binary(t *testing.T, name string) string {
 		if buildErr != nil {
 			return
 		}
-		for _, p := range []string{"rateserver", "echoserver"} {
+		for p, pkg := range map[string]string{
+			"rateserver": "examples/rateserver", "echoserver": "examples/echoserver",
+			"streamd": "examples/streamd", "tcptakectl": "ctl",
+		} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, p),
-				"github.com/tcptake/tcptake/examples/"+p).CombinedOutput()
+				"github.com/tcptake/tcptake/"+pkg).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", p, err, out)
 				return
