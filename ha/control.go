@@ -143,12 +143,12 @@ func Control(ctx context.Context, path string, req ControlRequest) (*ControlResp
 	}
 	defer c.Close()
 	context.AfterFunc(ctx, func() { c.Close() })
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return nil, err
-	}
+	// A refused caller gets its answer before its request is read: read
+	// the answer even when the request could not be written.
+	werr := json.NewEncoder(c).Encode(req)
 	var resp ControlResponse
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, fmt.Errorf("control socket %s: %w", path, errors.Join(werr, err))
 	}
 	if resp.Error != "" {
 		return &resp, errors.New(resp.Error)
