@@ -60,6 +60,9 @@ type Options struct {
 	BatchSize int
 	Logger    *slog.Logger
 	Clock     Clock
+	// Fault is for tests: called at each step of a switchover on this
+	// node (see Step for where), an error from it fails the step there.
+	Fault func(Step) error
 }
 
 // Node is one of the two nodes of a service.
@@ -71,8 +74,6 @@ type Node struct {
 	tls   *tls.Config
 	store epochStore
 
-	// fault, in tests, fails a switchover at a step.
-	fault func(Step) error
 	// checkCaller admits control callers (peerIsRoot).
 	checkCaller func(*net.UnixConn) error
 

@@ -283,6 +283,7 @@ func TestSwitchoverFaults(t *testing.T) {
 		{"active address down", false, StepAddressDown, true},
 		{"standby set", true, StepSet, true},
 		{"standby address up", true, StepAddressUp, true},
+		{"active release", false, StepRestart, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			act, sby := pair(t)
@@ -290,7 +291,7 @@ func TestSwitchoverFaults(t *testing.T) {
 			if tc.onStandby {
 				faulty = sby
 			}
-			faulty.fault = func(s Step) error {
+			faulty.o.Fault = func(s Step) error {
 				if s == tc.step {
 					return errors.New("injected")
 				}
@@ -299,8 +300,18 @@ func TestSwitchoverFaults(t *testing.T) {
 			want := act.trackN(t, 5)
 			_, err := act.Switchover(context.Background())
 			var se *StepError
-			if !errors.As(err, &se) || se.Resumed != tc.resumed {
-				t.Fatalf("want a StepError with Resumed %v, got %v", tc.resumed, err)
+			if !errors.As(err, &se) || se.Resumed != tc.resumed || se.Step != tc.step {
+				t.Fatalf("want a StepError at %v with Resumed %v, got %v", tc.step, tc.resumed, err)
+			}
+			if !tc.resumed {
+				// the standby serves them, the old active stands by
+				if got := sby.takeRestored(); !sameSet(got, want) || len(act.takeRestored()) != 0 {
+					t.Fatalf("standby restored %q, want %q, and nothing on the active", got, want)
+				}
+				if a, s := act.Status(), sby.Status(); a.Role != RoleStandby || s.Role != RoleActive || !sby.addr.isUp() || act.addr.isUp() {
+					t.Fatalf("roles: %+v / %+v", a, s)
+				}
+				return
 			}
 			got := act.takeRestored()
 			if len(got) == 0 || len(got) > len(want) {
@@ -321,7 +332,7 @@ func TestSwitchoverFaults(t *testing.T) {
 				t.Fatalf("roles after the fault: %+v / %+v", a, s)
 			}
 			// and the next switchover works
-			act.fault, sby.fault = nil, nil
+			act.o.Fault, sby.o.Fault = nil, nil
 			if _, err := act.Switchover(context.Background()); err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,13 @@ import (
 	"github.com/tcptake/tcptake/libtcptake"
 )
 
-// Step is a step of a switchover.
+// Step is a step of a switchover. Options.Fault is called on the active
+// at StepStop (before each image is sent), StepSet (after the standby's
+// confirmation), StepAddressDown (before the address goes), StepAddressUp
+// (after telling the standby to take it) and StepRestart (after the
+// standby says it serves, before the sockets are released); on the
+// standby at StepSet (after the last image), StepAddressUp (before the
+// address comes) and StepRestart (after it came, before the restart).
 type Step int
 
 const (
@@ -64,10 +70,10 @@ type outgoing struct {
 }
 
 func (n *Node) faultAt(s Step) error {
-	if n.fault == nil {
+	if n.o.Fault == nil {
 		return nil
 	}
-	return n.fault(s)
+	return n.o.Fault(s)
 }
 
 // Switchover moves every tracked session to the standby and makes this
@@ -217,6 +223,8 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	case err != nil:
 		return n.inDoubt(out, err)
 	}
+	// The standby serves: from here on, never resume here.
+	ferr := n.faultAt(StepRestart)
 	rep.Blackout = n.clock.Now().Sub(t0)
 	rep.AddressMoved = ipDown + serving.IPUp
 	rep.Restart, rep.Failed = serving.Restart, serving.Failed
@@ -224,6 +232,9 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	n.demote(l)
 	n.send(l, msgDone, encode(doneMsg{ID: id}))
 	n.log.Info("switchover done", "sessions", rep.Sessions, "failed", rep.Failed, "blackout", rep.Blackout)
+	if ferr != nil {
+		return rep, &StepError{Step: StepRestart, Err: ferr}
+	}
 	return rep, rerr
 }
 
@@ -275,7 +286,11 @@ func (n *Node) resume(ctx context.Context, out *outgoing) error {
 	}
 	conns, err := n.ops.restartAll(ctx, out.stopped)
 	for i, c := range conns {
-		out.conns[i].Close() // Stop worked on a duplicate descriptor
+		if c != out.conns[i] {
+			// Restart handed back another conn than the application's
+			// (or none): the application's descriptor goes.
+			out.conns[i].Close()
+		}
 		if c == nil {
 			out.stopped[i].Release()
 			continue
@@ -572,6 +587,9 @@ recv:
 	epoch := n.raiseEpoch()
 	n.log.Info("now the active", "epoch", epoch)
 	// Step 5.
+	if err := n.faultAt(StepRestart); err != nil {
+		n.log.Error("restart", "err", err)
+	}
 	t = n.clock.Now()
 	conns, rerr := n.ops.restartAll(ctx, in.sets)
 	restart := n.clock.Now().Sub(t)

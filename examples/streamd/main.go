@@ -11,6 +11,10 @@
 // cut), with Content-Length. --echo-listen serves raw TCP echo. A session's
 // application state is its request and the number of response bytes
 // written (echo: the bytes read but not yet echoed).
+//
+// For tests, STREAMD_FAULT=STEP:fail|kill makes step STEP (1–5, see
+// ha.Step) of a switchover fail on this node, or kills the process there
+// with SIGKILL.
 package main
 
 import (
@@ -92,12 +96,16 @@ func run(log *slog.Logger, roleName string, listens, vips []string, syncListen, 
 	if state == "" && control != "" {
 		state = control + ".epoch"
 	}
+	fault, err := faultHook(os.Getenv("STREAMD_FAULT"))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	s := &server{ctx: ctx, log: log}
 	s.node, err = ha.New(ha.Options{
 		Name: roleName, Role: r, Key: key, PeerKey: pk, SyncListen: syncListen, SyncPeer: syncPeer,
-		Control: control, Address: addrs, EpochFile: state, Logger: log,
+		Control: control, Address: addrs, EpochFile: state, Logger: log, Fault: fault,
 		Restore: func(c *net.TCPConn, st []byte) {
 			var ss sessionState
 			if err := json.Unmarshal(st, &ss); err != nil {
@@ -324,4 +332,25 @@ func echoSession(ctx context.Context, c *net.TCPConn, mu *sync.Mutex, st *sessio
 			return err
 		}
 	}
+}
+
+// faultHook parses STREAMD_FAULT.
+func faultHook(env string) (func(ha.Step) error, error) {
+	if env == "" {
+		return nil, nil
+	}
+	step, action, _ := strings.Cut(env, ":")
+	n, err := strconv.Atoi(step)
+	if err != nil || n < int(ha.StepStop) || n > int(ha.StepRestart) || (action != "fail" && action != "kill") {
+		return nil, fmt.Errorf("STREAMD_FAULT=%q: want STEP:fail or STEP:kill, STEP 1 to 5", env)
+	}
+	return func(s ha.Step) error {
+		if s != ha.Step(n) {
+			return nil
+		}
+		if action == "kill" {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		return fmt.Errorf("injected fault at %v", s)
+	}, nil
 }

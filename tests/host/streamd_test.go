@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,11 +43,15 @@ type cluster struct {
 	e        *env
 	ctl      string // tcptakectl
 	act, sby string // control sockets
+	args     map[*topo.Netns][]string
+	procs    map[*topo.Netns]*exec.Cmd
 }
 
-func startCluster(t *testing.T, e *env) *cluster {
+// startCluster starts streamd active in act and standby in sby; env adds
+// environment variables to each one's first start.
+func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
 	t.Helper()
-	bin, ctl := binary(t, "streamd"), binary(t, "tcptakectl")
+	ctl := binary(t, "tcptakectl")
 	dir := t.TempDir()
 	key := func(name string) (file, pub string) {
 		file = filepath.Join(dir, name+".key")
@@ -58,33 +63,52 @@ func startCluster(t *testing.T, e *env) *cluster {
 	}
 	actKey, actPub := key("act")
 	sbyKey, sbyPub := key("sby")
-	c := &cluster{e: e, ctl: ctl, act: filepath.Join(dir, "act.sock"), sby: filepath.Join(dir, "sby.sock")}
+	c := &cluster{e: e, ctl: ctl, act: filepath.Join(dir, "act.sock"), sby: filepath.Join(dir, "sby.sock"),
+		procs: map[*topo.Netns]*exec.Cmd{}}
 	common := []string{"-v",
 		"--listen", vip(false, 8080).String(), "--listen", vip(true, 8080).String(),
 		"--echo-listen", vip(false, 7).String(),
 		"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0",
 	}
-	start := func(n *topo.Netns, args ...string) {
-		cmd := n.Command(context.Background(), bin, append(common, args...)...)
-		cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			cmd.Wait()
-		})
+	c.args = map[*topo.Netns][]string{
+		e.Act: append(common, "--role", "active", "--sync-listen", topo.ActAddr4.String()+":7000",
+			"--key", actKey, "--peer-key", sbyPub, "--control", c.act),
+		e.Sby: append(slices.Clone(common), "--role", "standby", "--sync-peer", topo.ActAddr4.String()+":7000",
+			"--key", sbyKey, "--peer-key", actPub, "--control", c.sby),
 	}
-	start(e.Act, "--role", "active", "--sync-listen", topo.ActAddr4.String()+":7000",
-		"--key", actKey, "--peer-key", sbyPub, "--control", c.act)
-	start(e.Sby, "--role", "standby", "--sync-peer", topo.ActAddr4.String()+":7000",
-		"--key", sbyKey, "--peer-key", actPub, "--control", c.sby)
+	c.start(t, e.Act, env[e.Act])
+	c.start(t, e.Sby, env[e.Sby])
+	c.waitLink(t)
+	return c
+}
+
+// start starts (or restarts) streamd in n.
+func (c *cluster) start(t *testing.T, n *topo.Netns, env string) {
+	t.Helper()
+	cmd := n.Command(context.Background(), binary(t, "streamd"), c.args[n]...)
+	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
+	if env != "" {
+		cmd.Env = append(os.Environ(), env)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		<-exited
+	})
+	c.procs[n] = cmd
+}
+
+func (c *cluster) waitLink(t *testing.T) {
+	t.Helper()
 	waitFor(t, 15*time.Second, "the sync link", func() bool {
 		a, errA := c.status(c.act)
 		s, errS := c.status(c.sby)
 		return errA == nil && errS == nil && a.Peer != nil && s.Peer != nil
 	})
-	return c
 }
 
 func (c *cluster) status(sock string) (*ha.Status, error) {
@@ -134,45 +158,58 @@ func checkLines(body io.Reader, n int64) error {
 	return nil
 }
 
-func testStreamd(t *testing.T, curls, size, rate int) {
-	e := newEnv(t)
-	c := startCluster(t, e)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	dir := t.TempDir()
+// outcome is how one client session ended.
+type outcome struct {
+	name     string
+	exitErr  error // the client failed: its connection was closed
+	corrupt  error // what it received differs from what it should have
+	received int64
+}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*curls+1)
-	var started sync.WaitGroup
+// clients runs curl downloads (curls per family) and one socat echo
+// session through the service address.
+type clients struct {
+	wg       sync.WaitGroup
+	started  sync.WaitGroup
+	outcomes chan outcome
+	n        int
+}
+
+func startClients(t *testing.T, e *env, curls, size, rate int, maxTime time.Duration) *clients {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	cl := &clients{outcomes: make(chan outcome, 2*curls+1), n: 2*curls + 1}
 	for i := range 2 * curls {
 		v6 := i%2 == 1
 		out := filepath.Join(dir, fmt.Sprintf("body%d", i))
 		url := fmt.Sprintf("http://%s/stream?bytes=%d&rate=%d", vip(v6, 8080), size, rate)
-		cmd := e.Cli.Command(ctx, "curl", "-sS", "-g", "--fail", "--max-time", "60", "-o", out, url)
+		cmd := e.Cli.Command(ctx, "curl", "-sS", "-g", "--fail", "--max-time", fmt.Sprint(maxTime.Seconds()), "-o", out, url)
 		cmd.Stderr = testWriter{t}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		started.Add(1)
-		wg.Go(func() {
+		cl.started.Add(1)
+		cl.wg.Go(func() {
 			eventually(20*time.Second, func() bool {
 				fi, err := os.Stat(out)
 				return err == nil && fi.Size() > 0
 			})
-			started.Done()
-			if err := cmd.Wait(); err != nil {
-				errs <- fmt.Errorf("curl %s: %v", url, err)
-				return
-			}
-			f, err := os.Open(out)
+			cl.started.Done()
+			o := outcome{name: "curl " + url, exitErr: cmd.Wait()}
+			b, err := os.ReadFile(out)
 			if err != nil {
-				errs <- err
-				return
+				o.corrupt = err
+			} else {
+				o.received = int64(len(b))
+				want := int64(size)
+				if o.exitErr != nil { // what came must be a prefix
+					want = int64(len(b))
+				}
+				o.corrupt = checkLines(bytes.NewReader(b), want)
 			}
-			defer f.Close()
-			if err := checkLines(f, int64(size)); err != nil {
-				errs <- fmt.Errorf("curl %s: %v", url, err)
-			}
+			cl.outcomes <- o
 		})
 	}
 
@@ -181,7 +218,8 @@ func testStreamd(t *testing.T, curls, size, rate int) {
 	for i := range data {
 		data[i] = byte(rand.Uint32())
 	}
-	socat := e.Cli.Command(ctx, "socat", "-b", "65536", "-t", "30", "STDIO", "TCP4:"+vip(false, 7).String())
+	socat := e.Cli.Command(ctx, "socat", "-b", "65536", "-t", fmt.Sprint(maxTime.Seconds()/2), "-T", fmt.Sprint(maxTime.Seconds()),
+		"STDIO", "TCP4:"+vip(false, 7).String())
 	in, err := socat.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -191,30 +229,50 @@ func testStreamd(t *testing.T, curls, size, rate int) {
 	if err := socat.Start(); err != nil {
 		t.Fatal(err)
 	}
-	wg.Go(func() {
+	cl.started.Add(1)
+	cl.wg.Go(func() {
 		for off := 0; off < len(data); off += 16 << 10 {
 			if _, err := in.Write(data[off : off+16<<10]); err != nil {
-				errs <- fmt.Errorf("socat stdin: %v", err)
-				break
+				break // socat is gone; its exit status says why
+			}
+			if off == 64<<10 {
+				cl.started.Done()
 			}
 			time.Sleep(16 * time.Millisecond)
 		}
 		in.Close()
-		if err := socat.Wait(); err != nil {
-			errs <- fmt.Errorf("socat: %v", err)
-			return
-		}
-		if got := echoed.Bytes(); !bytes.Equal(got, data) {
+		o := outcome{name: "socat echo", exitErr: socat.Wait()}
+		got := echoed.Bytes()
+		o.received = int64(len(got))
+		if (o.exitErr == nil && len(got) != len(data)) || !bytes.HasPrefix(data, got) {
 			n := 0
 			for n < min(len(got), len(data)) && got[n] == data[n] {
 				n++
 			}
-			errs <- fmt.Errorf("echo: %d bytes back of %d, first difference at byte %d", len(got), len(data), n)
+			o.corrupt = fmt.Errorf("%d bytes back of %d, first difference at byte %d", len(got), len(data), n)
 		}
+		cl.outcomes <- o
 	})
+	cl.started.Wait()
+	return cl
+}
 
-	started.Wait()
-	want := 2*curls + 1
+// wait returns every client's outcome.
+func (cl *clients) wait() []outcome {
+	cl.wg.Wait()
+	close(cl.outcomes)
+	var out []outcome
+	for o := range cl.outcomes {
+		out = append(out, o)
+	}
+	return out
+}
+
+func testStreamd(t *testing.T, curls, size, rate int) {
+	e := newEnv(t)
+	c := startCluster(t, e, nil)
+	cl := startClients(t, e, curls, size, rate, 60*time.Second)
+	want := cl.n
 	waitFor(t, 10*time.Second, "every session tracked", func() bool {
 		s, err := c.status(c.act)
 		return err == nil && s.Sessions == want
@@ -231,12 +289,83 @@ func testStreamd(t *testing.T, curls, size, rate int) {
 	if a := c.mustStatus(t, c.act); a.Role != ha.RoleActive {
 		t.Fatalf("after the switchover back: act is %s", a.Role)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	for _, o := range cl.wait() {
+		if o.exitErr != nil || o.corrupt != nil {
+			t.Errorf("%s: exit %v, content %v (%d bytes)", o.name, o.exitErr, o.corrupt, o.received)
+		}
 	}
 	e.checkNoRST()
+}
+
+// TestStreamdFaults kills one streamd process with SIGKILL at each step
+// of a switchover (STREAMD_FAULT) while a curl download and a socat echo
+// run. Afterwards every client has either completed byte-exact or seen
+// its connection closed with a correct prefix — never a corrupt body —
+// and the service address is on exactly one node. Where the outcome is
+// known, it is asserted: the sessions survive when the killed process
+// no longer held any of them.
+func TestStreamdFaults(t *testing.T) {
+	needTool(t, "curl", "socat")
+	for _, tc := range []struct {
+		node    string // act or sby is killed
+		step    ha.Step
+		restart bool // restart the killed standby, so the active learns the outcome
+		survive bool // the sessions must complete
+		vipOn   string
+	}{
+		{"act", ha.StepStop, false, false, "act"},
+		{"act", ha.StepSet, false, false, "act"},
+		{"act", ha.StepAddressDown, false, false, "act"},
+		{"act", ha.StepAddressUp, false, true, "sby"},
+		{"act", ha.StepRestart, false, true, "sby"},
+		{"sby", ha.StepSet, false, true, "act"},
+		{"sby", ha.StepAddressUp, true, true, "act"},
+		{"sby", ha.StepRestart, true, false, "sby"},
+	} {
+		t.Run(fmt.Sprintf("%s-step%d", tc.node, tc.step), func(t *testing.T) {
+			e := newEnv(t)
+			victim := e.Act
+			if tc.node == "sby" {
+				victim = e.Sby
+			}
+			c := startCluster(t, e, map[*topo.Netns]string{victim: fmt.Sprintf("STREAMD_FAULT=%d:kill", tc.step)})
+			// A download client sends nothing: when the process that
+			// held its session dies, only its own timeout ends it.
+			cl := startClients(t, e, 1, 6_000_000, 1_500_000, 15*time.Second)
+			waitFor(t, 10*time.Second, "every session tracked", func() bool {
+				s, err := c.status(c.act)
+				return err == nil && s.Sessions == cl.n
+			})
+			out, err := exec.Command(c.ctl, "node", "switchover", "--control", c.act).CombinedOutput()
+			t.Logf("switchover (exit %v):\n%s", err, out)
+			if tc.restart {
+				eventually(5*time.Second, func() bool { return c.procs[victim].ProcessState != nil })
+				c.start(t, victim, "")
+				c.waitLink(t)
+			}
+			for _, o := range cl.wait() {
+				t.Logf("%s: exit %v, %d bytes", o.name, o.exitErr, o.received)
+				if o.corrupt != nil {
+					t.Errorf("%s: corrupt: %v", o.name, o.corrupt)
+				}
+				if tc.survive && o.exitErr != nil {
+					t.Errorf("%s: closed (%v), want it completed", o.name, o.exitErr)
+				}
+			}
+			var on []string
+			for _, n := range []*topo.Netns{e.Act, e.Sby} {
+				if strings.Contains(n.Run("ip", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.100/") {
+					on = append(on, n.Role)
+				}
+			}
+			if len(on) != 1 || on[0] != tc.vipOn {
+				t.Errorf("service address on %q, want on %s alone", on, tc.vipOn)
+			}
+			if tc.survive {
+				e.checkNoRST()
+			}
+		})
+	}
 }
 
 func (c *cluster) mustStatus(t *testing.T, sock string) *ha.Status {
