@@ -4,7 +4,7 @@
 //	streamd --role active|standby --listen IP:PORT [--listen …]
 //	    --sync-listen IP:PORT | --sync-peer IP:PORT
 //	    --key FILE --peer-key PUBKEY|FILE --control PATH
-//	    [--vip IP/PREFIX@DEV …] [--echo-listen IP:PORT] [--state FILE]
+//	    [--vip IP/PREFIX@DEV …] [--echo-listen IP:PORT …] [--state FILE] [-v]
 //
 // GET /stream?bytes=N[&rate=BYTES_PER_SEC] answers exactly N bytes, the
 // lines fmt.Sprintf("%015d\n", k) for k = 0, 1, … (the last one may be
@@ -54,7 +54,8 @@ func main() {
 	keyFile := flag.String("key", "", "this node's private key `FILE` (tcptakectl keygen)")
 	peerKey := flag.String("peer-key", "", "the peer's public key line, or a `FILE` holding it")
 	control := flag.String("control", "", "control socket `PATH` (tcptakectl node)")
-	echo := flag.String("echo-listen", "", "raw TCP echo on `IP:PORT`")
+	var echos listFlag
+	flag.Var(&echos, "echo-listen", "raw TCP echo on `IP:PORT` (repeatable)")
 	state := flag.String("state", "", "epoch `FILE` kept across restarts (default: the control path + .epoch)")
 	verbose := flag.Bool("v", false, "log debug records too")
 	flag.Parse()
@@ -63,18 +64,18 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(log, *role, listens, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *echo, *state); err != nil {
+	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state); err != nil {
 		fmt.Fprintln(os.Stderr, "streamd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, roleName string, listens, vips []string, syncListen, syncPeer, keyFile, peerKey, control, echo, state string) error {
+func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state string) error {
 	r, err := ha.ParseRole(roleName)
 	if err != nil {
 		return err
 	}
-	if len(listens) == 0 && echo == "" {
+	if len(listens) == 0 && len(echos) == 0 {
 		return errors.New("nothing to serve: give --listen or --echo-listen")
 	}
 	key, err := ha.LoadKey(keyFile)
@@ -146,8 +147,8 @@ func run(log *slog.Logger, roleName string, listens, vips []string, syncListen, 
 			return err
 		}
 	}
-	if echo != "" {
-		if err := serve(echo, "echo"); err != nil {
+	for _, a := range echos {
+		if err := serve(a, "echo"); err != nil {
 			return err
 		}
 	}

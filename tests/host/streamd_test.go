@@ -51,7 +51,7 @@ type cluster struct {
 // environment variables to each one's first start.
 func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
 	t.Helper()
-	ctl := binary(t, "tcptakectl")
+	ctl := program(t, "tcptakectl")
 	dir := t.TempDir()
 	key := func(name string) (file, pub string) {
 		file = filepath.Join(dir, name+".key")
@@ -67,7 +67,7 @@ func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
 		procs: map[*topo.Netns]*exec.Cmd{}}
 	common := []string{"-v",
 		"--listen", vip(false, 8080).String(), "--listen", vip(true, 8080).String(),
-		"--echo-listen", vip(false, 7).String(),
+		"--echo-listen", vip(false, 7).String(), "--echo-listen", vip(true, 7).String(),
 		"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0",
 	}
 	c.args = map[*topo.Netns][]string{
@@ -85,7 +85,7 @@ func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
 // start starts (or restarts) streamd in n.
 func (c *cluster) start(t *testing.T, n *topo.Netns, env string) {
 	t.Helper()
-	cmd := n.Command(context.Background(), binary(t, "streamd"), c.args[n]...)
+	cmd := n.Command(context.Background(), program(t, "streamd"), c.args[n]...)
 	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 	if env != "" {
 		cmd.Env = append(os.Environ(), env)

@@ -37,7 +37,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptake/tcptake/examples/node"
+	"github.com/tcptake/tcptake/ha"
 	"golang.org/x/sys/unix"
 )
 
@@ -248,9 +248,9 @@ func (n *Netns) Try(name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// VIPs are the service addresses as node.VIP values.
-func VIPs() []node.VIP {
-	return []node.VIP{
+// VIPs are the service addresses.
+func VIPs() ha.Addresses {
+	return ha.Addresses{
 		{Prefix: netip.PrefixFrom(VIP4, 24), Dev: Dev},
 		{Prefix: netip.PrefixFrom(VIP6, 64), Dev: Dev},
 	}
@@ -259,28 +259,9 @@ func VIPs() []node.VIP {
 // MoveServiceIP deletes the service addresses in from, adds them in to and
 // announces them there (gratuitous ARP, unsolicited NA).
 func (tp *Topology) MoveServiceIP(from, to *Netns) error {
-	err := from.Do(func() error {
-		for _, v := range VIPs() {
-			if err := v.Del(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	ctx := context.Background()
+	if err := from.Do(func() error { return VIPs().Down(ctx) }); err != nil {
 		return err
 	}
-	return to.Do(func() error {
-		for _, v := range VIPs() {
-			if err := v.Add(); err != nil {
-				return err
-			}
-		}
-		for _, v := range VIPs() {
-			if err := v.Announce(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return to.Do(func() error { return VIPs().Up(ctx) })
 }
