@@ -178,8 +178,20 @@ func (t *Tracked) Close() {
 }
 
 // Run runs the sync link (listening or dialing), the heartbeats and the
-// control socket until ctx is done.
+// control socket until ctx is done. It first takes the service address
+// when the node starts as the active, and makes sure it is not here when
+// it starts as the standby (a process that died may have left it).
 func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	role := n.role
+	n.mu.Unlock()
+	move := n.o.Address.Down
+	if role == RoleActive {
+		move = n.o.Address.Up
+	}
+	if err := move(ctx); err != nil {
+		return err
+	}
 	wg := &n.wg
 	errc := make(chan error, 2)
 	if n.o.Control != "" {
@@ -272,6 +284,8 @@ type frame struct {
 }
 
 // peerLink is the live link and what the node's procedures read from it.
+// Its peer hello is kept up to date under Node.mu: Epoch is the highest
+// the peer has sent, Role changes with a switchover.
 type peerLink struct {
 	*link
 	since    time.Time
@@ -360,6 +374,7 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 		}
 		n.mu.Lock()
 		l.lastSeen = n.clock.Now()
+		l.peer.Epoch = max(l.peer.Epoch, h.epoch)
 		n.mu.Unlock()
 		switch h.typ {
 		case msgHeartbeat:

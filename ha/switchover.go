@@ -324,13 +324,14 @@ func (n *Node) inDoubt(out *outgoing, err error) (*Report, error) {
 	return nil, &StepError{Step: StepAddressUp, Err: fmt.Errorf("in doubt: %w", err)}
 }
 
-// resolveDoubt settles an in-doubt switchover on a new link: a peer at a
-// higher epoch took the sessions; otherwise they resume here.
+// resolveDoubt settles an in-doubt switchover on a new link: a peer that
+// serves as the active at a higher epoch took the sessions; otherwise
+// (it restarted, or never took over) they resume here.
 func (n *Node) resolveDoubt(ctx context.Context, l *peerLink) {
 	n.mu.Lock()
 	out := n.doubt
 	n.doubt = nil
-	took := l.peer.Epoch > n.epoch
+	took := l.peer.Role == RoleActive && l.peer.Epoch > n.epoch
 	n.mu.Unlock()
 	if out == nil {
 		return
@@ -354,7 +355,7 @@ func (n *Node) demote(l *peerLink) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.role = RoleStandby
-	n.epoch = max(n.epoch, l.fc.peerEpoch, l.peer.Epoch)
+	n.epoch = max(n.epoch, l.peer.Epoch)
 	n.store.save(n.epoch)
 	l.peer.Role = RoleActive
 }
@@ -365,7 +366,7 @@ func (n *Node) raiseEpoch() uint64 {
 	defer n.mu.Unlock()
 	n.epoch++
 	if l := n.link; l != nil {
-		n.epoch = max(n.epoch, l.fc.peerEpoch+1)
+		n.epoch = max(n.epoch, l.peer.Epoch+1)
 	}
 	if err := n.store.save(n.epoch); err != nil {
 		n.log.Error("save epoch", "err", err)
@@ -573,18 +574,22 @@ recv:
 		}
 		return abort(err)
 	}
-	// Step 4: the address. Until it is up here, nothing restarted: a
-	// failure gives everything back to the active.
+	// Step 4: the new epoch, persisted first (a restarted node never
+	// claims an older one), then the address. Until it is up here,
+	// nothing restarted: a failure gives everything back to the active.
 	t := n.clock.Now()
+	epoch := n.raiseEpoch()
 	err := n.faultAt(StepAddressUp)
 	if err == nil {
 		err = n.o.Address.Up(ctx)
 	}
 	if err != nil {
+		n.mu.Lock()
+		n.role = RoleStandby
+		n.mu.Unlock()
 		return abort(errors.Join(err, n.o.Address.Down(ctx)))
 	}
 	ipUp := n.clock.Now().Sub(t)
-	epoch := n.raiseEpoch()
 	n.log.Info("now the active", "epoch", epoch)
 	// Step 5.
 	if err := n.faultAt(StepRestart); err != nil {

@@ -120,11 +120,6 @@ func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncL
 	if err != nil {
 		return err
 	}
-	if r == ha.RoleActive {
-		if err := addrs.Up(ctx); err != nil {
-			return err
-		}
-	}
 	serve := func(addr, kind string) error {
 		l, err := ha.Listen(ctx, addr)
 		if err != nil {
