@@ -298,8 +298,8 @@ func testStreamd(t *testing.T, curls, size, rate int) {
 }
 
 // TestStreamdFaults kills one streamd process with SIGKILL at each step
-// of a switchover (STREAMD_FAULT) while a curl download and a socat echo
-// run. Afterwards every client has either completed byte-exact or seen
+// of a switchover, or makes the standby refuse (STREAMD_FAULT), while
+// curl downloads and a socat echo run. Afterwards every client has either completed byte-exact or seen
 // its connection closed with a correct prefix — never a corrupt body —
 // and the service address is on exactly one node. Where the outcome is
 // known, it is asserted: the sessions survive when the killed process
@@ -309,26 +309,32 @@ func TestStreamdFaults(t *testing.T) {
 	for _, tc := range []struct {
 		node    string // act or sby is killed
 		step    ha.Step
-		restart bool // restart the killed standby, so the active learns the outcome
-		survive bool // the sessions must complete
+		action  string // kill, or fail the step
+		restart bool   // restart the killed standby, so the active learns the outcome
+		survive bool   // the sessions must complete
 		vipOn   string
 	}{
-		{"act", ha.StepStop, false, false, "act"},
-		{"act", ha.StepSet, false, false, "act"},
-		{"act", ha.StepAddressDown, false, false, "act"},
-		{"act", ha.StepAddressUp, false, true, "sby"},
-		{"act", ha.StepRestart, false, true, "sby"},
-		{"sby", ha.StepSet, false, true, "act"},
-		{"sby", ha.StepAddressUp, true, true, "act"},
-		{"sby", ha.StepRestart, true, false, "sby"},
+		{"act", ha.StepStop, "kill", false, false, "act"},
+		{"act", ha.StepSet, "kill", false, false, "act"},
+		{"act", ha.StepAddressDown, "kill", false, false, "act"},
+		{"act", ha.StepAddressUp, "kill", false, true, "sby"},
+		{"act", ha.StepRestart, "kill", false, true, "sby"},
+		{"sby", ha.StepSet, "kill", false, true, "act"},
+		{"sby", ha.StepAddressUp, "kill", true, true, "act"},
+		// killed after its new epoch, with the address: restarted, it
+		// serves nothing and drops the address; the active resumes
+		{"sby", ha.StepRestart, "kill", true, true, "act"},
+		// the standby refuses: before confirming, or taking the address
+		{"sby", ha.StepSet, "fail", false, true, "act"},
+		{"sby", ha.StepAddressUp, "fail", false, true, "act"},
 	} {
-		t.Run(fmt.Sprintf("%s-step%d", tc.node, tc.step), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-step%d-%s", tc.node, tc.step, tc.action), func(t *testing.T) {
 			e := newEnv(t)
 			victim := e.Act
 			if tc.node == "sby" {
 				victim = e.Sby
 			}
-			c := startCluster(t, e, map[*topo.Netns]string{victim: fmt.Sprintf("STREAMD_FAULT=%d:kill", tc.step)})
+			c := startCluster(t, e, map[*topo.Netns]string{victim: fmt.Sprintf("STREAMD_FAULT=%d:%s", tc.step, tc.action)})
 			// A download client sends nothing: when the process that
 			// held its session dies, only its own timeout ends it.
 			cl := startClients(t, e, 1, 6_000_000, 1_500_000, 15*time.Second)
