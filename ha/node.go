@@ -215,7 +215,13 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+// hello is this node's hello for a new link. It waits for a switchover
+// still running on a lost link to finish, so that it tells the outcome:
+// a standby that got the word to take over says so with its new role and
+// epoch before anything else.
 func (n *Node) hello() hello {
+	n.recvMu.Lock()
+	defer n.recvMu.Unlock()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return hello{Role: n.role, Epoch: n.epoch, Name: n.o.Name}

@@ -454,3 +454,76 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(w.name + ": " + string(b))
 	return len(b), nil
 }
+
+// TestSwitchoverLinkCut cuts the sync link at each step, on either side:
+// once the standby has redialed, exactly one node serves every session
+// and holds the address.
+func TestSwitchoverLinkCut(t *testing.T) {
+	for _, tc := range []struct {
+		onStandby bool
+		step      Step
+		movedTo   string // "act" when the sessions stay (resume), "sby" when they moved
+	}{
+		{false, StepStop, "act"},
+		{false, StepSet, "act"},
+		{false, StepAddressDown, "act"},
+		{false, StepAddressUp, "sby"},
+		{false, StepRestart, "sby"},
+		{true, StepSet, "act"},
+		{true, StepAddressUp, "sby"},
+		{true, StepRestart, "sby"},
+	} {
+		side := "active"
+		if tc.onStandby {
+			side = "standby"
+		}
+		t.Run(fmt.Sprintf("%s-%v", side, tc.step), func(t *testing.T) {
+			act, sby := pair(t)
+			cutter := act
+			if tc.onStandby {
+				cutter = sby
+			}
+			var once sync.Once
+			cutter.o.Fault = func(s Step) error {
+				if s == tc.step {
+					once.Do(func() {
+						cutter.mu.Lock()
+						l := cutter.link
+						cutter.mu.Unlock()
+						l.conn.Close()
+					})
+				}
+				return nil
+			}
+			want := act.trackN(t, 5)
+			rep, err := act.Switchover(context.Background())
+			t.Logf("switchover: %+v, %v", rep, err)
+			on, off := act, sby
+			if tc.movedTo == "sby" {
+				on, off = sby, act
+			}
+			eventually(t, "the sessions on "+tc.movedTo, func() bool {
+				s := on.Status()
+				return s.Sessions == len(want) && s.Role == RoleActive && off.Status().Sessions == 0
+			})
+			// those paused were restored; on the active, the others
+			// were never paused
+			if got := on.takeRestored(); len(got) == 0 || len(got) > len(want) || (tc.movedTo == "sby" && !sameSet(got, want)) {
+				t.Fatalf("restored %q, want (some of) %q", got, want)
+			}
+			if got := off.takeRestored(); len(got) != 0 {
+				t.Fatalf("the other node restored %q too", got)
+			}
+			eventually(t, "the link back, the other node standing by", func() bool {
+				s := off.Status()
+				return act.Status().Peer != nil && sby.Status().Peer != nil && s.Role == RoleStandby && s.InDoubt == 0
+			})
+			if !on.addr.isUp() || off.addr.isUp() {
+				t.Fatalf("address: on %v, off %v", on.addr.isUp(), off.addr.isUp())
+			}
+			if e1, e2 := act.Status().Epoch, sby.Status().Epoch; on.Status().Epoch < off.Status().Epoch {
+				t.Fatalf("epochs: act %d sby %d: the active is behind", e1, e2)
+			}
+		})
+	}
+}
