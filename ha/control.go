@@ -67,20 +67,6 @@ func peerIsRoot(c *net.UnixConn) error {
 	return nil
 }
 
-func (n *Node) serveControl(ctx context.Context, l *net.UnixListener) error {
-	context.AfterFunc(ctx, func() { l.Close() })
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		n.wg.Go(func() { n.control(ctx, c) })
-	}
-}
-
 func (n *Node) control(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
 	enc := json.NewEncoder(c)

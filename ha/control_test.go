@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestControlRefusesNonRoot(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go act.serveControl(ctx, l)
+	go act.serve(ctx, l, func(c net.Conn) { act.control(ctx, c.(*net.UnixConn)) })
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket: %v %v", fi.Mode(), err)
 	}

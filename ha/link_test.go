@@ -36,18 +36,9 @@ type hsResult struct {
 // listener pins listenerPeer, the dialer pins dialerPeer.
 func pipeHandshake(t *testing.T, dk, lk ed25519.PrivateKey, dialerPeer, listenerPeer ed25519.PublicKey) (d, l hsResult) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
+	a, b := loopback(t)
+	if a == nil {
+		t.FailNow()
 	}
 	dcfg, err := tlsConfig(dk, dialerPeer)
 	if err != nil {

@@ -199,14 +199,14 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		wg.Go(func() { errc <- n.serveControl(ctx, cl) })
+		wg.Go(func() { errc <- n.serve(ctx, cl, func(c net.Conn) { n.control(ctx, c.(*net.UnixConn)) }) })
 	}
 	if n.o.SyncListen != "" {
 		l, err := net.Listen("tcp", n.o.SyncListen)
 		if err != nil {
 			return err
 		}
-		wg.Go(func() { errc <- n.accept(ctx, l) })
+		wg.Go(func() { errc <- n.serve(ctx, l, func(c net.Conn) { n.connect(ctx, c, false) }) })
 	} else {
 		wg.Go(func() { errc <- n.dial(ctx) })
 	}
@@ -227,7 +227,8 @@ func (n *Node) hello() hello {
 	return hello{Role: n.role, Epoch: n.epoch, Name: n.o.Name}
 }
 
-func (n *Node) accept(ctx context.Context, l net.Listener) error {
+// serve runs handle on every connection l accepts until ctx is done.
+func (n *Node) serve(ctx context.Context, l net.Listener, handle func(net.Conn)) error {
 	context.AfterFunc(ctx, func() { l.Close() })
 	for {
 		c, err := l.Accept()
@@ -237,17 +238,20 @@ func (n *Node) accept(ctx context.Context, l net.Listener) error {
 			}
 			return err
 		}
-		n.wg.Go(func() {
-			hctx, cancel := context.WithTimeout(ctx, n.o.HandshakeTimeout)
-			lk, err := handshake(hctx, c, n.tls, false, n.hello(), n.o.MaxFrame)
-			cancel()
-			if err != nil {
-				n.refused(err)
-				return
-			}
-			n.serveLink(ctx, lk)
-		})
+		n.wg.Go(func() { handle(c) })
 	}
+}
+
+// connect runs the handshake on a connection and serves the link.
+func (n *Node) connect(ctx context.Context, c net.Conn, dialer bool) {
+	hctx, cancel := context.WithTimeout(ctx, n.o.HandshakeTimeout)
+	lk, err := handshake(hctx, c, n.tls, dialer, n.hello(), n.o.MaxFrame)
+	cancel()
+	if err != nil {
+		n.refused(err)
+		return
+	}
+	n.serveLink(ctx, lk)
 }
 
 func (n *Node) dial(ctx context.Context) error {
@@ -255,15 +259,7 @@ func (n *Node) dial(ctx context.Context) error {
 	for ctx.Err() == nil {
 		c, err := d.DialContext(ctx, "tcp", n.o.SyncPeer)
 		if err == nil {
-			hctx, cancel := context.WithTimeout(ctx, n.o.HandshakeTimeout)
-			var lk *link
-			lk, err = handshake(hctx, c, n.tls, true, n.hello(), n.o.MaxFrame)
-			cancel()
-			if err == nil {
-				n.serveLink(ctx, lk)
-			} else {
-				n.refused(err)
-			}
+			n.connect(ctx, c, true)
 		} else {
 			n.log.Debug("sync link: dial", "peer", n.o.SyncPeer, "err", err)
 		}

@@ -89,26 +89,35 @@ func (f *fakeOps) count() (stops, sets, restarts int) {
 	return f.stops, f.sets, f.restarts
 }
 
-// tcpConn returns one end of a loopback TCP connection.
-func tcpConn(t *testing.T) *net.TCPConn {
+// loopback returns both ends of a loopback TCP connection, closed when
+// the test ends; nil ones after an error (it may run outside the test's
+// goroutine, in a fake session operation).
+func loopback(t *testing.T) (client, server *net.TCPConn) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Error(err)
-		return nil
+		return nil, nil
 	}
 	defer l.Close()
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Error(err)
-		return nil
+		return nil, nil
 	}
 	s, err := l.Accept()
 	if err != nil {
+		c.Close()
 		t.Error(err)
-		return nil
+		return nil, nil
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
-	return s.(*net.TCPConn)
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// tcpConn returns the server end of a loopback TCP connection.
+func tcpConn(t *testing.T) *net.TCPConn {
+	_, s := loopback(t)
+	return s
 }
 
 func freePort(t *testing.T) string {
