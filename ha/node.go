@@ -178,7 +178,7 @@ func (t *Tracked) Close() {
 }
 
 // Run runs the sync link (listening or dialing), the heartbeats and the
-// control socket until ctx is done. It first takes the service address
+// control socket until ctx is done or a listener fails. It first takes the service address
 // when the node starts as the active, and makes sure it is not here when
 // it starts as the standby (a process that died may have left it).
 func (n *Node) Run(ctx context.Context) error {
@@ -192,6 +192,11 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := move(ctx); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		n.wg.Wait()
+	}()
 	wg := &n.wg
 	errc := make(chan error, 2)
 	if n.o.Control != "" {
@@ -210,9 +215,12 @@ func (n *Node) Run(ctx context.Context) error {
 	} else {
 		wg.Go(func() { errc <- n.dial(ctx) })
 	}
-	<-ctx.Done()
-	wg.Wait()
-	return nil
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err // a listener failed (nil: ctx is done)
+	}
 }
 
 // hello is this node's hello for a new link. It waits for a switchover
