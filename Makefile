@@ -57,7 +57,8 @@ bench:
 # Every decoder has a fuzz target; FUZZTIME each (make fuzz FUZZTIME=5m or =1000000x).
 FUZZTIME ?= 60s
 FUZZ_TARGETS := libtcptake:FuzzDecodeImage libtcptake:FuzzDecodeTuple libtcptake:FuzzDecodeSegment \
-	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg
+	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg \
+	ha:FuzzDecodeFrame
 
 fuzz:
 	set -e; for t in $(FUZZ_TARGETS); do \

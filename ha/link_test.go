@@ -252,7 +252,7 @@ func TestFrameOldEpoch(t *testing.T) {
 	}
 }
 
-func FuzzFrameRead(f *testing.F) {
+func FuzzDecodeFrame(f *testing.F) {
 	var b [headerLen]byte
 	(&frameHeader{typ: msgImage, seq: 1, length: 3}).marshal(b[:])
 	f.Add(append(b[:], 1, 2, 3))
