@@ -18,7 +18,9 @@ import (
 // AddressManager moves the service address with the sessions: Up on the
 // node that becomes the active (step 4 of a switchover), Down on the one
 // that stops being it (step 3). An error from Up makes the switchover
-// fail before any session restarts there.
+// fail before any session restarts there, unless it is an
+// *AnnounceError: the address is up, only telling the link failed (the
+// neighbours learn it when their caches expire), which is logged.
 type AddressManager interface {
 	Up(ctx context.Context) error
 	Down(ctx context.Context) error
@@ -83,8 +85,17 @@ func (as Addresses) Up(ctx context.Context) error {
 	for _, a := range as {
 		errs = errors.Join(errs, a.Announce())
 	}
-	return errs
+	if errs != nil {
+		return &AnnounceError{errs}
+	}
+	return nil
 }
+
+// AnnounceError is an address that is up but could not be announced.
+type AnnounceError struct{ Err error }
+
+func (e *AnnounceError) Error() string { return e.Err.Error() }
+func (e *AnnounceError) Unwrap() error { return e.Err }
 
 func (as Addresses) Down(ctx context.Context) error {
 	var errs error

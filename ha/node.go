@@ -187,7 +187,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Unlock()
 	move := n.o.Address.Down
 	if role == RoleActive {
-		move = n.o.Address.Up
+		move = n.addressUp
 	}
 	if err := move(ctx); err != nil {
 		return err

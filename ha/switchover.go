@@ -201,7 +201,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		err = n.o.Address.Down(ctx)
 	}
 	if err != nil {
-		return fail(StepAddressDown, errors.Join(err, n.o.Address.Up(ctx)))
+		return fail(StepAddressDown, errors.Join(err, n.addressUp(ctx)))
 	}
 	ipDown := n.clock.Now().Sub(t)
 	if err := n.send(l, msgGo, encode(goMsg{ID: id, IPDown: ipDown})); err != nil {
@@ -218,7 +218,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	case errors.As(err, &ref):
 		// The standby gave the address back before restarting anything.
 		n.raiseEpoch()
-		rerr := errors.Join(n.o.Address.Up(ctx), n.resume(ctx, out))
+		rerr := errors.Join(n.addressUp(ctx), n.resume(ctx, out))
 		return nil, &StepError{Step: StepAddressUp, Err: errors.Join(err, rerr), Resumed: true}
 	case err != nil:
 		return n.inDoubt(out, err)
@@ -344,7 +344,7 @@ func (n *Node) resolveDoubt(ctx context.Context, l *peerLink) {
 	}
 	n.log.Info("in-doubt switchover: the peer did not take over, resuming here")
 	n.raiseEpoch()
-	if err := n.o.Address.Up(ctx); err != nil {
+	if err := n.addressUp(ctx); err != nil {
 		n.log.Error("address up", "err", err)
 	}
 	n.resume(ctx, out)
@@ -581,7 +581,7 @@ recv:
 	epoch := n.raiseEpoch()
 	err := n.faultAt(StepAddressUp)
 	if err == nil {
-		err = n.o.Address.Up(ctx)
+		err = n.addressUp(ctx)
 	}
 	if err != nil {
 		n.mu.Lock()
@@ -623,4 +623,16 @@ func (n *Node) newRx(l *peerLink) chan frame {
 	defer n.mu.Unlock()
 	l.rx = make(chan frame, 4096)
 	return l.rx
+}
+
+// addressUp takes the service address; an address that is up but could
+// not be announced is only logged.
+func (n *Node) addressUp(ctx context.Context) error {
+	err := n.o.Address.Up(ctx)
+	var ae *AnnounceError
+	if errors.As(err, &ae) {
+		n.log.Warn("service address up but not announced", "err", err)
+		return nil
+	}
+	return err
 }
