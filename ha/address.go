@@ -163,7 +163,9 @@ func (a Address) Announce() error {
 		if err != nil {
 			return fmt.Errorf("announce %v: %w", a, err)
 		}
-		defer c.Close()
+		// Closing a packet socket waits for an RCU grace period
+		// (about 10 ms): keep that out of the blackout.
+		defer func() { go c.Close() }()
 		// A gratuitous ARP request: sender and target are the address.
 		p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
 		if err == nil {
@@ -178,7 +180,7 @@ func (a Address) Announce() error {
 	if err != nil {
 		return fmt.Errorf("announce %v: %w", a, err)
 	}
-	defer c.Close()
+	defer func() { go c.Close() }()
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
