@@ -51,7 +51,9 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// ReconnectDelay is the pause between the dialer's attempts (1s).
 	ReconnectDelay time.Duration
-	// StepTimeout bounds each wait for the peer in a switchover (10s).
+	// StepTimeout bounds each wait for the peer in a switchover (10s),
+	// except the old active's wait for the new one's word that it serves:
+	// that one lasts while the link does.
 	StepTimeout time.Duration
 	// MaxFrame bounds a frame's payload (DefaultMaxFrame).
 	MaxFrame uint32

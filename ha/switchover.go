@@ -187,7 +187,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	}
 	// Step 2: the standby confirms.
 	var ready readyMsg
-	if err := n.expect(ctx, l, rx, msgReady, id, &ready); err != nil {
+	if err := n.expect(ctx, l, rx, msgReady, id, &ready, n.o.StepTimeout); err != nil {
 		return fail(StepSet, err)
 	}
 	if err := n.faultAt(StepSet); err != nil {
@@ -211,7 +211,10 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	var serving servingMsg
 	err = n.faultAt(StepAddressUp)
 	if err == nil {
-		err = n.expect(ctx, l, rx, msgServing, id, &serving)
+		// No timeout: a standby that is alive (the heartbeats say so)
+		// answers, however long its restart takes; a lost link makes
+		// the outcome unknown.
+		err = n.expect(ctx, l, rx, msgServing, id, &serving, 0)
 	}
 	var ref *refusedError
 	switch {
@@ -396,10 +399,14 @@ func peek(rx chan frame) (frame, bool) {
 }
 
 // expect waits for the message typ of switchover id; an abort becomes a
-// *refusedError, a lost link or the step timeout an error.
-func (n *Node) expect(ctx context.Context, l *peerLink, rx chan frame, typ msgType, id uint64, v any) error {
-	timer := time.NewTimer(n.o.StepTimeout)
-	defer timer.Stop()
+// *refusedError, a lost link or the timeout (if not 0) an error.
+func (n *Node) expect(ctx context.Context, l *peerLink, rx chan frame, typ msgType, id uint64, v any, timeout time.Duration) error {
+	var expired <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	for {
 		select {
 		case f := <-rx:
@@ -418,8 +425,8 @@ func (n *Node) expect(ctx context.Context, l *peerLink, rx chan frame, typ msgTy
 			return json.Unmarshal(f.payload, v)
 		case <-l.down:
 			return ErrNoPeer
-		case <-timer.C:
-			return fmt.Errorf("no %v from the peer within %v", typ, n.o.StepTimeout)
+		case <-expired:
+			return fmt.Errorf("no %v from the peer within %v", typ, timeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -566,7 +573,7 @@ recv:
 		return err
 	}
 	var g goMsg
-	if err := n.expect(ctx, l, rx, msgGo, id, &g); err != nil {
+	if err := n.expect(ctx, l, rx, msgGo, id, &g, n.o.StepTimeout); err != nil {
 		var ref *refusedError
 		if errors.As(err, &ref) {
 			in.releaseAll()
