@@ -294,8 +294,9 @@ func (n *Node) resume(ctx context.Context, out *outgoing) error {
 			// (or none): the application's descriptor goes.
 			out.conns[i].Close()
 		}
-		if c == nil {
+		if c == nil { // lost: closed, and its peer told so by the next segment
 			out.stopped[i].Release()
+			out.stopped[i].Thaw(ctx)
 			continue
 		}
 		n.o.Restore(c, out.states[i])
@@ -607,9 +608,10 @@ recv:
 	restart := n.clock.Now().Sub(t)
 	failed := 0
 	for i, c := range conns {
-		if c == nil {
+		if c == nil { // lost: closed, and its peer told so by the next segment
 			failed++
 			in.sets[i].Release()
+			in.sets[i].Thaw(ctx)
 			continue
 		}
 		n.o.Restore(c, in.imgs[i].AppState)
