@@ -24,6 +24,9 @@ type fakeOps struct {
 	restarts int
 	releases int
 	failSet  error
+	// failRestart makes restartAll fail every session whose state is
+	// in it, as the library does: a nil entry and a joined error.
+	failRestart map[string]bool
 }
 
 type fakeSession struct {
@@ -77,10 +80,15 @@ func (f *fakeOps) restartAll(_ context.Context, ss []session) ([]*net.TCPConn, e
 	f.restarts += len(ss)
 	f.mu.Unlock()
 	out := make([]*net.TCPConn, len(ss))
-	for i := range ss {
+	var errs error
+	for i, s := range ss {
+		if st := string(s.(*fakeSession).img.AppState); f.failRestart[st] {
+			errs = errors.Join(errs, &libtcptake.Error{Op: libtcptake.OpRestart, Err: errors.New("cannot " + st)})
+			continue
+		}
 		out[i] = tcpConn(f.t)
 	}
-	return out, nil
+	return out, errs
 }
 
 func (f *fakeOps) count() (stops, sets, restarts int) {
@@ -534,5 +542,31 @@ func TestSwitchoverLinkCut(t *testing.T) {
 				t.Fatalf("epochs: act %d sby %d: the active is behind", e1, e2)
 			}
 		})
+	}
+}
+
+// TestSwitchoverRestartFails: sessions the standby cannot restart are
+// reported, released and left out; the others are served.
+func TestSwitchoverRestartFails(t *testing.T) {
+	act, sby := pair(t)
+	want := act.trackN(t, 5)
+	sby.ops.failRestart = map[string]bool{"state-1": true, "state-3": true}
+	rep, err := act.Switchover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sessions != 5 || rep.Failed != 2 {
+		t.Fatalf("report %+v, want 5 sessions, 2 failed", rep)
+	}
+	if got := sby.takeRestored(); !sameSet(got, []string{want[0], want[2], want[4]}) {
+		t.Fatalf("restored %q", got)
+	}
+	if s := sby.Status(); s.Role != RoleActive || s.Sessions != 3 {
+		t.Fatalf("new active: %+v", s)
+	}
+	sby.ops.mu.Lock()
+	defer sby.ops.mu.Unlock()
+	if sby.ops.releases != 2 {
+		t.Fatalf("%d sessions released on the standby, want the 2 that failed", sby.ops.releases)
 	}
 }
