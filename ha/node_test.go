@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -568,5 +570,88 @@ func TestSwitchoverRestartFails(t *testing.T) {
 	defer sby.ops.mu.Unlock()
 	if sby.ops.releases != 2 {
 		t.Fatalf("%d sessions released on the standby, want the 2 that failed", sby.ops.releases)
+	}
+}
+
+// TestNodeRefusesBadFrames: an authenticated peer sends a switchover's
+// begin and then an oversize frame, a replayed frame (another
+// connection's id, or a sequence number again) or a frame from an older
+// epoch: the standby drops the link, says why, and makes no session
+// operation.
+func TestNodeRefusesBadFrames(t *testing.T) {
+	image := func() []byte {
+		img := &libtcptake.Image{State: libtcptake.StateEstablished, AppState: []byte("x"), Tuple: libtcptake.Tuple{
+			Local:  netip.MustParseAddrPort("192.0.2.100:80"),
+			Remote: netip.MustParseAddrPort("192.0.2.1:40000"),
+		}}
+		b, err := img.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}()
+	for _, tc := range []struct {
+		name string
+		want error
+		send func(fc *frameConn) error
+	}{
+		{"oversize", ErrFrameTooBig, func(fc *frameConn) error {
+			var h [headerLen]byte
+			(&frameHeader{typ: msgImage, epoch: 5, seq: 2, connID: fc.connID, length: 1 << 20}).marshal(h[:])
+			_, err := fc.rw.Write(h[:])
+			return err
+		}},
+		{"replay-other-connection", ErrReplay, func(fc *frameConn) error {
+			other := &frameConn{rw: fc.rw, connID: fc.connID, sendSeq: 1}
+			other.connID[0] ^= 1
+			return other.write(msgImage, 5, image)
+		}},
+		{"replay-same-sequence", ErrReplay, func(fc *frameConn) error {
+			fc.sendSeq = 0 // the begin's sequence number again
+			return fc.write(msgImage, 5, image)
+		}},
+		{"old-epoch", ErrStaleEpoch, func(fc *frameConn) error {
+			return fc.write(msgImage, 4, image)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ak, sk := testKeys(t)
+			addr := freePort(t)
+			sby := newTestNode(t, "sby", Options{Role: RoleStandby, Key: sk, PeerKey: pub(ak), SyncListen: addr, MaxFrame: 64 << 10})
+			cfg, err := tlsConfig(ak, pub(sk))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lk *link
+			eventually(t, "a link", func() bool {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					return false
+				}
+				lk, err = handshake(context.Background(), c, cfg, true, hello{Role: RoleActive, Epoch: 5}, DefaultMaxFrame)
+				return err == nil
+			})
+			defer lk.conn.Close()
+			if err := lk.fc.write(msgBegin, 5, encode(beginMsg{ID: 7})); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.send(lk.fc); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the refusal", func() bool {
+				s := sby.Status()
+				return s.Peer == nil && strings.Contains(s.LinkErr, tc.want.Error())
+			})
+			// the link is gone: the fake active reads EOF
+			lk.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for {
+				if _, _, err := lk.fc.read(); err != nil {
+					break
+				}
+			}
+			if st, se, re := sby.ops.count(); st+se+re != 0 {
+				t.Fatalf("session operations: %d stops, %d sets, %d restarts", st, se, re)
+			}
+		})
 	}
 }
