@@ -17,6 +17,9 @@ var (
 	ErrRefused = errors.New("ha: the peer refused the switchover")
 	// ErrPermission: a control caller is not root.
 	ErrPermission = errors.New("ha: permission denied")
+	// ErrCutLink, returned by Options.Fault (tests only), cuts the sync
+	// link there instead of failing the step.
+	ErrCutLink = errors.New("ha: fault: cut the sync link")
 )
 
 // LinkError is a refused or failed sync link: a bad handshake, a peer

@@ -63,7 +63,8 @@ type Options struct {
 	Logger    *slog.Logger
 	Clock     Clock
 	// Fault is for tests: called at each step of a switchover on this
-	// node (see Step for where), an error from it fails the step there.
+	// node (see Step for where), an error from it fails the step there;
+	// ErrCutLink cuts the sync link there instead.
 	Fault func(Step) error
 }
 

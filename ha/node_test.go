@@ -503,16 +503,11 @@ func TestSwitchoverLinkCut(t *testing.T) {
 				cutter = sby
 			}
 			var once sync.Once
-			cutter.o.Fault = func(s Step) error {
+			cutter.o.Fault = func(s Step) (err error) {
 				if s == tc.step {
-					once.Do(func() {
-						cutter.mu.Lock()
-						l := cutter.link
-						cutter.mu.Unlock()
-						l.conn.Close()
-					})
+					once.Do(func() { err = ErrCutLink })
 				}
-				return nil
+				return err
 			}
 			want := act.trackN(t, 5)
 			rep, err := act.Switchover(context.Background())

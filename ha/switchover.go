@@ -73,7 +73,16 @@ func (n *Node) faultAt(s Step) error {
 	if n.o.Fault == nil {
 		return nil
 	}
-	return n.o.Fault(s)
+	err := n.o.Fault(s)
+	if errors.Is(err, ErrCutLink) {
+		n.mu.Lock()
+		if l := n.link; l != nil {
+			l.conn.Close()
+		}
+		n.mu.Unlock()
+		return nil
+	}
+	return err
 }
 
 // Switchover moves every tracked session to the standby and makes this

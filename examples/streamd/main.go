@@ -12,9 +12,9 @@
 // application state is its request and the number of response bytes
 // written (echo: the bytes read but not yet echoed).
 //
-// For tests, STREAMD_FAULT=STEP:fail|kill makes step STEP (1–5, see
-// ha.Step) of a switchover fail on this node, or kills the process there
-// with SIGKILL.
+// For tests, STREAMD_FAULT=STEP:fail|kill|cut makes step STEP (1–5, see
+// ha.Step) of a switchover fail on this node, kills the process there
+// with SIGKILL, or cuts the sync link there (once).
 package main
 
 import (
@@ -337,15 +337,20 @@ func faultHook(env string) (func(ha.Step) error, error) {
 	}
 	step, action, _ := strings.Cut(env, ":")
 	n, err := strconv.Atoi(step)
-	if err != nil || n < int(ha.StepStop) || n > int(ha.StepRestart) || (action != "fail" && action != "kill") {
-		return nil, fmt.Errorf("STREAMD_FAULT=%q: want STEP:fail or STEP:kill, STEP 1 to 5", env)
+	if err != nil || n < int(ha.StepStop) || n > int(ha.StepRestart) || (action != "fail" && action != "kill" && action != "cut") {
+		return nil, fmt.Errorf("STREAMD_FAULT=%q: want STEP:fail, STEP:kill or STEP:cut, STEP 1 to 5", env)
 	}
-	return func(s ha.Step) error {
+	var cut sync.Once
+	return func(s ha.Step) (err error) {
 		if s != ha.Step(n) {
 			return nil
 		}
-		if action == "kill" {
+		switch action {
+		case "kill":
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		case "cut":
+			cut.Do(func() { err = ha.ErrCutLink })
+			return err
 		}
 		return fmt.Errorf("injected fault at %v", s)
 	}, nil

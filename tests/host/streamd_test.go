@@ -298,8 +298,8 @@ func testStreamd(t *testing.T, curls, size, rate int) {
 }
 
 // TestStreamdFaults kills one streamd process with SIGKILL at each step
-// of a switchover, or makes the standby refuse (STREAMD_FAULT), while
-// curl downloads and a socat echo run. Afterwards every client has either completed byte-exact or seen
+// of a switchover, makes the standby refuse, or cuts the sync link at
+// each step (STREAMD_FAULT), while curl downloads and a socat echo run. Afterwards every client has either completed byte-exact or seen
 // its connection closed with a correct prefix — never a corrupt body —
 // and the service address is on exactly one node. Where the outcome is
 // known, it is asserted: the sessions survive when the killed process
@@ -327,6 +327,16 @@ func TestStreamdFaults(t *testing.T) {
 		// the standby refuses: before confirming, or taking the address
 		{"sby", ha.StepSet, "fail", false, true, "act"},
 		{"sby", ha.StepAddressUp, "fail", false, true, "act"},
+		// the sync link cut at each step: once the standby has redialed,
+		// one node serves them
+		{"act", ha.StepStop, "cut", false, true, "act"},
+		{"act", ha.StepSet, "cut", false, true, "act"},
+		{"act", ha.StepAddressDown, "cut", false, true, "act"},
+		{"act", ha.StepAddressUp, "cut", false, true, "sby"},
+		{"act", ha.StepRestart, "cut", false, true, "sby"},
+		{"sby", ha.StepSet, "cut", false, true, "act"},
+		{"sby", ha.StepAddressUp, "cut", false, true, "sby"},
+		{"sby", ha.StepRestart, "cut", false, true, "sby"},
 	} {
 		t.Run(fmt.Sprintf("%s-step%d-%s", tc.node, tc.step, tc.action), func(t *testing.T) {
 			e := newEnv(t)
