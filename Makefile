@@ -62,7 +62,8 @@ bench:
 FUZZTIME ?= 60s
 FUZZ_TARGETS := libtcptake:FuzzDecodeImage libtcptake:FuzzDecodeTuple libtcptake:FuzzDecodeSegment \
 	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg \
-	ctl:FuzzParseArgs
+	ctl:FuzzParseArgs \
+	ha:FuzzDecodeFrame
 
 fuzz:
 	set -e; for t in $(FUZZ_TARGETS); do \

@@ -1,33 +1,33 @@
 #!/usr/bin/env bash
-# ci/demo.sh — make demo: a live download moves to another node.
+# ci/demo.sh — make demo: live downloads and an echo session move to the
+# other node and back.
 #
 #   tt-cli-$$             tt-act-$$                 tt-sby-$$
 #  ┌──────────────┐     ┌─────────────────────┐   ┌─────────────────────┐
-#  │ curl         │     │ rateserver (active) │   │ rateserver (standby)│
-#  │ 192.0.2.1    │     │ 192.0.2.2           │   │ 192.0.2.3           │
-#  │ 2001:db8::1  │     │ 2001:db8::2         │   │ 2001:db8::3         │
-#  │              │     │ service address:    │   │   (it moves here)   │
-#  │              │     │ 192.0.2.100         │   │                     │
+#  │ curl, socat  │     │ streamd (active)    │   │ streamd (standby)   │
+#  │ 192.0.2.1    │     │ 192.0.2.2           │◀─▶│ 192.0.2.3           │
+#  │ 2001:db8::1  │     │ 2001:db8::2         │TLS│ 2001:db8::3         │
+#  │              │     │ service address:    │   │   (it moves here    │
+#  │              │     │ 192.0.2.100         │   │    and back)        │
 #  │              │     │ 2001:db8::100       │   │                     │
 #  └──────┬───────┘     └─────────┬───────────┘   └─────────┬───────────┘
 #         └────────── br0 (bridge in tt-br-$$) ─────────────┘
 #
-# curl downloads 4 MiB at 1 MiB/s from the service address (IPv4 and IPv6
-# at once). After about a second the active rateserver gets SIGUSR1: it
-# stops and dumps both sessions (tcptake Stop/Get, the download positions
-# go in the images), streams the images to the standby over a unix
-# socket, the standby sets them up frozen, the service addresses move
-# (delete on act, add + gratuitous ARP / unsolicited NA on sby), the
-# standby restarts the sessions and finishes the downloads. Each body is
-# checked byte for byte. Run as root; everything created is removed on exit.
+# Each node gets a key from `tcptakectl keygen`; the two streamd processes
+# link over TCP (TLS 1.3, pinned keys). curl downloads DEMO_SIZE bytes at
+# DEMO_RATE bytes/s from the service address over IPv4 and IPv6, and socat
+# sends random bytes through streamd's echo service. A quarter of the way
+# in, `tcptakectl node switchover` moves every session (and the address)
+# to the standby; half way, a second one moves them back. Every body is
+# checked line by line and the echo stream byte for byte. Run as root;
+# everything created is removed on exit.
 #
-#   DEMO_SIZE=4194304 DEMO_RATE=1048576 DEMO_FAMILIES="4 6" ci/demo.sh
+#   DEMO_SIZE=200000000 DEMO_RATE=20000000 ci/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZE=${DEMO_SIZE:-4194304}
-RATE=${DEMO_RATE:-1048576}
-FAMILIES=${DEMO_FAMILIES:-4 6}
+SIZE=${DEMO_SIZE:-200000000}
+RATE=${DEMO_RATE:-20000000}
 PORT=8080
 GO=${GO:-go}
 
@@ -36,7 +36,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 need=""
-for pair in curl:curl ip:iproute2 nft:nftables sha256sum:coreutils; do
+for pair in curl:curl socat:socat ip:iproute2 nft:nftables cmp:diffutils; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need="$need ${pair#*:}"
 done
 . ci/lib.sh
@@ -56,11 +56,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ms() { date +%s%3N; }
 say() { printf '%s\n' "$*"; }
 
-say "== building rateserver"
-"$GO" build -o "$tmp/rateserver" ./examples/rateserver
+say "== building streamd and tcptakectl"
+"$GO" build -o "$tmp/streamd" ./examples/streamd
+"$GO" build -o "$tmp/tcptakectl" ./ctl
+ctl() { "$tmp/tcptakectl" "$@"; }
 
 say "== topology: $CLI, $ACT, $SBY around a bridge in $BR"
 for ns in $CLI $ACT $SBY $BR; do
@@ -84,82 +85,99 @@ done
 ip -n $ACT addr add 192.0.2.100/24 dev eth0
 ip -n $ACT addr add 2001:db8::100/64 dev eth0 nodad
 
-say "== rateservers: active in $ACT, standby in $SBY, both listening on the service address"
-common=(-listen 192.0.2.100:$PORT -listen "[2001:db8::100]:$PORT"
-	-vip 192.0.2.100/24@eth0 -vip 2001:db8::100/64@eth0 -rate "$RATE")
-ip netns exec $ACT "$tmp/rateserver" "${common[@]}" -handoff "$tmp/act.sock" -peer "$tmp/sby.sock" \
-	>"$tmp/act.events" 2>"$tmp/act.log" &
-act_pid=$!
-pids+=($act_pid)
-ip netns exec $SBY "$tmp/rateserver" "${common[@]}" -handoff "$tmp/sby.sock" -peer "$tmp/act.sock" \
-	>"$tmp/sby.events" 2>"$tmp/sby.log" &
-pids+=($!)
-for f in act sby; do
-	for _ in $(seq 100); do grep -qs '"ready"' "$tmp/$f.events" && break; sleep 0.05; done
-	grep -qs '"ready"' "$tmp/$f.events" || { say "demo: $f rateserver did not start:"; cat "$tmp/$f.log"; exit 1; }
-done
+say "== keys: tcptakectl keygen"
+act_pub=$(ctl keygen "$tmp/act.key")
+sby_pub=$(ctl keygen "$tmp/sby.key")
+say "   act: $act_pub"
+say "   sby: $sby_pub"
 
-want=$("$tmp/rateserver" -sha256 "$SIZE")
-say "== curl in $CLI: $SIZE bytes at $RATE B/s over IPv${FAMILIES// /+IPv}"
-t0=$(ms)
+say "== streamd: active in $ACT, standby in $SBY, linked over TCP 192.0.2.2:7000"
+common=(--listen 192.0.2.100:$PORT --listen "[2001:db8::100]:$PORT" --echo-listen 192.0.2.100:7
+	--vip 192.0.2.100/24@eth0 --vip 2001:db8::100/64@eth0)
+ip netns exec $ACT "$tmp/streamd" "${common[@]}" --role active --sync-listen 192.0.2.2:7000 \
+	--key "$tmp/act.key" --peer-key "$sby_pub" --control "$tmp/act.sock" 2>"$tmp/act.log" &
+pids+=($!)
+ip netns exec $SBY "$tmp/streamd" "${common[@]}" --role standby --sync-peer 192.0.2.2:7000 \
+	--key "$tmp/sby.key" --peer-key "$act_pub" --control "$tmp/sby.sock" 2>"$tmp/sby.log" &
+pids+=($!)
+linked() { ctl -j node status --control "$1" 2>/dev/null | grep -q '"address"'; }
+for _ in $(seq 100); do linked "$tmp/act.sock" && linked "$tmp/sby.sock" && break; sleep 0.1; done
+if ! linked "$tmp/act.sock"; then
+	say "demo: the nodes did not link:"
+	sed 's/^/   act: /' "$tmp/act.log"
+	sed 's/^/   sby: /' "$tmp/sby.log"
+	exit 1
+fi
+ctl node status --control "$tmp/act.sock" | sed 's/^/   act: /'
+
+secs=$(awk "BEGIN { print $SIZE / $RATE }")
+say "== clients in $CLI: curl $SIZE bytes at $RATE B/s over IPv4 and IPv6, socat echo (${secs}s)"
 curls=()
-for fam in $FAMILIES; do
-	case $fam in
-	4) url="http://192.0.2.100:$PORT/body?size=$SIZE" ;;
-	6) url="http://[2001:db8::100]:$PORT/body?size=$SIZE" ;;
-	*) say "demo: DEMO_FAMILIES takes 4 and 6"; exit 2 ;;
-	esac
-	ip netns exec $CLI curl -sS -g --max-time 60 -o "$tmp/body$fam" -w "%{size_download} %{time_total}\n" "$url" \
-		>"$tmp/curl$fam.out" 2>&1 &
+for fam in 4 6; do
+	host=192.0.2.100
+	[ $fam = 6 ] && host="[2001:db8::100]"
+	ip netns exec $CLI curl -sS -g --fail --max-time $(awk "BEGIN { print int($secs * 3 + 30) }") \
+		-o "$tmp/body$fam" "http://$host:$PORT/stream?bytes=$SIZE&rate=$RATE" 2>"$tmp/curl$fam.err" &
 	curls+=($!)
 	pids+=($!)
 done
+# The echo input goes in 64 KiB every 20 ms, for about as long as the downloads.
+chunks=$(awk "BEGIN { print int($secs * 50) }")
+head -c $((chunks * 65536)) /dev/urandom >"$tmp/echo.in"
+{
+	for c in $(seq 0 $((chunks - 1))); do
+		dd if="$tmp/echo.in" bs=65536 skip="$c" count=1 status=none
+		sleep 0.02
+	done
+} | ip netns exec $CLI socat -b 65536 -t 30 STDIO TCP4:192.0.2.100:7 >"$tmp/echo.out" 2>"$tmp/socat.err" &
+socat_pid=$!
+pids+=($socat_pid)
 
-# Move when about a quarter has arrived.
-sleep "$(awk "BEGIN { print $SIZE / $RATE / 4 }")"
-t_sig=$(ms)
-say "   t=$(awk "BEGIN { printf \"%.2f\", ($t_sig - $t0) / 1000 }")s  SIGUSR1 → active hands its sessions to the standby"
-kill -USR1 $act_pid
-for _ in $(seq 200); do grep -qs '"pushed"' "$tmp/act.events" && break; sleep 0.05; done
-ev=$(grep '"pushed"' "$tmp/act.events" || true)
-field() { printf '%s' "$ev" | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 fail=0
-if [ -z "$ev" ] || printf '%s' "$ev" | grep -q '"err"'; then
-	say "   handoff FAILED: ${ev:-no report}"
-	sed 's/^/   act: /' "$tmp/act.log"
-	sed 's/^/   sby: /' "$tmp/sby.log"
-	fail=1
-else
-	printf '   %-22s %8s µs   (%s session(s), %s bytes of images)\n' "stop + get (act)" "$(field stop_get_us)" "$(field sessions)" "$(field image_bytes)"
-	printf '   %-22s %8s µs\n' "set (sby, frozen)" "$(field set_us)"
-	printf '   %-22s %8s µs\n' "address down (act)" "$(field ip_down_us)"
-	printf '   %-22s %8s µs\n' "address up + GARP/NA" "$(field ip_up_us)"
-	printf '   %-22s %8s µs\n' "restart (sby)" "$(field restart_us)"
-	printf '   %-22s %8s µs   (off the critical path)\n' "release (act)" "$(field release_us)"
-	printf '   %-22s %8s ms   (first stop → last restart)\n' "blackout" "$(awk "BEGIN { printf \"%.2f\", $(field blackout_us) / 1000 }")"
-	mss=$(printf '%s' "$ev" | grep -o '"mss_[a-z]*":[0-9]*' | tr -d '"' | tr '\n' ' ' || true)
-	printf '   %-22s %s (TCP_INFO snd_mss per session)\n' "mss" "$mss"
-fi
+switchover() {
+	say "== $(date +%T.%3N) tcptakectl node switchover --control $1"
+	if ! ctl node switchover --control "$1" | sed 's/^/   /'; then
+		fail=1
+	fi
+}
+sleep "$(awk "BEGIN { print $secs / 4 }")"
+switchover "$tmp/act.sock"
+sleep "$(awk "BEGIN { print $secs / 4 }")"
+switchover "$tmp/sby.sock"
 
-for i in "${!curls[@]}"; do
-	fam=$(echo $FAMILIES | cut -d' ' -f$((i + 1)))
+say "== checking"
+for i in 0 1; do
+	fam=$((4 + 2 * i))
 	if ! wait "${curls[$i]}"; then
-		say "   IPv$fam: curl failed: $(cat "$tmp/curl$fam.out")"
+		say "   IPv$fam: curl failed: $(cat "$tmp/curl$fam.err")"
 		fail=1
 		continue
 	fi
-	got=$(sha256sum <"$tmp/body$fam" | cut -d' ' -f1)
-	len=$(stat -c %s "$tmp/body$fam")
-	read -r _ secs <"$tmp/curl$fam.out"
-	if [ "$got" = "$want" ] && [ "$len" = "$SIZE" ]; then
-		say "   IPv$fam: $len bytes in ${secs}s, sha256 $got: OK"
+	# line k must be printf("%015d\n", k); the last one may be cut
+	if res=$(awk -v size="$SIZE" '
+		{ want = sprintf("%015d", NR - 1); n += length($0) + 1 }
+		$0 != want && !(n > size && substr(want, 1, length($0)) == $0) { print "line " NR - 1 ": " $0; exit 1 }
+		END { if (n < size || n > size + 1) { print n " bytes"; exit 1 } }' "$tmp/body$fam") &&
+		[ "$(stat -c %s "$tmp/body$fam")" = "$SIZE" ]; then
+		say "   IPv$fam: $SIZE bytes, every line right: OK"
 	else
-		say "   IPv$fam: $len bytes, sha256 $got; want $SIZE bytes, sha256 $want: CORRUPT"
+		say "   IPv$fam: CORRUPT: $res"
 		fail=1
 	fi
 done
+if ! wait $socat_pid; then
+	say "   echo: socat failed: $(cat "$tmp/socat.err")"
+	fail=1
+elif cmp -s "$tmp/echo.in" "$tmp/echo.out"; then
+	say "   echo: $(stat -c %s "$tmp/echo.out") bytes back, byte for byte: OK"
+else
+	say "   echo: CORRUPT: $(cmp "$tmp/echo.in" "$tmp/echo.out" 2>&1 | head -1)"
+	fail=1
+fi
 if [ $fail -ne 0 ]; then
+	sed 's/^/   act: /' "$tmp/act.log" | tail -20
+	sed 's/^/   sby: /' "$tmp/sby.log" | tail -20
 	say "== demo FAILED"
 	exit 1
 fi
-say "== demo OK: the downloads finished on the standby, byte for byte"
+say "== demo OK: the sessions moved to the standby and back, byte for byte"

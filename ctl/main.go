@@ -107,6 +107,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			imageCommand(),
 			moduleCommand(),
 			versionCommand(),
+			nodeCommand(),
+			keygenCommand(),
 			helpCommand(),
 		},
 		Action: func(c *cli.Context) error {

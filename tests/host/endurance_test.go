@@ -8,14 +8,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/tcptake/tcptake/examples/node"
 )
 
 // TestEndurance (e): one session carries 100 MB from the client through
-// an echo service and back while it is moved 10 times in a row
-// (act→sby→act…, the service address with it). Both directions must be
-// byte-exact, in bounded time.
+// streamd's echo service and back while it is switched over 25 times in
+// a row (act→sby→act…, the service address with it), per address family:
+// 50 consecutive switchovers under load. Both directions must be
+// byte-exact (nothing lost, duplicated or reordered), in bounded time,
+// without an RST.
 func TestEndurance(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		t.Run(family(v6), func(t *testing.T) { testEndurance(t, v6) })
@@ -25,14 +25,12 @@ func TestEndurance(t *testing.T) {
 func testEndurance(t *testing.T, v6 bool) {
 	const (
 		total = 100 << 20
-		moves = 10
+		moves = 25
 		chunk = 64 << 10
-		rate  = 40 << 20 // bytes/s the client sends: about 2.5 s of streaming
+		rate  = 20 << 20 // bytes/s the client sends: about 5 s of streaming
 	)
 	e := newEnv(t)
-	nodes := [2]*node.Node{newNode(t, e.Act, node.Echo{}), newNode(t, e.Sby, node.Echo{})}
-	listen(t, e.Act, nodes[0], vip(v6, 7))
-	listen(t, e.Sby, nodes[1], vip(v6, 7))
+	cl := startCluster(t, e, nil)
 	c := dial(t, e.Cli, vip(v6, 7))
 
 	start := time.Now()
@@ -59,39 +57,34 @@ func testEndurance(t *testing.T, v6 bool) {
 	}()
 	v := &verifier{seed: 10}
 	rerr := make(chan error, 1)
-	var received func() int64
-	{
-		cr := &countingWriter{w: v}
-		received = cr.n
-		go func() {
-			c.SetReadDeadline(time.Now().Add(90 * time.Second))
-			_, err := io.Copy(cr, c)
-			rerr <- err
-		}()
-	}
-	for i := 0; i < moves; i++ {
+	cr := &countingWriter{w: v}
+	go func() {
+		c.SetReadDeadline(time.Now().Add(90 * time.Second))
+		_, err := io.Copy(cr, c)
+		rerr <- err
+	}()
+	socks := [2]string{cl.act, cl.sby}
+	for i := range moves {
 		mark := int64(i+1) * total / (moves + 1)
-		if !eventually(20*time.Second, func() bool { return received() >= mark }) {
+		if !eventually(20*time.Second, func() bool { return cr.n() >= mark }) {
 			e.diagnose(t)
-			t.Fatalf("the stream stalled at %d bytes (waiting for %d) after %d moves", received(), mark, i)
+			t.Fatalf("the stream stalled at %d bytes (waiting for %d) after %d moves", cr.n(), mark, i)
 		}
-		from, to := nodes[i%2], nodes[(i+1)%2]
-		rep := migrate(t, from, to, 1)
-		t.Logf("move %d %s→%s at %d MB: blackout %.1f ms, image %d B", i+1, from.Name, to.Name, received()>>20, float64(rep.BlackoutUs)/1000, rep.ImageBytes)
+		cl.switchover(t, socks[i%2], 1)
 	}
 	if err := <-werr; err != nil {
 		t.Fatalf("client write: %v", err)
 	}
 	if err := <-rerr; err != nil {
-		t.Fatalf("client read: %v after %d bytes", err, received())
+		t.Fatalf("client read: %v after %d bytes", err, cr.n())
 	}
 	if v.bad != nil || v.off != total {
 		t.Fatalf("echoed stream: %d bytes (want %d), first difference: %v", v.off, total, v.bad)
 	}
 	el := time.Since(start)
-	t.Logf("100 MB echoed byte-exact through %d moves in %v", moves, el)
-	if el > 30*time.Second {
-		t.Errorf("took %v, want < 30 s", el)
+	t.Logf("100 MB echoed byte-exact through %d switchovers in %v", moves, el)
+	if el > 40*time.Second {
+		t.Errorf("took %v, want < 40 s", el)
 	}
 	e.checkNoRST()
 }

@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -17,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptake/tcptake/examples/node"
+	"github.com/tcptake/tcptake/ha"
 	"github.com/tcptake/tcptake/libtcptake"
 	"github.com/tcptake/tcptake/tests/host/topo"
 )
@@ -264,12 +262,12 @@ func TestPermissionHelper(t *testing.T) {
 		t.Fatalf("unprivileged Set: %v, want ErrPermission", err)
 	}
 	// Stop of a plain loopback session.
-	l, err := node.Listen("127.0.0.1:0")
+	l, err := ha.Listen(ctx, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	c, err := node.Dialer().Dial("tcp", l.Addr().String())
+	c, err := dialer().Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,67 +291,4 @@ func TestPermissionHelper(t *testing.T) {
 		t.Fatalf("session after a failed Stop: %q %v", buf, err)
 	}
 	fmt.Println("PERM-HELPER-OK")
-}
-
-// TestAbortedHandoff: when the standby cannot set a session up (here it
-// may not bind an address it lacks), the handoff is called off, the
-// session resumes in place on act and keeps working, the standby keeps
-// nothing, and the client sees no RST.
-func TestAbortedHandoff(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		t.Run(family(v6), func(t *testing.T) {
-			e := newEnv(t)
-			act := newNode(t, e.Act, node.Echo{})
-			sby := newNode(t, e.Sby, node.Echo{})
-			sby.Options.NoFreebind = true
-			listen(t, e.Act, act, vip(v6, 7))
-			c := dial(t, e.Cli, vip(v6, 7))
-			echo := func(msg []byte) {
-				t.Helper()
-				if _, err := c.Write(msg); err != nil {
-					t.Fatal(err)
-				}
-				buf := make([]byte, len(msg))
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.ReadFull(c, buf); err != nil || !bytes.Equal(buf, msg) {
-					t.Fatalf("echo: %q, %v", buf, err)
-				}
-			}
-			echo([]byte("before"))
-			fds, err := unixSocketpair()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { _, err := sby.Take(ctx, fds[1], topo.VIPs()); done <- err }()
-			_, err = act.Push(ctx, fds[0], topo.VIPs())
-			if !errors.Is(err, libtcptake.ErrNotLocal) && (err == nil || !strings.Contains(err.Error(), "aborted")) {
-				t.Errorf("push to a standby that cannot set: %v, want the peer's abort", err)
-			}
-			if err := <-done; !errors.Is(err, libtcptake.ErrNotLocal) {
-				t.Errorf("take: %v, want ErrNotLocal", err)
-			}
-			echo([]byte("after the aborted handoff"))
-			l, r := connTuple(c)
-			nothingLeft(t, e.Sby, unmap(r), unmap(l), 0)
-			nothingLeft(t, e.Act, unmap(r), unmap(l), 1)
-			c.CloseWrite()
-			if b, err := readAll(c, 5*time.Second); err != nil || len(b) != 0 {
-				t.Errorf("close: %q, %v", b, err)
-			}
-			c.Close()
-			time.Sleep(50 * time.Millisecond)
-			e.checkNoRST()
-		})
-	}
-}
-
-func unixSocketpair() ([2]net.Conn, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return [2]net.Conn{}, err
-	}
-	return [2]net.Conn{fileConn(fds[0]), fileConn(fds[1])}, nil
 }

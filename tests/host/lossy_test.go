@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptake/tcptake/examples/node"
 	"github.com/tcptake/tcptake/libtcptake"
 	"github.com/tcptake/tcptake/tests/host/topo"
 )
@@ -160,10 +159,7 @@ type stream struct {
 func newStreamServer(t *testing.T, n *topo.Netns, sndbuf int) *streamServer {
 	srv := &streamServer{t: t}
 	for _, v6 := range []bool{false, true} {
-		var l *net.TCPListener
-		if err := n.Do(func() (err error) { l, err = node.Listen(vip(v6, 8080).String()); return err }); err != nil {
-			t.Fatal(err)
-		}
+		l := listenFree(t, n, vip(v6, 8080))
 		t.Cleanup(func() { l.Close() })
 		go srv.accept(l, sndbuf)
 	}

@@ -3,18 +3,12 @@
 package host
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/tcptake/tcptake/tests/host/topo"
 )
 
 var (
@@ -23,18 +17,18 @@ var (
 	buildErr  error
 )
 
-// binary builds the example programs once per test run and returns the
-// path of one of them.
-func binary(t *testing.T, name string) string {
+// program builds streamd and tcptakectl once per test run and returns
+// the path of one of them.
+func program(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "tcptake-hosttest-")
 		if buildErr != nil {
 			return
 		}
-		for _, p := range []string{"rateserver", "echoserver"} {
+		for p, pkg := range map[string]string{"streamd": "examples/streamd", "tcptakectl": "ctl"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, p),
-				"github.com/tcptake/tcptake/examples/"+p).CombinedOutput()
+				"github.com/tcptake/tcptake/"+pkg).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", p, err, out)
 				return
@@ -54,60 +48,6 @@ func needTool(t *testing.T, tools ...string) {
 			t.Skipf("needs %s (ci/hosttest.sh installs it)", tool)
 		}
 	}
-}
-
-// server is an example server process in a namespace, reporting events
-// as JSON lines on its stdout.
-type server struct {
-	cmd    *exec.Cmd
-	events chan map[string]any
-}
-
-func startServer(t *testing.T, n *topo.Netns, bin string, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cmd: n.Command(ctx, bin, args...), events: make(chan map[string]any, 16)}
-	s.cmd.Stderr = testWriter{t}
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		s.cmd.Wait()
-	})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			t.Logf("%s: %s", n.Role, sc.Text())
-			var ev map[string]any
-			if json.Unmarshal(sc.Bytes(), &ev) == nil {
-				s.events <- ev
-			}
-		}
-		close(s.events)
-	}()
-	if ev := s.next(t, 10*time.Second); ev["event"] != "ready" {
-		t.Fatalf("%s: first event %v, want ready", n.Role, ev)
-	}
-	return s
-}
-
-func (s *server) next(t *testing.T, d time.Duration) map[string]any {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatalf("server exited: %v", s.cmd.Wait())
-		}
-		return ev
-	case <-time.After(d):
-		t.Fatalf("no event from the server within %v", d)
-	}
-	return nil
 }
 
 func TestMain(m *testing.M) {

@@ -12,14 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptake/tcptake/examples/node"
 	"github.com/tcptake/tcptake/libtcptake"
 	"github.com/tcptake/tcptake/tests/host/topo"
 	"golang.org/x/sys/unix"
 )
 
 // pair is one client↔server session between cli and act, driven directly
-// by the test (no node.Service): the test decides what each side reads.
+// by the test: the test decides what each side reads.
 type pair struct {
 	e        *env
 	cli, srv *net.TCPConn
@@ -27,17 +26,14 @@ type pair struct {
 	mss      uint32 // the server's snd_mss before any stop
 }
 
-func newPair(t *testing.T, e *env, v6 bool, port uint16, dialer func(*net.Dialer)) *pair {
+func newPair(t *testing.T, e *env, v6 bool, port uint16, tune func(*net.Dialer)) *pair {
 	t.Helper()
 	addr := vip(v6, port)
-	var l *net.TCPListener
-	if err := e.Act.Do(func() (err error) { l, err = node.Listen(addr.String()); return err }); err != nil {
-		t.Fatal(err)
-	}
+	l := listenFree(t, e.Act, addr)
 	defer l.Close()
-	d := node.Dialer()
-	if dialer != nil {
-		dialer(d)
+	d := dialer()
+	if tune != nil {
+		tune(d)
 	}
 	var c net.Conn
 	if err := e.Cli.Do(func() (err error) { c, err = d.Dial("tcp", addr.String()); return err }); err != nil {
@@ -50,7 +46,7 @@ func newPair(t *testing.T, e *env, v6 bool, port uint16, dialer func(*net.Dialer
 	}
 	p := &pair{e: e, cli: c.(*net.TCPConn), srv: s, port: port}
 	t.Cleanup(func() { p.cli.Close(); p.srv.Close() })
-	p.mss = node.SndMSS(s)
+	p.mss = sndMSS(s)
 	return p
 }
 
@@ -124,7 +120,7 @@ func (p *pair) moveTo(t *testing.T, sess *libtcptake.Session, img *libtcptake.Im
 	if err != nil {
 		t.Fatalf("release: %v", err)
 	}
-	if got := node.SndMSS(conn); got != p.mss || got == 524 {
+	if got := sndMSS(conn); got != p.mss || got == 524 {
 		t.Errorf("restored snd_mss %d, original %d (want equal, not 524)", got, p.mss)
 	}
 	return conn, restarted

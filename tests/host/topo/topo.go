@@ -39,7 +39,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcptake/tcptake/examples/node"
+	"github.com/tcptake/tcptake/ha"
 	"golang.org/x/sys/unix"
 )
 
@@ -250,9 +250,9 @@ func (n *Netns) Try(name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// VIPs are the service addresses as node.VIP values.
-func VIPs() []node.VIP {
-	return []node.VIP{
+// VIPs are the service addresses.
+func VIPs() ha.Addresses {
+	return ha.Addresses{
 		{Prefix: netip.PrefixFrom(VIP4, 24), Dev: Dev},
 		{Prefix: netip.PrefixFrom(VIP6, 64), Dev: Dev},
 	}
@@ -261,48 +261,9 @@ func VIPs() []node.VIP {
 // MoveServiceIP deletes the service addresses in from, adds them in to and
 // announces them there (gratuitous ARP, unsolicited NA).
 func (tp *Topology) MoveServiceIP(from, to *Netns) error {
-	err := from.Do(func() error {
-		for _, v := range VIPs() {
-			if err := v.Del(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	ctx := context.Background()
+	if err := from.Do(func() error { return VIPs().Down(ctx) }); err != nil {
 		return err
 	}
-	err = to.Do(func() error {
-		for _, v := range VIPs() {
-			if err := v.Add(); err != nil {
-				return err
-			}
-		}
-		for _, v := range VIPs() {
-			if err := v.Announce(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return to.waitLocal(VIP6)
-}
-
-// waitLocal waits until a just-added IPv6 address receives packets: even
-// with nodad, the kernel installs its local route from a workqueue, so on
-// a loaded node a packet sent to it right away leaves by the prefix route
-// and is lost.
-func (n *Netns) waitLocal(a netip.Addr) error {
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		out, _ := n.Try("ip", "-6", "route", "show", "table", "local", a.String()+"/128")
-		if strings.HasPrefix(out, "local ") {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no local route for %v after 5s", n.Name, a)
-		}
-	}
+	return to.Do(func() error { return VIPs().Up(ctx) })
 }

@@ -1,0 +1,108 @@
+package ha
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// msgType is a frame's type. Session images travel as msgImage frames
+// whose payload is the image in the project's image encoding
+// (libtcptake.Image.MarshalBinary: the session attribute nest, which holds
+// the application state as one of its attributes) — no second encoding.
+// The small control messages are JSON.
+type msgType uint8
+
+const (
+	msgHello     msgType = 1  // hello
+	msgHeartbeat msgType = 2  // no payload
+	msgSync      msgType = 3  // syncMsg: the active's state, sent on every new link
+	msgBegin     msgType = 10 // beginMsg: a switchover starts
+	msgImage     msgType = 11 // one session image
+	msgEnd       msgType = 12 // endMsg: all images sent
+	msgReady     msgType = 13 // readyMsg: the standby set every session
+	msgAbort     msgType = 14 // abortMsg: the sender gives up the switchover
+	msgGo        msgType = 15 // goMsg: the active gave up the address
+	msgServing   msgType = 16 // servingMsg: the new active serves
+	msgDone      msgType = 17 // no payload: the old active released its sockets
+)
+
+func (t msgType) String() string {
+	switch t {
+	case msgHello:
+		return "hello"
+	case msgHeartbeat:
+		return "heartbeat"
+	case msgSync:
+		return "sync"
+	case msgBegin:
+		return "begin"
+	case msgImage:
+		return "image"
+	case msgEnd:
+		return "end"
+	case msgReady:
+		return "ready"
+	case msgAbort:
+		return "abort"
+	case msgGo:
+		return "go"
+	case msgServing:
+		return "serving"
+	case msgDone:
+		return "done"
+	}
+	return fmt.Sprintf("type %d", uint8(t))
+}
+
+// syncMsg is the full state an active sends a (re)connected standby. A
+// restarted standby learns the epoch and the sessions from it; the
+// failover issue adds the checkpoints.
+type syncMsg struct {
+	Sessions int `json:"sessions"`
+}
+
+type beginMsg struct {
+	ID uint64 `json:"id"` // the switchover, echoed in every later message
+}
+
+type endMsg struct {
+	ID       uint64        `json:"id"`
+	Sessions int           `json:"sessions"`
+	StopGet  time.Duration `json:"stop_get"`
+}
+
+type readyMsg struct {
+	ID       uint64        `json:"id"`
+	Transfer time.Duration `json:"transfer"`
+	Set      time.Duration `json:"set"`
+}
+
+type abortMsg struct {
+	ID     uint64 `json:"id"`
+	Reason string `json:"reason"`
+}
+
+type goMsg struct {
+	ID     uint64        `json:"id"`
+	IPDown time.Duration `json:"ip_down"`
+}
+
+type servingMsg struct {
+	ID      uint64        `json:"id"`
+	IPUp    time.Duration `json:"ip_up"`
+	Restart time.Duration `json:"restart"`
+	Failed  int           `json:"failed"`
+}
+
+type doneMsg struct {
+	ID uint64 `json:"id"`
+}
+
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own plain structs are encoded
+	}
+	return b
+}

@@ -1,0 +1,483 @@
+package ha
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcptake/tcptake/libtcptake"
+)
+
+// Options configure a Node. Key, PeerKey and one of SyncListen and
+// SyncPeer are required.
+type Options struct {
+	// Name labels the node in logs and status.
+	Name string
+	// Role is the role at start. A node that learns from its peer of a
+	// higher epoch follows it.
+	Role Role
+	// Key is this node's private key; PeerKey the peer's public key,
+	// the only one its link accepts.
+	Key     ed25519.PrivateKey
+	PeerKey ed25519.PublicKey
+	// SyncListen is the address this node accepts the link on; SyncPeer
+	// the address it dials (and redials) instead.
+	SyncListen, SyncPeer string
+	// Control is the path of the control socket; empty for none.
+	Control string
+	// Address moves the service address; nil leaves it alone.
+	Address AddressManager
+	// Restore receives each session restored on this node with its
+	// application state: on the new active after a switchover, and on
+	// the old one when a switchover is abandoned. It should serve the
+	// connection and Track it again. It must not block.
+	Restore func(conn *net.TCPConn, state []byte)
+	// EpochFile keeps the epoch across restarts; empty keeps it in
+	// memory only (then a restarted node may follow a stale peer).
+	EpochFile string
+	// Session is passed to the libtcptake calls.
+	Session *libtcptake.Options
+	// HeartbeatInterval is how often each side sends a heartbeat (1s);
+	// HeartbeatTimeout how long a silent link lives (3 intervals).
+	HeartbeatInterval, HeartbeatTimeout time.Duration
+	// HandshakeTimeout bounds a link's TLS handshake and hello (5s).
+	HandshakeTimeout time.Duration
+	// ReconnectDelay is the pause between the dialer's attempts (1s).
+	ReconnectDelay time.Duration
+	// StepTimeout bounds each wait for the peer in a switchover (10s),
+	// except the old active's wait for the new one's word that it serves:
+	// that one lasts while the link does.
+	StepTimeout time.Duration
+	// MaxFrame bounds a frame's payload (DefaultMaxFrame).
+	MaxFrame uint32
+	// BatchSize is how many sessions are stopped, sent and set per batch
+	// in a switchover (64).
+	BatchSize int
+	Logger    *slog.Logger
+	Clock     Clock
+	// Fault is for tests: called at each step of a switchover on this
+	// node (see Step for where), an error from it fails the step there;
+	// ErrCutLink cuts the sync link there instead.
+	Fault func(Step) error
+}
+
+// Node is one of the two nodes of a service.
+type Node struct {
+	o     Options
+	log   *slog.Logger
+	clock Clock
+	ops   sessionOps
+	tls   *tls.Config
+	store epochStore
+
+	// checkCaller admits control callers (peerIsRoot).
+	checkCaller func(*net.UnixConn) error
+
+	mu      sync.Mutex
+	role    Role
+	epoch   uint64
+	tracked map[*Tracked]struct{}
+	link    *peerLink
+	busy    bool
+	wg      sync.WaitGroup // every goroutine Run starts
+	recvMu  sync.Mutex     // one switchover at a time, either way
+	doubt   *outgoing      // a switchover whose outcome the peer must tell
+	last    *Report
+	lastErr string
+	linkErr string
+}
+
+// New checks o and makes a Node; Run starts it.
+func New(o Options) (*Node, error) {
+	if len(o.Key) != ed25519.PrivateKeySize || len(o.PeerKey) != ed25519.PublicKeySize {
+		return nil, errors.New("ha: Key and PeerKey are required")
+	}
+	if (o.SyncListen == "") == (o.SyncPeer == "") {
+		return nil, errors.New("ha: exactly one of SyncListen and SyncPeer is required")
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = time.Second
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 3 * o.HeartbeatInterval
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 5 * time.Second
+	}
+	if o.ReconnectDelay <= 0 {
+		o.ReconnectDelay = time.Second
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = 10 * time.Second
+	}
+	if o.MaxFrame == 0 {
+		o.MaxFrame = DefaultMaxFrame
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Address == nil {
+		o.Address = Hooks{}
+	}
+	if o.Restore == nil {
+		o.Restore = func(c *net.TCPConn, _ []byte) { c.Close() }
+	}
+	cfg, err := tlsConfig(o.Key, o.PeerKey)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		o: o, log: o.Logger.With("node", o.Name), clock: o.Clock, ops: libOps{o.Session},
+		tls: cfg, store: epochStore{o.EpochFile}, role: o.Role, tracked: map[*Tracked]struct{}{},
+		checkCaller: peerIsRoot,
+	}
+	if n.epoch, err = n.store.load(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Tracked is a connection the node moves in a switchover.
+type Tracked struct {
+	n      *Node
+	conn   *net.TCPConn
+	pause  func() []byte
+	closed atomic.Bool
+}
+
+// Track hands conn to the node. pause is called when a switchover begins:
+// it must stop the application's use of conn (no read or write after it
+// returns, conn left open) and return the state to continue from. Call
+// Close on the result when the session ends, before closing conn; a
+// session that ends while its pause runs must be closed before pause
+// returns, and is then left out of the switchover.
+func (n *Node) Track(conn *net.TCPConn, pause func() []byte) *Tracked {
+	t := &Tracked{n: n, conn: conn, pause: pause}
+	n.mu.Lock()
+	n.tracked[t] = struct{}{}
+	n.mu.Unlock()
+	return t
+}
+
+// Close stops tracking the session (it ended).
+func (t *Tracked) Close() {
+	t.closed.Store(true)
+	t.n.mu.Lock()
+	delete(t.n.tracked, t)
+	t.n.mu.Unlock()
+}
+
+// Run runs the sync link (listening or dialing), the heartbeats and the
+// control socket until ctx is done or a listener fails. It first takes the service address
+// when the node starts as the active, and makes sure it is not here when
+// it starts as the standby (a process that died may have left it).
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	role := n.role
+	n.mu.Unlock()
+	move := n.o.Address.Down
+	if role == RoleActive {
+		move = n.addressUp
+	}
+	if err := move(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		n.wg.Wait()
+	}()
+	wg := &n.wg
+	errc := make(chan error, 2)
+	if n.o.Control != "" {
+		cl, err := listenControl(n.o.Control)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { errc <- n.serve(ctx, cl, func(c net.Conn) { n.control(ctx, c.(*net.UnixConn)) }) })
+	}
+	if n.o.SyncListen != "" {
+		l, err := net.Listen("tcp", n.o.SyncListen)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { errc <- n.serve(ctx, l, func(c net.Conn) { n.connect(ctx, c, false) }) })
+	} else {
+		wg.Go(func() { errc <- n.dial(ctx) })
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err // a listener failed (nil: ctx is done)
+	}
+}
+
+// hello is this node's hello for a new link. It waits for a switchover
+// still running on a lost link to finish, so that it tells the outcome:
+// a standby that got the word to take over says so with its new role and
+// epoch before anything else.
+func (n *Node) hello() hello {
+	n.recvMu.Lock()
+	defer n.recvMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return hello{Role: n.role, Epoch: n.epoch, Name: n.o.Name}
+}
+
+// serve runs handle on every connection l accepts until ctx is done.
+func (n *Node) serve(ctx context.Context, l net.Listener, handle func(net.Conn)) error {
+	context.AfterFunc(ctx, func() { l.Close() })
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		n.wg.Go(func() { handle(c) })
+	}
+}
+
+// connect runs the handshake on a connection and serves the link.
+func (n *Node) connect(ctx context.Context, c net.Conn, dialer bool) {
+	hctx, cancel := context.WithTimeout(ctx, n.o.HandshakeTimeout)
+	lk, err := handshake(hctx, c, n.tls, dialer, n.hello(), n.o.MaxFrame)
+	cancel()
+	if err != nil {
+		n.refused(err)
+		return
+	}
+	n.serveLink(ctx, lk)
+}
+
+func (n *Node) dial(ctx context.Context) error {
+	d := net.Dialer{Timeout: n.o.HandshakeTimeout}
+	for ctx.Err() == nil {
+		c, err := d.DialContext(ctx, "tcp", n.o.SyncPeer)
+		if err == nil {
+			n.connect(ctx, c, true)
+		} else {
+			n.log.Debug("sync link: dial", "peer", n.o.SyncPeer, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(n.o.ReconnectDelay):
+		}
+	}
+	return nil
+}
+
+func (n *Node) refused(err error) {
+	n.log.Warn("sync link refused", "err", err)
+	n.mu.Lock()
+	n.linkErr = err.Error()
+	n.mu.Unlock()
+}
+
+// frame is one received frame handed to a switchover.
+type frame struct {
+	typ     msgType
+	epoch   uint64
+	payload []byte
+}
+
+// peerLink is the live link and what the node's procedures read from it.
+// Its peer hello is kept up to date under Node.mu: Epoch is the highest
+// the peer has sent, Role changes with a switchover.
+type peerLink struct {
+	*link
+	since    time.Time
+	rx       chan frame    // the current switchover's messages, under Node.mu
+	down     chan struct{} // closed when the link ends
+	lastSeen time.Time     // under Node.mu
+}
+
+func (n *Node) send(l *peerLink, typ msgType, payload []byte) error {
+	n.mu.Lock()
+	e := n.epoch
+	n.mu.Unlock()
+	if err := l.fc.write(typ, e, payload); err != nil {
+		l.conn.Close()
+		return &LinkError{Op: "write", Remote: l.remote, Err: err}
+	}
+	return nil
+}
+
+// admit applies the roles-by-epoch rules to a new link and makes it the
+// node's link; it returns an error when the link must be dropped.
+func (n *Node) admit(l *peerLink) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := l.peer
+	switch {
+	case n.doubt != nil:
+		// the peer's epoch tells whether it took the sessions
+	case n.role == RoleActive && p.Role == RoleActive && p.Epoch == n.epoch:
+		return ErrTwoActives
+	case n.role == RoleActive && p.Epoch > n.epoch:
+		// The peer served at a newer epoch: two actives must not
+		// both go on; an operator (or the failover issue's takeover)
+		// decides.
+		return ErrStaleEpoch
+	case n.role == RoleStandby && p.Epoch > n.epoch:
+		n.epoch = p.Epoch
+		if err := n.store.save(n.epoch); err != nil {
+			n.log.Error("save epoch", "err", err)
+		}
+	}
+	if n.link != nil {
+		n.link.conn.Close()
+	}
+	n.link = l
+	l.lastSeen = n.clock.Now()
+	n.linkErr = ""
+	return nil
+}
+
+func (n *Node) serveLink(ctx context.Context, lk *link) {
+	l := &peerLink{link: lk, since: n.clock.Now(), rx: make(chan frame, 4096), down: make(chan struct{})}
+	defer close(l.down)
+	defer l.conn.Close()
+	if err := n.admit(l); err != nil {
+		n.refused(&LinkError{Op: "hello", Remote: l.remote, Err: err})
+		return
+	}
+	n.log.Info("sync link up", "peer", l.remote, "peer_role", l.peer.Role, "peer_epoch", l.peer.Epoch)
+	defer func() {
+		n.mu.Lock()
+		if n.link == l {
+			n.link = nil
+		}
+		n.mu.Unlock()
+		n.log.Warn("sync link down", "peer", l.remote)
+	}()
+	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
+	defer stop()
+	n.wg.Go(func() { n.heartbeat(l) })
+	n.resolveDoubt(ctx, l)
+	n.mu.Lock()
+	active := n.role == RoleActive
+	sessions := len(n.tracked)
+	n.mu.Unlock()
+	if active {
+		n.send(l, msgSync, encode(syncMsg{Sessions: sessions}))
+	}
+	for {
+		h, p, err := l.fc.read()
+		if err != nil {
+			if !errClosed(err) {
+				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: err})
+			}
+			return
+		}
+		n.mu.Lock()
+		l.lastSeen = n.clock.Now()
+		l.peer.Epoch = max(l.peer.Epoch, h.epoch)
+		n.mu.Unlock()
+		switch h.typ {
+		case msgHeartbeat:
+		case msgSync:
+			n.mu.Lock()
+			if n.role == RoleStandby && h.epoch > n.epoch {
+				n.epoch = h.epoch
+				n.store.save(n.epoch)
+			}
+			n.mu.Unlock()
+		case msgBegin:
+			var b beginMsg
+			if json.Unmarshal(p, &b) != nil {
+				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: ErrBadFrame})
+				return
+			}
+			rx := n.newRx(l)
+			n.wg.Go(func() { n.receive(ctx, l, rx, b.ID) })
+		default:
+			n.mu.Lock()
+			rx := l.rx
+			n.mu.Unlock()
+			select {
+			case rx <- frame{h.typ, h.epoch, p}:
+			default:
+				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: errors.New("switchover messages not consumed")})
+				return
+			}
+		}
+	}
+}
+
+// heartbeat sends a heartbeat every interval and closes a link silent for
+// longer than the timeout.
+func (n *Node) heartbeat(l *peerLink) {
+	tick, stop := n.clock.NewTicker(n.o.HeartbeatInterval)
+	defer stop()
+	for {
+		select {
+		case <-l.down:
+			return
+		case <-tick:
+		}
+		n.mu.Lock()
+		silent := n.clock.Now().Sub(l.lastSeen)
+		n.mu.Unlock()
+		if silent > n.o.HeartbeatTimeout {
+			n.refused(&LinkError{Op: "read", Remote: l.remote, Err: ErrLinkTimeout})
+			l.conn.Close()
+			return
+		}
+		if n.send(l, msgHeartbeat, nil) != nil {
+			return
+		}
+	}
+}
+
+// Status is a node's state as the control socket reports it.
+type Status struct {
+	Name     string  `json:"name,omitempty"`
+	Role     Role    `json:"role"`
+	Epoch    uint64  `json:"epoch"`
+	Sessions int     `json:"sessions"`
+	Peer     *Peer   `json:"peer"`
+	InDoubt  int     `json:"in_doubt,omitempty"`
+	LinkErr  string  `json:"link_error,omitempty"`
+	Last     *Report `json:"last_switchover,omitempty"`
+	LastErr  string  `json:"last_error,omitempty"`
+}
+
+// Peer is the sync link's state; nil in Status when the link is down.
+type Peer struct {
+	Address string    `json:"address"`
+	Name    string    `json:"name,omitempty"`
+	Role    Role      `json:"role"`
+	Epoch   uint64    `json:"epoch"`
+	Since   time.Time `json:"since"`
+}
+
+// Status returns the node's state.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := Status{Name: n.o.Name, Role: n.role, Epoch: n.epoch, Sessions: len(n.tracked),
+		LinkErr: n.linkErr, Last: n.last, LastErr: n.lastErr}
+	if n.doubt != nil {
+		s.InDoubt = len(n.doubt.stopped)
+	}
+	if l := n.link; l != nil {
+		s.Peer = &Peer{Address: l.remote, Name: l.peer.Name, Role: l.peer.Role, Epoch: l.peer.Epoch, Since: l.since}
+	}
+	return s
+}

@@ -1,0 +1,64 @@
+package ha
+
+import (
+	"context"
+	"net"
+	"syscall"
+
+	"github.com/tcptake/tcptake/libtcptake"
+)
+
+// sessionOps are the libtcptake calls a node makes; the tests substitute
+// a fake that needs no privileges and counts every call.
+type sessionOps interface {
+	stopAll(ctx context.Context, conns []*net.TCPConn) ([]session, error)
+	setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session, error)
+	// restartAll returns one entry per session, nil where it failed,
+	// and an error joining the failures.
+	restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error)
+}
+
+// session is a stopped or set libtcptake session.
+type session interface {
+	Get() (*libtcptake.Image, error)
+	Release() error
+	Thaw(ctx context.Context) error
+}
+
+type libOps struct{ o *libtcptake.Options }
+
+func (l libOps) stopAll(ctx context.Context, conns []*net.TCPConn) ([]session, error) {
+	cs := make([]syscall.Conn, len(conns))
+	for i, c := range conns {
+		cs[i] = c
+	}
+	ss, err := libtcptake.StopAll(ctx, cs, l.o)
+	return sessions(ss), err
+}
+
+func (l libOps) setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session, error) {
+	ss, err := libtcptake.SetAll(ctx, imgs, l.o)
+	return sessions(ss), err
+}
+
+// restartAll accepts both forms of libtcptake.RestartAll's result: one
+// entry per session with nil for the failed ones, or the conns restarted
+// before the first error.
+func (l libOps) restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error) {
+	ls := make([]*libtcptake.Session, len(ss))
+	for i, s := range ss {
+		ls[i] = s.(*libtcptake.Session)
+	}
+	conns, err := libtcptake.RestartAll(ctx, ls)
+	out := make([]*net.TCPConn, len(ss))
+	copy(out, conns)
+	return out, err
+}
+
+func sessions(ss []*libtcptake.Session) []session {
+	out := make([]session, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
