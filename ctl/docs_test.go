@@ -143,7 +143,7 @@ func TestDocsMatchGrammar(t *testing.T) {
 // completionCases are command lines, the word under the cursor last, and
 // what the completions offer there.
 var completionCases = map[string]string{
-	"tcptakectl ":                               "session freeze image module version help",
+	"tcptakectl ":                               "session freeze image module version node keygen help",
 	"tcptakectl f":                              "freeze",
 	"tcptakectl -j freeze ":                     "add del show peer",
 	"tcptakectl -n x freeze add ":               "local remote timeout replace",

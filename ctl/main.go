@@ -17,6 +17,9 @@
 //	tcptakectl module status
 //	tcptakectl module monitor
 //	tcptakectl version
+//	tcptakectl node status --control PATH
+//	tcptakectl node switchover --control PATH
+//	tcptakectl keygen OUT
 //	tcptakectl help [OBJECT [VERB]]
 //
 // session list shows the TCP sessions tcptake can move; session get

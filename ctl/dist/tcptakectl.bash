@@ -17,7 +17,7 @@ _tcptakectl() {
 	esac
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		"--netns"|"-n"|"--output"|"-o") ((i++)) ;;
+		"--netns"|"-n"|"--output"|"-o"|"--control") ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $obj ]]; then
@@ -32,14 +32,17 @@ _tcptakectl() {
 		case "$obj $verb" in
 		"session get") words+=" --output -o" ;;
 		"image inspect") words+=" --data -d" ;;
+		"node status"|"node show") words+=" --control" ;;
+		"node switchover") words+=" --control" ;;
 		esac
 	elif [[ -z $obj ]]; then
-		words="session freeze image module version help"
+		words="session freeze image module version node keygen help"
 	elif [[ -z $verb ]]; then
 		case $obj in
 		"freeze") words="add del show peer" ;;
 		"image") words="inspect" ;;
 		"module") words="status monitor" ;;
+		"node") words="status switchover" ;;
 		"session") words="list get set" ;;
 		esac
 	else
