@@ -79,15 +79,23 @@ gotest=
 if [ "${VMTEST_NO_GO:-}" = 1 ]; then
 	say "VMTEST_NO_GO=1: the Go VM tests are left out"
 else
-	for pkg in libtcptake ctl; do
-		say "building the Go VM tests ($pkg.test)"
-		if CGO_ENABLED=0 go test -c -trimpath -o "$OUT/$pkg.test" "./$pkg" >"$OUT/go-build.log" 2>&1; then
-			[ -x "$OUT/$pkg.test" ] && gotest="$gotest -f $OUT/$pkg.test:/$pkg.test"
+	for pkg in libtcptake ctl tests/vm; do
+		bin=$(basename "$pkg").test
+		say "building the Go VM tests ($bin)"
+		if CGO_ENABLED=0 go test -c -trimpath -o "$OUT/$bin" "./$pkg" >"$OUT/go-build.log" 2>&1; then
+			[ -x "$OUT/$bin" ] && gotest="$gotest -f $OUT/$bin:/$bin"
 		else
 			cat "$OUT/go-build.log"
 			fail "go test -c ./$pkg does not build"
 		fi
 	done
+	# The cluster test (tests/vm) runs two streamd nodes.
+	if CGO_ENABLED=0 go build -trimpath -o "$OUT/streamd" ./examples/streamd >"$OUT/go-build.log" 2>&1; then
+		gotest="$gotest -f $OUT/streamd:/streamd"
+	else
+		cat "$OUT/go-build.log"
+		fail "go build ./examples/streamd fails"
+	fi
 fi
 
 for K in $KVERS; do
@@ -122,7 +130,7 @@ for K in $KVERS; do
 	progs=
 	for prog in $SELFTESTS; do progs="$progs -s $OUT/kselftest/$prog"; done
 	# shellcheck disable=SC2086
-	if ! ci/vm/mkinitramfs.sh -k "$K" -o "$D/initramfs.cpio.gz" -m veth -K "$ko" \
+	if ! ci/vm/mkinitramfs.sh -k "$K" -o "$D/initramfs.cpio.gz" -m veth -m bridge -K "$ko" \
 		$progs -f "$UNLOAD:/selftests/tcptake_unload" $gotest $extra; then
 		fail "$K: cannot build the initramfs"
 		continue
