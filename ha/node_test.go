@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -648,5 +649,45 @@ func TestNodeRefusesBadFrames(t *testing.T) {
 				t.Fatalf("session operations: %d stops, %d sets, %d restarts", st, se, re)
 			}
 		})
+	}
+}
+
+// TestSwitchoverLateSessions: a session tracked while the batches are
+// still going moves with them; one tracked after the last batch left is
+// closed (reset), not left on a node without the service address.
+func TestSwitchoverLateSessions(t *testing.T) {
+	act, sby := pair(t)
+	want := act.trackN(t, 3)
+	client, late := loopback(t)
+	var tooLate *net.TCPConn
+	var once1, once2 sync.Once
+	act.o.Fault = func(s Step) error {
+		switch s {
+		case StepStop:
+			once1.Do(func() { act.Track(tcpConn(t), func() []byte { return []byte("late") }) })
+		case StepSet:
+			once2.Do(func() {
+				tooLate = late
+				act.Track(late, func() []byte { return []byte("too late") })
+			})
+		}
+		return nil
+	}
+	rep, err := act.Switchover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sessions != 4 {
+		t.Fatalf("moved %d sessions, want the 3 and the late one", rep.Sessions)
+	}
+	if got := sby.takeRestored(); !sameSet(got, append(want, "late")) {
+		t.Fatalf("standby restored %q", got)
+	}
+	if tooLate == nil {
+		t.Fatal("no session was tracked after the last batch")
+	}
+	client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the client of the session tracked too late: %v, want a reset", err)
 	}
 }

@@ -107,13 +107,8 @@ func (n *Node) Switchover(ctx context.Context) (*Report, error) {
 		return nil, ErrNoPeer
 	}
 	n.busy = true
-	ts := make([]*Tracked, 0, len(n.tracked))
-	for t := range n.tracked {
-		ts = append(ts, t)
-	}
-	clear(n.tracked)
 	n.mu.Unlock()
-	rep, err := n.switchover(ctx, l, ts)
+	rep, err := n.switchover(ctx, l, n.takeTracked())
 	n.mu.Lock()
 	n.busy = false
 	if err != nil {
@@ -146,8 +141,14 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		return nil, &StepError{Step: StepStop, Err: err, Resumed: true}
 	}
 	// Step 1, batch by batch: the standby sets one batch while the next
-	// is stopped and sent.
-	for len(ts) > 0 {
+	// is stopped and sent. Sessions the application tracks meanwhile
+	// (accepted late) go in the last batches.
+	for {
+		if len(ts) == 0 {
+			if ts = n.takeTracked(); len(ts) == 0 {
+				break
+			}
+		}
 		batch, states := pauseAll(ts[:min(len(ts), n.o.BatchSize)])
 		ts = ts[min(len(ts), n.o.BatchSize):]
 		if len(batch) == 0 {
@@ -241,6 +242,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	rep.AddressMoved = ipDown + serving.IPUp
 	rep.Restart, rep.Failed = serving.Restart, serving.Failed
 	rerr := n.release(ctx, out)
+	n.closeLate()
 	n.demote(l)
 	n.send(l, msgDone, encode(doneMsg{ID: id}))
 	n.log.Info("switchover done", "sessions", rep.Sessions, "failed", rep.Failed, "blackout", rep.Blackout)
@@ -279,6 +281,30 @@ func image(s session, state []byte) ([]byte, error) {
 	}
 	img.AppState = state
 	return img.MarshalBinary()
+}
+
+// takeTracked takes the tracked sessions out of the node's set.
+func (n *Node) takeTracked() []*Tracked {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ts := make([]*Tracked, 0, len(n.tracked))
+	for t := range n.tracked {
+		ts = append(ts, t)
+	}
+	clear(n.tracked)
+	return ts
+}
+
+// closeLate resets the sessions the application tracked after the last
+// batch left: the service address is gone from this node, so they cannot
+// be served here, and they did not move. Their peers learn it at once.
+func (n *Node) closeLate() {
+	for _, t := range n.takeTracked() {
+		t.pause()
+		n.log.Warn("switchover: a session tracked after the last batch is closed", "remote", t.conn.RemoteAddr())
+		t.conn.SetLinger(0)
+		t.conn.Close()
+	}
 }
 
 // retrack tracks again sessions a failed switchover had not reached.
