@@ -41,9 +41,9 @@ func (l libOps) setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session
 	return sessions(ss), err
 }
 
-// restartAll accepts both forms of libtcptake.RestartAll's result: one
-// entry per session with nil for the failed ones, or the conns restarted
-// before the first error.
+// restartAll returns one entry per session, nil for a session that could
+// not be brought back (libtcptake closed it and reset its peer), and nil
+// for all when RestartAll refused the call as a whole.
 func (l libOps) restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error) {
 	ls := make([]*libtcptake.Session, len(ss))
 	for i, s := range ss {
