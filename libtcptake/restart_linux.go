@@ -108,17 +108,20 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		learnPeers(ctx, f, probing, failed)
 	}
 	for _, s := range ss {
-		if failed[s] == nil && s.img != nil {
-			failed[s] = s.queueSend()
+		if failed[s] != nil || s.img == nil {
+			continue
 		}
-		if failed[s] == nil && s.img != nil && s.img.State.finReceived() {
-			failed[s] = s.receiveFIN()
+		if err := s.queueSend(); err != nil {
+			failed[s] = err
+		} else if s.img.State.finReceived() {
+			if err := s.receiveFIN(); err != nil {
+				failed[s] = err
+			}
 		}
 	}
 	live := make([]*Session, 0, len(ss))
 	for _, s := range ss {
 		if failed[s] == nil {
-			delete(failed, s)
 			live = append(live, s)
 		}
 	}
@@ -460,6 +463,11 @@ func (s *Session) resume() (*net.TCPConn, error) {
 // session is gone instead of waiting on it.
 func (s *Session) abort(ctx context.Context) {
 	if s.fd >= 0 {
+		if s.orig != nil {
+			// An application's session: live again, so that closing its
+			// conn (the application's to close) ends it with a FIN or RST.
+			unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF_NO_WP)
+		}
 		unix.Close(s.fd)
 		s.fd = -1
 	}
@@ -467,7 +475,7 @@ func (s *Session) abort(ctx context.Context) {
 	s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
 	img := s.img
 	if img == nil {
-		return // an application's session: its conn is the application's to close
+		return
 	}
 	probePeer(s.tuple, img)
 	s.opts.logger().Warn("tcptake: session closed", "session", s.tuple)
