@@ -24,9 +24,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir "$TMP/src"
 cp -a debian Kbuild dkms.conf "$TMP/src/"
-mkdir -p "$TMP/src/kmod" "$TMP/src/uapi/linux"
-cp kmod/Kbuild kmod/Makefile kmod/*.c kmod/*.h "$TMP/src/kmod/"
-cp uapi/linux/tcptake.h "$TMP/src/uapi/linux/"
+make -s -C kmod install-src DEST="$TMP/src"
 
 if ! (cd "$TMP/src" && dpkg-buildpackage -us -uc -b) > "$TMP/build.log" 2>&1; then
 	tail -n 40 "$TMP/build.log" >&2
@@ -39,7 +37,7 @@ dpkg-deb -c "$DEB" | awk '{print $6}' > "$TMP/contents"
 D=./usr/src/tcptake-$VER
 for f in dkms.conf Kbuild kmod/Kbuild kmod/Makefile kmod/compat.h \
 	kmod/tcptake.h kmod/main.c kmod/netlink.c kmod/freeze.c \
-	kmod/session.c uapi/linux/tcptake.h; do
+	kmod/session.c kmod/probes/timer_delete_sync.c uapi/linux/tcptake.h; do
 	grep -qx "$D/$f" "$TMP/contents" || fail "$D/$f missing from $(basename "$DEB")"
 done
 [ "$(dpkg-deb -f "$DEB" Architecture)" = all ] || fail "Architecture is not all"

@@ -91,20 +91,17 @@ static void tcptake_sk_tuple(const struct sock *sk, struct tcptake_tuple *t)
  */
 struct sock *tcptake_sk_lookup(struct net *net, const struct tcptake_tuple *t)
 {
-	struct inet_hashinfo *hinfo = tcptake_hashinfo(net);
 	const struct tcptake_key *k = &t->key;
 	struct sock *sk;
 
 	rcu_read_lock();
 	if (k->family == AF_INET)
-		sk = __inet_lookup_established(net, hinfo,
-					       k->raddr.s6_addr32[0], k->rport,
-					       k->laddr.s6_addr32[0],
-					       ntohs(k->lport), t->ifindex, 0);
+		sk = tcptake_lookup4(net, k->raddr.s6_addr32[0], k->rport,
+				     k->laddr.s6_addr32[0], k->lport,
+				     t->ifindex);
 	else
-		sk = __inet6_lookup_established(net, hinfo, &k->raddr,
-						k->rport, &k->laddr,
-						ntohs(k->lport), t->ifindex, 0);
+		sk = tcptake_lookup6(net, &k->raddr, k->rport, &k->laddr,
+				     k->lport, t->ifindex);
 	rcu_read_unlock();
 	if (sk && !sk_fullsock(sk)) {
 		sock_gen_put(sk);
@@ -166,8 +163,10 @@ static void tcptake_snap_fill(struct sock *sk, struct tcptake_snap *s)
 		s->options |= TCPTAKE_OPT_TIMESTAMPS;
 	if (tp->rx_opt.wscale_ok)
 		s->options |= TCPTAKE_OPT_WSCALE;
-	if (tp->ecn_flags & TCP_ECN_OK)
+	if (tcptake_ecn_rfc3168(tp))
 		s->options |= TCPTAKE_OPT_ECN;
+	if (tcptake_ecn_accecn(tp))
+		s->options |= TCPTAKE_OPT_ACCECN;
 	if (tcptake_usec_ts(tp))
 		s->options |= TCPTAKE_OPT_USEC_TS;
 	/* The spec's floor; the kernel keeps whatever the peer announced. */
@@ -462,11 +461,15 @@ u32 tcptake_session_gen(struct net *net)
 		TCP_MIB_ACTIVEOPENS, TCP_MIB_PASSIVEOPENS, TCP_MIB_ATTEMPTFAILS,
 		TCP_MIB_ESTABRESETS, TCP_MIB_CURRESTAB,
 	};
-	u32 v[ARRAY_SIZE(mib) + 1], gen;
+	u32 v[ARRAY_SIZE(mib) + 1] = {}, gen;
 	unsigned int i;
+	int cpu;
 
-	for (i = 0; i < ARRAY_SIZE(mib); i++)
-		v[i] = snmp_fold_field(net->mib.tcp_statistics, mib[i]);
+	/* snmp_fold_field() by hand: newer kernels do not export it. */
+	for_each_possible_cpu(cpu)
+		for (i = 0; i < ARRAY_SIZE(mib); i++)
+			v[i] += snmp_get_cpu_field(net->mib.tcp_statistics,
+						   cpu, mib[i]);
 	/* Summed: IPV6_ADDRFORM moves a socket from one to the other. */
 	v[i] = sock_prot_inuse_get(net, &tcp_prot) +
 	       sock_prot_inuse_get(net, &tcpv6_prot);

@@ -55,10 +55,12 @@ const (
 	OptTimestamps = 2
 	// OptWscale: Window scaling on (snd-wscale and rcv-wscale are valid).
 	OptWscale = 4
-	// OptEcn: ECN negotiated (informational, TCP_REPAIR cannot restore it).
+	// OptEcn: Classic ECN (RFC 3168) negotiated (informational, TCP_REPAIR cannot restore it).
 	OptEcn = 8
 	// OptUsecTs: Timestamps tick in microseconds (6.7+); tsval carries the same bit.
 	OptUsecTs = 16
+	// OptAccecn: Accurate ECN (RFC 9768) negotiated instead of ECN (kernels with AccECN; informational, TCP_REPAIR cannot restore it).
+	OptAccecn = 32
 )
 
 // GetFlags flags: Flags of GET.

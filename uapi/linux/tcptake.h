@@ -40,10 +40,12 @@ enum tcptake_tcp_state {
  * @TCPTAKE_OPT_TIMESTAMPS: RFC 7323 timestamps on.
  * @TCPTAKE_OPT_WSCALE: Window scaling on (snd-wscale and rcv-wscale are
  *   valid).
- * @TCPTAKE_OPT_ECN: ECN negotiated (informational, TCP_REPAIR cannot restore
- *   it).
+ * @TCPTAKE_OPT_ECN: Classic ECN (RFC 3168) negotiated (informational,
+ *   TCP_REPAIR cannot restore it).
  * @TCPTAKE_OPT_USEC_TS: Timestamps tick in microseconds (6.7+); tsval carries
  *   the same bit.
+ * @TCPTAKE_OPT_ACCECN: Accurate ECN (RFC 9768) negotiated instead of ECN
+ *   (kernels with AccECN; informational, TCP_REPAIR cannot restore it).
  */
 enum tcptake_opt {
 	TCPTAKE_OPT_SACK = 1,
@@ -51,6 +53,7 @@ enum tcptake_opt {
 	TCPTAKE_OPT_WSCALE = 4,
 	TCPTAKE_OPT_ECN = 8,
 	TCPTAKE_OPT_USEC_TS = 16,
+	TCPTAKE_OPT_ACCECN = 32,
 };
 
 /**

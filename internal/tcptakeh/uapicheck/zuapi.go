@@ -45,6 +45,7 @@ var Ints = []struct {
 	{"OptWscale", tcptakeh.OptWscale, C.TCPTAKE_OPT_WSCALE},
 	{"OptEcn", tcptakeh.OptEcn, C.TCPTAKE_OPT_ECN},
 	{"OptUsecTs", tcptakeh.OptUsecTs, C.TCPTAKE_OPT_USEC_TS},
+	{"OptAccecn", tcptakeh.OptAccecn, C.TCPTAKE_OPT_ACCECN},
 	{"GetFlagsBuffers", tcptakeh.GetFlagsBuffers, C.TCPTAKE_GET_FLAGS_BUFFERS},
 	{"ThawFlagsKick", tcptakeh.ThawFlagsKick, C.TCPTAKE_THAW_FLAGS_KICK},
 	{"FreezeFlagsReplace", tcptakeh.FreezeFlagsReplace, C.TCPTAKE_FREEZE_FLAGS_REPLACE},
