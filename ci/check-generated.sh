@@ -2,7 +2,7 @@
 # Regenerate everything derived from uapi/tcptake.yaml and fail on any diff.
 set -eu
 cd "$(dirname "$0")/.."
-generated="uapi/linux/tcptake.h internal/tcptakeh"
+generated="uapi/linux/tcptake.h kmod/netlink-gen.h kmod/netlink-gen.c internal/tcptakeh"
 make -s generate
 if [ -n "$(git status --porcelain -- $generated)" ]; then
 	git status --short -- $generated

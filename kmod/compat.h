@@ -96,6 +96,61 @@ static inline bool tcptake_ecn_accecn(const struct tcp_sock *tp)
 }
 #endif
 
+/* Older kernels lack the policy of a binary with only a maximum length. */
+#ifndef NLA_POLICY_MAX_LEN
+#define NLA_POLICY_MAX_LEN(_len)	{ .type = NLA_BINARY, .len = _len }
+#endif
+
+/*
+ * 6.1 has no split ops. kmod/netlink-gen.c (generated) declares its table
+ * as genl_split_ops, one entry per do and per dump; 6.1 gets the type with
+ * the members the generator fills, and tcptake_genl_merge_ops() makes
+ * genl_ops of it, one per command, for the family's .ops.
+ */
+#ifndef TCPTAKE_HAVE_GENL_SPLIT_OPS
+struct genl_split_ops {
+	int (*doit)(struct sk_buff *skb, struct genl_info *info);
+	int (*start)(struct netlink_callback *cb);
+	int (*dumpit)(struct sk_buff *skb, struct netlink_callback *cb);
+	int (*done)(struct netlink_callback *cb);
+	const struct nla_policy *policy;
+	unsigned int maxattr;
+	u8 cmd;
+	u8 flags;
+	u8 validate;
+};
+
+/* Return: the number of genl_ops written to @ops (at most @n). */
+static inline unsigned int
+tcptake_genl_merge_ops(struct genl_ops *ops, const struct genl_split_ops *sp,
+		       unsigned int n)
+{
+	unsigned int i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k && ops[j].cmd != sp[i].cmd; j++)
+			;
+		if (j == k) {
+			ops[k].cmd = sp[i].cmd;
+			ops[k].flags = sp[i].flags &
+				       ~(GENL_CMD_CAP_DO | GENL_CMD_CAP_DUMP);
+			ops[k].validate = sp[i].validate;
+			ops[k].policy = sp[i].policy;
+			ops[k].maxattr = sp[i].maxattr;
+			k++;
+		}
+		if (sp[i].doit)
+			ops[j].doit = sp[i].doit;
+		if (sp[i].dumpit) {
+			ops[j].start = sp[i].start;
+			ops[j].dumpit = sp[i].dumpit;
+			ops[j].done = sp[i].done;
+		}
+	}
+	return k;
+}
+#endif
+
 /* 6.16 renamed from_timer(); later kernels removed the old name. */
 #ifndef timer_container_of
 #define timer_container_of(var, callback_timer, timer_fieldname)	\

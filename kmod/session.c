@@ -357,13 +357,12 @@ void tcptake_snap_release(struct tcptake_snap *s)
 /**
  * tcptake_session_set() - apply the kernel-only state to a repair socket
  * @sk: full TCP socket, referenced by the caller
- * @tb: attributes of the session nest, validated by policy
+ * @tb: attributes of the session nest, validated by policy (which checks
+ *	each value against the spec's range)
  * @extack: error report
  *
- * All values are checked before any is applied.
- *
- * Return: 0, -EINVAL or -ERANGE (bad value), -EBUSY (not in repair mode)
- * or -ENOENT (not a synchronized session).
+ * Return: 0, -EBUSY (not in repair mode) or -ENOENT (not a synchronized
+ * session).
  */
 int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 			struct netlink_ext_ack *extack)
@@ -372,22 +371,6 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 	struct nlattr *a;
 	struct tcp_sock *tp = tcp_sk(sk);
 	int err = 0;
-
-	a = tb[TCPTAKE_A_SESSION_SRTT_US];
-	if (a && nla_get_u32(a) > TCPTAKE_TIME_MAX_US) {
-		TCPTAKE_ERR_ATTR(extack, a, "srtt-us out of range");
-		return -ERANGE;
-	}
-	a = tb[TCPTAKE_A_SESSION_MDEV_US];
-	if (a && nla_get_u32(a) > TCPTAKE_TIME_MAX_US) {
-		TCPTAKE_ERR_ATTR(extack, a, "mdev-us out of range");
-		return -ERANGE;
-	}
-	a = tb[TCPTAKE_A_SESSION_SND_CWND];
-	if (a && !nla_get_u32(a)) {
-		TCPTAKE_ERR_ATTR(extack, a, "snd-cwnd must not be 0");
-		return -EINVAL;
-	}
 
 	lock_sock(sk);
 	if (!tcptake_sk_session(sk)) {

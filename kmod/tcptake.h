@@ -31,8 +31,6 @@
 
 #define TCPTAKE_FREEZE_HASH_BITS	10
 #define TCPTAKE_KICK_WAIT_MS		100
-/* Largest rto-us, srtt-us and mdev-us SET accepts (TCP_RTO_MAX). */
-#define TCPTAKE_TIME_MAX_US		120000000U
 
 /* Report an error on an attribute, with the module prefix. */
 #define TCPTAKE_ERR_ATTR(extack, attr, msg) do {		\

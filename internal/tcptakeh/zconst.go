@@ -26,6 +26,15 @@ const FreezeTimeoutDefaultMs = 10000
 // FreezeTimeoutMaxMs: Largest freeze timeout accepted.
 const FreezeTimeoutMaxMs = 600000
 
+// TimeMaxUs: Largest srtt-us, mdev-us and rto-us accepted (120 s, TCP_RTO_MAX).
+const TimeMaxUs = 120000000
+
+// CwndMax: Largest snd-cwnd accepted.
+const CwndMax = 1048576
+
+// SsthreshMax: Largest snd-ssthresh accepted (TCP_INFINITE_SSTHRESH).
+const SsthreshMax = 2147483647
+
 // PeerRingSize: Segments remembered per frozen tuple for PEER-GET.
 const PeerRingSize = 8
 
@@ -91,9 +100,9 @@ const (
 // Attribute set "tuple": A TCP 4-tuple. Addresses and ports are in network byte order.
 const (
 	ATupleFamily     = 1 // AF_INET or AF_INET6.
-	ATupleLocalAddr  = 2 // Local address, 4 or 16 bytes.
+	ATupleLocalAddr  = 2 // Local address, 4 or 16 bytes as the family says (the module checks the length against the family).
 	ATupleLocalPort  = 3 // Local port.
-	ATupleRemoteAddr = 4 // Remote address, 4 or 16 bytes.
+	ATupleRemoteAddr = 4 // Remote address, 4 or 16 bytes as the family says (the module checks the length against the family).
 	ATupleRemotePort = 5 // Remote port.
 	ATupleIfindex    = 6 // Scope of a link-local IPv6 address (0 when none). FREEZE, THAW and PEER-GET ignore it.
 	ATupleMax        = 6
@@ -143,7 +152,8 @@ const (
 	ASessionAppState       = 40 // Opaque application state taken with the session.
 	ASessionCaptureTimeNs  = 41 // Wall-clock time of the capture, ns since the Unix epoch.
 	ASessionGeneration     = 42 // Checkpoint generation, increasing per session.
-	ASessionMax            = 42
+	ASessionPad            = 43 // Alignment padding of u64 attributes; carries nothing.
+	ASessionMax            = 43
 )
 
 // Attribute set "segment": A segment the peer sent while its tuple was frozen.
@@ -166,16 +176,17 @@ const (
 	AFreezeDroppedIn  = 3 // Packets from the peer dropped so far.
 	AFreezeDroppedOut = 4 // Packets to the peer dropped so far.
 	AFreezeEvent      = 5 // In notifications, what happened.
-	AFreezeMax        = 5
+	AFreezePad        = 6 // Alignment padding of u64 attributes; carries nothing.
+	AFreezeMax        = 6
 )
 
 // Attribute set "tcptake": Top-level attributes of requests and replies.
 const (
 	ATuple       = 1  // The session addressed (FREEZE, THAW, GET, SET, PEER-GET).
 	ATimeoutMs   = 2  // FREEZE timeout; 0 or absent means freeze-timeout-default-ms.
-	AGetFlags    = 3  // GET flags.
-	AThawFlags   = 4  // THAW flags.
-	AFreezeFlags = 5  // FREEZE flags.
+	AGetFlags    = 3  // GET flags (enum get-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	AThawFlags   = 4  // THAW flags (enum thaw-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	AFreezeFlags = 5  // FREEZE flags (enum freeze-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
 	ASession     = 6  // A session image (GET reply, SET request).
 	ASegment     = 7  // PEER-GET reply, oldest first.
 	AFreeze      = 8  // FREEZE-LIST reply entry and notification body.

@@ -2,6 +2,7 @@
 /* Do not edit directly, auto-generated from: */
 /*	uapi/tcptake.yaml */
 /* YNL-GEN uapi header */
+/* To regenerate run: tools/net/ynl/ynl-regen.sh */
 
 #ifndef _UAPI_LINUX_TCPTAKE_H
 #define _UAPI_LINUX_TCPTAKE_H
@@ -14,11 +15,14 @@
 #define TCPTAKE_APP_STATE_MAX			65000
 #define TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS	10000
 #define TCPTAKE_FREEZE_TIMEOUT_MAX_MS		600000
+#define TCPTAKE_TIME_MAX_US			120000000
+#define TCPTAKE_CWND_MAX			1048576
+#define TCPTAKE_SSTHRESH_MAX			2147483647
 #define TCPTAKE_PEER_RING_SIZE			8
 #define TCPTAKE_BYPASS_MARK			1952673908
 
-/**
- * enum tcptake_tcp_state - TCP states, numbered as the kernel's TCP_* states.
+/*
+ * TCP states, numbered as the kernel's TCP_* states.
  */
 enum tcptake_tcp_state {
 	TCPTAKE_TCP_STATE_ESTABLISHED = 1,
@@ -104,8 +108,8 @@ enum tcptake_freeze_flags {
 	TCPTAKE_FREEZE_FLAGS_REPLACE = 1,
 };
 
-/**
- * enum tcptake_event - What a freeze notification reports.
+/*
+ * What a freeze notification reports.
  */
 enum tcptake_event {
 	TCPTAKE_EVENT_FROZEN,
@@ -168,6 +172,7 @@ enum {
 	TCPTAKE_A_SESSION_APP_STATE,
 	TCPTAKE_A_SESSION_CAPTURE_TIME_NS,
 	TCPTAKE_A_SESSION_GENERATION,
+	TCPTAKE_A_SESSION_PAD,
 
 	__TCPTAKE_A_SESSION_MAX,
 	TCPTAKE_A_SESSION_MAX = (__TCPTAKE_A_SESSION_MAX - 1)
@@ -193,6 +198,7 @@ enum {
 	TCPTAKE_A_FREEZE_DROPPED_IN,
 	TCPTAKE_A_FREEZE_DROPPED_OUT,
 	TCPTAKE_A_FREEZE_EVENT,
+	TCPTAKE_A_FREEZE_PAD,
 
 	__TCPTAKE_A_FREEZE_MAX,
 	TCPTAKE_A_FREEZE_MAX = (__TCPTAKE_A_FREEZE_MAX - 1)
