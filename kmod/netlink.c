@@ -632,8 +632,7 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 	return 0;
 }
 
-int tcptake_nl_get_dumpit(struct sk_buff *skb,
-				 struct netlink_callback *cb)
+int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
 	struct netlink_ext_ack ext = {};
@@ -761,8 +760,7 @@ static int tcptake_nl_put_segment(struct sk_buff *skb,
 	return 0;
 }
 
-int tcptake_nl_peer_get_doit(struct sk_buff *skb,
-				    struct genl_info *info)
+int tcptake_nl_peer_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tcptake_seg segs[TCPTAKE_PEER_RING_SIZE];
 	struct tcptake_tuple t;
@@ -804,7 +802,7 @@ nla_fail:
 }
 
 int tcptake_nl_freeze_list_dumpit(struct sk_buff *skb,
-					 struct netlink_callback *cb)
+				  struct netlink_callback *cb)
 {
 	struct tcptake_list_ctx *ctx = (struct tcptake_list_ctx *)cb->ctx;
 	int err;
