@@ -96,10 +96,16 @@ static inline bool tcptake_ecn_accecn(const struct tcp_sock *tp)
 }
 #endif
 
-/* Older kernels lack the policy of a binary with only a maximum length. */
-#ifndef NLA_POLICY_MAX_LEN
+/*
+ * The policy of a binary with only a maximum length, as the generator
+ * writes it.  Older kernels lack the macro; newer ones define it as
+ * NLA_POLICY_MAX(NLA_BINARY, len), whose s16 bound turns chunk-max
+ * (32768) and app-state-max (65000) negative: a WARN in
+ * nla_get_range_unsigned() on every such attribute (found by
+ * tcptake_fuzz on 7.2).  The binary's own length limit (u16) holds both.
+ */
+#undef NLA_POLICY_MAX_LEN
 #define NLA_POLICY_MAX_LEN(_len)	{ .type = NLA_BINARY, .len = _len }
-#endif
 
 /*
  * 6.1 has no split ops. kmod/netlink-gen.c (generated) declares its table

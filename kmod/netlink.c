@@ -227,7 +227,8 @@ static int tcptake_nl_put_session_head(struct sk_buff *skb,
 	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_SSTHRESH,
 			s->snd_ssthresh) ||
 	    nla_put_u64_64bit(skb, TCPTAKE_A_SESSION_CAPTURE_TIME_NS,
-			      s->capture_ns, TCPTAKE_A_SESSION_PAD))
+			      s->capture_ns, TCPTAKE_A_SESSION_PAD) ||
+	    (s->error && nla_put_u32(skb, TCPTAKE_A_SESSION_ERROR, s->error)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -360,6 +361,8 @@ int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,
 			      fi->dropped_in, TCPTAKE_A_FREEZE_PAD) ||
 	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_OUT,
 			      fi->dropped_out, TCPTAKE_A_FREEZE_PAD) ||
+	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_ICMP,
+			      fi->dropped_icmp, TCPTAKE_A_FREEZE_PAD) ||
 	    (event >= 0 && nla_put_u32(skb, TCPTAKE_A_FREEZE_EVENT, event))) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
@@ -605,7 +608,7 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 			       TCPTAKE_GET_FLAGS_BUFFERS, &flags, cb->extack);
 	if (err && cb->extack)
 		return err;
-	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
 	if (!d) {
 		NL_SET_ERR_MSG_MOD(cb->extack, "cannot allocate dump state");
 		return -ENOMEM;
@@ -635,7 +638,6 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
-	struct netlink_ext_ack ext = {};
 	struct sock *sk;
 	u32 flags;
 	int err;
@@ -668,16 +670,17 @@ int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 		if (d->batch.next < d->batch.n) {
 			sk = d->batch.socks[d->batch.next++];
 			err = tcptake_snap_take(sk, &d->snap,
-						d->buffers ? SIZE_MAX : 0, &ext);
+						d->buffers ? SIZE_MAX : 0, NULL);
 			sock_put(sk);
 			if (err) {
 				tcptake_snap_release(&d->snap);
 				/* Closed since it was pinned: not a session now. */
 				if (err == -ENOENT)
 					continue;
-				if (cb->extack)
-					cb->extack->_msg = ext._msg;
-				return err;
+				/* One socket does not end the dump: it gets an
+				 * entry of its own, with the errno.
+				 */
+				d->snap.error = -err;
 			}
 			d->snap_busy = true;
 			continue;

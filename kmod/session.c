@@ -29,6 +29,7 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/sock.h>
+#include <net/mptcp.h>
 #include <net/tcp.h>
 #include <net/transp_v6.h>
 
@@ -108,6 +109,36 @@ struct sock *tcptake_sk_lookup(struct net *net, const struct tcptake_tuple *t)
 		sk = NULL;
 	}
 	return sk;
+}
+
+/*
+ * Whether TCP_REPAIR can restore the socket as GET sees it.  Not an MPTCP
+ * subflow (the connection is the MPTCP socket's, with its own sequence
+ * space and ULP), not with a ULP (kTLS: the queues are ciphertext without
+ * the record state, or plaintext under device offload; any other ULP
+ * keeps state of its own), not with its sk_prot replaced (sockmap: BPF
+ * programs and a psock between the socket and its queues).
+ */
+static int tcptake_sk_restorable(const struct sock *sk,
+				 struct netlink_ext_ack *extack)
+{
+	if (sk_is_mptcp(sk)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "MPTCP subflow: move the MPTCP connection, not a subflow");
+		return -EOPNOTSUPP;
+	}
+	if (inet_csk(sk)->icsk_ulp_ops) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "socket has a ULP (kTLS or other): TCP_REPAIR cannot restore it");
+		return -EOPNOTSUPP;
+	}
+	if (READ_ONCE(sk->sk_prot) != &tcp_prot &&
+	    READ_ONCE(sk->sk_prot) != &tcpv6_prot) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "socket protocol replaced (sockmap, BPF): TCP_REPAIR cannot restore it");
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 /* Our FIN occupies write_seq - 1 (see the FIN accounting above). */
@@ -260,7 +291,7 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
 
 	if (!total)
 		return 0;
-	s->qbuf = kvmalloc(total, GFP_KERNEL);
+	s->qbuf = kvmalloc(total, GFP_KERNEL_ACCOUNT);
 	if (!s->qbuf)
 		return -ENOMEM;
 
@@ -306,9 +337,11 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
  *	(0: never); the caller sees from the lengths whether they were
  * @extack: error report
  *
- * Return: 0, -ENOENT (not a synchronized session), -EFBIG (a queue is
- * larger than queue-max), -ENOMEM, or -EIO (queues inconsistent with
- * the sequence numbers).
+ * Return: 0, -ENOENT (not a synchronized session), -EOPNOTSUPP (not
+ * restorable: MPTCP subflow, ULP, sk_prot replaced), -EFBIG (copying, and
+ * a queue is larger than queue-max), -ENOMEM, or -EIO (queues
+ * inconsistent with the sequence numbers).  After an error other than
+ * -ENOENT, @s holds the session's state without queue bytes.
  */
 int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 		      size_t copy_max, struct netlink_ext_ack *extack)
@@ -323,6 +356,10 @@ int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 		goto out;
 	}
 	tcptake_snap_fill(sk, s);
+	err = tcptake_sk_restorable(sk, extack);
+	if (err || !copy_max)
+		goto out;
+	/* queue-max bounds what is copied, not what a socket may hold. */
 	for (q = 0; q < TCPTAKE_Q_NUM; q++) {
 		if (s->qlen[q] > TCPTAKE_QUEUE_MAX) {
 			NL_SET_ERR_MSG_MOD(extack, "session queue exceeds queue-max");
@@ -330,7 +367,7 @@ int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 			goto out;
 		}
 	}
-	if (copy_max && tcptake_snap_total(s) <= copy_max) {
+	if (tcptake_snap_total(s) <= copy_max) {
 		err = tcptake_snap_copy(sk, s);
 		if (err == -ENOMEM) {
 			NL_SET_ERR_MSG_MOD(extack, "cannot allocate queue snapshot");
@@ -361,8 +398,8 @@ void tcptake_snap_release(struct tcptake_snap *s)
  *	each value against the spec's range)
  * @extack: error report
  *
- * Return: 0, -EBUSY (not in repair mode) or -ENOENT (not a synchronized
- * session).
+ * Return: 0, -EBUSY (not in repair mode), -EOPNOTSUPP (not restorable)
+ * or -ENOENT (not a synchronized session).
  */
 int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 			struct netlink_ext_ack *extack)
@@ -378,6 +415,9 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 		err = -ENOENT;
 		goto out;
 	}
+	err = tcptake_sk_restorable(sk, extack);
+	if (err)
+		goto out;
 	if (!tp->repair) {
 		NL_SET_ERR_MSG_MOD(extack, "socket not in repair mode");
 		err = -EBUSY;
@@ -404,9 +444,12 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 	}
 	a = tb[TCPTAKE_A_SESSION_RTO_US];
 	if (a)
+		/* The socket's own minimum (route rto_min, BPF), as the
+		 * RTO GET reports was bounded by: not TCP_RTO_MIN.
+		 */
 		icsk->icsk_rto = clamp_t(unsigned long,
 					 usecs_to_jiffies(nla_get_u32(a)),
-					 TCP_RTO_MIN, TCP_RTO_MAX);
+					 tcp_rto_min(sk), TCP_RTO_MAX);
 	a = tb[TCPTAKE_A_SESSION_SND_CWND];
 	if (a) {
 		tcp_snd_cwnd_set(tp, nla_get_u32(a));
@@ -527,7 +570,7 @@ int tcptake_batch_fill(struct net *net, unsigned int *bucket,
 			if (b->n == b->cap) {
 				socks = krealloc_array(b->socks, b->cap + 16,
 						       sizeof(*socks),
-						       GFP_ATOMIC);
+						       GFP_ATOMIC | __GFP_ACCOUNT);
 				if (!socks) {
 					spin_unlock_bh(lock);
 					tcptake_batch_release(b);

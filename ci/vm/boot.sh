@@ -3,7 +3,7 @@
 #
 # usage: boot.sh KERNEL INITRD DIR [TIMEOUT_S]
 # KERNEL: a bzImage (or an ELF vmlinux with a PVH note) path, or a release
-# whose /boot/vmlinuz-RELEASE is used.
+# whose /boot/vmlinuz-RELEASE is used. BOOT_APPEND: more kernel parameters.
 # Writes DIR/console.log (ttyS0: kernel console) and DIR/results.log (ttyS1:
 # what /init and the tests print), with CR and terminal escapes removed.
 # Exits with qemu's status (124/137 when the time limit hit). qemu's status
@@ -29,7 +29,7 @@ timeout -k 5 "$TMO" qemu-system-x86_64 \
 	-nic none -no-reboot -nographic -no-user-config -monitor none \
 	-serial "file:$DIR/console.raw" -serial "file:$DIR/results.raw" \
 	-kernel "$KERNEL" -initrd "$INITRD" \
-	-append "console=ttyS0 panic=-1 quiet" </dev/null >"$DIR/qemu.out" 2>&1 || rc=$?
+	-append "console=ttyS0 panic=-1 quiet ${BOOT_APPEND:-}" </dev/null >"$DIR/qemu.out" 2>&1 || rc=$?
 # SeaBIOS writes terminal escapes (ESC c, ESC[2J ...) onto the console.
 for f in console results; do
 	touch "$DIR/$f.raw"

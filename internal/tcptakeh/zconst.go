@@ -153,7 +153,8 @@ const (
 	ASessionCaptureTimeNs  = 41 // Wall-clock time of the capture, ns since the Unix epoch.
 	ASessionGeneration     = 42 // Checkpoint generation, increasing per session.
 	ASessionPad            = 43 // Alignment padding of u64 attributes; carries nothing.
-	ASessionMax            = 43
+	ASessionError          = 44 // GET dump only: the session could not be snapshotted; an errno (EFBIG a queue larger than queue-max with flag buffers, ENOMEM, EIO queues inconsistent). The entry has what was read before the failure and no queue bytes; the dump goes on with the next session instead of ending.
+	ASessionMax            = 44
 )
 
 // Attribute set "segment": A segment the peer sent while its tuple was frozen.
@@ -171,13 +172,14 @@ const (
 
 // Attribute set "freeze": One frozen tuple.
 const (
-	AFreezeTuple      = 1 // The frozen tuple.
-	AFreezeExpiresMs  = 2 // Time left before the freeze thaws by itself.
-	AFreezeDroppedIn  = 3 // Packets from the peer dropped so far.
-	AFreezeDroppedOut = 4 // Packets to the peer dropped so far.
-	AFreezeEvent      = 5 // In notifications, what happened.
-	AFreezePad        = 6 // Alignment padding of u64 attributes; carries nothing.
-	AFreezeMax        = 6
+	AFreezeTuple       = 1 // The frozen tuple.
+	AFreezeExpiresMs   = 2 // Time left before the freeze thaws by itself.
+	AFreezeDroppedIn   = 3 // Packets from the peer dropped so far.
+	AFreezeDroppedOut  = 4 // Packets to the peer dropped so far.
+	AFreezeEvent       = 5 // In notifications, what happened.
+	AFreezeDroppedIcmp = 6 // ICMP errors about the tuple dropped so far (they would change the frozen socket: PMTU and MSS, soft errors). Not counted in dropped-in.
+	AFreezePad         = 7 // Alignment padding of u64 attributes; carries nothing.
+	AFreezeMax         = 7
 )
 
 // Attribute set "tcptake": Top-level attributes of requests and replies.
