@@ -28,6 +28,7 @@
 #   VMTEST_NO_GO       1: leave the Go VM tests out (a quicker module loop)
 #   VMTEST_DEBUG_DIR   a debug kernel (ci/debug/kernel.sh path): test it
 #                      instead of the Debian kernels (make vmtest-debug)
+#   VMTEST_MAKE_ARGS   more arguments of the module's make (CC=...)
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -108,10 +109,10 @@ for K in $KVERS; do
 	# In-tree modules (veth; tls for the kTLS refusal test) and kernel
 	# command line; the debug kernel has them built in, and boots as PVH
 	# without ACPI (7 s faster under KASAN).
-	mods="-m veth -m tls" append=
+	mods="-m veth -m tls" append= inroot="ci/kernels.sh run $K"
 	if [ -n "${VMTEST_DEBUG_DIR:-}" ]; then
 		root=/ hdr=$VMTEST_DEBUG_DIR/build kimg=$VMTEST_DEBUG_DIR/vmlinux
-		mods= append=acpi=off
+		mods= append=acpi=off inroot=
 	elif ! root=$(ci/kernels.sh root "$K") || ! kimg=$(ci/kernels.sh image "$K"); then
 		fail "$K: kernel image or headers missing"
 		continue
@@ -134,8 +135,8 @@ for K in $KVERS; do
 	btf=
 	[ -f "$root$hdr/vmlinux" ] || btf=CONFIG_DEBUG_INFO_BTF_MODULES=
 	# shellcheck disable=SC2086
-	if ! { [ -n "${VMTEST_DEBUG_DIR:-}" ] || ci/kernels.sh root "$K" >/dev/null; } ||
-		! ci/kernels.sh run "$K" make -C "$hdr" M="$cb/kmod" W=1 $btf modules >"$D/kmod-build.log" 2>&1; then
+	# shellcheck disable=SC2086
+	if ! $inroot make -C "$hdr" M="$cb/kmod" W=1 $btf ${VMTEST_MAKE_ARGS:-} modules >"$D/kmod-build.log" 2>&1; then
 		cat "$D/kmod-build.log"
 		fail "$K: kmod does not build"
 		continue

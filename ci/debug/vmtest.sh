@@ -9,5 +9,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 d=$(ci/debug/kernel.sh path) || d=$(ci/debug/kernel.sh build | tail -n 1)
-# Everything runs ~10x slower under KASAN and lockdep.
-VMTEST_DEBUG_DIR=$d VMTEST_TIMEOUT=${VMTEST_TIMEOUT:-900} exec ci/vmtest.sh
+# Everything runs ~10x slower under KASAN and lockdep. The module is built
+# with the compiler the kernel was (ci/debug/kernel.sh: gcc-12).
+VMTEST_DEBUG_DIR=$d VMTEST_MAKE_ARGS="CC=gcc-12 HOSTCC=gcc-12" \
+	VMTEST_TIMEOUT=${VMTEST_TIMEOUT:-900} exec ci/vmtest.sh
