@@ -385,6 +385,7 @@ func (n *Node) raiseEpoch() uint64 {
 		n.log.Error("save epoch", "err", err)
 	}
 	n.role = RoleActive
+	n.ckStore = nil // checkpoints are the standby's
 	return n.epoch
 }
 

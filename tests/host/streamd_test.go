@@ -50,8 +50,8 @@ type cluster struct {
 }
 
 // startCluster starts streamd active in act and standby in sby; env adds
-// environment variables to each one's first start.
-func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
+// environment variables to each one's first start, extra arguments to both.
+func startCluster(t *testing.T, e *env, env map[*topo.Netns]string, extra ...string) *cluster {
 	t.Helper()
 	ctl := program(t, "tcptakectl")
 	dir := t.TempDir()
@@ -72,6 +72,7 @@ func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
 		"--echo-listen", vip(false, 7).String(), "--echo-listen", vip(true, 7).String(),
 		"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0",
 	}
+	common = append(common, extra...)
 	c.args = map[*topo.Netns][]string{
 		e.Act: append(common, "--role", "active", "--sync-listen", topo.ActAddr4.String()+":7000",
 			"--key", actKey, "--peer-key", sbyPub, "--control", c.act),
@@ -370,13 +371,7 @@ func TestStreamdFaults(t *testing.T) {
 					t.Errorf("%s: closed (%v), want it completed", o.name, o.exitErr)
 				}
 			}
-			var on []string
-			for _, n := range []*topo.Netns{e.Act, e.Sby} {
-				if strings.Contains(n.Run("ip", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.100/") {
-					on = append(on, n.Role)
-				}
-			}
-			if len(on) != 1 || on[0] != tc.vipOn {
+			if on := vipHolders(e); len(on) != 1 || on[0] != tc.vipOn {
 				t.Errorf("service address on %q, want on %s alone", on, tc.vipOn)
 			}
 			if tc.survive {
