@@ -409,6 +409,87 @@ type checkpointOps interface {
 	// setAdjusted sets images that may be stale, for Restart to adjust;
 	// one session per image, nil where it failed.
 	setAdjusted(ctx context.Context, imgs []*libtcptake.Image) ([]session, error)
+	// freeze freezes (on) or thaws tuples on this node.
+	freeze(ctx context.Context, ts []libtcptake.Tuple, on bool) error
+}
+
+func (l libOps) freeze(ctx context.Context, ts []libtcptake.Tuple, on bool) error {
+	f := (libtcptake.Freezer)(nil)
+	if l.o != nil {
+		f = l.o.Freezer
+	}
+	if f == nil {
+		var err error
+		if f, err = libtcptake.DefaultFreezer(); err != nil {
+			return err
+		}
+	}
+	if bf, ok := f.(libtcptake.BatchFreezer); ok {
+		if on {
+			return bf.FreezeAll(ctx, ts)
+		}
+		return bf.ThawAll(ctx, ts)
+	}
+	var errs []error
+	for _, t := range ts {
+		if on {
+			errs = append(errs, f.Freeze(ctx, t))
+		} else {
+			errs = append(errs, f.Thaw(ctx, t, false))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefreeze keeps the tuples of the standby's checkpoints frozen here, so
+// that a peer's segment reaching this node between the moment the service
+// address arrives (keepalived adds it before it tells tcptake) and the
+// takeover's set meets a drop, not a RST. Freezes lapse by themselves
+// (libtcptake.DefaultFreezeTimeout); they are renewed at half that age
+// and lifted when the session ends. While this node holds no service
+// address, they drop nothing.
+func (n *Node) prefreeze(ctx context.Context) {
+	n.mu.Lock()
+	if n.role != RoleStandby {
+		n.mu.Unlock()
+		return
+	}
+	now := time.Now() // freezes lapse on the kernel's clock
+	want := make(map[libtcptake.Tuple]bool, len(n.ckStore))
+	var add, renew, del []libtcptake.Tuple
+	for _, st := range n.ckStore {
+		t := st.img.Tuple
+		want[t] = true
+		switch at, ok := n.frozen[t]; {
+		case !ok:
+			add = append(add, t)
+		case now.Sub(at) > libtcptake.DefaultFreezeTimeout/2:
+			renew = append(renew, t)
+		}
+	}
+	for t := range n.frozen {
+		if !want[t] {
+			del = append(del, t)
+			delete(n.frozen, t)
+		}
+	}
+	for _, t := range append(add, renew...) {
+		if n.frozen == nil {
+			n.frozen = map[libtcptake.Tuple]time.Time{}
+		}
+		n.frozen[t] = now
+	}
+	n.mu.Unlock()
+	var errs []error
+	if len(del)+len(renew) > 0 {
+		errs = append(errs, n.fops.freeze(ctx, append(del, renew...), false))
+	}
+	if len(add)+len(renew) > 0 {
+		errs = append(errs, n.fops.freeze(ctx, append(add, renew...), true))
+	}
+	if err := errors.Join(errs...); err != nil {
+		n.log.Warn("standby: freezing the checkpointed tuples", "err", err)
+	}
 }
 
 func (l libOps) checkpointAll(ctx context.Context, conns []*net.TCPConn) ([]*libtcptake.Image, error) {

@@ -116,9 +116,10 @@ type Node struct {
 	firstLinkOnce sync.Once
 	addrTaken     bool // startActive is done (or moot: the role changed)
 
-	nextID       uint64             // of tracked sessions, for checkpoints
-	ckStore      map[uint64]*stored // the standby's checkpoints
-	ck           CheckpointStatus   // the last checkpoint sent or received
+	nextID       uint64                         // of tracked sessions, for checkpoints
+	ckStore      map[uint64]*stored             // the standby's checkpoints
+	frozen       map[libtcptake.Tuple]time.Time // their tuples, frozen here (prefreeze)
+	ck           CheckpointStatus               // the last checkpoint sent or received
 	ckCount      uint64
 	lastTakeover *TakeoverReport
 }
@@ -274,6 +275,18 @@ func (n *Node) Run(ctx context.Context) error {
 	if role == RoleActive {
 		wg.Go(func() { n.startActive(ctx) })
 	}
+	wg.Go(func() { // the standby's freezes outlive a dead active's checkpoints
+		tick := time.NewTicker(libtcptake.DefaultFreezeTimeout / 4) // the kernel's time
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				n.prefreeze(ctx)
+			}
+		}
+	})
 	select {
 	case <-ctx.Done():
 		return nil
@@ -463,7 +476,7 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 		n.mu.Lock()
 		e := l.peer.Epoch
 		n.mu.Unlock()
-		n.stepDown(ctx, l, e, false)
+		n.stepDown(ctx, l, e, false, true)
 	}
 	n.resolveDoubt(ctx, l)
 	n.mu.Lock()
@@ -505,6 +518,7 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: err})
 				return
 			}
+			n.prefreeze(ctx)
 		case msgFence:
 			e, err := decodeFence(p)
 			if err != nil {
@@ -512,7 +526,7 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 				return
 			}
 			n.wg.Go(func() {
-				n.stepDown(ctx, l, e, true)
+				n.stepDown(ctx, l, e, true, true)
 				n.send(l, msgFenced, encode(fencedMsg{Epoch: e}))
 			})
 		case msgBegin:

@@ -385,7 +385,7 @@ func (n *Node) raiseEpoch() uint64 {
 		n.log.Error("save epoch", "err", err)
 	}
 	n.role = RoleActive
-	n.ckStore = nil // checkpoints are the standby's
+	n.ckStore, n.frozen = nil, nil // checkpoints are the standby's; Restart thaws
 	return n.epoch
 }
 

@@ -229,9 +229,17 @@ func (n *Node) fence(ctx context.Context, l *peerLink) bool {
 	if n.send(l, msgFence, encode(fenceMsg{Epoch: epoch})) != nil {
 		return false
 	}
-	// A live active answers within milliseconds; one that died has not
-	// been noticed by the heartbeats yet: do not wait for them.
-	wait := min(n.o.StepTimeout, 2*n.o.HeartbeatInterval)
+	// A live active answers within milliseconds, and sends heartbeats
+	// every interval; one that died may not have been noticed yet: the
+	// wait ends two intervals after it was last heard of.
+	n.mu.Lock()
+	silent := n.clock.Now().Sub(l.lastSeen)
+	n.mu.Unlock()
+	wait := min(n.o.StepTimeout, 2*n.o.HeartbeatInterval-silent)
+	if wait <= 0 {
+		n.log.Info("takeover: the old active is silent, not fenced", "silent", silent)
+		return false
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -251,11 +259,12 @@ func (n *Node) fence(ctx context.Context, l *peerLink) bool {
 	}
 }
 
-// stepDown is the old active's side of a fence, or of meeting an active
-// at a newer epoch: the sessions are paused and (when told by a fence)
-// checkpointed a last time, stopped and released silently — they are
-// served by the peer now — and the address goes.
-func (n *Node) stepDown(ctx context.Context, l *peerLink, epoch uint64, last bool) {
+// stepDown is the old active's side of a fence, of meeting an active at a
+// newer epoch, or of Standby: the sessions are paused and (on a link)
+// checkpointed a last time, stopped and released silently — the peer
+// serves them, or will by a takeover — and the address goes. peerActive
+// says the peer is the active now.
+func (n *Node) stepDown(ctx context.Context, l *peerLink, epoch uint64, last, peerActive bool) {
 	n.recvMu.Lock()
 	defer n.recvMu.Unlock()
 	n.mu.Lock()
@@ -300,7 +309,7 @@ func (n *Node) stepDown(ctx context.Context, l *peerLink, epoch uint64, last boo
 	n.mu.Lock()
 	n.busy = false
 	n.role = RoleStandby
-	if l != nil {
+	if l != nil && peerActive {
 		l.peer.Role = RoleActive
 	}
 	n.epoch = max(n.epoch, epoch)
@@ -326,5 +335,5 @@ func (n *Node) Standby(ctx context.Context) {
 	n.mu.Lock()
 	l, e := n.link, n.epoch
 	n.mu.Unlock()
-	n.stepDown(ctx, l, e, l != nil)
+	n.stepDown(ctx, l, e, l != nil, false)
 }

@@ -53,6 +53,13 @@ type cluster struct {
 // environment variables to each one's first start, extra arguments to both.
 func startCluster(t *testing.T, e *env, env map[*topo.Netns]string, extra ...string) *cluster {
 	t.Helper()
+	return newCluster(t, e, env, append([]string{"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0"}, extra...))
+}
+
+// newCluster is startCluster with the streamd arguments args, service
+// addresses included.
+func newCluster(t *testing.T, e *env, env map[*topo.Netns]string, args []string) *cluster {
+	t.Helper()
 	ctl := program(t, "tcptakectl")
 	dir := t.TempDir()
 	key := func(name string) (file, pub string) {
@@ -70,9 +77,8 @@ func startCluster(t *testing.T, e *env, env map[*topo.Netns]string, extra ...str
 	common := []string{"-v",
 		"--listen", vip(false, 8080).String(), "--listen", vip(true, 8080).String(),
 		"--echo-listen", vip(false, 7).String(), "--echo-listen", vip(true, 7).String(),
-		"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0",
 	}
-	common = append(common, extra...)
+	common = append(common, args...)
 	c.args = map[*topo.Netns][]string{
 		e.Act: append(common, "--role", "active", "--sync-listen", topo.ActAddr4.String()+":7000",
 			"--key", actKey, "--peer-key", sbyPub, "--control", c.act),
@@ -234,12 +240,14 @@ func startClients(t *testing.T, e *env, curls, size, rate int, maxTime time.Dura
 	}
 	cl.started.Add(1)
 	cl.wg.Go(func() {
+		var once sync.Once
+		defer once.Do(cl.started.Done) // socat failed early
 		for off := 0; off < len(data); off += 16 << 10 {
 			if _, err := in.Write(data[off : off+16<<10]); err != nil {
 				break // socat is gone; its exit status says why
 			}
 			if off == 64<<10 {
-				cl.started.Done()
+				once.Do(cl.started.Done)
 			}
 			time.Sleep(16 * time.Millisecond)
 		}
