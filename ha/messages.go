@@ -29,6 +29,8 @@ const (
 	msgCheckpoint msgType = 20 // the active's sessions, delta-encoded (checkpoint.go)
 	msgFence      msgType = 21 // fenceMsg: a standby takes over; the active must stop
 	msgFenced     msgType = 22 // fencedMsg: the old active stopped
+	msgLeaseReq   msgType = 23 // leaseMsg: the active asks for its lease (lease.go)
+	msgLeaseAck   msgType = 24 // leaseMsg: the standby grants it
 )
 
 func (t msgType) String() string {
@@ -61,6 +63,10 @@ func (t msgType) String() string {
 		return "fence"
 	case msgFenced:
 		return "fenced"
+	case msgLeaseReq:
+		return "lease request"
+	case msgLeaseAck:
+		return "lease grant"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }

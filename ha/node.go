@@ -80,6 +80,12 @@ type Options struct {
 	// keeps the sessions that are byte-exact (Adjustment.Exact), through
 	// Restore, and resets the others.
 	Failover func(conn *net.TCPConn, state []byte, adj libtcptake.Adjustment) Outcome
+	// AutoTakeover, when not 0, is the lease of the automatic mode: the
+	// active serves only while the standby renews its lease, and stops
+	// (freezes its sessions, gives up the address) when it lapses; the
+	// standby takes over once it has certainly lapsed (a quarter more).
+	// 0 (the default) takes over only when told (Takeover).
+	AutoTakeover time.Duration
 	// Fault is for tests: called at each step of a switchover on this
 	// node (see Step for where), an error from it fails the step there;
 	// ErrCutLink cuts the sync link there instead.
@@ -122,6 +128,14 @@ type Node struct {
 	ck           CheckpointStatus               // the last checkpoint sent or received
 	ckCount      uint64
 	lastTakeover *TakeoverReport
+
+	// Automatic mode (lease.go).
+	leaseN     uint64
+	leaseSent  map[uint64]time.Time // requests by number, when sent
+	leaseUntil time.Time            // the active's lease
+	unleased   bool                 // the active serves without a lease (none granted yet)
+	lastGrant  time.Time            // the standby's last grant
+	lapsed     *outgoing            // sessions frozen by a lapsed lease
 }
 
 // New checks o and makes a Node; Run starts it.
@@ -175,7 +189,7 @@ func New(o Options) (*Node, error) {
 	n := &Node{
 		o: o, log: o.Logger.With("node", o.Name), clock: o.Clock, ops: libOps{o.Session}, fops: libOps{o.Session},
 		tls: cfg, store: epochStore{o.EpochFile}, role: o.Role, tracked: map[*Tracked]struct{}{},
-		checkCaller: peerIsRoot, firstLink: make(chan struct{}),
+		checkCaller: peerIsRoot, firstLink: make(chan struct{}), unleased: true,
 	}
 	if n.epoch, err = n.store.load(); err != nil {
 		return nil, err
@@ -274,6 +288,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if role == RoleActive {
 		wg.Go(func() { n.startActive(ctx) })
+	}
+	if n.o.AutoTakeover > 0 {
+		wg.Go(func() { n.leaseWatch(ctx) })
 	}
 	wg.Go(func() { // the standby's freezes outlive a dead active's checkpoints
 		tick := time.NewTicker(libtcptake.DefaultFreezeTimeout / 4) // the kernel's time
@@ -472,6 +489,9 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
 	defer stop()
 	n.wg.Go(func() { n.heartbeat(l) })
+	if n.o.AutoTakeover > 0 {
+		n.wg.Go(func() { n.leaseRequests(l) })
+	}
 	if l.stepDown {
 		n.mu.Lock()
 		e := l.peer.Epoch
@@ -519,6 +539,10 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 				return
 			}
 			n.prefreeze(ctx)
+		case msgLeaseReq:
+			n.leaseRequest(l, p)
+		case msgLeaseAck:
+			n.leaseGranted(ctx, p)
 		case msgFence:
 			e, err := decodeFence(p)
 			if err != nil {
@@ -567,7 +591,7 @@ func (n *Node) heartbeat(l *peerLink) {
 		n.mu.Unlock()
 		if silent > n.o.HeartbeatTimeout {
 			n.refused(&LinkError{Op: "read", Remote: l.remote, Err: ErrLinkTimeout})
-			l.conn.Close()
+			l.abort()
 			return
 		}
 		if n.send(l, msgHeartbeat, nil) != nil {
@@ -590,6 +614,9 @@ type Status struct {
 	// Checkpoint: the last one sent (active) or held (standby).
 	Checkpoint   *CheckpointStatus `json:"checkpoint,omitempty"`
 	LastTakeover *TakeoverReport   `json:"last_takeover,omitempty"`
+	// Lease is the automatic mode's state: "unleased", "until TIME",
+	// "lapsed" on the active, "granted TIME" on the standby.
+	Lease string `json:"lease,omitempty"`
 }
 
 // Peer is the sync link's state; nil in Status when the link is down.
@@ -618,6 +645,18 @@ func (n *Node) Status() Status {
 	}
 	if n.doubt != nil {
 		s.InDoubt = len(n.doubt.stopped)
+	}
+	if n.o.AutoTakeover > 0 {
+		switch {
+		case n.role == RoleActive && n.lapsed != nil:
+			s.Lease = "lapsed"
+		case n.role == RoleActive && n.unleased:
+			s.Lease = "unleased"
+		case n.role == RoleActive:
+			s.Lease = "until " + n.leaseUntil.UTC().Format(time.RFC3339Nano)
+		case !n.lastGrant.IsZero():
+			s.Lease = "granted " + n.lastGrant.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	if l := n.link; l != nil {
 		s.Peer = &Peer{Address: l.remote, Name: l.peer.Name, Role: l.peer.Role, Epoch: l.peer.Epoch, Since: l.since}

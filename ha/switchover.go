@@ -386,6 +386,7 @@ func (n *Node) raiseEpoch() uint64 {
 	}
 	n.role = RoleActive
 	n.ckStore, n.frozen = nil, nil // checkpoints are the standby's; Restart thaws
+	n.lastGrant, n.unleased = time.Time{}, true
 	return n.epoch
 }
 

@@ -81,8 +81,12 @@ func (n *Node) Takeover(ctx context.Context) (*TakeoverReport, error) {
 	defer n.recvMu.Unlock()
 	n.mu.Lock()
 	if n.role == RoleActive {
+		// An operator or keepalived says this node serves: a lapsed
+		// lease (a dead standby) no longer stops it.
 		rep := &TakeoverReport{Epoch: n.epoch, AlreadyActive: true}
+		n.unleased = true
 		n.mu.Unlock()
+		n.serveAgain(ctx)
 		return rep, nil
 	}
 	l := n.link
@@ -278,7 +282,12 @@ func (n *Node) stepDown(ctx context.Context, l *peerLink, epoch uint64, last, pe
 	}
 	clear(n.tracked)
 	n.busy = true
+	lapsed := n.lapsed
+	n.lapsed = nil
 	n.mu.Unlock()
+	if lapsed != nil && lapsed.stopped != nil { // frozen by a lapsed lease: the peer serves them
+		n.release(ctx, lapsed)
+	}
 	paused, states := pauseAll(ts)
 	if last {
 		if _, err := n.checkpoint(ctx, l, paused, states); err != nil {

@@ -5,7 +5,7 @@
 //	    --sync-listen IP:PORT | --sync-peer IP:PORT
 //	    --key FILE --peer-key PUBKEY|FILE --control PATH
 //	    [--vip IP/PREFIX@DEV …] [--echo-listen IP:PORT …] [--state FILE]
-//	    [--checkpoint-interval DURATION] [-v]
+//	    [--checkpoint-interval DURATION] [--auto-takeover LEASE] [-v]
 //
 // GET /stream?bytes=N[&rate=BYTES_PER_SEC] answers exactly N bytes, the
 // lines fmt.Sprintf("%015d\n", k) for k = 0, 1, … (the last one may be
@@ -17,7 +17,8 @@
 // standby; after a takeover (tcptakectl node takeover) a download goes on
 // when nothing it received was lost, skipping the bytes the dead node sent
 // after the checkpoint, and an echo session only when nothing is missing
-// either way; the others are reset.
+// either way; the others are reset. --auto-takeover LEASE makes the
+// takeover automatic (package ha, Options.AutoTakeover).
 //
 // For tests, STREAMD_FAULT=STEP:fail|kill|cut makes step STEP (1–5, see
 // ha.Step) of a switchover fail on this node, kills the process there
@@ -66,6 +67,7 @@ func main() {
 	flag.Var(&echos, "echo-listen", "raw TCP echo on `IP:PORT` (repeatable)")
 	state := flag.String("state", "", "epoch `FILE` kept across restarts (default: the control path + .epoch)")
 	interval := flag.Duration("checkpoint-interval", 0, "checkpoint the sessions to the standby every `DURATION` (0: on demand only)")
+	lease := flag.Duration("auto-takeover", 0, "automatic mode: serve under a `LEASE` the standby renews; the standby takes over once it lapsed (0: take over only when told)")
 	verbose := flag.Bool("v", false, "log debug records too")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -73,13 +75,13 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state, *interval); err != nil {
+	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state, *interval, *lease); err != nil {
 		fmt.Fprintln(os.Stderr, "streamd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state string, interval time.Duration) error {
+func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state string, interval, lease time.Duration) error {
 	r, err := ha.ParseRole(roleName)
 	if err != nil {
 		return err
@@ -116,7 +118,7 @@ func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncL
 	s.node, err = ha.New(ha.Options{
 		Name: roleName, Role: r, Key: key, PeerKey: pk, SyncListen: syncListen, SyncPeer: syncPeer,
 		Control: control, Address: addrs, EpochFile: state, Logger: log, Fault: fault,
-		CheckpointInterval: interval, Failover: func(c *net.TCPConn, st []byte, adj libtcptake.Adjustment) ha.Outcome {
+		CheckpointInterval: interval, AutoTakeover: lease, Failover: func(c *net.TCPConn, st []byte, adj libtcptake.Adjustment) ha.Outcome {
 			return s.failover(c, st, adj)
 		},
 		Restore: func(c *net.TCPConn, st []byte) {
