@@ -373,14 +373,23 @@ func (n *Node) demote(l *peerLink) {
 	l.peer.Role = RoleActive
 }
 
-// raiseEpoch starts a new epoch for this node serving as the active.
+// raiseEpoch starts a new epoch for this node serving as the active,
+// above its own and its peer's.
 func (n *Node) raiseEpoch() uint64 {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.epoch++
+	floor := n.epoch + 1
 	if l := n.link; l != nil {
-		n.epoch = max(n.epoch, l.peer.Epoch+1)
+		floor = max(floor, l.peer.Epoch+1)
 	}
+	n.mu.Unlock()
+	return n.takeEpoch(floor)
+}
+
+// takeEpoch makes this node the active at epoch e, or above its own.
+func (n *Node) takeEpoch(e uint64) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.epoch = max(n.epoch+1, e)
 	if err := n.store.save(n.epoch); err != nil {
 		n.log.Error("save epoch", "err", err)
 	}

@@ -93,10 +93,12 @@ func (n *Node) Takeover(ctx context.Context) (*TakeoverReport, error) {
 	n.mu.Unlock()
 	t0 := n.clock.Now()
 	rep := &TakeoverReport{}
+	var fenced uint64 // the epoch the fenced active stepped down for
 	if l != nil && l.peer.Role == RoleActive {
-		rep.Fenced = n.fence(ctx, l)
+		fenced, rep.Fenced = n.fence(ctx, l)
 	}
 	n.mu.Lock()
+	now := n.clock.Now() // after the fenced active's last checkpoint
 	ids := make([]uint64, 0, len(n.ckStore))
 	for id := range n.ckStore {
 		ids = append(ids, id)
@@ -106,15 +108,17 @@ func (n *Node) Takeover(ctx context.Context) (*TakeoverReport, error) {
 	ages := make([]time.Duration, len(ids))
 	for i, id := range ids {
 		imgs[i] = n.ckStore[id].img
-		ages[i] = t0.Sub(imgs[i].CaptureTime)
+		ages[i] = now.Sub(imgs[i].CaptureTime)
 	}
 	n.ckStore = nil
 	n.mu.Unlock()
-	rep.Epoch = n.raiseEpoch()
 	if rep.Fenced {
 		n.mu.Lock()
 		l.peer.Role = RoleStandby
 		n.mu.Unlock()
+		rep.Epoch = n.takeEpoch(fenced)
+	} else {
+		rep.Epoch = n.raiseEpoch()
 	}
 	n.log.Info("taking over", "epoch", rep.Epoch, "sessions", len(imgs), "fenced", rep.Fenced)
 	rep.Sessions = len(imgs)
@@ -223,15 +227,16 @@ func (n *Node) defaultFailover(c *net.TCPConn, state []byte, adj libtcptake.Adju
 }
 
 // fence tells the linked old active to stop: it sends a last checkpoint of
-// its paused sessions, stops them silently, gives up the address and
-// answers. It reports whether the answer came in time.
-func (n *Node) fence(ctx context.Context, l *peerLink) bool {
+// its paused sessions, stops them silently, gives up the address, follows
+// the epoch this node is to take and answers. It returns that epoch and
+// whether the answer came in time.
+func (n *Node) fence(ctx context.Context, l *peerLink) (uint64, bool) {
 	rx := n.newRx(l)
 	n.mu.Lock()
 	epoch := max(n.epoch, l.peer.Epoch) + 1
 	n.mu.Unlock()
 	if n.send(l, msgFence, encode(fenceMsg{Epoch: epoch})) != nil {
-		return false
+		return 0, false
 	}
 	// A live active answers within milliseconds, and sends heartbeats
 	// every interval; one that died may not have been noticed yet: the
@@ -242,7 +247,7 @@ func (n *Node) fence(ctx context.Context, l *peerLink) bool {
 	wait := min(n.o.StepTimeout, 2*n.o.HeartbeatInterval-silent)
 	if wait <= 0 {
 		n.log.Info("takeover: the old active is silent, not fenced", "silent", silent)
-		return false
+		return 0, false
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -250,15 +255,15 @@ func (n *Node) fence(ctx context.Context, l *peerLink) bool {
 		select {
 		case f := <-rx:
 			if f.typ == msgFenced {
-				return true
+				return epoch, true
 			}
 		case <-l.down:
-			return false
+			return 0, false
 		case <-timer.C:
 			n.log.Warn("takeover: the old active did not confirm it stopped", "waited", wait)
-			return false
+			return 0, false
 		case <-ctx.Done():
-			return false
+			return 0, false
 		}
 	}
 }
