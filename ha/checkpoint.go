@@ -80,7 +80,7 @@ func (n *Node) checkpointLoop(ctx context.Context) {
 		active := n.role == RoleActive && n.link != nil && !n.busy
 		n.mu.Unlock()
 		if active {
-			if _, err := n.Checkpoint(ctx); err != nil && !errors.Is(err, ErrBusy) {
+			if _, err := n.Checkpoint(ctx); err != nil {
 				n.log.Debug("checkpoint", "err", err)
 			}
 		}
@@ -89,25 +89,17 @@ func (n *Node) checkpointLoop(ctx context.Context) {
 
 // Checkpoint captures every tracked session that can be resumed (see
 // Tracked.SetResume) with its application state and sends them to the
-// standby. The sessions are paused while they are captured: a freeze of
-// microseconds per batch without the kernel module, none with it.
+// standby. The sessions are paused while their batch is captured: a brief
+// freeze without the kernel module (about 120 µs a session), none with it.
+// A switchover or takeover running finishes first.
 func (n *Node) Checkpoint(ctx context.Context) (*CheckpointStatus, error) {
-	if !n.recvMu.TryLock() { // a switchover or takeover runs
-		return nil, ErrBusy
-	}
+	n.recvMu.Lock()
 	defer n.recvMu.Unlock()
 	n.mu.Lock()
-	l := n.link
-	switch {
-	case n.role != RoleActive:
+	l, err := n.activeLink()
+	if err != nil {
 		n.mu.Unlock()
-		return nil, ErrNotActive
-	case n.busy:
-		n.mu.Unlock()
-		return nil, ErrBusy
-	case l == nil:
-		n.mu.Unlock()
-		return nil, ErrNoPeer
+		return nil, err
 	}
 	ts := make([]*Tracked, 0, len(n.tracked))
 	for t := range n.tracked {

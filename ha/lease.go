@@ -113,14 +113,7 @@ func (n *Node) leaseGranted(ctx context.Context, p []byte) {
 // serving when its lease lapses; the standby takes over once the lease it
 // granted last has certainly lapsed.
 func (n *Node) leaseWatch(ctx context.Context) {
-	tick := time.NewTicker(max(n.o.AutoTakeover/8, time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, max(n.o.AutoTakeover/8, time.Millisecond), func() {
 		now := time.Now()
 		n.mu.Lock()
 		lapse := n.role == RoleActive && !n.unleased && n.lapsed == nil && !n.busy && now.After(n.leaseUntil)
@@ -139,6 +132,21 @@ func (n *Node) leaseWatch(ctx context.Context) {
 				n.log.Error("automatic takeover", "err", err)
 			}
 		}
+	})
+}
+
+// every calls f every d (real time: freezes and leases run on the
+// kernel's clock) until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			f()
+		}
 	}
 }
 
@@ -153,11 +161,7 @@ func (n *Node) lapse(ctx context.Context) {
 		n.mu.Unlock()
 		return
 	}
-	ts := make([]*Tracked, 0, len(n.tracked))
-	for t := range n.tracked {
-		ts = append(ts, t)
-	}
-	clear(n.tracked)
+	ts := n.untrackAll()
 	n.lapsed = &outgoing{}
 	n.mu.Unlock()
 	out := n.lapsed

@@ -292,18 +292,8 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.o.AutoTakeover > 0 {
 		wg.Go(func() { n.leaseWatch(ctx) })
 	}
-	wg.Go(func() { // the standby's freezes outlive a dead active's checkpoints
-		tick := time.NewTicker(libtcptake.DefaultFreezeTimeout / 4) // the kernel's time
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				n.prefreeze(ctx)
-			}
-		}
-	})
+	// the standby's freezes outlive a dead active's checkpoints
+	wg.Go(func() { every(ctx, libtcptake.DefaultFreezeTimeout/4, func() { n.prefreeze(ctx) }) })
 	select {
 	case <-ctx.Done():
 		return nil

@@ -94,24 +94,13 @@ func (n *Node) Switchover(ctx context.Context) (*Report, error) {
 	n.recvMu.Lock()
 	defer n.recvMu.Unlock()
 	n.mu.Lock()
-	l := n.link
-	switch {
-	case n.role != RoleActive:
+	l, err := n.activeLink()
+	if err != nil {
 		n.mu.Unlock()
-		return nil, ErrNotActive
-	case n.busy || n.doubt != nil:
-		n.mu.Unlock()
-		return nil, ErrBusy
-	case l == nil:
-		n.mu.Unlock()
-		return nil, ErrNoPeer
+		return nil, err
 	}
 	n.busy = true
-	ts := make([]*Tracked, 0, len(n.tracked))
-	for t := range n.tracked {
-		ts = append(ts, t)
-	}
-	clear(n.tracked)
+	ts := n.untrackAll()
 	n.mu.Unlock()
 	rep, err := n.switchover(ctx, l, ts)
 	n.mu.Lock()
@@ -248,6 +237,30 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		return rep, &StepError{Step: StepRestart, Err: ferr}
 	}
 	return rep, rerr
+}
+
+// activeLink is the link of an active node free to send its sessions to
+// its standby; n.mu is held.
+func (n *Node) activeLink() (*peerLink, error) {
+	switch {
+	case n.role != RoleActive:
+		return nil, ErrNotActive
+	case n.busy || n.doubt != nil:
+		return nil, ErrBusy
+	case n.link == nil:
+		return nil, ErrNoPeer
+	}
+	return n.link, nil
+}
+
+// untrackAll takes every tracked session out of the node; n.mu is held.
+func (n *Node) untrackAll() []*Tracked {
+	ts := make([]*Tracked, 0, len(n.tracked))
+	for t := range n.tracked {
+		ts = append(ts, t)
+	}
+	clear(n.tracked)
+	return ts
 }
 
 // pauseAll pauses the applications' use of their conns, concurrently,

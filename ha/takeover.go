@@ -281,11 +281,7 @@ func (n *Node) stepDown(ctx context.Context, l *peerLink, epoch uint64, last, pe
 		n.mu.Unlock()
 		return
 	}
-	ts := make([]*Tracked, 0, len(n.tracked))
-	for t := range n.tracked {
-		ts = append(ts, t)
-	}
-	clear(n.tracked)
+	ts := n.untrackAll()
 	n.busy = true
 	lapsed := n.lapsed
 	n.lapsed = nil

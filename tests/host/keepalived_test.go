@@ -105,15 +105,7 @@ func TestKeepalived(t *testing.T) {
 	rep := c.mustStatus(t, c.sby).LastTakeover
 	t.Logf("takeover: %d sessions, %d kept, %d reconciled, %d closed, %d no answer, %d failed, total %v",
 		rep.Sessions, rep.Kept, rep.Reconciled, rep.Closed, rep.NoAnswer, rep.Failed, rep.Total)
-	for _, o := range cl.wait() {
-		t.Logf("%s: exit %v, %d bytes", o.name, o.exitErr, o.received)
-		if o.corrupt != nil {
-			t.Errorf("%s: corrupt: %v", o.name, o.corrupt)
-		}
-		if strings.HasPrefix(o.name, "curl") && o.exitErr != nil {
-			t.Errorf("%s: failed (%v), want it completed byte-exact", o.name, o.exitErr)
-		}
-	}
+	cl.waitDownloads(t)
 	if rep.Sessions != cl.n || rep.Failed != 0 || rep.NoAnswer != 0 {
 		t.Errorf("takeover report: %+v", rep)
 	}

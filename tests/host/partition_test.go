@@ -5,7 +5,6 @@ package host
 import (
 	"encoding/binary"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,15 +66,7 @@ func TestStreamdPartition(t *testing.T) {
 				t.Logf("takeover: %d sessions, %d kept, %d reconciled, %d closed, %d no answer",
 					rep.Sessions, rep.Kept, rep.Reconciled, rep.Closed, rep.NoAnswer)
 			}
-			for _, o := range cl.wait() {
-				t.Logf("%s: exit %v, %d bytes", o.name, o.exitErr, o.received)
-				if o.corrupt != nil {
-					t.Errorf("%s: corrupt: %v", o.name, o.corrupt)
-				}
-				if strings.HasPrefix(o.name, "curl") && o.exitErr != nil {
-					t.Errorf("%s: failed (%v), want it completed", o.name, o.exitErr)
-				}
-			}
+			cl.waitDownloads(t)
 			sby := linkMAC(t, e.Sby)
 			for port, seq := range macs.sources() {
 				switch {

@@ -279,6 +279,21 @@ func (cl *clients) wait() []outcome {
 	return out
 }
 
+// waitDownloads waits for the clients and checks that nothing arrived
+// corrupt and every download completed (the echo may have been closed).
+func (cl *clients) waitDownloads(t *testing.T) {
+	t.Helper()
+	for _, o := range cl.wait() {
+		t.Logf("%s: exit %v, %d bytes", o.name, o.exitErr, o.received)
+		if o.corrupt != nil {
+			t.Errorf("%s: corrupt: %v", o.name, o.corrupt)
+		}
+		if strings.HasPrefix(o.name, "curl") && o.exitErr != nil {
+			t.Errorf("%s: failed (%v), want it completed byte-exact", o.name, o.exitErr)
+		}
+	}
+}
+
 func testStreamd(t *testing.T, curls, size, rate int) {
 	e := newEnv(t)
 	c := startCluster(t, e, nil)
