@@ -100,3 +100,19 @@ func TestCheckpointDelta(t *testing.T) {
 		t.Errorf("delta of an unknown session: %v, want ErrBadFrame", err)
 	}
 }
+
+func FuzzDecodeCheckpoint(f *testing.F) {
+	img := &libtcptake.Image{Tuple: libtcptake.Tuple{Local: netip.MustParseAddrPort("192.0.2.100:80"), Remote: netip.MustParseAddrPort("192.0.2.1:9")},
+		State: libtcptake.StateEstablished, SndUna: 1, SndNxt: 2, WriteSeq: 3, SendUnacked: []byte("a"), SendUnsent: []byte("b"), MSSClamp: 1460}
+	var buf bytes.Buffer
+	(&Tracked{id: 1}).ckEncode(&buf, img, &peerLink{})
+	hdr := make([]byte, 12)
+	binary.BigEndian.PutUint32(hdr, 1)
+	f.Add(append(hdr, buf.Bytes()...))
+	f.Add(append(hdr, 0, 0, 0, 0, 0, 0, 0, 1, ckDelta, 0, 0, 0, 1))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		n := &Node{clock: realClock{}}
+		n.ckStore = map[uint64]*stored{1: {img: img}}
+		n.applyCheckpoint(p)
+	})
+}
