@@ -415,8 +415,11 @@ func (n *Node) send(l *peerLink, typ msgType, payload []byte) error {
 	n.mu.Lock()
 	e := n.epoch
 	n.mu.Unlock()
+	// A peer that takes nothing for a heartbeat timeout (a cut link
+	// fills the send buffer) is gone: no write waits longer.
+	l.conn.SetWriteDeadline(time.Now().Add(n.o.HeartbeatTimeout))
 	if err := l.fc.write(typ, e, payload); err != nil {
-		l.conn.Close()
+		l.abort()
 		return &LinkError{Op: "write", Remote: l.remote, Err: err}
 	}
 	return nil

@@ -220,8 +220,16 @@ func (ss *session) run(tracked chan struct{}) {
 	done, c := ss.done, ss.c
 	go func() {
 		defer close(done)
-		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
+		// A pause interrupts blocked reads and writes with a deadline in
+		// the past; it must be set before done is closed, never on the
+		// conn of the run that follows a resume.
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)); close(fired) })
+		defer func() {
+			if !stop() {
+				<-fired
+			}
+		}()
 		c.SetDeadline(time.Time{})
 		var err error
 		if ss.cur.Kind == "echo" {
