@@ -113,9 +113,13 @@ func adjustImage(img *Image, segs []Segment, now time.Time) (*Image, Adjustment)
 		if hasData && !seqAfter(dataSeq, pureSeq) {
 			peerUna = dataSeq
 		}
-		if seqAfter(peerUna, img.RcvNxt) {
-			adj.IncomingLost = peerUna - img.RcvNxt
-			out.RcvNxt = peerUna
+		rcvEnd := img.RcvNxt // and the peer's FIN, received, one more
+		if img.State.finReceived() {
+			rcvEnd++
+		}
+		if seqAfter(peerUna, rcvEnd) {
+			adj.IncomingLost = peerUna - rcvEnd
+			out.RcvNxt += adj.IncomingLost
 		}
 		if img.Window != nil {
 			w := *img.Window

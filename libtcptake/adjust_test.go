@@ -3,6 +3,7 @@ package libtcptake
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,11 +44,16 @@ func TestAdjustImage(t *testing.T) {
 		{"retransmission shows snd_una", []Segment{ack(5900, 1150, 40000), {Seq: 5100, Ack: 1150, Flags: tcpACK, Len: 800, Window: 100}},
 			Adjustment{Answered: true, Acked: 150, IncomingLost: 100, Age: 300 * time.Millisecond, TSValMoved: 300},
 			1150, 1150, 5100, 0, 0, 40300},
+		{"peer's FIN received", []Segment{ack(5001, 1000, 40100)}, Adjustment{Answered: true, Age: 300 * time.Millisecond, TSValMoved: 300},
+			1000, 1100, 5000, 100, 50, 40300},
 		{"stale ack ignored", []Segment{ack(5000, 900, 0)}, Adjustment{Answered: true, Age: 300 * time.Millisecond, TSValMoved: 300},
 			1000, 1100, 5000, 100, 50, 40300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := base()
+			if strings.Contains(tc.name, "FIN") {
+				img.State = StateCloseWait
+			}
 			got, adj := adjustImage(img, tc.segs, t0.Add(300*time.Millisecond))
 			if adj != tc.want {
 				t.Errorf("adjustment %+v, want %+v", adj, tc.want)
