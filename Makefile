@@ -69,7 +69,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := libtcptake:FuzzDecodeImage libtcptake:FuzzDecodeTuple libtcptake:FuzzDecodeSegment \
 	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg \
 	ctl:FuzzParseArgs \
-	ha:FuzzDecodeFrame
+	ha:FuzzDecodeFrame ha:FuzzDecodeCheckpoint libtcptake:FuzzParseSegment
 
 fuzz:
 	set -e; for t in $(FUZZ_TARGETS); do \
