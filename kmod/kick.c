@@ -5,7 +5,8 @@
  *
  * Our socket is kicked through its own timers, armed to fire now (the
  * transmit, retransmit and probe paths are not exported, nor are
- * tcp_send_ack() and tcp_mstamp_refresh()).
+ * tcp_send_ack() and tcp_mstamp_refresh()): the loss probe and the
+ * zero-window probe, not the retransmission timer (an RTO's effects).
  *
  * The peer cannot be made to retransmit by any segment: under SACK it
  * detects loss only from SACKed data, and in loss recovery it ignores
@@ -18,7 +19,6 @@
  * freeze was, so the kick reports it: one such ICMP per transmission of
  * that segment the freeze dropped, when it dropped at least two.
  */
-#include <linux/delay.h>
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
 #include <linux/ip.h>
@@ -52,29 +52,6 @@ static bool tcptake_kick_ok(struct sock *sk, struct netlink_ext_ack *extack)
 }
 
 /*
- * Wait up to TCPTAKE_KICK_WAIT_MS for a timer armed to fire now to have
- * run: the delayed-ACK timer (@what ICSK_TIME_DACK) clears ICSK_ACK_TIMER;
- * the retransmit timer sends a segment (@segs_out: tp->segs_out when it
- * was armed) or leaves another event pending.
- */
-static void tcptake_kick_wait(struct sock *sk, int what, u32 segs_out)
-{
-	struct inet_connection_sock *icsk = inet_csk(sk);
-	unsigned long end = jiffies + msecs_to_jiffies(TCPTAKE_KICK_WAIT_MS);
-
-	while (time_before(jiffies, end)) {
-		if (what == ICSK_TIME_DACK) {
-			if (!(READ_ONCE(icsk->icsk_ack.pending) & ICSK_ACK_TIMER))
-				return;
-		} else if (READ_ONCE(tcp_sk(sk)->segs_out) != segs_out ||
-			   READ_ONCE(icsk->icsk_pending) != what) {
-			return;
-		}
-		usleep_range(200, 1000);
-	}
-}
-
-/*
  * The segment an ICMP error quotes: the peer's, from @k's remote end to
  * its local end, starting at @seq.  Only its first 8 bytes (ports and
  * sequence number) are read by the receiver.
@@ -91,6 +68,17 @@ static void tcptake_kick_quote_tcp(struct tcphdr *th,
 	th->doff = sizeof(*th) / 4;
 	th->ack = 1;
 }
+
+/*
+ * What the socket routes by, read under its lock: its mark, its owner
+ * (uid rules) and the device it is bound to (the tuple's, when given),
+ * through which an l3mdev (VRF) master selects its table.
+ */
+struct tcptake_kick_route {
+	u32 mark;
+	kuid_t uid;
+	int oif;
+};
 
 #define TCPTAKE_ICMP4_LEN	(sizeof(struct icmphdr) +		\
 				 sizeof(struct iphdr) + sizeof(struct tcphdr))
@@ -150,18 +138,22 @@ static bool tcptake_icmp4_send(struct net *net, struct rtable *rt,
 
 /* Returns the number of ICMPs sent. */
 static unsigned int tcptake_icmp4(struct net *net, const struct tcptake_tuple *t,
-				  u32 seq, u32 ack, unsigned int n)
+				  const struct tcptake_kick_route *r, u32 seq,
+				  u32 ack, unsigned int n)
 {
 	struct flowi4 fl4 = {
 		.daddr = t->key.raddr.s6_addr32[0],
 		.saddr = t->key.laddr.s6_addr32[0],
-		.flowi4_oif = t->ifindex,
+		.flowi4_oif = r->oif,
+		.flowi4_mark = r->mark,
+		.flowi4_uid = r->uid,
 		.flowi4_proto = IPPROTO_ICMP,
 	};
 	unsigned int sent = 0;
 	struct rtable *rt;
 
-	rt = ip_route_output_key(net, &fl4);
+	/* With flowi4_proto set, this includes the xfrm lookup. */
+	rt = ip_route_output_flow(net, &fl4, NULL);
 	if (IS_ERR(rt))
 		return 0;
 	while (sent < n && tcptake_icmp4_send(net, rt, &fl4, &t->key, seq, ack))
@@ -221,22 +213,24 @@ static bool tcptake_icmp6_send(struct net *net, struct dst_entry *dst,
 
 /* Returns the number of ICMPs sent. */
 static unsigned int tcptake_icmp6(struct net *net, const struct tcptake_tuple *t,
-				  u32 seq, u32 ack, unsigned int n)
+				  const struct tcptake_kick_route *r, u32 seq,
+				  u32 ack, unsigned int n)
 {
 	struct flowi6 fl6 = {
 		.daddr = t->key.raddr,
 		.saddr = t->key.laddr,
-		.flowi6_oif = t->ifindex,
+		.flowi6_oif = r->oif,
+		.flowi6_mark = r->mark,
+		.flowi6_uid = r->uid,
 		.flowi6_proto = IPPROTO_ICMPV6,
 	};
 	unsigned int sent = 0;
 	struct dst_entry *dst;
 
-	dst = ip6_route_output(net, NULL, &fl6);
-	if (dst->error) {
-		dst_release(dst);
+	/* The route and then the xfrm lookup, as ICMPv6's own errors. */
+	dst = ip6_dst_lookup_flow(net, NULL, &fl6, NULL);
+	if (IS_ERR(dst))
 		return 0;
-	}
 	while (sent < n && tcptake_icmp6_send(net, dst, &t->key, seq, ack))
 		sent++;
 	dst_release(dst);
@@ -262,6 +256,36 @@ static unsigned int tcptake_kick_peer_count(const struct tcptake_seg *segs,
 	return n >= 2 ? n : 0;
 }
 
+/*
+ * Under the socket's lock: arm the one timer that makes it send now what
+ * the freeze held back, as its own timers would, but without an RTO's
+ * effects (loss state, cwnd 1, backoff, a retransmission counted against
+ * retries2 and TCP_USER_TIMEOUT):
+ *  - packets out (sent, unacked): the loss probe (TLP), which sends new
+ *    data when the window allows, else retransmits the last segment; the
+ *    peer's ACK (SACK) then repairs any other loss by recovery, not RTO.
+ *    A probe made into the freeze no longer counts as outstanding.
+ *  - data unsent (a transmission dropped at LOCAL_OUT): the probe timer it
+ *    waits for, whose first segment out resets probes and backoff;
+ *  - else one ACK (current ack and window) by the delayed-ACK timer.
+ * Data segments carry the ACK, so the kick sends one segment.
+ */
+static void tcptake_kick_arm(struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	if (tp->packets_out) {
+		tp->tlp_high_seq = 0;
+		inet_csk_reset_xmit_timer(sk, ICSK_TIME_LOSS_PROBE, 0,
+					  TCP_RTO_MAX);
+	} else if (tcp_send_head(sk)) {
+		inet_csk_reset_xmit_timer(sk, ICSK_TIME_PROBE0, 0, TCP_RTO_MAX);
+	} else {
+		inet_csk_schedule_ack(sk);
+		inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
+	}
+}
+
 /**
  * tcptake_kick() - make both ends of a thawed tuple send what the freeze
  * held back
@@ -271,22 +295,13 @@ static unsigned int tcptake_kick_peer_count(const struct tcptake_seg *segs,
  * @nsegs: entries in @segs
  * @extack: gets a warning when the kick is skipped
  *
- * The socket of @t, under its lock, as its own timers would do it:
- *  1. one ACK (current ack and window) through its delayed-ACK timer armed
- *     to fire now;
- *  2. its retransmit timer re-armed to fire now, with the event it waits
- *     for: ICSK_TIME_RETRANS when packets are out (sent, unacked):
- *     tcp_retransmit_timer() retransmits the head as at an RTO; else
- *     ICSK_TIME_PROBE0 when data is queued unsent (a transmission dropped
- *     at LOCAL_OUT leaves it unsent, waiting for the probe timer):
- *     tcp_probe_timer() -> tcp_write_wakeup() sends its first segment, or
- *     a window probe when the peer's window is closed.
- * The timers run in softirq, or from release_sock() when the socket is
- * owned.  Each step waits up to TCPTAKE_KICK_WAIT_MS for its timer.
- * Then the peer:
- *  3. when @segs hold at least two of the peer's segments at the socket's
- *     rcv_nxt, one ICMP error per such segment, quoting the peer's segment
- *     at rcv_nxt (TCP-LD, see the top of this file).
+ * The socket of @t, under its lock, through one of its timers armed to
+ * fire now (tcptake_kick_arm()); the timer runs in softirq, or from
+ * release_sock() when the socket is owned, and the kick does not wait for
+ * it.  Then the peer: when @segs hold at least two of the peer's segments
+ * at the socket's rcv_nxt, one ICMP error per such segment, quoting the
+ * peer's segment at rcv_nxt (TCP-LD, see the top of this file), routed
+ * as the socket routes (mark, uid, bound device) and through xfrm.
  * Without a socket, or with one in repair mode or not synchronized, it
  * does nothing.
  */
@@ -294,11 +309,10 @@ void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 		  const struct tcptake_seg *segs, unsigned int nsegs,
 		  struct netlink_ext_ack *extack)
 {
-	u32 segs_out = 0, rcv_nxt = 0, snd_una = 0;
+	struct tcptake_kick_route r;
+	u32 rcv_nxt, snd_una;
 	unsigned int n;
 	struct sock *sk;
-	int what = 0;
-	bool ok;
 
 	sk = tcptake_sk_lookup(net, t);
 	if (!sk) {
@@ -306,43 +320,25 @@ void tcptake_kick(struct net *net, const struct tcptake_tuple *t,
 		return;
 	}
 	lock_sock(sk);
-	ok = tcptake_kick_ok(sk, extack);
-	if (ok) {
-		inet_csk_schedule_ack(sk);
-		inet_csk_reset_xmit_timer(sk, ICSK_TIME_DACK, 0, TCP_RTO_MAX);
-	}
-	release_sock(sk);
-	if (!ok)
+	if (!tcptake_kick_ok(sk, extack)) {
+		release_sock(sk);
 		goto out;
-	tcptake_kick_wait(sk, ICSK_TIME_DACK, 0);
-
-	lock_sock(sk);
-	ok = tcptake_kick_ok(sk, extack);
-	if (ok) {
-		if (tcp_sk(sk)->packets_out)
-			what = ICSK_TIME_RETRANS;
-		else if (tcp_send_head(sk))
-			what = ICSK_TIME_PROBE0;
-		if (what) {
-			segs_out = tcp_sk(sk)->segs_out;
-			inet_csk_reset_xmit_timer(sk, what, 0, TCP_RTO_MAX);
-		}
-		rcv_nxt = tcp_sk(sk)->rcv_nxt;
-		snd_una = tcp_sk(sk)->snd_una;
 	}
+	tcptake_kick_arm(sk);
+	rcv_nxt = tcp_sk(sk)->rcv_nxt;
+	snd_una = tcp_sk(sk)->snd_una;
+	r.mark = READ_ONCE(sk->sk_mark);
+	r.uid = sock_net_uid(net, sk);
+	r.oif = t->ifindex ?: READ_ONCE(sk->sk_bound_dev_if);
 	release_sock(sk);
-	if (!ok)
-		goto out;
-	if (what)
-		tcptake_kick_wait(sk, what, segs_out);
 
 	n = tcptake_kick_peer_count(segs, nsegs, rcv_nxt);
 	if (!n)
 		goto out;
 	if (t->key.family == AF_INET)
-		tcptake_icmp4(net, t, rcv_nxt, snd_una, n);
+		tcptake_icmp4(net, t, &r, rcv_nxt, snd_una, n);
 	else
-		tcptake_icmp6(net, t, rcv_nxt, snd_una, n);
+		tcptake_icmp6(net, t, &r, rcv_nxt, snd_una, n);
 out:
 	sock_put(sk);
 }

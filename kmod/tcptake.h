@@ -30,7 +30,6 @@
 #endif
 
 #define TCPTAKE_FREEZE_HASH_BITS	10
-#define TCPTAKE_KICK_WAIT_MS		100
 
 /* Report an error on an attribute, with the module prefix. */
 #define TCPTAKE_ERR_ATTR(extack, attr, msg) do {		\

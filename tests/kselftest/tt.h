@@ -40,6 +40,7 @@ void fail_at(const char *file, int line, const char *fmt, ...)
 	} while (0)
 
 uint64_t now_ms(void);
+uint64_t now_us(void);
 void sleep_ms(unsigned int ms);
 
 /* ---- KTAP -------------------------------------------------------------- */
@@ -212,7 +213,10 @@ void link_up(const char *ifname);
 void veth_pair(const char *ifa, const char *ifb, int nsb);
 void addr_add4(const char *ifname, const char *addr, int prefix);
 /* Host route to dst with a locked rto_min (ms): no RTO or TLP in a test. */
+void route4(uint32_t table, uint8_t type, const char *ifname, const char *dst,
+	    uint32_t rto_min_ms);
 void route_rto_min4(const char *ifname, const char *dst, uint32_t rto_min_ms);
+void rule_fwmark4(uint32_t mark, uint32_t table, uint32_t prio);
 void sysctl_write(const char *path, const char *val);
 
 /* A connected TCP pair: *c connects to a listener on server:port (0:

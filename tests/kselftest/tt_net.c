@@ -23,18 +23,24 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/rtnetlink.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/veth.h>
 #include <linux/tcp.h>
 
 #include "tt.h"
 
-uint64_t now_ms(void)
+uint64_t now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 void sleep_ms(unsigned int ms)
@@ -200,28 +206,58 @@ void addr_add4(const char *ifname, const char *addr, int prefix)
 	rtnl_do(&m, "RTM_NEWADDR");
 }
 
-void route_rto_min4(const char *ifname, const char *dst, uint32_t rto_min_ms)
+/*
+ * A /32 route to @dst in @table: through @ifname with rto_min @rto_min_ms
+ * (@type RTN_UNICAST), or of @type RTN_BLACKHOLE (@ifname NULL); it
+ * replaces one to the same @dst.
+ */
+void route4(uint32_t table, uint8_t type, const char *ifname, const char *dst,
+	    uint32_t rto_min_ms)
 {
 	struct rtmsg rt = {
-		.rtm_family = AF_INET, .rtm_dst_len = 32, .rtm_table = RT_TABLE_MAIN,
-		.rtm_protocol = RTPROT_STATIC, .rtm_scope = RT_SCOPE_LINK,
-		.rtm_type = RTN_UNICAST,
+		.rtm_family = AF_INET, .rtm_dst_len = 32, .rtm_table = RT_TABLE_UNSPEC,
+		.rtm_protocol = RTPROT_STATIC,
+		.rtm_scope = ifname ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+		.rtm_type = type,
 	};
 	struct in_addr a;
 	struct msg m;
 
 	if (inet_pton(AF_INET, dst, &a) != 1)
-		FAIL("route_rto_min4 %s", dst);
-	msg_init(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+		FAIL("route4 %s", dst);
+	msg_init(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
 	memcpy(m.buf + NLMSG_HDRLEN, &rt, sizeof(rt));
 	m.nh.nlmsg_len += NLMSG_ALIGN(sizeof(rt));
 	put(&m, RTA_DST, &a, 4);
-	put_u32(&m, RTA_OIF, if_nametoindex(ifname));
-	nest_start(&m, RTA_METRICS);
-	put_u32(&m, RTAX_LOCK, 1u << RTAX_RTO_MIN);
-	put_u32(&m, RTAX_RTO_MIN, rto_min_ms);
-	nest_end(&m);
+	put_u32(&m, RTA_TABLE, table);
+	if (ifname) {
+		put_u32(&m, RTA_OIF, if_nametoindex(ifname));
+		nest_start(&m, RTA_METRICS);
+		put_u32(&m, RTAX_LOCK, 1u << RTAX_RTO_MIN);
+		put_u32(&m, RTAX_RTO_MIN, rto_min_ms);
+		nest_end(&m);
+	}
 	rtnl_do(&m, "RTM_NEWROUTE");
+}
+
+void route_rto_min4(const char *ifname, const char *dst, uint32_t rto_min_ms)
+{
+	route4(RT_TABLE_MAIN, RTN_UNICAST, ifname, dst, rto_min_ms);
+}
+
+/* An IPv4 policy rule: packets marked @mark look up @table. */
+void rule_fwmark4(uint32_t mark, uint32_t table, uint32_t prio)
+{
+	struct fib_rule_hdr frh = { .family = AF_INET, .action = FR_ACT_TO_TBL };
+	struct msg m;
+
+	msg_init(&m, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
+	memcpy(m.buf + NLMSG_HDRLEN, &frh, sizeof(frh));
+	m.nh.nlmsg_len += NLMSG_ALIGN(sizeof(frh));
+	put_u32(&m, FRA_FWMARK, mark);
+	put_u32(&m, FRA_TABLE, table);
+	put_u32(&m, FRA_PRIORITY, prio);
+	rtnl_do(&m, "RTM_NEWRULE");
 }
 
 void sysctl_write(const char *path, const char *val)

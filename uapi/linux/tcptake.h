@@ -74,26 +74,28 @@ enum tcptake_get_flags {
  * @TCPTAKE_THAW_FLAGS_KICK: After the drop is lifted, make both ends send at
  *   once what the freeze held back, instead of waiting for their timers. Only
  *   when the tuple has a socket in a synchronized state, not in repair mode;
- *   else the kick does nothing and the ACK carries a warning. Our socket:
- *   first one ACK carrying its current ack and window; then, if it has bytes
- *   sent but unacked, it retransmits the first of them as its retransmission
- *   timer would (RTO recovery: loss state, cwnd 1, RTO backoff); otherwise, if
- *   it has bytes it could not transmit (a transmission dropped by the freeze
- *   leaves them unsent, waiting for the zero-window probe timer), it sends the
- *   first segment of them as that timer would (a window probe if the peer's
- *   window is closed). The rest follows as the peer acknowledges. THAW returns
- *   once these segments are sent (waiting at most about 100 ms for each). The
- *   peer: when the freeze recorded at least two of the peer's segments
- *   carrying data or FIN at the socket's rcv-nxt (so the peer retransmitted
- *   into the freeze and is in RTO backoff), one ICMP error per such segment
- *   goes to the peer (IPv4 host unreachable, IPv6 no route), quoting the
- *   peer's segment at rcv-nxt. Under TCP-LD (RFC 6069, Linux since 3.0) each
- *   reverts one step of the peer's RTO backoff, and the peer retransmits at
- *   once when the reverted timeout has passed since its last retransmission.
- *   No segment can do this: a Linux peer ignores duplicate ACKs under
- *   SACK/RACK and in loss recovery. The peer keeps the ICMP as a soft error
- *   until its next ACK of new data; a peer socket with IP_RECVERR or
- *   IPV6_RECVERR gets it as an error (EHOSTUNREACH or ENETUNREACH) once.
+ *   else the kick does nothing and the ACK carries a warning. Our socket sends
+ *   one segment, as its own timers would but without an RTO's effects (no loss
+ *   state, cwnd, backoff or retransmission count change): if it has bytes sent
+ *   but unacked, a loss probe (the next new segment the window allows, else
+ *   the last one sent again); otherwise, if it has bytes it could not transmit
+ *   (a transmission dropped by the freeze leaves them unsent, waiting for the
+ *   zero-window probe timer), the first segment of them as that timer would (a
+ *   window probe if the peer's window is closed); otherwise an ACK carrying
+ *   its current ack and window. The rest follows as the peer acknowledges.
+ *   THAW does not wait for these segments. The peer: when the freeze recorded
+ *   at least two of the peer's segments carrying data or FIN at the socket's
+ *   rcv-nxt (so the peer retransmitted into the freeze and is in RTO backoff),
+ *   one ICMP error per such segment goes to the peer (IPv4 host unreachable,
+ *   IPv6 no route), quoting the peer's segment at rcv-nxt, routed as the
+ *   socket is (mark, uid, bound device) and through xfrm. Under TCP-LD (RFC
+ *   6069, Linux since 3.0) each reverts one step of the peer's RTO backoff,
+ *   and the peer retransmits at once when the reverted timeout has passed
+ *   since its last retransmission. No segment can do this: a Linux peer
+ *   ignores duplicate ACKs under SACK/RACK and in loss recovery. The peer
+ *   keeps the ICMP as a soft error until its next ACK of new data; a peer
+ *   socket with IP_RECVERR or IPV6_RECVERR gets it as an error (EHOSTUNREACH
+ *   or ENETUNREACH) once.
  */
 enum tcptake_thaw_flags {
 	TCPTAKE_THAW_FLAGS_KICK = 1,
