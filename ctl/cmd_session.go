@@ -98,7 +98,7 @@ func moduleSession(img *libtcptake.Image) listedSession {
 // one) that f matches: through the module's GET dump when the module is
 // loaded there, else through sock_diag. An unprivileged caller, whom the
 // module refuses, gets the sock_diag list too.
-func listSessions(ctx context.Context, ns *os.File, f sessionFilter) ([]listedSession, error) {
+func listSessions(ctx context.Context, stderr io.Writer, ns *os.File, f sessionFilter) ([]listedSession, error) {
 	var o libtcptake.ClientOptions
 	if ns != nil {
 		o.NetNS = int(ns.Fd())
@@ -110,6 +110,14 @@ func listSessions(ctx context.Context, ns *os.File, f sessionFilter) ([]listedSe
 	if mc, err := newModuleClient(o); err == nil {
 		imgs, err := mc.Sessions(ctx, mf, false)
 		mc.Close()
+		var partial *libtcptake.SessionsError
+		if errors.As(err, &partial) {
+			// The others are listed; each that could not be read is said.
+			for _, f := range partial.Failed {
+				fmt.Fprintf(stderr, "tcptakectl: session %s could not be read: %s\n", f.Session, reason(f.Err))
+			}
+			err = nil
+		}
 		switch {
 		case err == nil:
 			out := make([]listedSession, 0, len(imgs))
@@ -155,7 +163,7 @@ func sessionList(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	list, err := listSessions(ctx, ns, f)
+	list, err := listSessions(ctx, c.App.ErrWriter, ns, f)
 	if err != nil {
 		return err
 	}

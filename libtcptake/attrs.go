@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -300,6 +301,7 @@ var requiredNames = []string{"tuple", "state", "snd-una", "snd-nxt", "write-seq"
 // partial is one session being decoded, possibly over several nests.
 type partial struct {
 	img       Image
+	errno     uint32 // the module could not snapshot the session
 	have      uint32
 	window    int // window attributes seen
 	rcvqLen   uint32
@@ -355,9 +357,18 @@ func (p *partial) checkChunks() error {
 // images returns the decoded sessions after checking each. With
 // withQueues false (a GET without buffers), the declared queue lengths
 // need no chunks and the checks that need the bytes are skipped.
+//
+// A session the module could not snapshot (a dump entry with "error")
+// is left out; the others come back with a *SessionsError naming it.
 func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 	out := make([]*Image, 0, len(d.parts))
+	var failed SessionsError
 	for _, p := range d.parts {
+		if p.errno != 0 {
+			failed.Failed = append(failed.Failed, opErr(OpDump, p.img.Tuple, syscall.Errno(p.errno)).(*Error))
+			failed.tuples = append(failed.tuples, p.img.Tuple)
+			continue
+		}
 		if p.have != haveAll {
 			for i, name := range requiredNames {
 				if p.have&(1<<i) == 0 {
@@ -383,6 +394,9 @@ func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 			return nil, opErr(OpDecode, &img, err)
 		}
 		out = append(out, &img)
+	}
+	if len(failed.Failed) > 0 {
+		return out, &failed
 	}
 	return out, nil
 }
@@ -411,6 +425,8 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 	}
 	for ad.Next() {
 		switch ad.Type() {
+		case tcptakeh.ASessionError:
+			p.errno = ad.Uint32()
 		case tcptakeh.ASessionTuple:
 			p.have |= haveTuple
 			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &img.Tuple) })

@@ -326,7 +326,8 @@ func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
 		RemoteAddr: t.Remote.Addr(),
 		RemotePort: t.Remote.Port(),
 	}, true)
-	if err != nil {
+	var partial *SessionsError
+	if err != nil && !errors.As(err, &partial) {
 		var e *Error
 		if errors.As(err, &e) {
 			ne := *e
@@ -334,6 +335,15 @@ func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
 			return nil, &ne
 		}
 		return nil, opErr(OpGet, t, err)
+	}
+	if partial != nil {
+		for i, ft := range partial.tuples {
+			if sameSession(ft, t) {
+				ne := *partial.Failed[i]
+				ne.Op, ne.Session = OpGet, t.String()
+				return nil, &ne
+			}
+		}
 	}
 	for _, img := range imgs {
 		if sameSession(img.Tuple, t) && (t.IfIndex == 0 || img.Tuple.IfIndex == t.IfIndex) {
@@ -371,10 +381,11 @@ func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers
 		return nil, opErr(OpDump, nil, err)
 	}
 	imgs, err := decodeSessions(msgs, withBuffers)
-	if err != nil {
+	var partial *SessionsError
+	if err != nil && !errors.As(err, &partial) {
 		return nil, sessionErr(OpDump, nil, err)
 	}
-	return imgs, nil
+	return imgs, err
 }
 
 func (c *linuxClient) set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {

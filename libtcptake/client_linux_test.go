@@ -1007,3 +1007,35 @@ func TestClientGetLargeByDump(t *testing.T) {
 		t.Fatalf("get without buffers: %v", err)
 	}
 }
+
+// TestClientSessionsPartial: a dump entry the module could not snapshot
+// (attribute "error") leaves the rest of the dump usable: Sessions returns
+// the other sessions with a *SessionsError naming it, and a Get of that
+// session by dump returns its errno.
+func TestClientSessionsPartial(t *testing.T) {
+	img := testImage(tu6, []byte("received"), nil, nil)
+	failed := attrs(t, nest(t, tcptakeh.ASessionTuple, tupleAttrs(t, tu4)...),
+		netlink.Attribute{Type: tcptakeh.ASessionError, Data: u32(uint32(unix.EFBIG))})
+	c := testClient(t, tcptakeh.CmdGet, 0, func(greq genetlink.Message, nreq netlink.Message) ([]genetlink.Message, error) {
+		if nreq.Header.Flags&netlink.Dump == 0 {
+			return nil, genltest.Error(int(unix.EMSGSIZE)) // "use a dump"
+		}
+		return []genetlink.Message{
+			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: failed}),
+			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: sessionAttrs(t, img)}),
+		}, nil
+	})
+	imgs, err := c.Sessions(context.Background(), SessionFilter{}, true)
+	var se *SessionsError
+	if !errors.As(err, &se) || len(se.Failed) != 1 || se.Failed[0].Session != tu4.String() || !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Sessions error %v, want a *SessionsError naming %v with EFBIG", err, tu4)
+	}
+	if len(imgs) != 1 || imgs[0].Tuple.String() != tu6.String() || string(imgs[0].RecvQueue) != "received" {
+		t.Fatalf("Sessions returned %v, want the other session", imgs)
+	}
+	_, err = c.Get(context.Background(), tu4, true)
+	var e *Error
+	if !errors.As(err, &e) || e.Op != OpGet || e.Session != tu4.String() || !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Get of the failed session: %v", err)
+	}
+}

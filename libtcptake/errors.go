@@ -117,3 +117,28 @@ func opErr(op Op, sess fmt.Stringer, err error) error {
 	}
 	return e
 }
+
+// SessionsError is the error of a GET dump some of whose sessions the
+// module could not snapshot (a queue above queue-max, no memory, queues
+// changing under the read): Client.Sessions returns the others with it.
+// errors.Is and errors.As see each session's *Error.
+type SessionsError struct {
+	Failed []*Error
+	tuples []Tuple // Failed's sessions
+}
+
+func (e *SessionsError) Error() string {
+	s := fmt.Sprintf("tcptake: dump: %d sessions could not be read", len(e.Failed))
+	for _, f := range e.Failed {
+		s += "; " + f.Session + ": " + f.Err.Error()
+	}
+	return s
+}
+
+func (e *SessionsError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f
+	}
+	return errs
+}
