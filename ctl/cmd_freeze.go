@@ -182,19 +182,21 @@ func freezePeer(c *cli.Context) error {
 
 // freezeJSON is the spec's attribute set "freeze".
 type freezeJSON struct {
-	Tuple      tupleJSON `json:"tuple"`
-	ExpiresMs  int64     `json:"expires_ms"`
-	DroppedIn  uint64    `json:"dropped_in"`
-	DroppedOut uint64    `json:"dropped_out"`
-	Event      string    `json:"event,omitempty"` // module monitor only
+	Tuple       tupleJSON `json:"tuple"`
+	ExpiresMs   int64     `json:"expires_ms"`
+	DroppedIn   uint64    `json:"dropped_in"`
+	DroppedOut  uint64    `json:"dropped_out"`
+	DroppedICMP uint64    `json:"dropped_icmp"`
+	Event       string    `json:"event,omitempty"` // module monitor only
 }
 
 func newFreezeJSON(fi libtcptake.FreezeInfo) freezeJSON {
 	return freezeJSON{
-		Tuple:      newTupleJSON(fi.Tuple.Local, fi.Tuple.Remote, fi.Tuple.IfIndex),
-		ExpiresMs:  fi.Expires.Milliseconds(),
-		DroppedIn:  fi.DroppedIn,
-		DroppedOut: fi.DroppedOut,
+		Tuple:       newTupleJSON(fi.Tuple.Local, fi.Tuple.Remote, fi.Tuple.IfIndex),
+		ExpiresMs:   fi.Expires.Milliseconds(),
+		DroppedIn:   fi.DroppedIn,
+		DroppedOut:  fi.DroppedOut,
+		DroppedICMP: fi.DroppedICMP,
 	}
 }
 
@@ -220,11 +222,11 @@ func freezeShow(c *cli.Context) error {
 			return writeJSON(c.App.Writer, out)
 		}
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "Local Address:Port\tPeer Address:Port\tExpires\tDropped-In\tDropped-Out")
+		fmt.Fprintln(tw, "Local Address:Port\tPeer Address:Port\tExpires\tDropped-In\tDropped-Out\tDropped-ICMP")
 		for _, fi := range fz {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n",
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n",
 				addrPortText(fi.Tuple.Local, fi.Tuple.IfIndex), addrPortText(fi.Tuple.Remote, fi.Tuple.IfIndex),
-				fi.Expires, fi.DroppedIn, fi.DroppedOut)
+				fi.Expires, fi.DroppedIn, fi.DroppedOut, fi.DroppedICMP)
 		}
 		return tw.Flush()
 	})

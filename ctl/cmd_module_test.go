@@ -322,8 +322,8 @@ func TestModuleVerbs(t *testing.T) {
 			fake:   fakeModule{segs: []libtcptake.Segment{{Seq: 1, Flags: 0x10, Age: time.Second}}},
 			stdout: []string{`"flag_names": [`, `"ACK"`, `"age_ms": 1000`}},
 		{name: "show", args: []string{"freeze", "show"},
-			fake:   fakeModule{freezes: []libtcptake.FreezeInfo{{Tuple: fakeTuple, Expires: 9 * time.Second, DroppedIn: 3, DroppedOut: 1}}},
-			stdout: []string{"Local Address:Port  Peer Address:Port  Expires  Dropped-In  Dropped-Out\n10.0.0.1:80         10.0.0.2:40000     9s       3           1\n"}},
+			fake:   fakeModule{freezes: []libtcptake.FreezeInfo{{Tuple: fakeTuple, Expires: 9 * time.Second, DroppedIn: 3, DroppedOut: 1, DroppedICMP: 2}}},
+			stdout: []string{"Local Address:Port  Peer Address:Port  Expires  Dropped-In  Dropped-Out  Dropped-ICMP\n10.0.0.1:80         10.0.0.2:40000     9s       3           1            2\n"}},
 		{name: "show json", args: []string{"-j", "freeze"},
 			fake:   fakeModule{freezes: []libtcptake.FreezeInfo{{Tuple: fakeTuple, Expires: 9 * time.Second}}},
 			stdout: []string{`"expires_ms": 9000`, `"remote_port": 40000`}},
@@ -334,7 +334,7 @@ func TestModuleVerbs(t *testing.T) {
 				{Tuple: libtcptake.Tuple{Local: fakeTuple.Local, Remote: netip.MustParseAddrPort("10.0.0.2:40001")}},
 				{Tuple: libtcptake.Tuple{Local: netip.MustParseAddrPort("192.0.2.1:80"), Remote: fakeTuple.Remote}},
 			}},
-			stdout: []string{"Local Address:Port  Peer Address:Port  Expires  Dropped-In  Dropped-Out\n10.0.0.1:80         10.0.0.2:40000     9s       0           0\n"},
+			stdout: []string{"Local Address:Port  Peer Address:Port  Expires  Dropped-In  Dropped-Out  Dropped-ICMP\n10.0.0.1:80         10.0.0.2:40000     9s       0           0            0\n"},
 			check: func(t *testing.T, f *fakeModule) {
 				if len(f.calls) != 1 || f.calls[0] != "freeze-list" {
 					t.Errorf("calls %v", f.calls)

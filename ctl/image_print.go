@@ -21,6 +21,7 @@ var optNames = []struct {
 	{libtcptake.OptWScale, "wscale", "wscale"},
 	{libtcptake.OptECN, "ecn", "ecn"},
 	{libtcptake.OptUsecTS, "usec-ts", "usec-ts"},
+	{libtcptake.OptAccECN, "accecn", "accecn"},
 }
 
 // optionList names the options of o; spec selects the spec's entry names

@@ -640,6 +640,8 @@ func decodeFreeze(ad *netlink.AttributeDecoder, fi *FreezeInfo) (EventType, erro
 			fi.DroppedIn = ad.Uint64()
 		case tcptakeh.AFreezeDroppedOut:
 			fi.DroppedOut = ad.Uint64()
+		case tcptakeh.AFreezeDroppedIcmp:
+			fi.DroppedICMP = ad.Uint64()
 		case tcptakeh.AFreezeEvent:
 			ev = EventType(ad.Uint32())
 		}

@@ -228,6 +228,10 @@ type FreezeInfo struct {
 	Expires    time.Duration // time left before the freeze lifts by itself
 	DroppedIn  uint64        // packets from the peer dropped so far
 	DroppedOut uint64        // packets to the peer dropped so far
+	// DroppedICMP counts the ICMP errors about the tuple dropped so far
+	// (they would change the frozen socket); 0 from a module that does
+	// not drop them.
+	DroppedICMP uint64
 }
 
 // Freezes lists the frozen tuples of the Client's namespace.

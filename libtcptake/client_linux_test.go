@@ -552,6 +552,7 @@ func freezeAttr(t testing.TB, fi FreezeInfo, ev *EventType) netlink.Attribute {
 		{Type: tcptakeh.AFreezeExpiresMs, Data: u32(uint32(fi.Expires / time.Millisecond))},
 		{Type: tcptakeh.AFreezeDroppedIn, Data: u64(fi.DroppedIn)},
 		{Type: tcptakeh.AFreezeDroppedOut, Data: u64(fi.DroppedOut)},
+		{Type: tcptakeh.AFreezeDroppedIcmp, Data: u64(fi.DroppedICMP)},
 	}
 	if ev != nil {
 		as = append(as, netlink.Attribute{Type: tcptakeh.AFreezeEvent, Data: u32(uint32(*ev))})
@@ -561,7 +562,7 @@ func freezeAttr(t testing.TB, fi FreezeInfo, ev *EventType) netlink.Attribute {
 
 func TestClientFreezes(t *testing.T) {
 	want := []FreezeInfo{
-		{Tuple: tu4, Expires: 9500 * time.Millisecond, DroppedIn: 3, DroppedOut: 1},
+		{Tuple: tu4, Expires: 9500 * time.Millisecond, DroppedIn: 3, DroppedOut: 1, DroppedICMP: 2},
 		{Tuple: tu6, Expires: time.Second},
 	}
 	c := testClient(t, tcptakeh.CmdFreezeList, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {

@@ -79,6 +79,7 @@ const (
 	OptWScale     TCPOpts = tcptakeh.OptWscale
 	OptECN        TCPOpts = tcptakeh.OptEcn
 	OptUsecTS     TCPOpts = tcptakeh.OptUsecTs
+	OptAccECN     TCPOpts = tcptakeh.OptAccecn
 )
 
 // Tuple addresses a TCP session: the local and remote address and port as
