@@ -151,11 +151,12 @@ func benchPairs(b *testing.B, n int) (clients, servers []*net.TCPConn) {
 // queues, repair off. Its packets are not dropped, as in the loops
 // tcptake is compared against.
 func plainDump(b *testing.B, c *net.TCPConn) *Image {
-	fd, err := dupConn(c)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer unix.Close(fd)
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
 	t, err := fdTuple(fd)
 	if err != nil {
 		b.Fatal(err)

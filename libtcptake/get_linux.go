@@ -19,14 +19,18 @@ import (
 func (s *Session) Get() (*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fd < 0 || s.started {
+	if !s.open() || s.started {
 		return nil, opErr(OpGet, s, errors.New("session is not stopped"))
 	}
 	if s.img != nil { // restored: its send queue is still to be written
 		img := *s.img
 		return &img, nil
 	}
-	img, err := getImage(s.fd, s.tuple)
+	var img *Image
+	err := s.sock(func(fd int) (err error) {
+		img, err = getImage(fd, s.tuple)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -175,14 +179,12 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 		}
 		return img, err
 	}
-	fd, err := dupConn(conn)
+	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, opErr(OpCheckpoint, nil, err)
 	}
-	s := &Session{fd: fd}
-	err = s.check()
-	unix.Close(fd)
-	if err != nil {
+	s := &Session{fd: -1, rc: rc}
+	if err := s.sock(s.check); err != nil {
 		return nil, err
 	}
 	img, err := mc.Get(ctx, s.tuple, true)

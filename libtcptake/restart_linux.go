@@ -47,7 +47,7 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 	for _, s := range ss {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.fd < 0 || s.started {
+		if !s.open() || s.started {
 			return nil, opErr(OpRestart, s, errors.New("session is not stopped"))
 		}
 	}
@@ -133,7 +133,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
 				continue
 			}
-			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
+			if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
 				failed[s] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
 				continue
 			}
@@ -165,7 +165,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	off(unix.TCP_REPAIR_OFF)
 	for _, s := range live {
 		if failed[s] == nil {
-			pushPending(s.fd)
+			s.sock(pushPending)
 		}
 	}
 }
@@ -395,15 +395,16 @@ const stateWait = time.Second
 // pushPending sends what the freeze held back in the socket's queue (a
 // transmission dropped by the freeze leaves the bytes unsent until a
 // timer): setting TCP_NODELAY pushes pending frames.
-func pushPending(fd int) {
+func pushPending(fd int) error {
 	nodelay, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
 	if err != nil {
-		return
+		return err
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	if nodelay == 0 {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 0)
 	}
+	return nil
 }
 
 // probeWait is how long Restart waits for peers to answer the window probe.
@@ -423,8 +424,7 @@ func probeWait(ctx context.Context, o *Options) time.Duration {
 // for the peer (sendPending).
 func (s *Session) resume() (*net.TCPConn, error) {
 	if s.orig != nil {
-		unix.Close(s.fd)
-		s.fd = -1
+		s.rc = nil
 		s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
 		return s.orig, nil
 	}
@@ -462,12 +462,13 @@ func (s *Session) resume() (*net.TCPConn, error) {
 // for the tuple now — answers with a RST. The peer learns at once that the
 // session is gone instead of waiting on it.
 func (s *Session) abort(ctx context.Context) {
+	if s.rc != nil {
+		// An application's session: live again, so that closing its
+		// conn (the application's to close) ends it with a FIN or RST.
+		s.sock(repairOffNoProbe)
+		s.rc = nil
+	}
 	if s.fd >= 0 {
-		if s.orig != nil {
-			// An application's session: live again, so that closing its
-			// conn (the application's to close) ends it with a FIN or RST.
-			unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF_NO_WP)
-		}
 		unix.Close(s.fd)
 		s.fd = -1
 	}

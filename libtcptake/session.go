@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -20,9 +21,13 @@ import (
 // dropped: an application's session stopped by Stop, or one recreated from
 // an image by Set. Its methods are safe for concurrent use.
 type Session struct {
-	mu      sync.Mutex
-	tuple   Tuple
-	fd      int // our own descriptor of the socket; -1 once closed
+	mu    sync.Mutex
+	tuple Tuple
+	fd    int // a restored session's own descriptor; -1 once closed, and for rc
+	// rc is the socket of an application's session (Stop), borrowed
+	// through its conn, not duplicated: 10,000 sessions must not need
+	// 20,000 descriptors. nil once released or restarted.
+	rc      syscall.RawConn
 	opts    Options
 	freezer Freezer
 	orig    *net.TCPConn // the application's conn (Stop), if it was one
@@ -83,4 +88,21 @@ func copyOpts(o *Options) Options {
 		return Options{}
 	}
 	return *o
+}
+
+// open reports whether the session still has its socket.
+func (s *Session) open() bool { return s.fd >= 0 || s.rc != nil }
+
+// sock runs f on the session's socket: a restored session's descriptor,
+// or the application's, through its RawConn, which keeps the descriptor
+// from being closed while f runs.
+func (s *Session) sock(f func(fd int) error) error {
+	if s.rc == nil {
+		return f(s.fd)
+	}
+	var ferr error
+	if err := s.rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
 }

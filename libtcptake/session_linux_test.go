@@ -294,12 +294,15 @@ func fdOf(t *testing.T, c *net.TCPConn) int {
 }
 
 func fdTupleOf(c *net.TCPConn) (Tuple, error) {
-	fd, err := dupConn(c)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		return Tuple{}, err
 	}
-	defer unix.Close(fd)
-	return fdTuple(fd)
+	var t Tuple
+	if cerr := rc.Control(func(fd uintptr) { t, err = fdTuple(int(fd)) }); cerr != nil {
+		return Tuple{}, cerr
+	}
+	return t, err
 }
 
 // TestMigrateStates moves the server side of a loopback session in each
