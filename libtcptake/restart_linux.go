@@ -60,24 +60,25 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 		leaveRepair(ctx, f, group, failed)
 	}
 	conns = make([]*net.TCPConn, len(ss))
-	errs := make([]error, 0, len(failed))
-	for i, s := range ss {
+	errs := make([]error, len(ss))
+	parallel(len(ss), func(i int) {
+		s := ss[i]
 		if err := failed[s]; err != nil {
-			errs = append(errs, err)
+			errs[i] = err
 			s.abort(ctx)
-			continue
+			return
 		}
 		c, err := s.resume()
 		if err != nil {
-			errs = append(errs, err)
+			errs[i] = err
 			if c != nil {
 				c.SetLinger(0) // close with a RST: the peer must not wait
 				c.Close()
 			}
-			continue
+			return
 		}
 		conns[i] = c
-	}
+	})
 	return conns, errors.Join(errs...)
 }
 
@@ -128,21 +129,6 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	if len(live) == 0 {
 		return
 	}
-	off := func(mode int) {
-		for _, s := range live {
-			if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
-				continue
-			}
-			if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
-				failed[s] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
-				continue
-			}
-			s.started = true
-			if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
-				unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
-			}
-		}
-	}
 	// A freeze that expired already is no reason to fail. A freeze that
 	// cannot be lifted fails its sessions: they can send nothing.
 	thaw := func(kick bool) {
@@ -156,17 +142,42 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			}
 		}
 	}
-	if moduleOf(f) != nil {
-		off(unix.TCP_REPAIR_OFF_NO_WP)
-		thaw(true)
-		return
+	module := moduleOf(f) != nil
+	if !module {
+		thaw(false)
 	}
-	thaw(false)
-	off(unix.TCP_REPAIR_OFF)
-	for _, s := range live {
-		if failed[s] == nil {
+	errs := make([]error, len(live))
+	parallel(len(live), func(i int) {
+		s := live[i]
+		if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
+			return
+		}
+		// Leaving repair sends a window probe, except with the module
+		// (its kick follows the thaw) and before a restored session's
+		// first data segment, which carries the same ACK and window.
+		mode := unix.TCP_REPAIR_OFF
+		if module || len(s.pending) > 0 {
+			mode = unix.TCP_REPAIR_OFF_NO_WP
+		}
+		if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
+			errs[i] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
+			return
+		}
+		s.started = true
+		if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
+			unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
+		}
+		if !module {
 			s.sock(pushPending)
 		}
+	})
+	for i, err := range errs {
+		if err != nil {
+			failed[live[i]] = err
+		}
+	}
+	if module {
+		thaw(true)
 	}
 }
 
@@ -215,7 +226,7 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 		ss[0].opts.logger().Warn("tcptake: cannot probe the peers", "err", err)
 	} else {
 		probeAll(ctx, pc, ss, note, probeWait(ctx, &ss[0].opts))
-		pc.Close()
+		go pc.Close() // a packet socket's close waits for an RCU grace period
 	}
 	for _, s := range ss {
 		ack, ok := acks[s.tuple]
@@ -243,11 +254,15 @@ func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Se
 	deadline := time.Now().Add(wait)
 	interval := probeInterval
 	for pending := ss; len(pending) > 0 && ctx.Err() == nil; interval = min(2*interval, maxProbeInterval) {
-		for _, s := range pending {
-			if err := probePeer(s.tuple, s.img); err != nil {
-				s.opts.logger().Warn("tcptake: probe", "session", s.tuple, "err", err)
+		shares(len(pending), func(lo, hi int) {
+			var raw rawSockets
+			defer raw.Close()
+			for _, s := range pending[lo:hi] {
+				if err := raw.send(probeSegment(s.tuple, s.img)); err != nil {
+					s.opts.logger().Warn("tcptake: probe", "session", s.tuple, "err", err)
+				}
 			}
-		}
+		})
 		left := time.Until(deadline)
 		if left <= 0 {
 			return

@@ -12,6 +12,7 @@ package libtcptake
 import (
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -106,3 +107,31 @@ func (s *Session) sock(f func(fd int) error) error {
 	}
 	return ferr
 }
+
+// parallel runs f(0), …, f(n-1) on up to GOMAXPROCS goroutines (see
+// shares).
+func parallel(n int, f func(i int)) {
+	shares(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			f(i)
+		}
+	})
+}
+
+// shares splits [0, n) into up to GOMAXPROCS contiguous shares of at
+// least minShare and runs f on each in a goroutine of its own: per-session
+// work that is mostly the kernel's spreads over the cores.
+func shares(n int, f func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), (n+minShare-1)/minShare)
+	if w <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range w {
+		wg.Go(func() { f(k*n/w, (k+1)*n/w) })
+	}
+	wg.Wait()
+}
+
+const minShare = 32

@@ -319,11 +319,9 @@ func fitSendBuffer(fd, n int) error {
 }
 
 // sendPending writes b into the send queue of the live socket fd
-// (non-blocking), having made room for it: it never waits for the peer.
+// (non-blocking): queueSend made room for it, so it never waits for the
+// peer.
 func sendPending(fd int, b []byte) error {
-	if err := fitSendBuffer(fd, len(b)); err != nil {
-		return err
-	}
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		if err != nil {

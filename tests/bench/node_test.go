@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -143,10 +144,24 @@ func nodeMain(conf string) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
 	go func() {
+		// With BENCH_PROF=DIR, each switchover (SIGUSR2 to SIGUSR2) is
+		// CPU-profiled into DIR/cpu-ROLE-K.pprof.
+		dir, k := os.Getenv("BENCH_PROF"), 0
+		var prof *os.File
 		for sig := range sigs {
 			if sig == syscall.SIGUSR1 {
 				n.print(nodeStats{Wrote: n.writeAll()})
 				continue
+			}
+			if dir != "" {
+				if prof != nil {
+					pprof.StopCPUProfile()
+					prof.Close()
+				}
+				k++
+				if prof, _ = os.Create(fmt.Sprintf("%s/cpu-%s-%d.pprof", dir, cfg.Role, k)); prof != nil {
+					pprof.StartCPUProfile(prof)
+				}
 			}
 			n.print(nodeStats{FirstPause: n.firstP.Swap(0), Down: n.down.Swap(0),
 				LastRestore: n.lastR.Swap(0), Restored: n.restored.Swap(0)})
