@@ -165,9 +165,9 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		}
 		s.started = true
 		if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
-			unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
+			s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0) })
 		}
-		if !module {
+		if !module && s.orig != nil { // a restored session's sends follow in resume
 			s.sock(pushPending)
 		}
 	})
@@ -305,8 +305,7 @@ func (s *Session) rebuild(ack uint32) error {
 	}
 	img.SndUna += have
 	img.SndNxt = img.SndUna + uint32(len(img.SendUnacked))
-	unix.Close(s.fd)
-	s.fd = -1
+	s.closeSocket()
 	return s.set(&img)
 }
 
@@ -327,7 +326,7 @@ func (s *Session) rebuild(ack uint32) error {
 // The unsent bytes are sent as new data at resume, without waiting.
 func (s *Session) queueSend() error {
 	img := s.img
-	if err := fitSendBuffer(s.fd, len(img.SendUnacked)+len(img.SendUnsent)); err != nil {
+	if err := s.sock(func(fd int) error { return fitSendBuffer(fd, len(img.SendUnacked)+len(img.SendUnsent)) }); err != nil {
 		return sockErr(OpRestart, s, "setsockopt SO_SNDBUFFORCE", err)
 	}
 	s.pending = append([]byte(nil), img.SendUnsent...)
@@ -335,7 +334,7 @@ func (s *Session) queueSend() error {
 		s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
 		return nil
 	}
-	if err := writeQueue(s.fd, tcpSendQueue, img.SendUnacked); err != nil {
+	if err := s.sock(func(fd int) error { return writeQueue(fd, tcpSendQueue, img.SendUnacked) }); err != nil {
 		return sockErr(OpRestart, s, "write send queue", err)
 	}
 	return nil
@@ -373,11 +372,11 @@ func (s *Session) receiveFIN() error {
 	if err := injectFIN(s.tuple, s.img); err != nil {
 		return opErr(OpRestart, s, err)
 	}
-	if err := waitState(s.fd, StateCloseWait); err != nil {
+	if err := s.sock(func(fd int) error { return waitState(fd, StateCloseWait) }); err != nil {
 		return opErr(OpRestart, s, err)
 	}
 	if w := s.img.Window; w != nil {
-		if err := setRepairWindow(s.fd, w); err != nil {
+		if err := s.sock(func(fd int) error { return setRepairWindow(fd, w) }); err != nil {
 			return sockErr(OpRestart, s, "setsockopt TCP_REPAIR_WINDOW", err)
 		}
 	}
@@ -434,31 +433,26 @@ func probeWait(ctx context.Context, o *Options) time.Duration {
 	return d
 }
 
-// resume hands a session out of repair mode to the Go runtime. A restored
-// session's remaining bytes go into its send queue first, without waiting
-// for the peer (sendPending).
+// resume hands a session out of repair mode to the application. A
+// restored session's remaining bytes go into its send queue first, without
+// waiting for the peer (sendPending); its conn is the one Set made.
 func (s *Session) resume() (*net.TCPConn, error) {
 	if s.orig != nil {
 		s.rc = nil
 		s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
 		return s.orig, nil
 	}
+	conn := s.conn
+	s.conn, s.rc = nil, nil
 	if len(s.pending) > 0 {
-		if err := sendPending(s.fd, s.pending); err != nil {
-			return nil, sockErr(OpRestart, s, "write (the restored send queue)", err)
+		if err := connFD(conn, func(fd int) error { return sendPending(fd, s.pending) }); err != nil {
+			return conn, sockErr(OpRestart, s, "write (the restored send queue)", err)
 		}
 		s.pending = nil
 	}
-	f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())
-	c, err := net.FileConn(f)
-	f.Close()
-	s.fd = -1
-	if err != nil {
-		return nil, opErr(OpRestart, s, err)
-	}
-	conn := c.(*net.TCPConn)
-	// After FileConn, which turns TCP_NODELAY and keepalive on.
-	if err := setConnOpts(conn, s.tuple.Is6(), &s.img.Sock); err != nil {
+	// The buffer sizes the application locked, after the queues (the
+	// other options were set in Set).
+	if err := connFD(conn, func(fd int) error { return setSockOpts(fd, s.tuple.Is6(), &s.img.Sock, true) }); err != nil {
 		return conn, opErr(OpRestart, s, err)
 	}
 	if s.img.State.finSent() {
@@ -477,16 +471,13 @@ func (s *Session) resume() (*net.TCPConn, error) {
 // for the tuple now — answers with a RST. The peer learns at once that the
 // session is gone instead of waiting on it.
 func (s *Session) abort(ctx context.Context) {
-	if s.rc != nil {
+	if s.orig != nil && s.rc != nil {
 		// An application's session: live again, so that closing its
 		// conn (the application's to close) ends it with a FIN or RST.
 		s.sock(repairOffNoProbe)
 		s.rc = nil
 	}
-	if s.fd >= 0 {
-		unix.Close(s.fd)
-		s.fd = -1
-	}
+	s.closeSocket()
 	s.started = true
 	s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
 	img := s.img

@@ -24,11 +24,14 @@ import (
 type Session struct {
 	mu    sync.Mutex
 	tuple Tuple
-	fd    int // a restored session's own descriptor; -1 once closed, and for rc
-	// rc is the socket of an application's session (Stop), borrowed
-	// through its conn, not duplicated: 10,000 sessions must not need
-	// 20,000 descriptors. nil once released or restarted.
-	rc      syscall.RawConn
+	fd    int // a restored session's descriptor while Set builds it; else -1
+	// rc is the session's socket once it is a conn: the application's
+	// (Stop), borrowed, not duplicated (10,000 sessions must not need
+	// 20,000 descriptors), or conn's. nil once released or restarted.
+	rc syscall.RawConn
+	// conn is a restored session's socket, a conn from the end of Set
+	// on, so that Restart does not pay for the runtime's registration.
+	conn    *net.TCPConn
 	opts    Options
 	freezer Freezer
 	orig    *net.TCPConn // the application's conn (Stop), if it was one

@@ -3,7 +3,6 @@ package libtcptake
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -201,8 +200,9 @@ func getSockOpts(fd int, v6 bool) SockOpts {
 }
 
 // setSockOpts applies so to a restored socket: TCP_NODELAY and keepalive
-// always, the others when the image has them.
-func setSockOpts(fd int, v6 bool, so *SockOpts) error {
+// always, the others when the image has them; the buffer sizes only with
+// buffers, and only them (they are set after the queues are).
+func setSockOpts(fd int, v6 bool, so *SockOpts, buffers bool) error {
 	type opt struct {
 		level, name, val int
 		when             bool
@@ -227,7 +227,8 @@ func setSockOpts(fd int, v6 bool, so *SockOpts) error {
 			opt{unix.IPPROTO_IP, unix.IP_TTL, int(so.TTL), so.TTL != 0})
 	}
 	for _, o := range opts {
-		if !o.when {
+		buf := o.level == unix.SOL_SOCKET && (o.name == unix.SO_RCVBUF || o.name == unix.SO_SNDBUF)
+		if !o.when || buf != buffers {
 			continue
 		}
 		if err := unix.SetsockoptInt(fd, o.level, o.name, o.val); err != nil {
@@ -276,18 +277,6 @@ func addrPortSockaddr(ap netip.AddrPort, scope uint32) unix.Sockaddr {
 		sa.ZoneId = scope
 	}
 	return sa
-}
-
-func setConnOpts(conn *net.TCPConn, v6 bool, so *SockOpts) error {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = setSockOpts(int(fd), v6, so) }); err != nil {
-		return err
-	}
-	return serr
 }
 
 // fitSendBuffer makes the send buffer of fd large enough for n more bytes

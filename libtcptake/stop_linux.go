@@ -102,24 +102,20 @@ func (s *Session) check(fd int) error {
 
 // Release closes a stopped session silently (no FIN, no RST: the socket is
 // in repair mode). A session from Stop is the application's conn: Release
-// lets it go, and the application's conn.Close closes it. The freeze stays until Thaw, so late packets of the peer
-// draw no RST while the service address moves.
+// lets it go, and the application's conn.Close closes it. The freeze
+// stays until Thaw, so late packets of the peer draw no RST while the
+// service address moves.
 func (s *Session) Release() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
 		return opErr(OpRelease, s, errors.New("session was restarted"))
 	}
-	if s.rc != nil { // the application's descriptor: its conn.Close ends it
+	if s.orig != nil { // the application's descriptor: its conn.Close ends it
 		s.rc = nil
 		return nil
 	}
-	if s.fd < 0 {
-		return nil
-	}
-	err := unix.Close(s.fd)
-	s.fd = -1
-	return opErr(OpRelease, s, err)
+	return opErr(OpRelease, s, s.closeSocket())
 }
 
 // Thaw lifts the session's freeze on this node (after Release, once the

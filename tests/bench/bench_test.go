@@ -455,7 +455,9 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 	}
 	time.Sleep(50 * time.Millisecond)
 
+	stopTrace := b.strace(n, src, dst)
 	resp, err := src.control("switchover")
+	stopTrace()
 	if err != nil {
 		return err
 	}
@@ -499,6 +501,32 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 	progress("  blackout %.1f ms, freeze %.1f ms (report: stop+get %v, set %v, transfer %v, address %v, restart %v)",
 		ms(end.Sub(time.Unix(0, a.Down))), ms(end.Sub(time.Unix(0, a.FirstPause))), rep.StopGet, rep.Set, rep.Transfer, rep.AddressMoved, rep.Restart)
 	return nil
+}
+
+// strace counts the nodes' system calls during a switchover into
+// BENCH_STRACE/strace-ROLE-N.txt when BENCH_STRACE is set (the times are
+// then ptrace's, not the nodes').
+func (b *bench) strace(n int, src, dst *nodeProc) (stop func()) {
+	dir := os.Getenv("BENCH_STRACE")
+	if dir == "" {
+		return func() {}
+	}
+	var cmds []*exec.Cmd
+	for role, p := range map[string]*nodeProc{"active": src, "standby": dst} {
+		cmd := exec.Command("strace", "-c", "-f", "-q", "-o", filepath.Join(dir, fmt.Sprintf("strace-%s-%d.txt", role, n)),
+			"-p", strconv.Itoa(p.cmd.Process.Pid))
+		if err := cmd.Start(); err != nil {
+			b.t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	return func() {
+		for _, cmd := range cmds {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

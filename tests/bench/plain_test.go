@@ -130,11 +130,12 @@ func plainQueue(fd, q, n int) (uint32, []byte, error) {
 	return uint32(seq), b[:n], nil
 }
 
-// plainRestore is libsoccr_restore and libsoccr_resume, with two calls
-// more than libsoccr: IP_TRANSPARENT, so the socket is built before the
-// service address arrives (as tcptake's), and TCP_MAXSEG before connect,
-// so the session does not run at MSS 524 (restored MSS equal to the
-// original). 17 calls for a session with data in both queues.
+// plainRestore is CRIU's SO_REUSEADDR, libsoccr_restore and
+// libsoccr_resume, with two calls more than libsoccr: IP_TRANSPARENT, so
+// the socket is built before the service address arrives (as tcptake's),
+// and TCP_MAXSEG before connect, so the session does not run at MSS 524
+// (restored MSS equal to the original). 18 calls for a session with data
+// in both queues.
 func plainRestore(img *plainImage) (int, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
@@ -143,6 +144,9 @@ func plainRestore(img *plainImage) (int, error) {
 	fail := func(what string, err error) (int, error) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("restore %s: %w", what, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil { // as CRIU's
+		return fail("SO_REUSEADDR", err)
 	}
 	if err := setTCP(fd, unix.TCP_REPAIR, 1); err != nil {
 		return fail("TCP_REPAIR", err)
