@@ -119,9 +119,12 @@ func plainQueue(fd, q, n int) (uint32, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if n == 0 {
+		return uint32(seq), nil, nil
+	}
 	b := make([]byte, n+1)
 	got, _, err := unix.Recvfrom(fd, b, unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	if n > 0 && err != nil {
+	if err != nil {
 		return 0, nil, fmt.Errorf("peek queue %d: %w", q, err)
 	}
 	if got != n {
