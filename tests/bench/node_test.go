@@ -51,11 +51,13 @@ type nodeConfig struct {
 // nodeStats are wall-clock times (Unix ns; one host, one clock) of a
 // switchover as the node saw it.
 type nodeStats struct {
-	FirstPause  int64 `json:"first_pause"`  // the first session paused (active)
-	Down        int64 `json:"down"`         // the address released (active)
-	LastRestore int64 `json:"last_restore"` // the last session handed back (new active)
-	Restored    int64 `json:"restored"`
-	Wrote       int   `json:"wrote,omitempty"`
+	FirstPause   int64 `json:"first_pause"`   // the first session paused (active)
+	Down         int64 `json:"down"`          // the address released (active)
+	Up           int64 `json:"up"`            // the address up and announced (new active)
+	FirstRestore int64 `json:"first_restore"` // the first session handed back (new active)
+	LastRestore  int64 `json:"last_restore"`  // the last session handed back (new active)
+	Restored     int64 `json:"restored"`
+	Wrote        int   `json:"wrote,omitempty"`
 }
 
 type benchNode struct {
@@ -65,6 +67,8 @@ type benchNode struct {
 	hold     map[*holdSession]struct{}
 	firstP   atomic.Int64
 	down     atomic.Int64
+	up       atomic.Int64
+	firstR   atomic.Int64
 	lastR    atomic.Int64
 	restored atomic.Int64
 	stdoutMu sync.Mutex
@@ -78,6 +82,12 @@ type holdSession struct {
 type timedAddress struct {
 	ha.Addresses
 	n *benchNode
+}
+
+func (a timedAddress) Up(ctx context.Context) error {
+	err := a.Addresses.Up(ctx)
+	a.n.up.Store(time.Now().UnixNano())
+	return err
 }
 
 func (a timedAddress) Down(ctx context.Context) error {
@@ -164,7 +174,7 @@ func nodeMain(conf string) error {
 				}
 			}
 			n.print(nodeStats{FirstPause: n.firstP.Swap(0), Down: n.down.Swap(0),
-				LastRestore: n.lastR.Swap(0), Restored: n.restored.Swap(0)})
+				Up: n.up.Swap(0), FirstRestore: n.firstR.Swap(0), LastRestore: n.lastR.Swap(0), Restored: n.restored.Swap(0)})
 		}
 	}()
 	n.print(nodeStats{}) // ready
@@ -233,7 +243,9 @@ func (n *benchNode) echoAccepted(c *net.TCPConn) {
 // bench's next run uses new sessions).
 func (n *benchNode) restore(c *net.TCPConn, state []byte) {
 	n.restored.Add(1)
-	n.lastR.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	n.firstR.CompareAndSwap(0, now)
+	n.lastR.Store(now)
 	if c.LocalAddr().(*net.TCPAddr).Port != n.holdPort {
 		go func() {
 			echo(c)
