@@ -817,14 +817,19 @@ func (b *bench) report(n int) {
 	r := b.results[n]
 	for _, f := range figures {
 		t, p := r.v[tcptake][f.name], r.v[baseline][f.name]
-		ratio := "-"
-		if len(t) > 0 && len(p) > 0 {
-			_, mt, _ := mmm(t)
-			_, mp, _ := mmm(p)
-			if mp != 0 {
-				ratio = strconv.FormatFloat(mt/mp, 'f', 3, 64)
-			}
-		}
-		fmt.Printf("bench: N=%d %s=%s baseline=%s ratio=%s\n", n, f.name, fmtMMM(t), fmtMMM(p), ratio)
+		fmt.Printf("bench: N=%d %s=%s baseline=%s ratio=%s\n", n, f.name, fmtMMM(t), fmtMMM(p), ratio(t, p))
 	}
+}
+
+// ratio is the median of t over the median of p, or "-".
+func ratio(t, p []float64) string {
+	if len(t) == 0 || len(p) == 0 {
+		return "-"
+	}
+	_, mt, _ := mmm(t)
+	_, mp, _ := mmm(p)
+	if mp == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(mt/mp, 'f', 2, 64)
 }

@@ -15,22 +15,34 @@ import (
 // min–max bars), and prints the table.
 func (b *bench) writeTable(ns []int, kernel string) {
 	var md strings.Builder
-	fmt.Fprintf(&md, "Kernel %s, %d CPUs shared by clients, both nodes and the bridge; min/median/max over the runs; ratio = tcptake median / baseline median.\n\n", kernel, numCPU())
-	md.WriteString("| N | figure | tcptake | baseline | ratio |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&md, "Kernel %s, %d CPUs shared by the clients, both nodes and the bridge; medians over the runs, tcptake / baseline (ratio).\n\n", kernel, numCPU())
+	cols := []struct{ head, fig string }{
+		{"blackout ms", "blackout_ms"}, {"freeze ms", "freeze_ms"}, {"client stall p99 ms", "stall_p99_ms"},
+		{"dump µs/session", "dump_us"}, {"restore µs/session", "restore_us"}, {"in-flight data after the blackout, ms", "inflight_ms"},
+		{"image B/session beyond queues", "image_bytes"}, {"checkpoint µs/session", "checkpoint_us"},
+	}
+	md.WriteString("| N |")
+	for _, c := range cols {
+		md.WriteString(" " + c.head + " |")
+	}
+	md.WriteString(" MSS | peak RSS active / standby MiB |\n|---|")
+	md.WriteString(strings.Repeat("---|", len(cols)+2) + "\n")
+	med := func(vs []float64) string {
+		if len(vs) == 0 {
+			return "-"
+		}
+		_, m, _ := mmm(vs)
+		return num(m)
+	}
 	for _, n := range ns {
 		r := b.results[n]
-		for _, f := range figures {
-			t, p := r.v[tcptake][f.name], r.v[baseline][f.name]
-			ratio := "-"
-			if len(t) > 0 && len(p) > 0 {
-				_, mt, _ := mmm(t)
-				_, mp, _ := mmm(p)
-				if mp != 0 {
-					ratio = fmt.Sprintf("%.3f", mt/mp)
-				}
-			}
-			fmt.Fprintf(&md, "| %d | %s | %s | %s | %s |\n", n, f.name, fmtMMM(t), fmtMMM(p), ratio)
+		fmt.Fprintf(&md, "| %d |", n)
+		for _, c := range cols {
+			t, p := r.v[tcptake][c.fig], r.v[baseline][c.fig]
+			fmt.Fprintf(&md, " %s / %s (%s) |", med(t), med(p), ratio(t, p))
 		}
+		fmt.Fprintf(&md, " %s / %s | %s / %s |\n", med(r.v[tcptake]["mss"]), med(r.v[baseline]["mss"]),
+			med(r.v[tcptake]["rss_active_mib"]), med(r.v[tcptake]["rss_standby_mib"]))
 	}
 	md.WriteString("\nFigures:\n\n")
 	for _, f := range figures {
