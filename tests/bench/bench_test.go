@@ -551,7 +551,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; sockets on the port:\n%s", err, from.Run("ss", "-tanH", fmt.Sprintf("( sport = :%d )", plainHold)))
 	}
 	accepted := make(chan *net.TCPConn, n)
 	go func() {

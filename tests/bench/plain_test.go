@@ -133,8 +133,8 @@ func plainQueue(fd, q, n int) (uint32, []byte, error) {
 	return uint32(seq), b[:n], nil
 }
 
-// plainRestore is CRIU's SO_REUSEADDR, libsoccr_restore and
-// libsoccr_resume, with two calls more than libsoccr: IP_TRANSPARENT, so
+// plainRestore is libsoccr_restore and libsoccr_resume, and CRIU's
+// SO_REUSEADDR after them, with two calls more than libsoccr: IP_TRANSPARENT, so
 // the socket is built before the service address arrives (as tcptake's),
 // and TCP_MAXSEG before connect, so the session does not run at MSS 524
 // (restored MSS equal to the original). 18 calls for a session with data
@@ -147,9 +147,6 @@ func plainRestore(img *plainImage) (int, error) {
 	fail := func(what string, err error) (int, error) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("restore %s: %w", what, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil { // as CRIU's
-		return fail("SO_REUSEADDR", err)
 	}
 	if err := setTCP(fd, unix.TCP_REPAIR, 1); err != nil {
 		return fail("TCP_REPAIR", err)
@@ -223,6 +220,10 @@ func plainRestore(img *plainImage) (int, error) {
 	}
 	if err := setTCP(fd, unix.TCP_REPAIR, 0); err != nil {
 		return fail("TCP_REPAIR off", err)
+	}
+	// Leaving repair clears sk_reuse; CRIU sets SO_REUSEADDR again.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("SO_REUSEADDR", err)
 	}
 	if img.unsent > 0 {
 		if _, err := unix.Write(fd, img.outq[len(sent):]); err != nil {
