@@ -324,20 +324,31 @@ func (s *Session) rebuild(ack uint32) error {
 //     the retransmission timer show them lost.
 //
 // The unsent bytes are sent as new data at resume, without waiting.
+//
+// Set made the send buffer large enough for all of them (fitSendBuffer).
 func (s *Session) queueSend() error {
 	img := s.img
-	if err := s.sock(func(fd int) error { return fitSendBuffer(fd, len(img.SendUnacked)+len(img.SendUnsent)) }); err != nil {
-		return sockErr(OpRestart, s, "setsockopt SO_SNDBUFFORCE", err)
-	}
-	s.pending = append([]byte(nil), img.SendUnsent...)
 	if len(img.SendUnacked) <= firstFlight(img) {
-		s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
+		s.pending = concat(img.SendUnacked, img.SendUnsent)
 		return nil
 	}
+	s.pending = img.SendUnsent
 	if err := s.sock(func(fd int) error { return writeQueue(fd, tcpSendQueue, img.SendUnacked) }); err != nil {
 		return sockErr(OpRestart, s, "write send queue", err)
 	}
 	return nil
+}
+
+// concat is a followed by b, without a copy when one is empty (pending
+// bytes are only read).
+func concat(a, b []byte) []byte {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	return append(append(make([]byte, 0, len(a)+len(b)), a...), b...)
 }
 
 // firstFlight is how many bytes a socket restored from img sends at once:

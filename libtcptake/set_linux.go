@@ -162,6 +162,11 @@ func (s *Session) set(img *Image) error {
 			return err
 		}
 	}
+	// Room for the whole send queue, which Restart writes without
+	// waiting for the peer.
+	if err := fitSendBuffer(fd, len(img.SendUnacked)+len(img.SendUnsent)); err != nil {
+		return fail("setsockopt SO_SNDBUFFORCE", err)
+	}
 	if err := s.adopt(); err != nil {
 		return fail("net.FileConn", err)
 	}

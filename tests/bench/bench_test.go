@@ -493,7 +493,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		"freeze_ms":        ms(end.Sub(time.Unix(0, a.FirstPause))),
 		"dump_us":          per(rep.StopGet),
 		"restore_us":       per(rep.Set + rep.Restart),
-		"inflight_ms":      ms(arrival.Sub(end)),
+		"inflight_ms":      max(0, ms(arrival.Sub(end))),
 		"mss":              float64(mss),
 		"rss_active_mib":   src.peakRSS(),
 		"rss_standby_mib":  dst.peakRSS(),
@@ -687,7 +687,12 @@ func (b *bench) plainRun(n int, r *results) error {
 	if err != nil {
 		return err
 	}
-	// The address goes back to the node that is the active.
+	// The address goes back to the node that is the active once the
+	// restored sessions have closed (with it gone, their FINs would go
+	// unanswered, and the lingering sockets hold the next run's tuples).
+	b.waitFor("the baseline's sessions closed", time.Minute, func() bool {
+		return strings.TrimSpace(to.Run("ss", "-tanH", fmt.Sprintf("( sport = :%d or sport = :%d )", plainHold, plainEcho))) == ""
+	})
 	if err := b.tp.MoveServiceIP(to, from); err != nil {
 		return err
 	}
@@ -697,7 +702,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		"freeze_ms":     ms(end.Sub(t0)),
 		"dump_us":       float64(t2.Sub(t0).Microseconds()) / k,
 		"restore_us":    float64(end.Sub(t2).Microseconds()) / k,
-		"inflight_ms":   ms(arrival.Sub(end)),
+		"inflight_ms":   max(0, ms(arrival.Sub(end))),
 		"mss":           float64(mss),
 		"image_bytes":   plainHeaderBytes,
 		"checkpoint_us": float64(t1.Sub(t0).Microseconds()) / k,
@@ -805,7 +810,7 @@ var figures = []struct{ name, what string }{
 	{"stall_max_ms", "client-seen stall, worst pinger"},
 	{"dump_us", "dump µs/session (tcptake: step 1, pause+stop+get+encode+send; baseline: libsoccr dump + close)"},
 	{"restore_us", "restore µs/session (tcptake: set + restart; baseline: libsoccr restore)"},
-	{"inflight_ms", "in-flight (unacked) 4 KiB complete at the last client, ms after the blackout"},
+	{"inflight_ms", "in-flight (unacked) 4 KiB complete at the last client, ms after the blackout (0: before it ended)"},
 	{"image_bytes", "image bytes per session beyond the queue bytes"},
 	{"checkpoint_us", "checkpoint µs/session (tcptake: Checkpoint per fd, no module; baseline: libsoccr dump without close)"},
 	{"mss", "restored MSS (checked equal to the original)"},
