@@ -40,23 +40,28 @@ func (img *Image) MarshalBinary() ([]byte, error) {
 	if err := img.validate(); err != nil {
 		return nil, opErr(OpEncode, img, err)
 	}
+	// The attributes but the queue bytes as netlink TLVs, packed; the
+	// queue bytes are copied once, into the frame.
+	meta := *img
+	meta.RecvQueue, meta.SendUnacked, meta.SendUnsent = nil, nil, nil
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.LittleEndian
-	encodeSession(ae, img)
+	encodeSession(ae, &meta)
 	tlv, err := ae.Encode()
 	if err != nil {
 		return nil, opErr(OpEncode, img, err)
 	}
-	payload, err := pack(img, tlv)
-	if err != nil {
+	queues := len(img.RecvQueue) + len(img.SendUnacked) + len(img.SendUnsent)
+	b := make([]byte, frameHdrLen, frameHdrLen+len(tlv)+queues+3*8*(queues/tcptakeh.ChunkMax+1))
+	if b, err = pack(b, img, tlv); err != nil {
 		return nil, opErr(OpEncode, img, err)
 	}
-	b := make([]byte, frameHdrLen, frameHdrLen+len(payload))
+	payload := b[frameHdrLen:]
 	copy(b, frameMagic)
 	binary.BigEndian.PutUint16(b[4:], framePacked)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(payload)))
 	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(payload, castagnoli))
-	return append(b, payload...), nil
+	return b, nil
 }
 
 // UnmarshalBinary decodes one frame into img. Trailing bytes are an error.

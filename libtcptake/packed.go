@@ -56,8 +56,9 @@ var derived = map[uint16]bool{
 	tcptakeh.ASessionSndqUnackedLen: true, tcptakeh.ASessionSndqUnsentLen: true,
 }
 
-// pack packs img's version 1 payload.
-func pack(img *Image, tlv []byte) ([]byte, error) {
+// pack appends img's packed payload to out: meta is img's version 1
+// payload without the queue bytes, which follow as packed chunks.
+func pack(out []byte, img *Image, meta []byte) ([]byte, error) {
 	omit := func(typ uint16) bool {
 		switch typ {
 		case tcptakeh.ASessionSndNxt:
@@ -65,20 +66,39 @@ func pack(img *Image, tlv []byte) ([]byte, error) {
 		case tcptakeh.ASessionWriteSeq:
 			return img.WriteSeq == img.SndNxt+uint32(len(img.SendUnsent))
 		}
-		return derived[typ] // the lengths encodeSession writes are the queues'
+		return derived[typ] // the lengths, from the chunks
 	}
-	return packAttrs(make([]byte, 0, len(tlv)), tlv, sessionWidths, omit)
-}
-
-// packAttrs packs the attributes of tlv: the session set's (omit not nil)
-// or the tuple nest's.
-func packAttrs(out, tlv []byte, widths map[uint16]int, omit func(uint16) bool) ([]byte, error) {
-	ad, err := netlink.NewAttributeDecoder(tlv)
+	out, err := packAttrs(out, meta, sessionWidths, omit)
 	if err != nil {
 		return nil, err
 	}
-	for ad.Next() {
-		typ, v := ad.Type(), ad.Bytes()
+	for _, q := range []struct {
+		typ uint16
+		b   []byte
+	}{{tcptakeh.ASessionRcvq, img.RecvQueue}, {tcptakeh.ASessionSndqUnacked, img.SendUnacked}, {tcptakeh.ASessionSndqUnsent, img.SendUnsent}} {
+		for b := q.b; len(b) > 0; {
+			n := min(len(b), tcptakeh.ChunkMax)
+			out = append(packHeader(out, q.typ, n), b[:n]...)
+			b = b[n:]
+		}
+	}
+	return out, nil
+}
+
+// packAttrs packs the attributes of tlv (netlink TLVs our own encoder
+// wrote: the session set's, omit not nil, or the tuple nest's).
+func packAttrs(out, tlv []byte, widths map[uint16]int, omit func(uint16) bool) ([]byte, error) {
+	for len(tlv) > 0 {
+		if len(tlv) < 4 {
+			return nil, fmt.Errorf("truncated attribute")
+		}
+		n := int(binary.LittleEndian.Uint16(tlv))
+		typ := binary.LittleEndian.Uint16(tlv[2:]) &^ (1<<15 | 1<<14) // NLA_F_NESTED, NLA_F_NET_BYTEORDER
+		if n < 4 || n > len(tlv) {
+			return nil, fmt.Errorf("attribute %d: bad length %d", typ, n)
+		}
+		v := tlv[4:n]
+		tlv = tlv[min(len(tlv), (n+3)&^3):]
 		switch {
 		case omit != nil && omit(typ):
 			continue
@@ -96,7 +116,7 @@ func packAttrs(out, tlv []byte, widths map[uint16]int, omit func(uint16) bool) (
 		out = packHeader(out, typ, len(v))
 		out = append(out, v...)
 	}
-	return out, ad.Err()
+	return out, nil
 }
 
 func packHeader(out []byte, typ uint16, n int) []byte {
