@@ -76,12 +76,13 @@ func closeHeld(hs []*held) {
 	}
 }
 
-// verify reads each session's in-flight 4 KiB (recording when they
-// arrive), checks them, then sends a request whose answer says the server
-// found the client's 4 KiB intact. It returns a start function's wait:
-// call it before the move, wait for the result after.
+// verifyHeld reads each session's in-flight 4 KiB (recording when they
+// arrive); once wait is called (after the move: the checks load no CPU
+// the move shares), it checks them, then sends a request whose answer
+// says the server found the client's 4 KiB intact.
 func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 	var wg sync.WaitGroup
+	check := make(chan struct{})
 	for _, h := range hs {
 		wg.Go(func() {
 			h.c.SetDeadline(time.Now().Add(timeout))
@@ -91,6 +92,7 @@ func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 				return
 			}
 			h.arrived = time.Now()
+			<-check
 			if !bytes.Equal(got, pattern(serverByte, h.port, queueBytes)) {
 				h.err = fmt.Errorf("session :%d: the server's 4 KiB differ", h.port)
 				return
@@ -114,6 +116,7 @@ func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 		})
 	}
 	return func() error {
+		close(check)
 		wg.Wait()
 		var errs []error
 		for _, h := range hs {
