@@ -77,7 +77,7 @@ func getImage(fd int, t Tuple) (*Image, error) {
 	if err != nil {
 		return fail("getsockopt TCP_QUEUE_SEQ", err)
 	}
-	sndq, err := peekQueue(fd, tcpSendQueue, outq)
+	sndq, err := peekQueue(fd, outq)
 	if err != nil {
 		return fail("recv send queue", err)
 	}
@@ -89,7 +89,7 @@ func getImage(fd int, t Tuple) (*Image, error) {
 	if err != nil {
 		return fail("ioctl SIOCINQ", err)
 	}
-	rcvq, err := peekQueue(fd, tcpRecvQueue, inq)
+	rcvq, err := peekQueue(fd, inq)
 	if err != nil {
 		return fail("recv receive queue", err)
 	}

@@ -105,11 +105,9 @@ func setQueueSeq(fd, q int, seq uint32) error {
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ, int(int32(seq)))
 }
 
-// peekQueue selects queue q and copies its n bytes without consuming them.
-func peekQueue(fd, q, n int) ([]byte, error) {
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, q); err != nil {
-		return nil, err
-	}
+// peekQueue copies the n bytes of the queue queueSeq selected without
+// consuming them.
+func peekQueue(fd, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}

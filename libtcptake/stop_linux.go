@@ -87,8 +87,11 @@ func (s *Session) check(fd int) error {
 	if proto != unix.IPPROTO_TCP {
 		return opErr(OpStop, nil, fmt.Errorf("%w: not a TCP socket", ErrUnsupported))
 	}
-	if s.tuple, err = fdTuple(fd); err != nil {
-		return opErr(OpStop, nil, err)
+	var ok bool
+	if s.tuple, ok = connTuple(s.orig); !ok {
+		if s.tuple, err = fdTuple(fd); err != nil {
+			return opErr(OpStop, nil, err)
+		}
 	}
 	info, err := getTCPInfo(fd)
 	if err != nil {
@@ -98,6 +101,20 @@ func (s *Session) check(fd int) error {
 		return opErr(OpStop, s, fmt.Errorf("%w: %v", ErrState, info.state))
 	}
 	return nil
+}
+
+// connTuple is the tuple of c from the addresses the runtime keeps (no
+// system call), when c is a *net.TCPConn whose addresses need no scope.
+func connTuple(c *net.TCPConn) (Tuple, bool) {
+	if c == nil {
+		return Tuple{}, false
+	}
+	la, ok1 := c.LocalAddr().(*net.TCPAddr)
+	ra, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 || la.Zone != "" || ra.Zone != "" {
+		return Tuple{}, false
+	}
+	return Tuple{Local: la.AddrPort(), Remote: ra.AddrPort()}.unmap(), true
 }
 
 // Release closes a stopped session silently (no FIN, no RST: the socket is
