@@ -154,9 +154,11 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		}
 		// Leaving repair sends a window probe, except with the module
 		// (its kick follows the thaw) and before a restored session's
-		// first data segment, which carries the same ACK and window.
+		// first data segment, which carries the same ACK and window (a
+		// peer whose window was closed still gets the probe: its answer
+		// opens ours).
 		mode := unix.TCP_REPAIR_OFF
-		if module || len(s.pending) > 0 {
+		if module || len(s.pending) > 0 && (s.img.Window == nil || s.img.Window.SndWnd > 0) {
 			mode = unix.TCP_REPAIR_OFF_NO_WP
 		}
 		if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
