@@ -61,11 +61,15 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 	}
 	conns = make([]*net.TCPConn, len(ss))
 	errs := make([]error, len(ss))
-	parallel(len(ss), func(i int) {
-		s := ss[i]
-		if err := failed[s]; err != nil {
+	for i, s := range ss {
+		if err := failed[s]; err != nil { // here: abort makes sockets (see shares)
 			errs[i] = err
 			s.abort(ctx)
+		}
+	}
+	parallel(len(ss), func(i int) {
+		s := ss[i]
+		if errs[i] != nil {
 			return
 		}
 		c, err := s.resume()
@@ -255,10 +259,15 @@ func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Se
 	}
 	deadline := time.Now().Add(wait)
 	interval := probeInterval
+	// The raw sockets are made here, in the caller's network namespace
+	// (see shares), and shared.
+	var raw rawSockets
+	defer raw.Close()
+	if err := raw.open(sessionTuples(ss)); err != nil {
+		ss[0].opts.logger().Warn("tcptake: probe", "err", err)
+	}
 	for pending := ss; len(pending) > 0 && ctx.Err() == nil; interval = min(2*interval, maxProbeInterval) {
 		shares(len(pending), func(lo, hi int) {
-			var raw rawSockets
-			defer raw.Close()
 			for _, s := range pending[lo:hi] {
 				if err := raw.send(probeSegment(s.tuple, s.img)); err != nil {
 					s.opts.logger().Warn("tcptake: probe", "session", s.tuple, "err", err)

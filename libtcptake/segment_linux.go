@@ -7,6 +7,7 @@ package libtcptake
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"os"
 	"time"
@@ -184,7 +185,24 @@ func sendSegment(s segment) error {
 // rawSockets send tcptake's own segments: one raw socket per address
 // family, opened on first use and reused (a batch of probes costs one
 // sendto each).
-type rawSockets struct{ fds [2]int } // AF_INET, AF_INET6; 0: not open
+type rawSockets struct {
+	fds [2]int // AF_INET, AF_INET6; 0: not open
+	// opened: the sockets were opened beforehand, none is opened on use
+	// (from goroutines that may be in another network namespace).
+	opened bool
+}
+
+// open opens the sockets for the families of ts, here, and no more later.
+func (r *rawSockets) open(ts []Tuple) error {
+	var errs []error
+	for _, t := range ts {
+		if _, err := r.socket(t.Is6()); err != nil && len(errs) == 0 {
+			errs = append(errs, err)
+		}
+	}
+	r.opened = true
+	return errors.Join(errs...)
+}
 
 func (r *rawSockets) Close() {
 	for i, fd := range r.fds {
@@ -202,6 +220,9 @@ func (r *rawSockets) socket(v6 bool) (int, error) {
 	}
 	if r.fds[i] > 0 {
 		return r.fds[i], nil
+	}
+	if r.opened {
+		return -1, errors.New("no raw socket for the address family")
 	}
 	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {

@@ -123,7 +123,9 @@ func parallel(n int, f func(i int)) {
 
 // shares splits [0, n) into up to GOMAXPROCS contiguous shares of at
 // least minShare and runs f on each in a goroutine of its own: per-session
-// work that is mostly the kernel's spreads over the cores.
+// work that is mostly the kernel's spreads over the cores. f must make no
+// socket: its goroutines run on threads that need not be in the caller's
+// network namespace (a caller may have locked its thread into another).
 func shares(n int, f func(lo, hi int)) {
 	w := min(runtime.GOMAXPROCS(0), (n+minShare-1)/minShare)
 	if w <= 1 {
