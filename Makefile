@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin
 
-.PHONY: all build generate check-generated vet unit hosttest vmtest kmod dkms-check deb test demo bench fuzz fuzz-smoke clean
+.PHONY: all build generate check-generated vet unit hosttest vmtest vmtest-debug kmod dkms-check deb test demo bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -35,9 +35,15 @@ unit:
 hosttest:
 	ci/hosttest.sh
 
-# Module tier: builds kmod for each kernel and runs the selftests in qemu.
+# Module tier: builds kmod for each kernel (Debian 6.1, 6.12, sid 7.x) and
+# runs the selftests, the fuzzer and the Go VM tests in qemu.
 vmtest:
 	ci/vmtest.sh
+
+# The same on a 6.12 debug kernel (KASAN, lockdep, kmemleak, UBSAN,
+# PROVE_RCU), built once (~15 min) and cached in /var/cache/tcptake.
+vmtest-debug:
+	ci/debug/vmtest.sh
 
 kmod:
 	$(MAKE) -C kmod
@@ -68,7 +74,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := libtcptake:FuzzDecodeImage libtcptake:FuzzDecodeTuple libtcptake:FuzzDecodeSegment \
 	libtcptake:FuzzDecodeFreeze libtcptake:FuzzDecodeGetReply ctl:FuzzParseInetDiagMsg \
 	ctl:FuzzParseArgs \
-	ha:FuzzDecodeFrame
+	ha:FuzzDecodeFrame ha:FuzzDecodeCheckpoint libtcptake:FuzzParseSegment
 
 fuzz:
 	set -e; for t in $(FUZZ_TARGETS); do \

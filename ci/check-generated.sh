@@ -3,7 +3,7 @@
 # command definitions of tcptakectl (ctl/dist), and fail on any diff.
 set -eu
 cd "$(dirname "$0")/.."
-generated="uapi/linux/tcptake.h internal/tcptakeh ctl/dist"
+generated="uapi/linux/tcptake.h kmod/netlink-gen.h kmod/netlink-gen.c internal/tcptakeh ctl/dist"
 make -s generate
 if [ -n "$(git status --porcelain -- $generated)" ]; then
 	git status --short -- $generated

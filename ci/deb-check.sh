@@ -44,7 +44,7 @@ dpkg-deb -c "$DEB" | awk '{print $6}' > "$TMP/contents"
 D=./usr/src/tcptake-$VER
 for f in dkms.conf Kbuild kmod/Kbuild kmod/Makefile kmod/compat.h \
 	kmod/tcptake.h kmod/main.c kmod/netlink.c kmod/freeze.c \
-	kmod/session.c uapi/linux/tcptake.h; do
+	kmod/session.c kmod/probes/timer_delete_sync.c uapi/linux/tcptake.h; do
 	grep -qx "$D/$f" "$TMP/contents" || fail "$D/$f missing from $(basename "$DEB")"
 done
 [ "$(dpkg-deb -f "$DEB" Architecture)" = all ] || fail "Architecture is not all"

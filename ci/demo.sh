@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ci/demo.sh — make demo: live downloads and an echo session move to the
-# other node and back.
+# other node and back, then survive the death of their node.
 #
 #   tt-cli-$$             tt-act-$$                 tt-sby-$$
 #  ┌──────────────┐     ┌─────────────────────┐   ┌─────────────────────┐
@@ -18,9 +18,14 @@
 # DEMO_RATE bytes/s from the service address over IPv4 and IPv6, and socat
 # sends random bytes through streamd's echo service. A quarter of the way
 # in, `tcptakectl node switchover` moves every session (and the address)
-# to the standby; half way, a second one moves them back. Every body is
-# checked line by line and the echo stream byte for byte. Run as root;
-# everything created is removed on exit.
+# to the standby; half way, a second one moves them back. Three quarters
+# of the way, the failover act: the active checkpoints its sessions every
+# 50 ms to the standby; its link is cut and it is killed with SIGKILL, and
+# `tcptakectl node takeover` on the standby sets the last checkpoints,
+# adjusts each session to where its client really is and restarts it; the
+# adjustment reports are shown. Every body is checked line by line and the
+# echo stream byte for byte (or, if the takeover closed it for a conflict,
+# as a correct prefix). Run as root; everything created is removed on exit.
 #
 #   DEMO_SIZE=200000000 DEMO_RATE=20000000 ci/demo.sh
 set -euo pipefail
@@ -93,9 +98,10 @@ say "   sby: $sby_pub"
 
 say "== streamd: active in $ACT, standby in $SBY, linked over TCP 192.0.2.2:7000"
 common=(--listen 192.0.2.100:$PORT --listen "[2001:db8::100]:$PORT" --echo-listen 192.0.2.100:7
-	--vip 192.0.2.100/24@eth0 --vip 2001:db8::100/64@eth0)
+	--vip 192.0.2.100/24@eth0 --vip 2001:db8::100/64@eth0 --checkpoint-interval 50ms)
 ip netns exec $ACT "$tmp/streamd" "${common[@]}" --role active --sync-listen 192.0.2.2:7000 \
 	--key "$tmp/act.key" --peer-key "$sby_pub" --control "$tmp/act.sock" 2>"$tmp/act.log" &
+act_pid=$!
 pids+=($!)
 ip netns exec $SBY "$tmp/streamd" "${common[@]}" --role standby --sync-peer 192.0.2.2:7000 \
 	--key "$tmp/sby.key" --peer-key "$act_pub" --control "$tmp/sby.sock" 2>"$tmp/sby.log" &
@@ -145,6 +151,17 @@ switchover "$tmp/act.sock"
 sleep "$(awk "BEGIN { print $secs / 4 }")"
 switchover "$tmp/sby.sock"
 
+sleep "$(awk "BEGIN { print $secs / 4 }")"
+say "== $(date +%T.%3N) failover: the active's link is cut, streamd there killed with SIGKILL"
+ctl node status --control "$tmp/sby.sock" | grep '^checkpoint' | sed 's/^/   standby holds: /'
+ip -n $ACT link set eth0 down
+{ kill -9 $act_pid && wait $act_pid || true; } 2>/dev/null # its exit status is the SIGKILL
+say "== $(date +%T.%3N) tcptakectl node takeover --control sby.sock"
+if ! ctl node takeover --control "$tmp/sby.sock" >"$tmp/takeover.txt"; then
+	fail=1
+fi
+sed 's/^/   /' "$tmp/takeover.txt"
+
 say "== checking"
 for i in 0 1; do
 	fam=$((4 + 2 * i))
@@ -166,8 +183,13 @@ for i in 0 1; do
 	fi
 done
 if ! wait $socat_pid; then
-	say "   echo: socat failed: $(cat "$tmp/socat.err")"
-	fail=1
+	got=$(stat -c %s "$tmp/echo.out")
+	if grep -q ':7 .* closed ' "$tmp/takeover.txt" && cmp -s -n "$got" "$tmp/echo.in" "$tmp/echo.out"; then
+		say "   echo: closed by the takeover for a conflict (reported above), the $got bytes back are right: OK"
+	else
+		say "   echo: socat failed: $(cat "$tmp/socat.err")"
+		fail=1
+	fi
 elif cmp -s "$tmp/echo.in" "$tmp/echo.out"; then
 	say "   echo: $(stat -c %s "$tmp/echo.out") bytes back, byte for byte: OK"
 else
@@ -180,4 +202,4 @@ if [ $fail -ne 0 ]; then
 	say "== demo FAILED"
 	exit 1
 fi
-say "== demo OK: the sessions moved to the standby and back, byte for byte"
+say "== demo OK: the sessions moved to the standby and back, then survived the death of their node"

@@ -45,10 +45,8 @@ trap cleanup EXIT
 cleanup
 
 # The DKMS source tree, as the Debian package installs it.
-mkdir -p "$SRC/kmod" "$SRC/uapi/linux"
-cp dkms.conf Kbuild "$SRC/"
-cp kmod/Kbuild kmod/Makefile kmod/*.c kmod/*.h "$SRC/kmod/"
-cp uapi/linux/tcptake.h "$SRC/uapi/linux/"
+make -s -C kmod install-src DEST="$SRC"
+cp dkms.conf "$SRC/"
 
 dkms add -m "$NAME" -v "$VER" >/dev/null || fail "dkms add"
 built=""
@@ -72,5 +70,27 @@ for s in 6.1 6.12; do
 	[ "$v" = "$VER" ] || fail "module version $v, want $VER"
 	rm -f "${TMPDIR:-/tmp}/dkms-check.ko"
 	built="$built $k"
+done
+
+# sid's 7.x headers need sid's compiler, which the host's dkms cannot use:
+# the same source tree is built as DKMS builds it (make -C headers M=tree,
+# from the tree's root Kbuild) inside the sid chroot, when it exists
+# (ci/kernels.sh install makes it).
+for k in $(ci/kernels.sh list 2>/dev/null); do
+	r=$(ci/kernels.sh root "$k") && [ "$r" != / ] || continue
+	t=/var/tmp/tcptake-dkms-check
+	rm -rf "$r$t"
+	cp -a "$SRC" "$r$t"
+	if ! ci/kernels.sh run "$k" make -C "/usr/src/linux-headers-$k" M="$t" \
+		modules >"$r$t.log" 2>&1; then
+		tail -n 30 "$r$t.log" >&2
+		fail "DKMS tree build for $k (in $r)"
+	fi
+	v=$(modinfo -F version "$r$t/kmod/$NAME.ko")
+	vm=$(modinfo -F vermagic "$r$t/kmod/$NAME.ko" | cut -d' ' -f1)
+	rm -rf "$r$t" "$r$t.log"
+	[ "$vm" = "$k" ] || fail "vermagic $vm, want $k"
+	[ "$v" = "$VER" ] || fail "module version $v, want $VER"
+	built="$built $k(tree)"
 done
 echo "dkms-check: ok ($NAME $VER built for$built)"

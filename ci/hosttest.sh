@@ -4,7 +4,7 @@
 # (tests/host), plus libtcptake's own TestIntegration* tests if any.
 #
 # Needs root (netns, TCP_REPAIR, nftables). Installs the tools the tests
-# drive when they are missing: curl, socat, iproute2 (ip, ss, nstat),
+# drive when they are missing: curl, socat, keepalived, iproute2 (ip, ss, nstat),
 # nftables, util-linux (setpriv).
 #
 #   ci/hosttest.sh              run everything
@@ -19,7 +19,7 @@ fi
 
 # tool → Debian package
 need=""
-for pair in curl:curl socat:socat ip:iproute2 ss:iproute2 nstat:iproute2 nft:nftables setpriv:util-linux; do
+for pair in curl:curl socat:socat keepalived:keepalived ip:iproute2 ss:iproute2 nstat:iproute2 nft:nftables setpriv:util-linux; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need="$need ${pair#*:}"
 done
 . ci/lib.sh

@@ -34,6 +34,36 @@ func nodeCommand() *cli.Command {
 				Flags:  []cli.Flag{control},
 				Action: func(c *cli.Context) error { return nodeDo(c, "switchover") },
 			},
+			{
+				Name:  "checkpoint",
+				Usage: "checkpoint every session of the active node to the standby now",
+				UsageText: "tcptakectl [-j] node checkpoint --control PATH\n\n" +
+					"Run on the active's control socket. Each session is paused while its TCP\n" +
+					"state and its application's state are captured, then goes on.",
+				Flags:  []cli.Flag{control},
+				Action: func(c *cli.Context) error { return nodeDo(c, "checkpoint") },
+			},
+			{
+				Name:  "takeover",
+				Usage: "make the standby the active from the last checkpoints (failover)",
+				UsageText: "tcptakectl [-j] node takeover --control PATH\n\n" +
+					"Run on the standby's control socket, by an operator or a cluster manager\n" +
+					"(keepalived's notify on MASTER) once the active is dead or cut off. An\n" +
+					"active still linked is told to stop first. Each session is adjusted to\n" +
+					"where its peer really is; the application keeps, reconciles or closes it.\n" +
+					"On the active it does nothing.",
+				Flags:  []cli.Flag{control},
+				Action: func(c *cli.Context) error { return nodeDo(c, "takeover") },
+			},
+			{
+				Name:  "standby",
+				Usage: "make the node stop serving and wait as the standby",
+				UsageText: "tcptakectl [-j] node standby --control PATH\n\n" +
+					"For a cluster manager (keepalived's notify on BACKUP or FAULT): an active\n" +
+					"node stops its sessions silently and gives up the service address.",
+				Flags:  []cli.Flag{control},
+				Action: func(c *cli.Context) error { return nodeDo(c, "standby") },
+			},
 		},
 	}
 }
@@ -54,23 +84,74 @@ func nodeDo(c *cli.Context, op string) error {
 			todo = "run as root"
 		case resp == nil:
 			todo = "is the node running with --control " + path + "?"
-		case op == "switchover":
+		case op != "status":
 			todo = "see 'tcptakectl node status --control " + path + "'"
 		}
 		return failed("node "+op, err, todo)
 	}
+	w := c.App.Writer
 	if globalsOf(c).json {
-		if op == "status" {
-			return writeJSON(c.App.Writer, resp.Status)
+		switch op {
+		case "status", "standby":
+			return writeJSON(w, resp.Status)
+		case "checkpoint":
+			return writeJSON(w, resp.Checkpoint)
+		case "takeover":
+			return writeJSON(w, resp.Takeover)
 		}
-		return writeJSON(c.App.Writer, resp.Report)
+		return writeJSON(w, resp.Report)
 	}
-	if op == "status" {
-		printStatus(c.App.Writer, resp.Status)
-	} else {
-		printReport(c.App.Writer, resp.Report)
+	switch op {
+	case "status", "standby":
+		printStatus(w, resp.Status)
+	case "checkpoint":
+		printCheckpoint(w, resp.Checkpoint)
+	case "takeover":
+		printTakeover(w, resp.Takeover)
+	default:
+		printReport(w, resp.Report)
 	}
 	return nil
+}
+
+func printCheckpoint(w io.Writer, s *ha.CheckpointStatus) {
+	fmt.Fprintf(w, "checkpoint sessions %d failed %d bytes %d took %v age %v (count %d", s.Sessions, s.Failed, s.Bytes,
+		s.Duration.Round(time.Microsecond), s.Age.Round(time.Millisecond), s.Count)
+	if s.Interval > 0 {
+		fmt.Fprintf(w, ", every %v", s.Interval)
+	}
+	fmt.Fprintln(w, ")")
+	if s.LastErr != "" {
+		fmt.Fprintf(w, "    last checkpoint error: %s\n", s.LastErr)
+	}
+}
+
+func printTakeover(w io.Writer, r *ha.TakeoverReport) {
+	if r.AlreadyActive {
+		fmt.Fprintf(w, "already the active (epoch %d)\n", r.Epoch)
+		return
+	}
+	fmt.Fprintf(w, "epoch %d sessions %d kept %d reconciled %d closed %d no-answer %d failed %d fenced %v\n",
+		r.Epoch, r.Sessions, r.Kept, r.Reconciled, r.Closed, r.NoAnswer, r.Failed, r.Fenced)
+	for _, s := range []struct {
+		name string
+		d    time.Duration
+	}{{"set", r.Set}, {"address up", r.AddressUp}, {"restart", r.Restart}, {"total", r.Total}} {
+		fmt.Fprintf(w, "    %-14s %v\n", s.name, s.d.Round(time.Microsecond))
+	}
+	for _, s := range r.Results {
+		fmt.Fprintf(w, "    %s %s age %v", s.Session, s.Outcome, s.Age.Round(time.Millisecond))
+		if a := s.Adjustment; a != nil {
+			if !a.Answered {
+				fmt.Fprint(w, " no-answer")
+			}
+			fmt.Fprintf(w, " acked %d outgoing-ahead %d incoming-lost %d tsval-moved %d", a.Acked, a.OutgoingAhead, a.IncomingLost, a.TSValMoved)
+		}
+		if s.Error != "" {
+			fmt.Fprintf(w, " error %q", s.Error)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func printStatus(w io.Writer, s *ha.Status) {
@@ -86,9 +167,16 @@ func printStatus(w io.Writer, s *ha.Status) {
 	if s.InDoubt > 0 {
 		fmt.Fprintf(w, "in doubt: %d sessions held frozen until the peer reconnects\n", s.InDoubt)
 	}
+	if s.Checkpoint != nil {
+		printCheckpoint(w, s.Checkpoint)
+	}
 	if s.Last != nil {
 		fmt.Fprint(w, "last switchover:\n")
 		printReport(w, s.Last)
+	}
+	if s.LastTakeover != nil {
+		fmt.Fprint(w, "last takeover:\n")
+		printTakeover(w, s.LastTakeover)
 	}
 	if s.LastErr != "" {
 		fmt.Fprintf(w, "last error: %s\n", s.LastErr)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tcptake/tcptake/ha"
+	"github.com/tcptake/tcptake/libtcptake"
 )
 
 // startNode runs a node without a peer, with a control socket.
@@ -68,6 +69,47 @@ func TestNodeStatus(t *testing.T) {
 	_, stderr, code = runCtl(t, nil, "node", "switchover", "--control", ctl)
 	if code != 1 || !strings.Contains(stderr, "no sync link") {
 		t.Fatalf("switchover without a peer: exit %d, %q", code, stderr)
+	}
+	_, stderr, code = runCtl(t, nil, "node", "checkpoint", "--control", ctl)
+	if code != 1 || !strings.Contains(stderr, "no sync link") {
+		t.Fatalf("checkpoint without a peer: exit %d, %q", code, stderr)
+	}
+	// takeover on the active does nothing; standby makes it stop serving;
+	// takeover then makes it the active again, at a new epoch
+	stdout, stderr, code = runCtl(t, nil, "node", "takeover", "--control", ctl)
+	if code != 0 || stdout != "already the active (epoch 0)\n" {
+		t.Fatalf("takeover on the active: exit %d, %q %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = runCtl(t, nil, "node", "standby", "--control", ctl)
+	if code != 0 || !strings.HasPrefix(stdout, "role standby epoch 0 sessions 0\n") {
+		t.Fatalf("standby: exit %d, %q %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = runCtl(t, nil, "-j", "node", "takeover", "--control", ctl)
+	var rep ha.TakeoverReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Epoch != 1 || rep.Sessions != 0 || rep.AlreadyActive {
+		t.Fatalf("takeover -j: exit %d, %q %q", code, stdout, stderr)
+	}
+	stdout, _, _ = runCtl(t, nil, "node", "status", "--control", ctl)
+	if !strings.HasPrefix(stdout, "role active epoch 1 sessions 0\n") || !strings.Contains(stdout, "last takeover:\nepoch 1 sessions 0 ") {
+		t.Fatalf("status after the takeover: %q", stdout)
+	}
+}
+
+func TestPrintTakeover(t *testing.T) {
+	var b strings.Builder
+	printTakeover(&b, &ha.TakeoverReport{Epoch: 3, Sessions: 2, Reconciled: 1, Closed: 1, NoAnswer: 1, Total: 2 * time.Millisecond,
+		Results: []ha.SessionReport{
+			{Session: "192.0.2.100:80 192.0.2.1:4000", Outcome: ha.Reconciled, Age: 40 * time.Millisecond,
+				Adjustment: &libtcptake.Adjustment{Answered: true, OutgoingAhead: 3000, TSValMoved: 41}},
+			{Session: "192.0.2.100:7 192.0.2.1:4001", Outcome: ha.Closed, Age: 40 * time.Millisecond,
+				Adjustment: &libtcptake.Adjustment{}},
+		}})
+	want := "epoch 3 sessions 2 kept 0 reconciled 1 closed 1 no-answer 1 failed 0 fenced false\n" +
+		"    set            0s\n    address up     0s\n    restart        0s\n    total          2ms\n" +
+		"    192.0.2.100:80 192.0.2.1:4000 reconciled age 40ms acked 0 outgoing-ahead 3000 incoming-lost 0 tsval-moved 41\n" +
+		"    192.0.2.100:7 192.0.2.1:4001 closed age 40ms no-answer acked 0 outgoing-ahead 0 incoming-lost 0 tsval-moved 0\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
 

@@ -19,6 +19,9 @@
 //	tcptakectl version
 //	tcptakectl node status --control PATH
 //	tcptakectl node switchover --control PATH
+//	tcptakectl node checkpoint --control PATH
+//	tcptakectl node takeover --control PATH
+//	tcptakectl node standby --control PATH
 //	tcptakectl keygen OUT
 //	tcptakectl help [OBJECT [VERB]]
 //

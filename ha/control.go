@@ -18,7 +18,7 @@ import (
 
 // ControlRequest is a request on the control socket.
 type ControlRequest struct {
-	Op string `json:"op"` // "status" or "switchover"
+	Op string `json:"op"` // "status", "switchover", "checkpoint", "takeover" or "standby"
 }
 
 // ControlResponse is the answer to a ControlRequest.
@@ -26,6 +26,9 @@ type ControlResponse struct {
 	Error  string  `json:"error,omitempty"`
 	Status *Status `json:"status,omitempty"`
 	Report *Report `json:"report,omitempty"`
+	// Checkpoint answers "checkpoint", Takeover "takeover".
+	Checkpoint *CheckpointStatus `json:"checkpoint,omitempty"`
+	Takeover   *TakeoverReport   `json:"takeover,omitempty"`
 }
 
 func listenControl(path string) (*net.UnixListener, error) {
@@ -72,6 +75,20 @@ func (n *Node) control(ctx context.Context, c *net.UnixConn) {
 		if err != nil {
 			resp.Error = err.Error()
 		}
+	case "checkpoint":
+		resp.Checkpoint, err = n.Checkpoint(ctx)
+		if err != nil {
+			resp.Error = err.Error()
+		}
+	case "takeover":
+		resp.Takeover, err = n.Takeover(ctx)
+		if err != nil {
+			resp.Error = err.Error()
+		}
+	case "standby":
+		n.Standby(ctx)
+		s := n.Status()
+		resp.Status = &s
 	default:
 		resp.Error = fmt.Sprintf("unknown operation %q", req.Op)
 	}

@@ -33,7 +33,18 @@
 // the standby. A failure before the standby holds the address resumes
 // every session on the old active; after it, they stay on the new one.
 //
+// When the active dies instead (failover), the standby serves its sessions
+// from checkpoints (checkpoint.go): the active captures the sessions tracked
+// with TrackResumable, with their application state, every
+// Options.CheckpointInterval and sends them delta-encoded; the standby keeps
+// one per session with its tuple frozen. Takeover (takeover.go) — told by an
+// operator or keepalived, or automatic under a lease (lease.go,
+// Options.AutoTakeover) — sets them, takes the address and restarts them
+// adjusted to where each peer really is (libtcptake Options.Adjust);
+// Options.Failover decides which ones go on.
+//
 // An operator drives a node through its control socket (control.go), a
 // unix socket with mode 0600 that refuses non-root callers;
-// `tcptakectl node status|switchover` speaks to it.
+// `tcptakectl node status|switchover|checkpoint|takeover|standby` speaks
+// to it.
 package ha

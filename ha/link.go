@@ -189,6 +189,7 @@ func tlsConfig(key ed25519.PrivateKey, peer ed25519.PublicKey) (*tls.Config, err
 // link is an established, authenticated connection to the peer.
 type link struct {
 	conn   net.Conn
+	raw    net.Conn // under conn's TLS
 	fc     *frameConn
 	remote string
 	peer   hello
@@ -258,7 +259,14 @@ func handshake(ctx context.Context, raw net.Conn, cfg *tls.Config, dialer bool, 
 	copy(fc.connID[:], sum[:8])
 	fc.max = max
 	raw.SetDeadline(time.Time{})
-	return &link{conn: tc, fc: fc, remote: remote, peer: peer}, nil
+	return &link{conn: tc, raw: raw, fc: fc, remote: remote, peer: peer}, nil
+}
+
+// abort closes a link whose peer is gone: at once, without the TLS
+// close_notify that would wait (up to 5 s) on a full send buffer.
+func (l *link) abort() {
+	l.raw.Close()
+	l.conn.Close()
 }
 
 // errClosed reports whether err only says the connection went away.

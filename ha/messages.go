@@ -25,6 +25,12 @@ const (
 	msgGo        msgType = 15 // goMsg: the active gave up the address
 	msgServing   msgType = 16 // servingMsg: the new active serves
 	msgDone      msgType = 17 // no payload: the old active released its sockets
+	// Failover.
+	msgCheckpoint msgType = 20 // the active's sessions, delta-encoded (checkpoint.go)
+	msgFence      msgType = 21 // fenceMsg: a standby takes over; the active must stop
+	msgFenced     msgType = 22 // fencedMsg: the old active stopped
+	msgLeaseReq   msgType = 23 // leaseMsg: the active asks for its lease (lease.go)
+	msgLeaseAck   msgType = 24 // leaseMsg: the standby grants it
 )
 
 func (t msgType) String() string {
@@ -51,6 +57,16 @@ func (t msgType) String() string {
 		return "serving"
 	case msgDone:
 		return "done"
+	case msgCheckpoint:
+		return "checkpoint"
+	case msgFence:
+		return "fence"
+	case msgFenced:
+		return "fenced"
+	case msgLeaseReq:
+		return "lease request"
+	case msgLeaseAck:
+		return "lease grant"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }

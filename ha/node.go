@@ -51,6 +51,11 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// ReconnectDelay is the pause between the dialer's attempts (1s).
 	ReconnectDelay time.Duration
+	// StartWait is how long a node that starts as the active waits for
+	// its sync link before it takes the service address without it
+	// (HandshakeTimeout + ReconnectDelay): a peer that took over while
+	// this node was down must be heard first.
+	StartWait time.Duration
 	// StepTimeout bounds each wait for the peer in a switchover (10s),
 	// except the old active's wait for the new one's word that it serves:
 	// that one lasts while the link does.
@@ -62,6 +67,25 @@ type Options struct {
 	BatchSize int
 	Logger    *slog.Logger
 	Clock     Clock
+	// CheckpointInterval is how often the active checkpoints its
+	// sessions to the standby (0: only on demand, Node.Checkpoint).
+	// Shorter saves more of each session's progress and costs more: a
+	// pause of every session and a capture per session each time.
+	CheckpointInterval time.Duration
+	// Failover receives each session restarted on this node by a
+	// takeover, with its checkpointed application state and the
+	// adjustment Restart made, and decides: go on (serve it, Track it
+	// again, and return Kept or Reconciled) or close it (with a FIN or a
+	// RST, its choice; return Closed). It must not block. The default
+	// keeps the sessions that are byte-exact (Adjustment.Exact), through
+	// Restore, and resets the others.
+	Failover func(conn *net.TCPConn, state []byte, adj libtcptake.Adjustment) Outcome
+	// AutoTakeover, when not 0, is the lease of the automatic mode: the
+	// active serves only while the standby renews its lease, and stops
+	// (freezes its sessions, gives up the address) when it lapses; the
+	// standby takes over once it has certainly lapsed (a quarter more).
+	// 0 (the default) takes over only when told (Takeover).
+	AutoTakeover time.Duration
 	// Fault is for tests: called at each step of a switchover on this
 	// node (see Step for where), an error from it fails the step there;
 	// ErrCutLink cuts the sync link there instead.
@@ -74,6 +98,7 @@ type Node struct {
 	log   *slog.Logger
 	clock Clock
 	ops   sessionOps
+	fops  checkpointOps
 	tls   *tls.Config
 	store epochStore
 
@@ -92,6 +117,25 @@ type Node struct {
 	last    *Report
 	lastErr string
 	linkErr string
+
+	firstLink     chan struct{} // closed when the first link is admitted
+	firstLinkOnce sync.Once
+	addrTaken     bool // startActive is done (or moot: the role changed)
+
+	nextID       uint64                         // of tracked sessions, for checkpoints
+	ckStore      map[uint64]*stored             // the standby's checkpoints
+	frozen       map[libtcptake.Tuple]time.Time // their tuples, frozen here (prefreeze)
+	ck           CheckpointStatus               // the last checkpoint sent or received
+	ckCount      uint64
+	lastTakeover *TakeoverReport
+
+	// Automatic mode (lease.go).
+	leaseN     uint64
+	leaseSent  map[uint64]time.Time // requests by number, when sent
+	leaseUntil time.Time            // the active's lease
+	unleased   bool                 // the active serves without a lease (none granted yet)
+	lastGrant  time.Time            // the standby's last grant
+	lapsed     *outgoing            // sessions frozen by a lapsed lease
 }
 
 // New checks o and makes a Node; Run starts it.
@@ -113,6 +157,9 @@ func New(o Options) (*Node, error) {
 	}
 	if o.ReconnectDelay <= 0 {
 		o.ReconnectDelay = time.Second
+	}
+	if o.StartWait <= 0 {
+		o.StartWait = o.HandshakeTimeout + o.ReconnectDelay
 	}
 	if o.StepTimeout <= 0 {
 		o.StepTimeout = 10 * time.Second
@@ -140,12 +187,15 @@ func New(o Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		o: o, log: o.Logger.With("node", o.Name), clock: o.Clock, ops: libOps{o.Session},
+		o: o, log: o.Logger.With("node", o.Name), clock: o.Clock, ops: libOps{o.Session}, fops: libOps{o.Session},
 		tls: cfg, store: epochStore{o.EpochFile}, role: o.Role, tracked: map[*Tracked]struct{}{},
-		checkCaller: peerIsRoot,
+		checkCaller: peerIsRoot, firstLink: make(chan struct{}), unleased: true,
 	}
 	if n.epoch, err = n.store.load(); err != nil {
 		return nil, err
+	}
+	if n.o.Failover == nil {
+		n.o.Failover = n.defaultFailover
 	}
 	return n, nil
 }
@@ -153,9 +203,14 @@ func New(o Options) (*Node, error) {
 // Tracked is a connection the node moves in a switchover.
 type Tracked struct {
 	n      *Node
+	id     uint64
 	conn   *net.TCPConn
 	pause  func() []byte
+	resume func()
 	closed atomic.Bool
+	// the last image sent on ckLink, for the next delta
+	ckLink *peerLink
+	ckLast *libtcptake.Image
 }
 
 // Track hands conn to the node. pause is called when a switchover begins:
@@ -165,8 +220,18 @@ type Tracked struct {
 // session that ends while its pause runs must be closed before pause
 // returns, and is then left out of the switchover.
 func (n *Node) Track(conn *net.TCPConn, pause func() []byte) *Tracked {
-	t := &Tracked{n: n, conn: conn, pause: pause}
+	return n.TrackResumable(conn, pause, nil)
+}
+
+// TrackResumable is Track for a session that checkpoints include: a
+// checkpoint calls pause, captures the session with the state pause
+// returned, and calls resume, which must let the application go on with
+// conn from that state. resume nil is Track.
+func (n *Node) TrackResumable(conn *net.TCPConn, pause func() []byte, resume func()) *Tracked {
+	t := &Tracked{n: n, conn: conn, pause: pause, resume: resume}
 	n.mu.Lock()
+	n.nextID++
+	t.id = n.nextID
 	n.tracked[t] = struct{}{}
 	n.mu.Unlock()
 	return t
@@ -181,19 +246,19 @@ func (t *Tracked) Close() {
 }
 
 // Run runs the sync link (listening or dialing), the heartbeats and the
-// control socket until ctx is done or a listener fails. It first takes the service address
-// when the node starts as the active, and makes sure it is not here when
-// it starts as the standby (a process that died may have left it).
+// control socket until ctx is done or a listener fails. A node that
+// starts as the standby first makes sure the service address is not here
+// (a process that died may have left it); one that starts as the active
+// takes it once its first link shows the peer is no newer active, or
+// after StartWait without a link.
 func (n *Node) Run(ctx context.Context) error {
 	n.mu.Lock()
 	role := n.role
 	n.mu.Unlock()
-	move := n.o.Address.Down
-	if role == RoleActive {
-		move = n.addressUp
-	}
-	if err := move(ctx); err != nil {
-		return err
+	if role != RoleActive {
+		if err := n.o.Address.Down(ctx); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -218,11 +283,49 @@ func (n *Node) Run(ctx context.Context) error {
 	} else {
 		wg.Go(func() { errc <- n.dial(ctx) })
 	}
+	if n.o.CheckpointInterval > 0 {
+		wg.Go(func() { n.checkpointLoop(ctx) })
+	}
+	if role == RoleActive {
+		wg.Go(func() { n.startActive(ctx) })
+	}
+	if n.o.AutoTakeover > 0 {
+		wg.Go(func() { n.leaseWatch(ctx) })
+	}
+	// the standby's freezes outlive a dead active's checkpoints
+	wg.Go(func() { every(ctx, libtcptake.DefaultFreezeTimeout/4, func() { n.prefreeze(ctx) }) })
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-errc:
 		return err // a listener failed (nil: ctx is done)
+	}
+}
+
+// startActive takes the service address for a node that starts as the
+// active, once its first link shows that the peer has not taken over at a
+// newer epoch meanwhile (a restarted old active must not hold the address
+// the new one serves), or after StartWait without a link.
+func (n *Node) startActive(ctx context.Context) {
+	timer := time.NewTimer(n.o.StartWait)
+	defer timer.Stop()
+	select {
+	case <-n.firstLink:
+	case <-timer.C:
+		n.log.Info("no sync link yet: serving as the active", "waited", n.o.StartWait)
+	case <-ctx.Done():
+		return
+	}
+	n.recvMu.Lock() // no switchover or takeover meanwhile
+	defer n.recvMu.Unlock()
+	n.mu.Lock()
+	active := n.role == RoleActive && !n.addrTaken
+	n.addrTaken = true
+	n.mu.Unlock()
+	if active {
+		if err := n.addressUp(ctx); err != nil {
+			n.log.Error("service address up", "err", err)
+		}
 	}
 }
 
@@ -305,14 +408,18 @@ type peerLink struct {
 	rx       chan frame    // the current switchover's messages, under Node.mu
 	down     chan struct{} // closed when the link ends
 	lastSeen time.Time     // under Node.mu
+	stepDown bool          // admit found this node a stale active
 }
 
 func (n *Node) send(l *peerLink, typ msgType, payload []byte) error {
 	n.mu.Lock()
 	e := n.epoch
 	n.mu.Unlock()
+	// A peer that takes nothing for a heartbeat timeout (a cut link
+	// fills the send buffer) is gone: no write waits longer.
+	l.conn.SetWriteDeadline(time.Now().Add(n.o.HeartbeatTimeout))
 	if err := l.fc.write(typ, e, payload); err != nil {
-		l.conn.Close()
+		l.abort()
 		return &LinkError{Op: "write", Remote: l.remote, Err: err}
 	}
 	return nil
@@ -329,10 +436,15 @@ func (n *Node) admit(l *peerLink) error {
 		// the peer's epoch tells whether it took the sessions
 	case n.role == RoleActive && p.Role == RoleActive && p.Epoch == n.epoch:
 		return ErrTwoActives
+	case n.role == RoleActive && p.Epoch > n.epoch && p.Role == RoleActive:
+		// The peer took over at a newer epoch while this node was cut
+		// off (or dead): the newer epoch wins, this node steps down
+		// (its sessions, if any, are served there; they go silently).
+		l.stepDown = true
+		n.addrTaken = true // startActive must not take it
 	case n.role == RoleActive && p.Epoch > n.epoch:
-		// The peer served at a newer epoch: two actives must not
-		// both go on; an operator (or the failover issue's takeover)
-		// decides.
+		// A standby at a newer epoch: two actives must not both go on;
+		// an operator decides.
 		return ErrStaleEpoch
 	case n.role == RoleStandby && p.Epoch > n.epoch:
 		n.epoch = p.Epoch
@@ -343,6 +455,7 @@ func (n *Node) admit(l *peerLink) error {
 	if n.link != nil {
 		n.link.conn.Close()
 	}
+	n.firstLinkOnce.Do(func() { close(n.firstLink) })
 	n.link = l
 	l.lastSeen = n.clock.Now()
 	n.linkErr = ""
@@ -369,6 +482,15 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
 	defer stop()
 	n.wg.Go(func() { n.heartbeat(l) })
+	if n.o.AutoTakeover > 0 {
+		n.wg.Go(func() { n.leaseRequests(l) })
+	}
+	if l.stepDown {
+		n.mu.Lock()
+		e := l.peer.Epoch
+		n.mu.Unlock()
+		n.stepDown(ctx, l, e, false, true)
+	}
 	n.resolveDoubt(ctx, l)
 	n.mu.Lock()
 	active := n.role == RoleActive
@@ -398,6 +520,32 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 				n.store.save(n.epoch)
 			}
 			n.mu.Unlock()
+		case msgCheckpoint:
+			n.mu.Lock()
+			standby := n.role == RoleStandby
+			n.mu.Unlock()
+			if !standby {
+				continue
+			}
+			if err := n.applyCheckpoint(p); err != nil {
+				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: err})
+				return
+			}
+			n.prefreeze(ctx)
+		case msgLeaseReq:
+			n.leaseRequest(l, p)
+		case msgLeaseAck:
+			n.leaseGranted(ctx, p)
+		case msgFence:
+			e, err := decodeFence(p)
+			if err != nil {
+				n.refused(&LinkError{Op: "read", Remote: l.remote, Err: err})
+				return
+			}
+			n.wg.Go(func() {
+				n.stepDown(ctx, l, e, true, true)
+				n.send(l, msgFenced, encode(fencedMsg{Epoch: e}))
+			})
 		case msgBegin:
 			var b beginMsg
 			if json.Unmarshal(p, &b) != nil {
@@ -436,7 +584,7 @@ func (n *Node) heartbeat(l *peerLink) {
 		n.mu.Unlock()
 		if silent > n.o.HeartbeatTimeout {
 			n.refused(&LinkError{Op: "read", Remote: l.remote, Err: ErrLinkTimeout})
-			l.conn.Close()
+			l.abort()
 			return
 		}
 		if n.send(l, msgHeartbeat, nil) != nil {
@@ -456,6 +604,12 @@ type Status struct {
 	LinkErr  string  `json:"link_error,omitempty"`
 	Last     *Report `json:"last_switchover,omitempty"`
 	LastErr  string  `json:"last_error,omitempty"`
+	// Checkpoint: the last one sent (active) or held (standby).
+	Checkpoint   *CheckpointStatus `json:"checkpoint,omitempty"`
+	LastTakeover *TakeoverReport   `json:"last_takeover,omitempty"`
+	// Lease is the automatic mode's state: "unleased", "until TIME",
+	// "lapsed" on the active, "granted TIME" on the standby.
+	Lease string `json:"lease,omitempty"`
 }
 
 // Peer is the sync link's state; nil in Status when the link is down.
@@ -472,9 +626,30 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := Status{Name: n.o.Name, Role: n.role, Epoch: n.epoch, Sessions: len(n.tracked),
-		LinkErr: n.linkErr, Last: n.last, LastErr: n.lastErr}
+		LinkErr: n.linkErr, Last: n.last, LastErr: n.lastErr, LastTakeover: n.lastTakeover}
+	if n.ckCount > 0 {
+		ck := n.ck
+		if n.role == RoleStandby {
+			ck.Sessions = len(n.ckStore)
+		}
+		ck.Interval = n.o.CheckpointInterval
+		ck.Age = n.clock.Now().Sub(ck.Last)
+		s.Checkpoint = &ck
+	}
 	if n.doubt != nil {
 		s.InDoubt = len(n.doubt.stopped)
+	}
+	if n.o.AutoTakeover > 0 {
+		switch {
+		case n.role == RoleActive && n.lapsed != nil:
+			s.Lease = "lapsed"
+		case n.role == RoleActive && n.unleased:
+			s.Lease = "unleased"
+		case n.role == RoleActive:
+			s.Lease = "until " + n.leaseUntil.UTC().Format(time.RFC3339Nano)
+		case !n.lastGrant.IsZero():
+			s.Lease = "granted " + n.lastGrant.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	if l := n.link; l != nil {
 		s.Peer = &Peer{Address: l.remote, Name: l.peer.Name, Role: l.peer.Role, Epoch: l.peer.Epoch, Since: l.since}

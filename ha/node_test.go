@@ -30,6 +30,11 @@ type fakeOps struct {
 	// failRestart makes restartAll fail every session whose state is
 	// in it, as the library does: a nil entry and a joined error.
 	failRestart map[string]bool
+	// Failover: checkpoints taken, the adjustment of each state, and
+	// the tuples frozen and thawed by the standby's prefreeze.
+	checkpoints int
+	adjust      map[string]libtcptake.Adjustment
+	frozen      map[libtcptake.Tuple]bool
 }
 
 type fakeSession struct {
@@ -45,6 +50,15 @@ func (s *fakeSession) Release() error {
 	return nil
 }
 func (s *fakeSession) Thaw(context.Context) error { return nil }
+func (s *fakeSession) Adjustment() *libtcptake.Adjustment {
+	s.ops.mu.Lock()
+	defer s.ops.mu.Unlock()
+	a, ok := s.ops.adjust[string(s.img.AppState)]
+	if !ok {
+		a = libtcptake.Adjustment{Answered: true}
+	}
+	return &a
+}
 
 func (f *fakeOps) stopAll(_ context.Context, conns []*net.TCPConn) ([]session, error) {
 	f.mu.Lock()
@@ -176,13 +190,13 @@ func newTestNode(t *testing.T, name string, o Options) *testNode {
 		tn.mu.Lock()
 		tn.restored = append(tn.restored, string(state))
 		tn.mu.Unlock()
-		tn.Track(c, func() []byte { return state })
+		tn.TrackResumable(c, func() []byte { return state }, func() {})
 	}
 	n, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.ops = tn.ops
+	n.ops, n.fops = tn.ops, tn.ops
 	tn.Node = n
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -94,21 +94,15 @@ func (n *Node) Switchover(ctx context.Context) (*Report, error) {
 	n.recvMu.Lock()
 	defer n.recvMu.Unlock()
 	n.mu.Lock()
-	l := n.link
-	switch {
-	case n.role != RoleActive:
+	l, err := n.activeLink()
+	if err != nil {
 		n.mu.Unlock()
-		return nil, ErrNotActive
-	case n.busy || n.doubt != nil:
-		n.mu.Unlock()
-		return nil, ErrBusy
-	case l == nil:
-		n.mu.Unlock()
-		return nil, ErrNoPeer
+		return nil, err
 	}
 	n.busy = true
+	ts := n.untrackAll()
 	n.mu.Unlock()
-	rep, err := n.switchover(ctx, l, n.takeTracked())
+	rep, err := n.switchover(ctx, l, ts)
 	n.mu.Lock()
 	n.busy = false
 	if err != nil {
@@ -252,6 +246,30 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	return rep, rerr
 }
 
+// activeLink is the link of an active node free to send its sessions to
+// its standby; n.mu is held.
+func (n *Node) activeLink() (*peerLink, error) {
+	switch {
+	case n.role != RoleActive:
+		return nil, ErrNotActive
+	case n.busy || n.doubt != nil:
+		return nil, ErrBusy
+	case n.link == nil:
+		return nil, ErrNoPeer
+	}
+	return n.link, nil
+}
+
+// untrackAll takes every tracked session out of the node; n.mu is held.
+func (n *Node) untrackAll() []*Tracked {
+	ts := make([]*Tracked, 0, len(n.tracked))
+	for t := range n.tracked {
+		ts = append(ts, t)
+	}
+	clear(n.tracked)
+	return ts
+}
+
 // pauseAll pauses the applications' use of their conns, concurrently,
 // and returns the sessions still open with their states.
 func pauseAll(ts []*Tracked) ([]*Tracked, [][]byte) {
@@ -287,12 +305,7 @@ func image(s session, state []byte) ([]byte, error) {
 func (n *Node) takeTracked() []*Tracked {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ts := make([]*Tracked, 0, len(n.tracked))
-	for t := range n.tracked {
-		ts = append(ts, t)
-	}
-	clear(n.tracked)
-	return ts
+	return n.untrackAll()
 }
 
 // closeLate resets the sessions the application tracked after the last
@@ -399,18 +412,29 @@ func (n *Node) demote(l *peerLink) {
 	l.peer.Role = RoleActive
 }
 
-// raiseEpoch starts a new epoch for this node serving as the active.
+// raiseEpoch starts a new epoch for this node serving as the active,
+// above its own and its peer's.
 func (n *Node) raiseEpoch() uint64 {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.epoch++
+	floor := n.epoch + 1
 	if l := n.link; l != nil {
-		n.epoch = max(n.epoch, l.peer.Epoch+1)
+		floor = max(floor, l.peer.Epoch+1)
 	}
+	n.mu.Unlock()
+	return n.takeEpoch(floor)
+}
+
+// takeEpoch makes this node the active at epoch e, or above its own.
+func (n *Node) takeEpoch(e uint64) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.epoch = max(n.epoch+1, e)
 	if err := n.store.save(n.epoch); err != nil {
 		n.log.Error("save epoch", "err", err)
 	}
 	n.role = RoleActive
+	n.ckStore, n.frozen = nil, nil // checkpoints are the standby's; Restart thaws
+	n.lastGrant, n.unleased = time.Time{}, true
 	return n.epoch
 }
 

@@ -12,6 +12,8 @@
  * stopped (THAW, exit: timer_delete_sync()) or from the timer itself.
  * The hooks look entries up under RCU only.
  */
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/jhash.h>
@@ -22,6 +24,7 @@
 #include <linux/slab.h>
 #include <linux/tcp.h>
 #include <linux/timer.h>
+#include <net/icmp.h>
 #include <net/ipv6.h>
 #include <net/tcp.h>
 
@@ -43,6 +46,7 @@
  * @dead: unlinked; whoever unlinked it frees it
  * @dropped_in: packets from the peer dropped
  * @dropped_out: packets to the peer dropped
+ * @dropped_icmp: ICMP errors about the tuple dropped
  * @ring_lock: protects the ring
  * @ring_head: next slot to write
  * @ring_len: valid slots
@@ -60,6 +64,7 @@ struct tcptake_freeze {
 	bool			dead;
 	atomic64_t		dropped_in;
 	atomic64_t		dropped_out;
+	atomic64_t		dropped_icmp;
 	spinlock_t		ring_lock;	/* protects ring_* */
 	unsigned int		ring_head;
 	unsigned int		ring_len;
@@ -100,6 +105,7 @@ static void tcptake_freeze_info(const struct tcptake_freeze *e,
 			 jiffies_to_msecs(e->expires - now) : 0;
 	fi->dropped_in = atomic64_read(&e->dropped_in);
 	fi->dropped_out = atomic64_read(&e->dropped_out);
+	fi->dropped_icmp = atomic64_read(&e->dropped_icmp);
 }
 
 static void tcptake_gen_bump(struct tcptake_net *tn)
@@ -195,6 +201,121 @@ static void tcptake_ring_record(struct tcptake_freeze *e,
 	spin_unlock_bh(&e->ring_lock);
 }
 
+/*
+ * Whether a segment from the peer is plausible for the tuple's session, so
+ * that an off-path sender who knows the tuple cannot flush the peer's real
+ * retransmissions out of the ring: its sequence range overlaps
+ * [rcv_nxt - max_window, rcv_nxt + rcv_wnd] and an ACK it carries lies in
+ * [snd_una - max_window, snd_nxt] (RFC 5961's ranges).  The socket is
+ * frozen, so its fields hold still.  Without a socket (a freeze made
+ * before the restore) every segment is kept.
+ */
+static bool tcptake_seg_plausible(struct net *net, const struct tcptake_key *k,
+				  const struct sk_buff *skb, unsigned int thoff,
+				  const struct tcphdr *th)
+{
+	const struct tcp_sock *tp;
+	u32 seq, end, rcv_nxt, wnd, maxw, ack;
+	struct sock *sk;
+	bool ok = true;
+
+	if (k->family == AF_INET)
+		sk = tcptake_lookup4(net, k->raddr.s6_addr32[0], k->rport,
+				     k->laddr.s6_addr32[0], k->lport,
+				     inet_iif(skb));
+	else
+		sk = tcptake_lookup6(net, &k->raddr, k->rport, &k->laddr,
+				     k->lport, inet6_iif(skb));
+	if (!sk)
+		return true;
+	if (sk_fullsock(sk)) {
+		tp = tcp_sk(sk);
+		seq = ntohl(th->seq);
+		end = seq + th->syn + th->fin;
+		if (skb->len > thoff + th->doff * 4)
+			end += skb->len - thoff - th->doff * 4;
+		rcv_nxt = READ_ONCE(tp->rcv_nxt);
+		wnd = max_t(u32, READ_ONCE(tp->rcv_wnd), 1);
+		maxw = max_t(u32, READ_ONCE(tp->max_window), 1);
+		ok = !after(seq, rcv_nxt + wnd) && !before(end, rcv_nxt - maxw);
+		if (ok && th->ack) {
+			ack = ntohl(th->ack_seq);
+			ok = !after(ack, READ_ONCE(tp->snd_nxt)) &&
+			     !before(ack, READ_ONCE(tp->snd_una) - maxw);
+		}
+	}
+	sock_gen_put(sk);
+	return ok;
+}
+
+/*
+ * An ICMP error arriving for a frozen tuple: the packet it quotes is one
+ * we sent, so its source is our side.  Dropped (and counted): it would
+ * change the frozen socket (PMTU and MSS, soft errors) after GET.
+ */
+static unsigned int tcptake_nf_icmp(struct tcptake_net *tn,
+				    struct hlist_head *table,
+				    struct sk_buff *skb, unsigned int off,
+				    bool v6)
+{
+	struct tcptake_key key = {};
+	struct tcptake_freeze *e;
+	unsigned int inoff;
+	__be16 ports[2];
+
+	if (v6) {
+		struct icmp6hdr _ih, *ih;
+		struct ipv6hdr _ip, *ip;
+		u8 nexthdr;
+		__be16 frag_off;
+		int thoff;
+
+		ih = skb_header_pointer(skb, off, sizeof(_ih), &_ih);
+		if (!ih || !icmpv6_is_err(ih->icmp6_type))
+			return NF_ACCEPT;
+		inoff = off + sizeof(_ih);
+		ip = skb_header_pointer(skb, inoff, sizeof(_ip), &_ip);
+		if (!ip)
+			return NF_ACCEPT;
+		nexthdr = ip->nexthdr;
+		thoff = ipv6_skip_exthdr(skb, inoff + sizeof(_ip), &nexthdr,
+					 &frag_off);
+		if (thoff < 0 || nexthdr != IPPROTO_TCP ||
+		    (frag_off & htons(IP6_OFFSET)))
+			return NF_ACCEPT;
+		key.family = AF_INET6;
+		key.laddr = ip->saddr;
+		key.raddr = ip->daddr;
+		inoff = thoff;
+	} else {
+		struct icmphdr _ih, *ih;
+		struct iphdr _ip, *ip;
+
+		ih = skb_header_pointer(skb, off, sizeof(_ih), &_ih);
+		if (!ih || !icmp_is_err(ih->type))
+			return NF_ACCEPT;
+		inoff = off + sizeof(_ih);
+		ip = skb_header_pointer(skb, inoff, sizeof(_ip), &_ip);
+		if (!ip || ip->protocol != IPPROTO_TCP || ip->ihl < 5 ||
+		    (ip->frag_off & htons(IP_OFFSET)))
+			return NF_ACCEPT;
+		key.family = AF_INET;
+		key.laddr.s6_addr32[0] = ip->saddr;
+		key.raddr.s6_addr32[0] = ip->daddr;
+		inoff += ip->ihl * 4;
+	}
+	/* The quoted TCP header: source and destination port. */
+	if (skb_copy_bits(skb, inoff, ports, sizeof(ports)))
+		return NF_ACCEPT;
+	key.lport = ports[0];
+	key.rport = ports[1];
+	e = tcptake_freeze_find(tn, table, &key);
+	if (!e)
+		return NF_ACCEPT;
+	atomic64_inc(&e->dropped_icmp);
+	return NF_DROP;
+}
+
 static unsigned int tcptake_nf_hook(void *priv, struct sk_buff *skb,
 				    const struct nf_hook_state *state)
 {
@@ -205,6 +326,7 @@ static unsigned int tcptake_nf_hook(void *priv, struct sk_buff *skb,
 	struct tcptake_freeze *e;
 	const struct tcphdr *th;
 	struct tcphdr _th;
+	unsigned int segs;
 	int thoff;
 
 	/* Fast path: nothing frozen in this namespace. */
@@ -224,10 +346,13 @@ static unsigned int tcptake_nf_hook(void *priv, struct sk_buff *skb,
 	if (state->pf == NFPROTO_IPV4) {
 		const struct iphdr *iph = ip_hdr(skb);
 
-		if (iph->protocol != IPPROTO_TCP ||
-		    (iph->frag_off & htons(IP_OFFSET)))
+		if (iph->frag_off & htons(IP_OFFSET))
 			return NF_ACCEPT;
 		thoff = skb_network_offset(skb) + iph->ihl * 4;
+		if (in && iph->protocol == IPPROTO_ICMP)
+			return tcptake_nf_icmp(tn, table, skb, thoff, false);
+		if (iph->protocol != IPPROTO_TCP)
+			return NF_ACCEPT;
 		key.family = AF_INET;
 		key.laddr.s6_addr32[0] = in ? iph->daddr : iph->saddr;
 		key.raddr.s6_addr32[0] = in ? iph->saddr : iph->daddr;
@@ -238,8 +363,11 @@ static unsigned int tcptake_nf_hook(void *priv, struct sk_buff *skb,
 
 		thoff = ipv6_skip_exthdr(skb, skb_network_offset(skb) +
 					 sizeof(*ip6h), &nexthdr, &frag_off);
-		if (thoff < 0 || nexthdr != IPPROTO_TCP ||
-		    (frag_off & htons(IP6_OFFSET)))
+		if (thoff < 0 || (frag_off & htons(IP6_OFFSET)))
+			return NF_ACCEPT;
+		if (in && nexthdr == IPPROTO_ICMPV6)
+			return tcptake_nf_icmp(tn, table, skb, thoff, true);
+		if (nexthdr != IPPROTO_TCP)
 			return NF_ACCEPT;
 		key.family = AF_INET6;
 		key.laddr = in ? ip6h->daddr : ip6h->saddr;
@@ -255,11 +383,14 @@ static unsigned int tcptake_nf_hook(void *priv, struct sk_buff *skb,
 	e = tcptake_freeze_find(tn, table, &key);
 	if (!e)
 		return NF_ACCEPT;
+	/* A GRO or TSO aggregate counts as the segments it carries. */
+	segs = skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
 	if (in) {
-		atomic64_inc(&e->dropped_in);
-		tcptake_ring_record(e, skb, thoff, th);
+		atomic64_add(segs, &e->dropped_in);
+		if (tcptake_seg_plausible(state->net, &key, skb, thoff, th))
+			tcptake_ring_record(e, skb, thoff, th);
 	} else {
-		atomic64_inc(&e->dropped_out);
+		atomic64_add(segs, &e->dropped_out);
 	}
 	return NF_DROP;
 }
@@ -301,7 +432,7 @@ static int tcptake_freeze_prepare(struct net *net, struct tcptake_net *tn,
 	mutex_lock(&tn->init_lock);
 	if (!tn->table) {
 		table = kvcalloc(TCPTAKE_FREEZE_BUCKETS, sizeof(*table),
-				 GFP_KERNEL);
+				 GFP_KERNEL_ACCOUNT);
 		if (!table) {
 			NL_SET_ERR_MSG_MOD(extack, "cannot allocate freeze table");
 			err = -ENOMEM;
@@ -350,7 +481,7 @@ int tcptake_freeze_add(struct net *net, const struct tcptake_key *key,
 	if (err)
 		return err;
 
-	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
 	if (!new) {
 		NL_SET_ERR_MSG_MOD(extack, "cannot allocate freeze");
 		return -ENOMEM;
@@ -543,7 +674,9 @@ void tcptake_freeze_net_init(struct tcptake_net *tn)
  * @net: namespace
  * @tn: its state
  *
- * No notification is sent: the namespace is going away.
+ * No notification is sent: the namespace is going away.  The table
+ * itself goes in tcptake_freeze_net_exit_batch(), after one grace period
+ * for the whole batch of namespaces.
  */
 void tcptake_freeze_net_exit(struct net *net, struct tcptake_net *tn)
 {
@@ -574,8 +707,24 @@ void tcptake_freeze_net_exit(struct net *net, struct tcptake_net *tn)
 		list_del(&e->gc);
 		kfree_rcu(e, rcu);
 	}
-	/* Hooks still running on other CPUs may walk the table. */
+}
+
+/**
+ * tcptake_freeze_net_exit_batch() - free the tables of exited namespaces
+ * @net_exit_list: the namespaces, after tcptake_freeze_net_exit() of each
+ */
+void tcptake_freeze_net_exit_batch(struct list_head *net_exit_list)
+{
+	struct net *net;
+
+	/* Hooks still running on other CPUs may walk the tables: one grace
+	 * period for the batch, not one per namespace.
+	 */
 	synchronize_rcu();
-	kvfree(tn->table);
-	tn->table = NULL;
+	list_for_each_entry(net, net_exit_list, exit_list) {
+		struct tcptake_net *tn = tcptake_pernet(net);
+
+		kvfree(tn->table);
+		tn->table = NULL;
+	}
 }

@@ -44,11 +44,17 @@ static void __net_exit tcptake_net_exit(struct net *net)
 	tcptake_freeze_net_exit(net, tcptake_pernet(net));
 }
 
+static void __net_exit tcptake_net_exit_batch(struct list_head *net_exit_list)
+{
+	tcptake_freeze_net_exit_batch(net_exit_list);
+}
+
 static struct pernet_operations tcptake_net_ops = {
-	.init	= tcptake_net_init,
-	.exit	= tcptake_net_exit,
-	.id	= &tcptake_net_id,
-	.size	= sizeof(struct tcptake_net),
+	.init		= tcptake_net_init,
+	.exit		= tcptake_net_exit,
+	.exit_batch	= tcptake_net_exit_batch,
+	.id		= &tcptake_net_id,
+	.size		= sizeof(struct tcptake_net),
 };
 
 static int __init tcptake_init(void)
@@ -73,9 +79,8 @@ err_pernet:
 static void __exit tcptake_exit(void)
 {
 	tcptake_nl_unregister();
+	/* The freezes' kfree_rcu() runs no module code: no rcu_barrier(). */
 	unregister_pernet_subsys(&tcptake_net_ops);
-	/* Wait for the kfree_rcu() of the last freezes. */
-	rcu_barrier();
 }
 
 module_init(tcptake_init);

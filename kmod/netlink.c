@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The generic netlink family "tcptake" (uapi/tcptake.yaml): policies,
- * operations, replies and notifications.
+ * The generic netlink family "tcptake" (uapi/tcptake.yaml): the handlers
+ * of the operations, replies and notifications.  The policies and the op
+ * table are generated from the spec (netlink-gen.c, ci/ynl-gen.sh).
  *
  * Validation is strict (resv_start_op 0): unknown attributes, attributes
  * an operation does not take and values outside the spec's checks are
- * rejected by policy, except srtt-us, mdev-us and the minimum of snd-cwnd,
- * which SET checks (tcptake_session_set(): its own messages, and EINVAL
- * for a cwnd of 0).  Everything else is checked here, each rejection with
- * an extack message; unknown bits of a request's flags word give
+ * rejected by policy.  Everything else is checked here, each rejection
+ * with an extack message; unknown bits of a request's flags word give
  * EOPNOTSUPP (tcptake_nl_flags()).
  */
 #include <linux/in.h>
@@ -21,11 +20,8 @@
 #include <net/sock.h>
 
 #include "compat.h"
+#include "netlink-gen.h"
 #include "tcptake.h"
-
-enum tcptake_nl_groups {
-	TCPTAKE_NLGRP_EVENTS,
-};
 
 /* Queue bytes a GET do reply carries at most: the session nest must fit
  * in nla_len (u16).  Larger sessions are for the dump.
@@ -37,118 +33,6 @@ static bool tcptake_nl_up;
 
 /* Size of a freeze notification. */
 #define TCPTAKE_NTF_SIZE	256
-
-/* No pad attribute in the spec: u64 values use type 0 when padding is
- * needed, which never happens on architectures with efficient unaligned
- * access (x86).
- */
-#define TCPTAKE_A_PAD		0
-
-static struct netlink_range_validation tcptake_queue_range = {
-	.max	= TCPTAKE_QUEUE_MAX,
-};
-
-static struct netlink_range_validation tcptake_mss_range = {
-	.min	= 64,
-	.max	= 65535,
-};
-
-static struct netlink_range_validation tcptake_rto_range = {
-	.max	= TCPTAKE_TIME_MAX_US,
-};
-
-static struct netlink_range_validation tcptake_cwnd_range = {
-	.max	= 1048576,
-};
-
-/* TCP_INFINITE_SSTHRESH */
-static struct netlink_range_validation tcptake_ssthresh_range = {
-	.max	= 0x7fffffff,
-};
-
-static struct netlink_range_validation tcptake_timeout_range = {
-	.max	= TCPTAKE_FREEZE_TIMEOUT_MAX_MS,
-};
-
-static const struct nla_policy tcptake_tuple_nl_policy[TCPTAKE_A_TUPLE_MAX + 1] = {
-	[TCPTAKE_A_TUPLE_FAMILY]	= NLA_POLICY_RANGE(NLA_U16, AF_INET, AF_INET6),
-	[TCPTAKE_A_TUPLE_LOCAL_ADDR]	= NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
-	[TCPTAKE_A_TUPLE_LOCAL_PORT]	= NLA_POLICY_MIN(NLA_BE16, 1),
-	[TCPTAKE_A_TUPLE_REMOTE_ADDR]	= NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
-	[TCPTAKE_A_TUPLE_REMOTE_PORT]	= NLA_POLICY_MIN(NLA_BE16, 1),
-	[TCPTAKE_A_TUPLE_IFINDEX]	= { .type = NLA_U32 },
-};
-
-static const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_MAX + 1] = {
-	[TCPTAKE_A_SESSION_TUPLE]	= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_SESSION_STATE]	= { .type = NLA_U8 },
-	[TCPTAKE_A_SESSION_SND_UNA]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_SND_NXT]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_WRITE_SEQ]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_RCV_NXT]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_RCVQ_LEN]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_queue_range),
-	[TCPTAKE_A_SESSION_SNDQ_UNACKED_LEN] = NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_queue_range),
-	[TCPTAKE_A_SESSION_SNDQ_UNSENT_LEN] = NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_queue_range),
-	[TCPTAKE_A_SESSION_RCVQ]	= { .type = NLA_BINARY, .len = TCPTAKE_CHUNK_MAX },
-	[TCPTAKE_A_SESSION_SNDQ_UNACKED] = { .type = NLA_BINARY, .len = TCPTAKE_CHUNK_MAX },
-	[TCPTAKE_A_SESSION_SNDQ_UNSENT]	= { .type = NLA_BINARY, .len = TCPTAKE_CHUNK_MAX },
-	[TCPTAKE_A_SESSION_OPTIONS]	= NLA_POLICY_MASK(NLA_U32, 0x1f),
-	[TCPTAKE_A_SESSION_MSS_CLAMP]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_mss_range),
-	[TCPTAKE_A_SESSION_SND_WSCALE]	= NLA_POLICY_MAX(NLA_U8, 14),
-	[TCPTAKE_A_SESSION_RCV_WSCALE]	= NLA_POLICY_MAX(NLA_U8, 14),
-	[TCPTAKE_A_SESSION_TSVAL]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_SND_WL1]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_SND_WND]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_MAX_WINDOW]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_RCV_WND]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_RCV_WUP]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_NODELAY]	= NLA_POLICY_MAX(NLA_U8, 1),
-	[TCPTAKE_A_SESSION_KEEPALIVE]	= NLA_POLICY_MAX(NLA_U8, 1),
-	[TCPTAKE_A_SESSION_KEEP_IDLE]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_KEEP_INTVL]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_KEEP_CNT]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_USER_TIMEOUT] = { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_RCVBUF]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_SNDBUF]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_TOS]		= { .type = NLA_U8 },
-	[TCPTAKE_A_SESSION_TTL]		= { .type = NLA_U8 },
-	[TCPTAKE_A_SESSION_V6ONLY]	= NLA_POLICY_MAX(NLA_U8, 1),
-	[TCPTAKE_A_SESSION_TS_RECENT]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_SRTT_US]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_MDEV_US]	= { .type = NLA_U32 },
-	[TCPTAKE_A_SESSION_RTO_US]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_rto_range),
-	[TCPTAKE_A_SESSION_SND_CWND]	= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_cwnd_range),
-	[TCPTAKE_A_SESSION_SND_SSTHRESH] = NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_ssthresh_range),
-	[TCPTAKE_A_SESSION_APP_STATE]	= { .type = NLA_BINARY, .len = TCPTAKE_APP_STATE_MAX },
-	[TCPTAKE_A_SESSION_CAPTURE_TIME_NS] = { .type = NLA_U64 },
-	[TCPTAKE_A_SESSION_GENERATION]	= { .type = NLA_U64 },
-};
-
-/* Per-operation policies: an operation rejects attributes it does not take. */
-static const struct nla_policy tcptake_freeze_nl_policy[TCPTAKE_A_FREEZE_FLAGS + 1] = {
-	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_TIMEOUT_MS]		= NLA_POLICY_FULL_RANGE(NLA_U32, &tcptake_timeout_range),
-	[TCPTAKE_A_FREEZE_FLAGS]	= { .type = NLA_U32 },
-};
-
-static const struct nla_policy tcptake_thaw_nl_policy[TCPTAKE_A_THAW_FLAGS + 1] = {
-	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_THAW_FLAGS]		= { .type = NLA_U32 },
-};
-
-static const struct nla_policy tcptake_get_nl_policy[TCPTAKE_A_GET_FLAGS + 1] = {
-	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_GET_FLAGS]		= { .type = NLA_U32 },
-};
-
-static const struct nla_policy tcptake_set_nl_policy[TCPTAKE_A_SESSION + 1] = {
-	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-	[TCPTAKE_A_SESSION]		= NLA_POLICY_NESTED(tcptake_session_nl_policy),
-};
-
-static const struct nla_policy tcptake_peer_get_nl_policy[TCPTAKE_A_TUPLE + 1] = {
-	[TCPTAKE_A_TUPLE]		= NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
-};
 
 /*
  * A request's flags word (freeze-flags, thaw-flags, get-flags): absent is
@@ -343,7 +227,8 @@ static int tcptake_nl_put_session_head(struct sk_buff *skb,
 	    nla_put_u32(skb, TCPTAKE_A_SESSION_SND_SSTHRESH,
 			s->snd_ssthresh) ||
 	    nla_put_u64_64bit(skb, TCPTAKE_A_SESSION_CAPTURE_TIME_NS,
-			      s->capture_ns, TCPTAKE_A_PAD))
+			      s->capture_ns, TCPTAKE_A_SESSION_PAD) ||
+	    (s->error && nla_put_u32(skb, TCPTAKE_A_SESSION_ERROR, s->error)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -473,9 +358,11 @@ int tcptake_nl_fill_freeze(struct sk_buff *skb, struct netlink_callback *cb,
 	    tcptake_nl_put_tuple(skb, TCPTAKE_A_FREEZE_TUPLE, &t) ||
 	    nla_put_u32(skb, TCPTAKE_A_FREEZE_EXPIRES_MS, fi->expires_ms) ||
 	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_IN,
-			      fi->dropped_in, TCPTAKE_A_PAD) ||
+			      fi->dropped_in, TCPTAKE_A_FREEZE_PAD) ||
 	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_OUT,
-			      fi->dropped_out, TCPTAKE_A_PAD) ||
+			      fi->dropped_out, TCPTAKE_A_FREEZE_PAD) ||
+	    nla_put_u64_64bit(skb, TCPTAKE_A_FREEZE_DROPPED_ICMP,
+			      fi->dropped_icmp, TCPTAKE_A_FREEZE_PAD) ||
 	    (event >= 0 && nla_put_u32(skb, TCPTAKE_A_FREEZE_EVENT, event))) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
@@ -500,7 +387,7 @@ void tcptake_nl_notify(struct net *net, const struct tcptake_freeze_info *fi,
 {
 	struct sk_buff *skb;
 
-	if (!READ_ONCE(tcptake_nl_up) ||
+	if (!TCPTAKE_HAVE_MCGRPS || !READ_ONCE(tcptake_nl_up) ||
 	    !genl_has_listeners(&tcptake_nl_family, net, TCPTAKE_NLGRP_EVENTS))
 		return;
 	skb = genlmsg_new(TCPTAKE_NTF_SIZE, gfp);
@@ -523,7 +410,7 @@ void tcptake_nl_notify(struct net *net, const struct tcptake_freeze_info *fi,
 	rcu_read_unlock();
 }
 
-static int tcptake_nl_info_doit(struct sk_buff *skb, struct genl_info *info)
+int tcptake_nl_info_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -549,7 +436,7 @@ static int tcptake_nl_info_doit(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
-static int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
+int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	unsigned int timeout = 0;
@@ -580,7 +467,7 @@ static int tcptake_nl_freeze_doit(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
-static int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
+int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tcptake_seg segs[TCPTAKE_PEER_RING_SIZE];
 	struct net *net = genl_info_net(info);
@@ -609,7 +496,7 @@ static int tcptake_nl_thaw_doit(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
-static int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
+int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tcptake_snap s = {};
 	struct tcptake_tuple t;
@@ -700,7 +587,7 @@ struct tcptake_list_ctx {
 	unsigned int	idx;
 };
 
-static int tcptake_nl_get_start(struct netlink_callback *cb)
+int tcptake_nl_get_start(struct netlink_callback *cb)
 {
 	struct tcptake_get_ctx *ctx = (struct tcptake_get_ctx *)cb->ctx;
 	struct nlattr *attrs[TCPTAKE_A_GET_FLAGS + 1];
@@ -709,18 +596,19 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 	int err;
 
 	NL_ASSERT_DUMP_CTX_FITS(struct tcptake_get_ctx);
-	/* Validated by genl already; parsed again to stay version-neutral
-	 * (where genl keeps the parsed attributes of a dump changed in 6.6).
+	/* Validated by genl against the op's policy already; split again
+	 * to stay version-neutral (where genl keeps the parsed attributes
+	 * of a dump changed in 6.6).
 	 */
-	err = nlmsg_parse(cb->nlh, GENL_HDRLEN, attrs, TCPTAKE_A_GET_FLAGS,
-			  tcptake_get_nl_policy, cb->extack);
+	err = nlmsg_parse_deprecated(cb->nlh, GENL_HDRLEN, attrs,
+				     TCPTAKE_A_GET_FLAGS, NULL, cb->extack);
 	if (err)
 		return err;
 	err = tcptake_nl_flags(attrs[TCPTAKE_A_GET_FLAGS],
 			       TCPTAKE_GET_FLAGS_BUFFERS, &flags, cb->extack);
 	if (err && cb->extack)
 		return err;
-	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
 	if (!d) {
 		NL_SET_ERR_MSG_MOD(cb->extack, "cannot allocate dump state");
 		return -ENOMEM;
@@ -747,11 +635,9 @@ static int tcptake_nl_get_start(struct netlink_callback *cb)
 	return 0;
 }
 
-static int tcptake_nl_get_dumpit(struct sk_buff *skb,
-				 struct netlink_callback *cb)
+int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
-	struct netlink_ext_ack ext = {};
 	struct sock *sk;
 	u32 flags;
 	int err;
@@ -784,16 +670,17 @@ static int tcptake_nl_get_dumpit(struct sk_buff *skb,
 		if (d->batch.next < d->batch.n) {
 			sk = d->batch.socks[d->batch.next++];
 			err = tcptake_snap_take(sk, &d->snap,
-						d->buffers ? SIZE_MAX : 0, &ext);
+						d->buffers ? SIZE_MAX : 0, NULL);
 			sock_put(sk);
 			if (err) {
 				tcptake_snap_release(&d->snap);
 				/* Closed since it was pinned: not a session now. */
 				if (err == -ENOENT)
 					continue;
-				if (cb->extack)
-					cb->extack->_msg = ext._msg;
-				return err;
+				/* One socket does not end the dump: it gets an
+				 * entry of its own, with the errno.
+				 */
+				d->snap.error = -err;
 			}
 			d->snap_busy = true;
 			continue;
@@ -810,7 +697,7 @@ static int tcptake_nl_get_dumpit(struct sk_buff *skb,
 	return skb->len;
 }
 
-static int tcptake_nl_get_done(struct netlink_callback *cb)
+int tcptake_nl_get_done(struct netlink_callback *cb)
 {
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
 
@@ -823,7 +710,7 @@ static int tcptake_nl_get_done(struct netlink_callback *cb)
 	return 0;
 }
 
-static int tcptake_nl_set_doit(struct sk_buff *skb, struct genl_info *info)
+int tcptake_nl_set_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[TCPTAKE_A_SESSION_MAX + 1];
 	struct tcptake_tuple t;
@@ -876,8 +763,7 @@ static int tcptake_nl_put_segment(struct sk_buff *skb,
 	return 0;
 }
 
-static int tcptake_nl_peer_get_doit(struct sk_buff *skb,
-				    struct genl_info *info)
+int tcptake_nl_peer_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct tcptake_seg segs[TCPTAKE_PEER_RING_SIZE];
 	struct tcptake_tuple t;
@@ -918,8 +804,8 @@ nla_fail:
 	return -EMSGSIZE;
 }
 
-static int tcptake_nl_freeze_list_dumpit(struct sk_buff *skb,
-					 struct netlink_callback *cb)
+int tcptake_nl_freeze_list_dumpit(struct sk_buff *skb,
+				  struct netlink_callback *cb)
 {
 	struct tcptake_list_ctx *ctx = (struct tcptake_list_ctx *)cb->ctx;
 	int err;
@@ -936,63 +822,17 @@ static int tcptake_nl_freeze_list_dumpit(struct sk_buff *skb,
 	return skb->len;
 }
 
-static const struct genl_ops tcptake_nl_ops[] = {
-	{
-		.cmd		= TCPTAKE_CMD_INFO,
-		.doit		= tcptake_nl_info_doit,
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= TCPTAKE_CMD_FREEZE,
-		.doit		= tcptake_nl_freeze_doit,
-		.policy		= tcptake_freeze_nl_policy,
-		.maxattr	= TCPTAKE_A_FREEZE_FLAGS,
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= TCPTAKE_CMD_THAW,
-		.doit		= tcptake_nl_thaw_doit,
-		.policy		= tcptake_thaw_nl_policy,
-		.maxattr	= TCPTAKE_A_THAW_FLAGS,
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= TCPTAKE_CMD_GET,
-		.doit		= tcptake_nl_get_doit,
-		.start		= tcptake_nl_get_start,
-		.dumpit		= tcptake_nl_get_dumpit,
-		.done		= tcptake_nl_get_done,
-		.policy		= tcptake_get_nl_policy,
-		.maxattr	= TCPTAKE_A_GET_FLAGS,
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= TCPTAKE_CMD_SET,
-		.doit		= tcptake_nl_set_doit,
-		.policy		= tcptake_set_nl_policy,
-		.maxattr	= TCPTAKE_A_SESSION,
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= TCPTAKE_CMD_PEER_GET,
-		.doit		= tcptake_nl_peer_get_doit,
-		.policy		= tcptake_peer_get_nl_policy,
-		.maxattr	= TCPTAKE_A_TUPLE,
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= TCPTAKE_CMD_FREEZE_LIST,
-		.dumpit		= tcptake_nl_freeze_list_dumpit,
-		.flags		= GENL_UNS_ADMIN_PERM,
+/* The generator gives the groups no flags: defined here, with them. */
+static const struct genl_multicast_group tcptake_nl_mcgrps_perm[] = {
+	[TCPTAKE_NLGRP_EVENTS] = {
+		.name	= TCPTAKE_MCGRP_EVENTS,
+		.flags	= TCPTAKE_MCGRP_FLAGS,
 	},
 };
 
-static const struct genl_multicast_group tcptake_nl_mcgrps[] = {
-	[TCPTAKE_NLGRP_EVENTS] = {
-		.name	= TCPTAKE_MCGRP_EVENTS,
-		.flags	= GENL_MCAST_CAP_NET_ADMIN,
-	},
-};
+#ifndef TCPTAKE_HAVE_GENL_SPLIT_OPS
+static struct genl_ops tcptake_nl_ops_merged[ARRAY_SIZE(tcptake_nl_ops)] __ro_after_init;
+#endif
 
 struct genl_family tcptake_nl_family __ro_after_init = {
 	.name		= TCPTAKE_FAMILY_NAME,
@@ -1002,10 +842,14 @@ struct genl_family tcptake_nl_family __ro_after_init = {
 	/* Strict validation of every command, no .validate flags. */
 	.resv_start_op	= 0,
 	.module		= THIS_MODULE,
-	.ops		= tcptake_nl_ops,
-	.n_ops		= ARRAY_SIZE(tcptake_nl_ops),
-	.mcgrps		= tcptake_nl_mcgrps,
-	.n_mcgrps	= ARRAY_SIZE(tcptake_nl_mcgrps),
+#ifdef TCPTAKE_HAVE_GENL_SPLIT_OPS
+	.split_ops	= tcptake_nl_ops,
+	.n_split_ops	= ARRAY_SIZE(tcptake_nl_ops),
+#else
+	.ops		= tcptake_nl_ops_merged,	/* filled at register */
+#endif
+	.mcgrps		= tcptake_nl_mcgrps_perm,
+	.n_mcgrps	= TCPTAKE_HAVE_MCGRPS ? ARRAY_SIZE(tcptake_nl_mcgrps_perm) : 0,
 };
 
 /**
@@ -1017,6 +861,11 @@ int tcptake_nl_register(void)
 {
 	int err;
 
+#ifndef TCPTAKE_HAVE_GENL_SPLIT_OPS
+	tcptake_nl_family.n_ops =
+		tcptake_genl_merge_ops(tcptake_nl_ops_merged, tcptake_nl_ops,
+				       ARRAY_SIZE(tcptake_nl_ops));
+#endif
 	err = genl_register_family(&tcptake_nl_family);
 	if (!err)
 		WRITE_ONCE(tcptake_nl_up, true);

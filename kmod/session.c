@@ -29,6 +29,7 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/sock.h>
+#include <net/mptcp.h>
 #include <net/tcp.h>
 #include <net/transp_v6.h>
 
@@ -91,26 +92,53 @@ static void tcptake_sk_tuple(const struct sock *sk, struct tcptake_tuple *t)
  */
 struct sock *tcptake_sk_lookup(struct net *net, const struct tcptake_tuple *t)
 {
-	struct inet_hashinfo *hinfo = tcptake_hashinfo(net);
 	const struct tcptake_key *k = &t->key;
 	struct sock *sk;
 
 	rcu_read_lock();
 	if (k->family == AF_INET)
-		sk = __inet_lookup_established(net, hinfo,
-					       k->raddr.s6_addr32[0], k->rport,
-					       k->laddr.s6_addr32[0],
-					       ntohs(k->lport), t->ifindex, 0);
+		sk = tcptake_lookup4(net, k->raddr.s6_addr32[0], k->rport,
+				     k->laddr.s6_addr32[0], k->lport,
+				     t->ifindex);
 	else
-		sk = __inet6_lookup_established(net, hinfo, &k->raddr,
-						k->rport, &k->laddr,
-						ntohs(k->lport), t->ifindex, 0);
+		sk = tcptake_lookup6(net, &k->raddr, k->rport, &k->laddr,
+				     k->lport, t->ifindex);
 	rcu_read_unlock();
 	if (sk && !sk_fullsock(sk)) {
 		sock_gen_put(sk);
 		sk = NULL;
 	}
 	return sk;
+}
+
+/*
+ * Whether TCP_REPAIR can restore the socket as GET sees it.  Not an MPTCP
+ * subflow (the connection is the MPTCP socket's, with its own sequence
+ * space and ULP), not with a ULP (kTLS: the queues are ciphertext without
+ * the record state, or plaintext under device offload; any other ULP
+ * keeps state of its own), not with its sk_prot replaced (sockmap: BPF
+ * programs and a psock between the socket and its queues).
+ */
+static int tcptake_sk_restorable(const struct sock *sk,
+				 struct netlink_ext_ack *extack)
+{
+	if (sk_is_mptcp(sk)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "MPTCP subflow: move the MPTCP connection, not a subflow");
+		return -EOPNOTSUPP;
+	}
+	if (inet_csk(sk)->icsk_ulp_ops) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "socket has a ULP (kTLS or other): TCP_REPAIR cannot restore it");
+		return -EOPNOTSUPP;
+	}
+	if (READ_ONCE(sk->sk_prot) != &tcp_prot &&
+	    READ_ONCE(sk->sk_prot) != &tcpv6_prot) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "socket protocol replaced (sockmap, BPF): TCP_REPAIR cannot restore it");
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 /* Our FIN occupies write_seq - 1 (see the FIN accounting above). */
@@ -166,8 +194,10 @@ static void tcptake_snap_fill(struct sock *sk, struct tcptake_snap *s)
 		s->options |= TCPTAKE_OPT_TIMESTAMPS;
 	if (tp->rx_opt.wscale_ok)
 		s->options |= TCPTAKE_OPT_WSCALE;
-	if (tp->ecn_flags & TCP_ECN_OK)
+	if (tcptake_ecn_rfc3168(tp))
 		s->options |= TCPTAKE_OPT_ECN;
+	if (tcptake_ecn_accecn(tp))
+		s->options |= TCPTAKE_OPT_ACCECN;
 	if (tcptake_usec_ts(tp))
 		s->options |= TCPTAKE_OPT_USEC_TS;
 	/* The spec's floor; the kernel keeps whatever the peer announced. */
@@ -261,7 +291,7 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
 
 	if (!total)
 		return 0;
-	s->qbuf = kvmalloc(total, GFP_KERNEL);
+	s->qbuf = kvmalloc(total, GFP_KERNEL_ACCOUNT);
 	if (!s->qbuf)
 		return -ENOMEM;
 
@@ -307,9 +337,11 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
  *	(0: never); the caller sees from the lengths whether they were
  * @extack: error report
  *
- * Return: 0, -ENOENT (not a synchronized session), -EFBIG (a queue is
- * larger than queue-max), -ENOMEM, or -EIO (queues inconsistent with
- * the sequence numbers).
+ * Return: 0, -ENOENT (not a synchronized session), -EOPNOTSUPP (not
+ * restorable: MPTCP subflow, ULP, sk_prot replaced), -EFBIG (copying, and
+ * a queue is larger than queue-max), -ENOMEM, or -EIO (queues
+ * inconsistent with the sequence numbers).  After an error other than
+ * -ENOENT, @s holds the session's state without queue bytes.
  */
 int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 		      size_t copy_max, struct netlink_ext_ack *extack)
@@ -324,6 +356,10 @@ int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 		goto out;
 	}
 	tcptake_snap_fill(sk, s);
+	err = tcptake_sk_restorable(sk, extack);
+	if (err || !copy_max)
+		goto out;
+	/* queue-max bounds what is copied, not what a socket may hold. */
 	for (q = 0; q < TCPTAKE_Q_NUM; q++) {
 		if (s->qlen[q] > TCPTAKE_QUEUE_MAX) {
 			NL_SET_ERR_MSG_MOD(extack, "session queue exceeds queue-max");
@@ -331,7 +367,7 @@ int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 			goto out;
 		}
 	}
-	if (copy_max && tcptake_snap_total(s) <= copy_max) {
+	if (tcptake_snap_total(s) <= copy_max) {
 		err = tcptake_snap_copy(sk, s);
 		if (err == -ENOMEM) {
 			NL_SET_ERR_MSG_MOD(extack, "cannot allocate queue snapshot");
@@ -358,12 +394,11 @@ void tcptake_snap_release(struct tcptake_snap *s)
 /**
  * tcptake_session_set() - apply the kernel-only state to a repair socket
  * @sk: full TCP socket, referenced by the caller
- * @tb: attributes of the session nest, validated by policy
+ * @tb: attributes of the session nest, validated by policy (which checks
+ *	each value against the spec's range)
  * @extack: error report
  *
- * All values are checked before any is applied.
- *
- * Return: 0, -EINVAL or -ERANGE (bad value), -EBUSY (not in repair mode)
+ * Return: 0, -EBUSY (not in repair mode), -EOPNOTSUPP (not restorable)
  * or -ENOENT (not a synchronized session).
  */
 int tcptake_session_set(struct sock *sk, struct nlattr **tb,
@@ -374,28 +409,15 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 	struct tcp_sock *tp = tcp_sk(sk);
 	int err = 0;
 
-	a = tb[TCPTAKE_A_SESSION_SRTT_US];
-	if (a && nla_get_u32(a) > TCPTAKE_TIME_MAX_US) {
-		TCPTAKE_ERR_ATTR(extack, a, "srtt-us out of range");
-		return -ERANGE;
-	}
-	a = tb[TCPTAKE_A_SESSION_MDEV_US];
-	if (a && nla_get_u32(a) > TCPTAKE_TIME_MAX_US) {
-		TCPTAKE_ERR_ATTR(extack, a, "mdev-us out of range");
-		return -ERANGE;
-	}
-	a = tb[TCPTAKE_A_SESSION_SND_CWND];
-	if (a && !nla_get_u32(a)) {
-		TCPTAKE_ERR_ATTR(extack, a, "snd-cwnd must not be 0");
-		return -EINVAL;
-	}
-
 	lock_sock(sk);
 	if (!tcptake_sk_session(sk)) {
 		NL_SET_ERR_MSG_MOD(extack, "no TCP session with this tuple");
 		err = -ENOENT;
 		goto out;
 	}
+	err = tcptake_sk_restorable(sk, extack);
+	if (err)
+		goto out;
 	if (!tp->repair) {
 		NL_SET_ERR_MSG_MOD(extack, "socket not in repair mode");
 		err = -EBUSY;
@@ -422,9 +444,12 @@ int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 	}
 	a = tb[TCPTAKE_A_SESSION_RTO_US];
 	if (a)
+		/* The socket's own minimum (route rto_min, BPF), as the
+		 * RTO GET reports was bounded by: not TCP_RTO_MIN.
+		 */
 		icsk->icsk_rto = clamp_t(unsigned long,
 					 usecs_to_jiffies(nla_get_u32(a)),
-					 TCP_RTO_MIN, TCP_RTO_MAX);
+					 tcp_rto_min(sk), TCP_RTO_MAX);
 	a = tb[TCPTAKE_A_SESSION_SND_CWND];
 	if (a) {
 		tcp_snd_cwnd_set(tp, nla_get_u32(a));
@@ -462,11 +487,15 @@ u32 tcptake_session_gen(struct net *net)
 		TCP_MIB_ACTIVEOPENS, TCP_MIB_PASSIVEOPENS, TCP_MIB_ATTEMPTFAILS,
 		TCP_MIB_ESTABRESETS, TCP_MIB_CURRESTAB,
 	};
-	u32 v[ARRAY_SIZE(mib) + 1], gen;
+	u32 v[ARRAY_SIZE(mib) + 1] = {}, gen;
 	unsigned int i;
+	int cpu;
 
-	for (i = 0; i < ARRAY_SIZE(mib); i++)
-		v[i] = snmp_fold_field(net->mib.tcp_statistics, mib[i]);
+	/* snmp_fold_field() by hand: newer kernels do not export it. */
+	for_each_possible_cpu(cpu)
+		for (i = 0; i < ARRAY_SIZE(mib); i++)
+			v[i] += snmp_get_cpu_field(net->mib.tcp_statistics,
+						   cpu, mib[i]);
 	/* Summed: IPV6_ADDRFORM moves a socket from one to the other. */
 	v[i] = sock_prot_inuse_get(net, &tcp_prot) +
 	       sock_prot_inuse_get(net, &tcpv6_prot);
@@ -541,7 +570,7 @@ int tcptake_batch_fill(struct net *net, unsigned int *bucket,
 			if (b->n == b->cap) {
 				socks = krealloc_array(b->socks, b->cap + 16,
 						       sizeof(*socks),
-						       GFP_ATOMIC);
+						       GFP_ATOMIC | __GFP_ACCOUNT);
 				if (!socks) {
 					spin_unlock_bh(lock);
 					tcptake_batch_release(b);

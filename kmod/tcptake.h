@@ -31,8 +31,6 @@
 
 #define TCPTAKE_FREEZE_HASH_BITS	10
 #define TCPTAKE_KICK_WAIT_MS		100
-/* Largest rto-us, srtt-us and mdev-us SET accepts (TCP_RTO_MAX). */
-#define TCPTAKE_TIME_MAX_US		120000000U
 
 /* Report an error on an attribute, with the module prefix. */
 #define TCPTAKE_ERR_ATTR(extack, attr, msg) do {		\
@@ -100,12 +98,14 @@ struct tcptake_seg {
  * @expires_ms: time left
  * @dropped_in: packets from the peer dropped
  * @dropped_out: packets to the peer dropped
+ * @dropped_icmp: ICMP errors about the tuple dropped
  */
 struct tcptake_freeze_info {
 	struct tcptake_key	key;
 	u32			expires_ms;
 	u64			dropped_in;
 	u64			dropped_out;
+	u64			dropped_icmp;
 };
 
 /**
@@ -141,6 +141,8 @@ enum tcptake_queue {
  * Scalars follow the attribute set "session" of the spec.  With buffers,
  * @qbuf holds the receive queue followed by the send queue (unacked, then
  * unsent); @qoff tracks how much of each queue was put into messages.
+ * @error (a dump only): the errno of a snapshot that failed after the
+ * scalars were read, reported in the entry.
  */
 struct tcptake_snap {
 	struct tcptake_tuple tuple;
@@ -186,6 +188,7 @@ struct tcptake_snap {
 	u8	*qbuf;
 	u32	qoff[TCPTAKE_Q_NUM];
 	bool	head_done;
+	u32	error;
 };
 
 /* Bytes in the session's queues. */
@@ -227,6 +230,7 @@ struct tcptake_net *tcptake_pernet(const struct net *net);
 /* freeze.c */
 void tcptake_freeze_net_init(struct tcptake_net *tn);
 void tcptake_freeze_net_exit(struct net *net, struct tcptake_net *tn);
+void tcptake_freeze_net_exit_batch(struct list_head *net_exit_list);
 int tcptake_freeze_add(struct net *net, const struct tcptake_key *key,
 		       unsigned int timeout_ms, bool replace,
 		       struct tcptake_freeze_info *fi,

@@ -25,7 +25,11 @@
 // for a retransmission timeout. Restart on the original session resumes it
 // in place. Release closes a stopped session without a FIN or RST.
 // StopAll, SetAll and RestartAll do the same for many sessions with one
-// freeze batch; Checkpoint takes a failover checkpoint of a live session.
+// freeze batch; Checkpoint and CheckpointAll take failover checkpoints of
+// live sessions. A checkpoint restored after its node died is stale: with
+// Options.Adjust, Restart learns where each peer really is and re-aligns
+// the session on it, and Session.Adjustment reports what it found
+// (OutgoingAhead, IncomingLost) for the application to decide.
 //
 // When the tcptake kernel module is loaded, DefaultFreezer uses it: the
 // freeze is the module's FREEZE, Get adds what TCP_REPAIR cannot read
@@ -55,6 +59,7 @@
 //	frame.go               Image ⇄ wire: the framed, CRC32C-checked bytes (WriteImage, ReadImage)
 //	set_linux.go           Image → restored session (Set, SetAll)
 //	restart_linux.go       session → live *net.TCPConn (Restart, RestartAll)
+//	adjust*.go             the TCP status adjustment of a stale image (Options.Adjust)
 //	segment_linux.go       the raw segments tcptake sends past a freeze and the capture of the answers
 //	freeze.go              the Freezer interface and batches
 //	freeze_nft_linux.go    NFTFreezer: the freeze as an nftables set

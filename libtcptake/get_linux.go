@@ -163,22 +163,50 @@ func getImage(fd int, t Tuple) (*Image, error) {
 // microseconds). The caller numbers checkpoints (Image.Generation) and
 // adds its own state (Image.AppState).
 func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, error) {
+	imgs, err := CheckpointAll(ctx, []syscall.Conn{conn}, o)
+	if len(imgs) == 0 || imgs[0] == nil {
+		return nil, err
+	}
+	return imgs[0], err
+}
+
+// CheckpointAll takes the images of many live sessions, as Checkpoint
+// does, with one freeze batch without the module (StopAll, Get each,
+// RestartAll in place). imgs[i] is conns[i]'s image, nil when it could not
+// be taken; err joins the failures. The application must not use the
+// conns meanwhile (repair mode refuses its reads and writes).
+func CheckpointAll(ctx context.Context, conns []syscall.Conn, o *Options) (imgs []*Image, err error) {
 	f, err := o.getFreezer()
 	if err != nil {
 		return nil, err
 	}
+	imgs = make([]*Image, len(conns))
 	mc := moduleOf(f)
 	if mc == nil {
-		s, err := Stop(ctx, conn, o)
+		ss, err := StopAll(ctx, conns, o)
 		if err != nil {
 			return nil, err
 		}
-		img, err := s.Get()
-		if _, rerr := s.Restart(ctx); err == nil {
-			err = rerr
+		var errs []error
+		for i, s := range ss {
+			imgs[i], err = s.Get()
+			errs = append(errs, err)
 		}
-		return img, err
+		if _, err := RestartAll(ctx, ss); err != nil {
+			errs = append(errs, err)
+		}
+		return imgs, errors.Join(errs...)
 	}
+	var errs []error
+	for i, conn := range conns {
+		imgs[i], err = moduleCheckpoint(ctx, mc, conn)
+		errs = append(errs, err)
+	}
+	return imgs, errors.Join(errs...)
+}
+
+// moduleCheckpoint is one atomic GET of conn's session, buffers included.
+func moduleCheckpoint(ctx context.Context, mc *Client, conn syscall.Conn) (*Image, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, opErr(OpCheckpoint, nil, err)

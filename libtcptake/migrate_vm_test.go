@@ -30,6 +30,11 @@ func TestVMMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server's RTT sample: from acknowledged data, not only the
+	// handshake (whose sample may round to 0 µs, or be missing on a slow
+	// debug kernel).
+	s.Write([]byte("rtt"))
+	expectData(t, c, []byte("rtt"), "client")
 	toServer, toClient := bytes.Repeat([]byte("c2s:"), 2000), bytes.Repeat([]byte("s2c:"), 2000)
 	c.Write(toServer[:4000]) // unread at Stop: the receive queue
 	time.Sleep(100 * time.Millisecond)

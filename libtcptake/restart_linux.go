@@ -103,14 +103,20 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 //     freezers thaw first, so the window probe sent at repair off reaches
 //     the peer; held-back bytes are pushed from userspace.
 func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
-	var probing []*Session
+	var probing, adjusting []*Session
 	for _, s := range ss {
-		if s.img != nil && len(s.img.SendUnacked) > 0 {
+		switch {
+		case s.img != nil && s.opts.Adjust:
+			adjusting = append(adjusting, s)
+		case s.img != nil && len(s.img.SendUnacked) > 0:
 			probing = append(probing, s)
 		}
 	}
 	if len(probing) > 0 {
 		learnPeers(ctx, f, probing, failed)
+	}
+	if len(adjusting) > 0 {
+		adjustPeers(ctx, f, adjusting, failed)
 	}
 	for _, s := range ss {
 		if failed[s] != nil || s.img == nil {
@@ -198,7 +204,8 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 // why any ACK it sends is still valid).
 func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
 	acks := make(map[Tuple]uint32, len(ss))
-	note := func(s *Session, ack uint32) {
+	note := func(s *Session, seg Segment) {
+		ack := seg.Ack
 		// Plausible: from snd_una to all the node wrote (+1 for our FIN).
 		// A peer may have more than snd_nxt says when a previous owner of
 		// the session sent more than the one the image is of.
@@ -223,17 +230,12 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 			}
 			for _, seg := range segs {
 				if seg.Flags&tcpACK != 0 {
-					note(s, seg.Ack)
+					note(s, seg)
 				}
 			}
 		}
 	}
-	if pc, err := openPeerCapture(); err != nil {
-		ss[0].opts.logger().Warn("tcptake: cannot probe the peers", "err", err)
-	} else {
-		probeAll(ctx, pc, ss, note, probeWait(ctx, &ss[0].opts))
-		go pc.Close() // a packet socket's close waits for an RCU grace period
-	}
+	probePeers(ctx, ss, note)
 	for _, s := range ss {
 		ack, ok := acks[s.tuple]
 		if !ok {
@@ -249,10 +251,22 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 	}
 }
 
+// probePeers probes the peers of ss (probeAll) through a capture of its
+// own; a node that cannot capture logs why and learns nothing.
+func probePeers(ctx context.Context, ss []*Session, note func(*Session, Segment)) {
+	pc, err := openPeerCapture()
+	if err != nil {
+		ss[0].opts.logger().Warn("tcptake: cannot probe the peers", "err", err)
+		return
+	}
+	probeAll(ctx, pc, ss, note, probeWait(ctx, &ss[0].opts))
+	go pc.Close() // a packet socket's close waits for an RCU grace period
+}
+
 // probeAll sends each session's peer a window probe, and again to the
 // peers that have not answered, at growing intervals, until all answered
-// or wait ran out. Every answer is passed to note.
-func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Session, uint32), wait time.Duration) {
+// or wait ran out. Every segment of an answering peer is passed to note.
+func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Session, Segment), wait time.Duration) {
 	byTuple := make(map[Tuple]*Session, len(ss))
 	for _, s := range ss {
 		byTuple[s.tuple] = s
@@ -278,9 +292,11 @@ func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Se
 		if left <= 0 {
 			return
 		}
-		got := pc.peerAcks(ctx, sessionTuples(pending), min(interval, left))
-		for t, ack := range got {
-			note(byTuple[t], ack)
+		got := pc.peerSegments(ctx, sessionTuples(pending), min(interval, left))
+		for t, segs := range got {
+			for _, seg := range segs {
+				note(byTuple[t], seg)
+			}
 		}
 		next := pending[:0:0]
 		for _, s := range pending {
@@ -304,20 +320,17 @@ const (
 // the image without the bytes the peer has.
 func (s *Session) rebuild(ack uint32) error {
 	img := *s.img
-	// Our FIN, acked too, takes one sequence number past the data.
-	have := min(ack-img.SndUna, uint32(len(img.SendUnacked)+len(img.SendUnsent)))
-	if have > 0 {
+	if have := dropAcked(&img, ack); have > 0 {
 		s.opts.logger().Debug("tcptake: the peer has part of the send queue", "session", s.tuple, "bytes", have)
 	}
-	if n := uint32(len(img.SendUnacked)); have <= n {
-		img.SendUnacked = img.SendUnacked[have:]
-	} else {
-		img.SendUnacked, img.SendUnsent = nil, img.SendUnsent[have-n:]
-	}
-	img.SndUna += have
-	img.SndNxt = img.SndUna + uint32(len(img.SendUnacked))
+	return s.reset(&img)
+}
+
+// reset sets the socket of a restored session again, from img: the old
+// one, in repair mode, closes silently.
+func (s *Session) reset(img *Image) error {
 	s.closeSocket()
-	return s.set(&img)
+	return s.set(img)
 }
 
 // queueSend puts a restored session's send queue into its socket, still

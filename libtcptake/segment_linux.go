@@ -58,17 +58,19 @@ var incomingHeaders = []unix.SockFilter{
 
 func (c *peerCapture) Close() error { return unix.Close(c.fd) }
 
-// peerAcks waits up to wait for an ACK from the peer of each tuple and
-// returns the highest acknowledgment number seen per tuple.
-func (c *peerCapture) peerAcks(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple]uint32 {
+// peerSegments waits up to wait for a segment (with ACK set) from the
+// peer of each tuple and returns every segment of the peers seen
+// meanwhile, in arrival order.
+func (c *peerCapture) peerSegments(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple][]Segment {
 	want := make(map[Tuple]bool, len(ts))
 	for _, t := range ts {
 		want[Tuple{Local: t.Local, Remote: t.Remote}] = true
 	}
-	got := make(map[Tuple]uint32, len(ts))
+	got := make(map[Tuple][]Segment, len(ts))
+	acked := 0
 	deadline := time.Now().Add(wait)
 	buf := make([]byte, 128) // IP and TCP headers are enough
-	for len(got) < len(want) && ctx.Err() == nil {
+	for acked < len(want) && ctx.Err() == nil {
 		// Answers that arrived are read even past the deadline: a large
 		// batch's take longer to read than to come.
 		n, from, err := unix.Recvfrom(c.fd, buf, 0)
@@ -86,54 +88,89 @@ func (c *peerCapture) peerAcks(ctx context.Context, ts []Tuple, wait time.Durati
 		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		t, ack, ok := parseAck(buf[:n])
-		if !ok || !want[t] {
+		t, seg, ok := parseSegment(buf[:n])
+		if !ok || !want[t] || seg.Flags&tcpACK == 0 {
 			continue
 		}
-		if prev, seen := got[t]; !seen || seqAfter(ack, prev) {
-			got[t] = ack
+		if len(got[t]) == 0 {
+			acked++
 		}
+		got[t] = append(got[t], seg)
 	}
-	acks := make(map[Tuple]uint32, len(got)) // keyed by the caller's tuples (with IfIndex)
+	segs := make(map[Tuple][]Segment, len(got)) // keyed by the caller's tuples (with IfIndex)
 	for _, t := range ts {
-		if ack, ok := got[Tuple{Local: t.Local, Remote: t.Remote}]; ok {
-			acks[t] = ack
+		if s, ok := got[Tuple{Local: t.Local, Remote: t.Remote}]; ok {
+			segs[t] = s
 		}
 	}
-	return acks
+	return segs
 }
 
-// parseAck reads an IPv4 or IPv6 packet carrying a TCP segment with ACK
-// set and returns its tuple as the receiver sees it and its ack number.
-func parseAck(b []byte) (Tuple, uint32, bool) {
+// parseSegment reads an IPv4 or IPv6 packet carrying a TCP segment (at
+// least its headers) and returns its tuple as the
+// receiver sees it and the segment: sequence and acknowledgment numbers,
+// flags, window, payload length and timestamps. RST segments are left out.
+func parseSegment(b []byte) (Tuple, Segment, bool) {
 	var src, dst netip.Addr
 	var tcp []byte
+	var ipLen int
 	switch {
 	case len(b) >= 20 && b[0]>>4 == 4:
 		ihl := int(b[0]&0xf) * 4
 		if b[9] != unix.IPPROTO_TCP || ihl < 20 || len(b) < ihl+20 {
-			return Tuple{}, 0, false
+			return Tuple{}, Segment{}, false
 		}
 		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
-		tcp = b[ihl:]
+		tcp, ipLen = b[ihl:], int(binary.BigEndian.Uint16(b[2:]))-ihl
 	case len(b) >= 60 && b[0]>>4 == 6:
 		if b[6] != unix.IPPROTO_TCP { // extension headers are not followed
-			return Tuple{}, 0, false
+			return Tuple{}, Segment{}, false
 		}
 		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
-		tcp = b[40:]
+		tcp, ipLen = b[40:], int(binary.BigEndian.Uint16(b[4:]))
 	default:
-		return Tuple{}, 0, false
+		return Tuple{}, Segment{}, false
 	}
-	const flagACK, flagRST = 0x10, 0x04
-	if tcp[13]&flagACK == 0 || tcp[13]&flagRST != 0 {
-		return Tuple{}, 0, false
+	const flagRST = 0x04
+	doff := int(tcp[12]>>4) * 4
+	if tcp[13]&flagRST != 0 || doff < 20 {
+		return Tuple{}, Segment{}, false
 	}
 	t := Tuple{
 		Local:  netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:])),
 		Remote: netip.AddrPortFrom(src, binary.BigEndian.Uint16(tcp[0:])),
 	}
-	return t, binary.BigEndian.Uint32(tcp[8:]), true
+	seg := Segment{
+		Seq: binary.BigEndian.Uint32(tcp[4:]), Ack: binary.BigEndian.Uint32(tcp[8:]),
+		Flags: tcp[13], Window: uint32(binary.BigEndian.Uint16(tcp[14:])),
+		Len: uint32(max(ipLen-doff, 0)),
+	}
+	if len(tcp) >= doff {
+		seg.TSVal, seg.TSEcr = timestamps(tcp[20:doff])
+	}
+	return t, seg, true
+}
+
+// timestamps finds the timestamp option (kind 8, length 10) in a TCP
+// header's options.
+func timestamps(opts []byte) (val, ecr uint32) {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case 0: // end of options
+			return 0, 0
+		case 1: // no-op
+			i++
+			continue
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
+			return 0, 0
+		}
+		if opts[i] == 8 && opts[i+1] == 10 {
+			return binary.BigEndian.Uint32(opts[i+2:]), binary.BigEndian.Uint32(opts[i+6:])
+		}
+		i += int(opts[i+1])
+	}
+	return 0, 0
 }
 
 // segment is a TCP segment without options that tcptake sends itself,
@@ -303,9 +340,3 @@ func tcpChecksum(src, dst, seg []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
-
-// TCP header flags.
-const (
-	tcpFIN = 0x01
-	tcpACK = 0x10
-)

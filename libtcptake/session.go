@@ -44,6 +44,8 @@ type Session struct {
 	img     *Image
 	gen     uint64
 	started bool // Restart done
+	// adj is what Restart learned and changed (Options.Adjust).
+	adj *Adjustment
 }
 
 // Options tune the session operations. The zero value is usable.
@@ -61,6 +63,11 @@ type Options struct {
 	// sessions to answer the window probe (their answer says how much of
 	// the send queue they already have); 0 means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// Adjust restores images that may be stale — a failover checkpoint
+	// the dead node went on from: Restart learns where each peer really
+	// is and re-aligns the session on it (see Adjustment) instead of
+	// trusting the image's position.
+	Adjust bool
 }
 
 // DefaultProbeTimeout is the default Options.ProbeTimeout. Peers answer

@@ -34,6 +34,11 @@ func Checkpoint(context.Context, syscall.Conn, *Options) (*Image, error) {
 	return nil, unsupported(OpCheckpoint)
 }
 
+// CheckpointAll needs Linux.
+func CheckpointAll(context.Context, []syscall.Conn, *Options) ([]*Image, error) {
+	return nil, unsupported(OpCheckpoint)
+}
+
 // Set needs Linux.
 func Set(context.Context, *Image, *Options) (*Session, error) { return nil, unsupported(OpSet) }
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # ci/vm/boot.sh — boot one kernel with a test initramfs under qemu.
 #
-# usage: boot.sh KVER INITRD DIR [TIMEOUT_S]
+# usage: boot.sh KERNEL INITRD DIR [TIMEOUT_S]
+# KERNEL: a bzImage (or an ELF vmlinux with a PVH note) path, or a release
+# whose /boot/vmlinuz-RELEASE is used. BOOT_APPEND: more kernel parameters.
 # Writes DIR/console.log (ttyS0: kernel console) and DIR/results.log (ttyS1:
 # what /init and the tests print), with CR and terminal escapes removed.
 # Exits with qemu's status (124/137 when the time limit hit). qemu's status
@@ -13,8 +15,11 @@
 # cores and free of MTTCG's rare boot-time text-patching Oops.
 # -nic none: the guest has no NIC; every test packet stays inside it.
 set -eu
-KVER=$1 INITRD=$2 DIR=$3 TMO=${4:-150}
-KERNEL=/boot/vmlinuz-$KVER
+KERNEL=$1 INITRD=$2 DIR=$3 TMO=${4:-150}
+case $KERNEL in
+/*) ;;
+*) KERNEL=/boot/vmlinuz-$KERNEL ;;
+esac
 [ -r "$KERNEL" ] || { echo "boot: no $KERNEL" >&2; exit 2; }
 mkdir -p "$DIR"
 rm -f "$DIR/console.raw" "$DIR/results.raw"
@@ -24,7 +29,7 @@ timeout -k 5 "$TMO" qemu-system-x86_64 \
 	-nic none -no-reboot -nographic -no-user-config -monitor none \
 	-serial "file:$DIR/console.raw" -serial "file:$DIR/results.raw" \
 	-kernel "$KERNEL" -initrd "$INITRD" \
-	-append "console=ttyS0 panic=-1 quiet" </dev/null >"$DIR/qemu.out" 2>&1 || rc=$?
+	-append "console=ttyS0 panic=-1 quiet ${BOOT_APPEND:-}" </dev/null >"$DIR/qemu.out" 2>&1 || rc=$?
 # SeaBIOS writes terminal escapes (ESC c, ESC[2J ...) onto the console.
 for f in console results; do
 	touch "$DIR/$f.raw"

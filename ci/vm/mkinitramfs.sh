@@ -1,10 +1,12 @@
 #!/bin/sh
 # ci/vm/mkinitramfs.sh — pack the test VM's initramfs.
 #
-# usage: mkinitramfs.sh -k KVER -o OUT.cpio.gz [-m MOD]... [-K FILE.ko]...
+# usage: mkinitramfs.sh -k KVER [-r ROOT] -o OUT.cpio.gz [-m MOD]... [-K FILE.ko]...
 #                       [-s PROG]... [-f SRC:DEST]...
 #   -k KVER   kernel release the image boots (in-tree modules come from
-#             /lib/modules/KVER)
+#             ROOT/lib/modules/KVER)
+#   -r ROOT   root directory holding the kernel's modules (default /; the
+#             sid chroot for sid's kernel)
 #   -m MOD    in-tree module to load (dependencies resolved with modprobe;
 #             nothing is added when the flavour has it built in)
 #   -K FILE   out-of-tree module to load, after the in-tree ones
@@ -21,10 +23,11 @@ die() {
 	exit 1
 }
 
-KVER='' OUT='' MODS='' KOS='' PROGS='' FILES=''
-while getopts k:o:m:K:s:f: opt; do
+KVER='' ROOT=/ OUT='' MODS='' KOS='' PROGS='' FILES=''
+while getopts k:r:o:m:K:s:f: opt; do
 	case $opt in
 	k) KVER=$OPTARG ;;
+	r) ROOT=$OPTARG ;;
 	o) OUT=$OPTARG ;;
 	m) MODS="$MODS $OPTARG" ;;
 	K) KOS="$KOS $OPTARG" ;;
@@ -68,7 +71,7 @@ add_module() { # add_module PATH
 }
 for m in $MODS; do
 	# "insmod PATH" per module in dependency order, "builtin NAME" when =y.
-	deps=$(modprobe -S "$KVER" --show-depends "$m") || die "modprobe cannot resolve $m for $KVER"
+	deps=$(modprobe -d "$ROOT" -S "$KVER" --show-depends "$m") || die "modprobe cannot resolve $m for $KVER"
 	for ko in $(echo "$deps" | awk '$1 == "insmod" { print $2 }'); do
 		add_module "$ko"
 	done

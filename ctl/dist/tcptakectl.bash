@@ -34,6 +34,9 @@ _tcptakectl() {
 		"image inspect") words+=" --data -d" ;;
 		"node status"|"node show") words+=" --control" ;;
 		"node switchover") words+=" --control" ;;
+		"node checkpoint") words+=" --control" ;;
+		"node takeover") words+=" --control" ;;
+		"node standby") words+=" --control" ;;
 		esac
 	elif [[ -z $obj ]]; then
 		words="session freeze image module version node keygen help"
@@ -42,7 +45,7 @@ _tcptakectl() {
 		"freeze") words="add del show peer" ;;
 		"image") words="inspect" ;;
 		"module") words="status monitor" ;;
-		"node") words="status switchover" ;;
+		"node") words="status switchover checkpoint takeover standby" ;;
 		"session") words="list get set" ;;
 		esac
 	else

@@ -4,13 +4,21 @@
 //	streamd --role active|standby --listen IP:PORT [--listen …]
 //	    --sync-listen IP:PORT | --sync-peer IP:PORT
 //	    --key FILE --peer-key PUBKEY|FILE --control PATH
-//	    [--vip IP/PREFIX@DEV …] [--echo-listen IP:PORT …] [--state FILE] [-v]
+//	    [--vip IP/PREFIX@DEV …] [--echo-listen IP:PORT …] [--state FILE]
+//	    [--checkpoint-interval DURATION] [--auto-takeover LEASE] [-v]
 //
 // GET /stream?bytes=N[&rate=BYTES_PER_SEC] answers exactly N bytes, the
 // lines fmt.Sprintf("%015d\n", k) for k = 0, 1, … (the last one may be
 // cut), with Content-Length. --echo-listen serves raw TCP echo. A session's
 // application state is its request and the number of response bytes
 // written (echo: the bytes read but not yet echoed).
+//
+// With --checkpoint-interval the active checkpoints its sessions to the
+// standby; after a takeover (tcptakectl node takeover) a download goes on
+// when nothing it received was lost, skipping the bytes the dead node sent
+// after the checkpoint, and an echo session only when nothing is missing
+// either way; the others are reset. --auto-takeover LEASE makes the
+// takeover automatic (package ha, Options.AutoTakeover).
 //
 // For tests, STREAMD_FAULT=STEP:fail|kill|cut makes step STEP (1–5, see
 // ha.Step) of a switchover fail on this node, kills the process there
@@ -37,6 +45,7 @@ import (
 	"time"
 
 	"github.com/tcptake/tcptake/ha"
+	"github.com/tcptake/tcptake/libtcptake"
 )
 
 type listFlag []string
@@ -57,6 +66,8 @@ func main() {
 	var echos listFlag
 	flag.Var(&echos, "echo-listen", "raw TCP echo on `IP:PORT` (repeatable)")
 	state := flag.String("state", "", "epoch `FILE` kept across restarts (default: the control path + .epoch)")
+	interval := flag.Duration("checkpoint-interval", 0, "checkpoint the sessions to the standby every `DURATION` (0: on demand only)")
+	lease := flag.Duration("auto-takeover", 0, "automatic mode: serve under a `LEASE` the standby renews; the standby takes over once it lapsed (0: take over only when told)")
 	verbose := flag.Bool("v", false, "log debug records too")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -64,13 +75,13 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state); err != nil {
+	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state, *interval, *lease); err != nil {
 		fmt.Fprintln(os.Stderr, "streamd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state string) error {
+func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state string, interval, lease time.Duration) error {
 	r, err := ha.ParseRole(roleName)
 	if err != nil {
 		return err
@@ -107,6 +118,9 @@ func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncL
 	s.node, err = ha.New(ha.Options{
 		Name: roleName, Role: r, Key: key, PeerKey: pk, SyncListen: syncListen, SyncPeer: syncPeer,
 		Control: control, Address: addrs, EpochFile: state, Logger: log, Fault: fault,
+		CheckpointInterval: interval, AutoTakeover: lease, Failover: func(c *net.TCPConn, st []byte, adj libtcptake.Adjustment) ha.Outcome {
+			return s.failover(c, st, adj)
+		},
 		Restore: func(c *net.TCPConn, st []byte) {
 			var ss sessionState
 			if err := json.Unmarshal(st, &ss); err != nil {
@@ -167,39 +181,100 @@ type server struct {
 	node *ha.Node
 }
 
-// start runs a session and tracks it; a switchover pauses it.
+// session is one connection served by this node.
+type session struct {
+	s      *server
+	c      *net.TCPConn
+	t      *ha.Tracked
+	mu     sync.Mutex
+	cur    sessionState
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start runs a session and tracks it: a switchover pauses it, a
+// checkpoint pauses and resumes it.
 func (s *server) start(c *net.TCPConn, st sessionState) {
-	ctx, cancel := context.WithCancel(s.ctx)
-	done := make(chan struct{})
-	var mu sync.Mutex
-	cur := st
-	var t *ha.Tracked
-	t = s.node.Track(c, func() []byte {
-		cancel()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		b, _ := json.Marshal(cur)
-		return b
-	})
+	ss := &session{s: s, c: c, cur: st}
+	tracked := make(chan struct{})
+	ss.run(tracked)
+	ss.t = s.node.TrackResumable(c, ss.pause, func() { ss.run(nil) })
+	close(tracked)
+}
+
+// pause stops the session's goroutine and returns its state.
+func (ss *session) pause() []byte {
+	ss.cancel()
+	<-ss.done
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	b, _ := json.Marshal(ss.cur)
+	return b
+}
+
+// run serves the session from its current state until it ends or is
+// paused; tracked (if not nil) is closed once ss.t is set.
+func (ss *session) run(tracked chan struct{}) {
+	ctx, cancel := context.WithCancel(ss.s.ctx)
+	ss.cancel, ss.done = cancel, make(chan struct{})
+	done, c := ss.done, ss.c
 	go func() {
 		defer close(done)
-		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
+		// A pause interrupts blocked reads and writes with a deadline in
+		// the past; it must be set before done is closed, never on the
+		// conn of the run that follows a resume.
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)); close(fired) })
+		defer func() {
+			if !stop() {
+				<-fired
+			}
+		}()
 		c.SetDeadline(time.Time{})
 		var err error
-		if st.Kind == "echo" {
-			err = echoSession(ctx, c, &mu, &cur)
+		if ss.cur.Kind == "echo" {
+			err = echoSession(ctx, c, &ss.mu, &ss.cur)
 		} else {
-			err = httpSession(ctx, c, &mu, &cur)
+			err = httpSession(ctx, c, &ss.mu, &ss.cur)
 		}
-		if ctx.Err() != nil && s.ctx.Err() == nil {
+		if ctx.Err() != nil && ss.s.ctx.Err() == nil {
 			return // paused: the node has the conn now
 		}
-		t.Close()
-		s.log.Debug("session ended", "remote", c.RemoteAddr(), "err", err)
+		if tracked != nil {
+			<-tracked
+		}
+		ss.t.Close()
+		ss.s.log.Debug("session ended", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
 	}()
+}
+
+// failover decides what becomes of a session restored from a checkpoint
+// after a takeover: an HTTP download goes on when nothing it received is
+// lost (it skips the bytes the dead node sent after the checkpoint: its
+// body is deterministic), an echo session only when nothing is missing
+// either way. The others are reset, so their clients see the conflict.
+func (s *server) failover(c *net.TCPConn, state []byte, adj libtcptake.Adjustment) ha.Outcome {
+	var st sessionState
+	err := json.Unmarshal(state, &st)
+	outcome := ha.Closed
+	switch {
+	case err != nil || !adj.Answered || adj.IncomingLost != 0:
+	case st.Kind == "http" && adj.OutgoingAhead > 0:
+		st.Off += int64(adj.OutgoingAhead)
+		outcome = ha.Reconciled
+	case st.Kind == "http" || adj.OutgoingAhead == 0:
+		outcome = ha.Kept
+	}
+	s.log.Info("failover", "remote", c.RemoteAddr(), "kind", st.Kind, "outcome", outcome,
+		"outgoing_ahead", adj.OutgoingAhead, "incoming_lost", adj.IncomingLost, "answered", adj.Answered, "age", adj.Age)
+	if outcome == ha.Closed {
+		c.SetLinger(0) // a RST: the client must not take a cut stream for a complete one
+		c.Close()
+		return outcome
+	}
+	s.start(c, st)
+	return outcome
 }
 
 // line is the deterministic body: line k is "%015d\n" of k.

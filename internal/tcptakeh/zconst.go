@@ -26,6 +26,15 @@ const FreezeTimeoutDefaultMs = 10000
 // FreezeTimeoutMaxMs: Largest freeze timeout accepted.
 const FreezeTimeoutMaxMs = 600000
 
+// TimeMaxUs: Largest srtt-us, mdev-us and rto-us accepted (120 s, TCP_RTO_MAX).
+const TimeMaxUs = 120000000
+
+// CwndMax: Largest snd-cwnd accepted.
+const CwndMax = 1048576
+
+// SsthreshMax: Largest snd-ssthresh accepted (TCP_INFINITE_SSTHRESH).
+const SsthreshMax = 2147483647
+
 // PeerRingSize: Segments remembered per frozen tuple for PEER-GET.
 const PeerRingSize = 8
 
@@ -55,10 +64,12 @@ const (
 	OptTimestamps = 2
 	// OptWscale: Window scaling on (snd-wscale and rcv-wscale are valid).
 	OptWscale = 4
-	// OptEcn: ECN negotiated (informational, TCP_REPAIR cannot restore it).
+	// OptEcn: Classic ECN (RFC 3168) negotiated (informational, TCP_REPAIR cannot restore it).
 	OptEcn = 8
 	// OptUsecTs: Timestamps tick in microseconds (6.7+); tsval carries the same bit.
 	OptUsecTs = 16
+	// OptAccecn: Accurate ECN (RFC 9768) negotiated instead of ECN (kernels with AccECN; informational, TCP_REPAIR cannot restore it).
+	OptAccecn = 32
 )
 
 // GetFlags flags: Flags of GET.
@@ -89,9 +100,9 @@ const (
 // Attribute set "tuple": A TCP 4-tuple. Addresses and ports are in network byte order.
 const (
 	ATupleFamily     = 1 // AF_INET or AF_INET6.
-	ATupleLocalAddr  = 2 // Local address, 4 or 16 bytes.
+	ATupleLocalAddr  = 2 // Local address, 4 or 16 bytes as the family says (the module checks the length against the family).
 	ATupleLocalPort  = 3 // Local port.
-	ATupleRemoteAddr = 4 // Remote address, 4 or 16 bytes.
+	ATupleRemoteAddr = 4 // Remote address, 4 or 16 bytes as the family says (the module checks the length against the family).
 	ATupleRemotePort = 5 // Remote port.
 	ATupleIfindex    = 6 // Scope of a link-local IPv6 address (0 when none). FREEZE, THAW and PEER-GET ignore it.
 	ATupleMax        = 6
@@ -141,7 +152,9 @@ const (
 	ASessionAppState       = 40 // Opaque application state taken with the session.
 	ASessionCaptureTimeNs  = 41 // Wall-clock time of the capture, ns since the Unix epoch.
 	ASessionGeneration     = 42 // Checkpoint generation, increasing per session.
-	ASessionMax            = 42
+	ASessionPad            = 43 // Alignment padding of u64 attributes; carries nothing.
+	ASessionError          = 44 // GET dump only: the session could not be snapshotted; an errno (EFBIG a queue larger than queue-max with flag buffers, ENOMEM, EIO queues inconsistent). The entry has what was read before the failure and no queue bytes; the dump goes on with the next session instead of ending.
+	ASessionMax            = 44
 )
 
 // Attribute set "segment": A segment the peer sent while its tuple was frozen.
@@ -159,21 +172,23 @@ const (
 
 // Attribute set "freeze": One frozen tuple.
 const (
-	AFreezeTuple      = 1 // The frozen tuple.
-	AFreezeExpiresMs  = 2 // Time left before the freeze thaws by itself.
-	AFreezeDroppedIn  = 3 // Packets from the peer dropped so far.
-	AFreezeDroppedOut = 4 // Packets to the peer dropped so far.
-	AFreezeEvent      = 5 // In notifications, what happened.
-	AFreezeMax        = 5
+	AFreezeTuple       = 1 // The frozen tuple.
+	AFreezeExpiresMs   = 2 // Time left before the freeze thaws by itself.
+	AFreezeDroppedIn   = 3 // Packets from the peer dropped so far.
+	AFreezeDroppedOut  = 4 // Packets to the peer dropped so far.
+	AFreezeEvent       = 5 // In notifications, what happened.
+	AFreezeDroppedIcmp = 6 // ICMP errors about the tuple dropped so far (they would change the frozen socket: PMTU and MSS, soft errors). Not counted in dropped-in.
+	AFreezePad         = 7 // Alignment padding of u64 attributes; carries nothing.
+	AFreezeMax         = 7
 )
 
 // Attribute set "tcptake": Top-level attributes of requests and replies.
 const (
 	ATuple       = 1  // The session addressed (FREEZE, THAW, GET, SET, PEER-GET).
 	ATimeoutMs   = 2  // FREEZE timeout; 0 or absent means freeze-timeout-default-ms.
-	AGetFlags    = 3  // GET flags.
-	AThawFlags   = 4  // THAW flags.
-	AFreezeFlags = 5  // FREEZE flags.
+	AGetFlags    = 3  // GET flags (enum get-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	AThawFlags   = 4  // THAW flags (enum thaw-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	AFreezeFlags = 5  // FREEZE flags (enum freeze-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
 	ASession     = 6  // A session image (GET reply, SET request).
 	ASegment     = 7  // PEER-GET reply, oldest first.
 	AFreeze      = 8  // FREEZE-LIST reply entry and notification body.

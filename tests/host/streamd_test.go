@@ -50,8 +50,15 @@ type cluster struct {
 }
 
 // startCluster starts streamd active in act and standby in sby; env adds
-// environment variables to each one's first start.
-func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
+// environment variables to each one's first start, extra arguments to both.
+func startCluster(t *testing.T, e *env, env map[*topo.Netns]string, extra ...string) *cluster {
+	t.Helper()
+	return newCluster(t, e, env, append([]string{"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0"}, extra...))
+}
+
+// newCluster is startCluster with the streamd arguments args, service
+// addresses included.
+func newCluster(t *testing.T, e *env, env map[*topo.Netns]string, args []string) *cluster {
 	t.Helper()
 	ctl := program(t, "tcptakectl")
 	dir := t.TempDir()
@@ -70,8 +77,8 @@ func startCluster(t *testing.T, e *env, env map[*topo.Netns]string) *cluster {
 	common := []string{"-v",
 		"--listen", vip(false, 8080).String(), "--listen", vip(true, 8080).String(),
 		"--echo-listen", vip(false, 7).String(), "--echo-listen", vip(true, 7).String(),
-		"--vip", "192.0.2.100/24@eth0", "--vip", "2001:db8::100/64@eth0",
 	}
+	common = append(common, args...)
 	c.args = map[*topo.Netns][]string{
 		e.Act: append(common, "--role", "active", "--sync-listen", topo.ActAddr4.String()+":7000",
 			"--key", actKey, "--peer-key", sbyPub, "--control", c.act),
@@ -233,12 +240,14 @@ func startClients(t *testing.T, e *env, curls, size, rate int, maxTime time.Dura
 	}
 	cl.started.Add(1)
 	cl.wg.Go(func() {
+		var once sync.Once
+		defer once.Do(cl.started.Done) // socat failed early
 		for off := 0; off < len(data); off += 16 << 10 {
 			if _, err := in.Write(data[off : off+16<<10]); err != nil {
 				break // socat is gone; its exit status says why
 			}
 			if off == 64<<10 {
-				cl.started.Done()
+				once.Do(cl.started.Done)
 			}
 			time.Sleep(16 * time.Millisecond)
 		}
@@ -268,6 +277,21 @@ func (cl *clients) wait() []outcome {
 		out = append(out, o)
 	}
 	return out
+}
+
+// waitDownloads waits for the clients and checks that nothing arrived
+// corrupt and every download completed (the echo may have been closed).
+func (cl *clients) waitDownloads(t *testing.T) {
+	t.Helper()
+	for _, o := range cl.wait() {
+		t.Logf("%s: exit %v, %d bytes", o.name, o.exitErr, o.received)
+		if o.corrupt != nil {
+			t.Errorf("%s: corrupt: %v", o.name, o.corrupt)
+		}
+		if strings.HasPrefix(o.name, "curl") && o.exitErr != nil {
+			t.Errorf("%s: failed (%v), want it completed byte-exact", o.name, o.exitErr)
+		}
+	}
 }
 
 func testStreamd(t *testing.T, curls, size, rate int) {
@@ -370,13 +394,7 @@ func TestStreamdFaults(t *testing.T) {
 					t.Errorf("%s: closed (%v), want it completed", o.name, o.exitErr)
 				}
 			}
-			var on []string
-			for _, n := range []*topo.Netns{e.Act, e.Sby} {
-				if strings.Contains(n.Run("ip", "-o", "addr", "show", "dev", "eth0"), " 192.0.2.100/") {
-					on = append(on, n.Role)
-				}
-			}
-			if len(on) != 1 || on[0] != tc.vipOn {
+			if on := vipHolders(e); len(on) != 1 || on[0] != tc.vipOn {
 				t.Errorf("service address on %q, want on %s alone", on, tc.vipOn)
 			}
 			if tc.survive {

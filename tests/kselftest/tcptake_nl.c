@@ -35,12 +35,17 @@
 #include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/ip.h>
+#include <linux/bpf.h>
+#include <linux/icmp.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 
@@ -63,6 +68,9 @@
 #define MSG_NO_SESSION		"tcptake: no TCP session with this tuple"
 #define MSG_DO_TOO_LARGE	"tcptake: session does not fit one message, use a dump"
 #define MSG_FLAGS		"tcptake: unknown flag bits"
+#define MSG_ULP			"tcptake: socket has a ULP (kTLS or other): TCP_REPAIR cannot restore it"
+#define MSG_MPTCP		"tcptake: MPTCP subflow: move the MPTCP connection, not a subflow"
+#define MSG_PROTO		"tcptake: socket protocol replaced (sockmap, BPF): TCP_REPAIR cannot restore it"
 
 #define TAINT_OE ((1u << 12) | (1u << 13))	/* O: out-of-tree, E: unsigned */
 
@@ -183,6 +191,27 @@ static int veth_setup_rto(int *c, int *s, int sndbuf, uint32_t rto_min_ms)
 static int veth_setup(int *c, int *s, int sndbuf)
 {
 	return veth_setup_rto(c, s, sndbuf, 5000);
+}
+
+/*
+ * The veth topology with one exchange B to A, then A's tuple frozen; its
+ * rcv-nxt and snd-nxt as GET saw them before. Returns B's netns fd.
+ */
+static int veth_frozen(int *c, int *s, struct tuple *tup, uint32_t *rcv_nxt, uint32_t *snd_nxt)
+{
+	struct tt_session g;
+	struct nlres r;
+	int nsb = veth_setup(c, s, 0);
+
+	tuple_from_fd(*c, tup);
+	expect_flow(*s, *c, "before FREEZE");
+	tt_get(&T, tup, 0, &g, &r);
+	expect_ok(&r, "GET");
+	*rcv_nxt = g.v[TCPTAKE_A_SESSION_RCV_NXT];
+	*snd_nxt = g.v[TCPTAKE_A_SESSION_SND_NXT];
+	session_free(&g);
+	freeze_ok(tup, 20000);
+	return nsb;
 }
 
 /* Poll FREEZE-LIST until dropped-in/out reach the wanted values (or 3 s). */
@@ -840,7 +869,6 @@ static void peer_get(const struct tuple *tup, struct pg_ctx *c)
 
 static void t_peer_get(void)
 {
-	struct tt_session g;
 	struct tt_freeze_ent e;
 	struct tuple tup;
 	struct pg_ctx pg;
@@ -848,17 +876,8 @@ static void t_peer_get(void)
 	uint32_t rcv_nxt, snd_nxt, b0;
 	int c, s;
 
-	veth_setup(&c, &s, 0);
 	tt_open_or_fail(&T);
-	tuple_from_fd(c, &tup);
-	expect_flow(s, c, "before FREEZE");
-	tt_get(&T, &tup, 0, &g, &r);
-	expect_ok(&r, "GET");
-	rcv_nxt = g.v[TCPTAKE_A_SESSION_RCV_NXT];
-	snd_nxt = g.v[TCPTAKE_A_SESSION_SND_NXT];
-	session_free(&g);
-
-	freeze_ok(&tup, 20000);
+	veth_frozen(&c, &s, &tup, &rcv_nxt, &snd_nxt);
 	peer_get(&tup, &pg);
 	EQ(pg.n, 0, "PEER-GET segments before the peer sent any");
 	b0 = segs_out(s);
@@ -1165,6 +1184,403 @@ static void t_get_dump(void)
 	CHECK(tuple_eq(&d.s[0].tup, &tup[2]), "filtered dump returned %s", tuple_str(&d.s[0].tup));
 }
 
+static int write_str(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		n = write(fd, v, strlen(v));
+		close(fd);
+	}
+	return n == (ssize_t)strlen(v) ? 0 : -1;
+}
+
+/*
+ * One socket does not fail a namespace's dump: B holds 70 MiB unread
+ * (more than queue-max; any unprivileged process can, given a large
+ * tcp_rmem). A dump without buffers lists it with its lengths; a dump
+ * with buffers lists it with error EFBIG and no queue bytes, and goes on
+ * to the other session.
+ */
+static void t_dump_large_queue(void)
+{
+	const uint32_t want = 70 << 20;
+	static char chunk[1 << 20];
+	int c, s, c2, s2, big = 512 << 20, init, here;
+	struct tuple tup, tup2;
+	struct tt_dump d;
+	struct nlres r;
+	struct msg m;
+	int inq = 0, found = 0;
+	uint64_t t0;
+
+	tt_open_or_fail(&T);
+	/* tcp_mem is global (init_net's): room for 70 MiB in flight */
+	here = netns_self();
+	init = open("/proc/1/ns/net", O_RDONLY);
+	if (init < 0)
+		FAIL("open /proc/1/ns/net: %s", strerror(errno));
+	netns_enter(init);
+	sysctl_write("/proc/sys/net/ipv4/tcp_mem", "262144 262144 262144");
+	netns_enter(here);
+	/* the window scale is chosen at the handshake from tcp_rmem[2] */
+	sysctl_write("/proc/sys/net/ipv4/tcp_rmem", "4096 131072 536870912");
+	sysctl_write("/proc/sys/net/ipv4/tcp_wmem", "4096 131072 536870912");
+	pair_lo(&c, &s, &tup2);
+	pair_lo(&c2, &s2, &tup2);
+	tuple_from_fd(s, &tup);	/* the side holding the bytes */
+	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) ||
+	    setsockopt(c, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)))
+		FAIL("SO_RCVBUFFORCE/SO_SNDBUFFORCE: %s", strerror(errno));
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	t0 = now_ms();
+	while (inq < (int)want && now_ms() - t0 < 60000) {
+		ssize_t n = send(c, chunk, sizeof(chunk), 0);
+
+		if (n < 0 && errno != EAGAIN)
+			FAIL("send: %s", strerror(errno));
+		if (ioctl(s, SIOCINQ, &inq))
+			FAIL("SIOCINQ: %s", strerror(errno));
+		if (n < 0)
+			usleep(10000);
+	}
+	diag("%d bytes unread after %llu ms", inq, (unsigned long long)(now_ms() - t0));
+	CHECK(inq > TCPTAKE_QUEUE_MAX, "only %d bytes queued, want more than queue-max", inq);
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump without buffers, a queue above queue-max");
+	for (size_t k = 0; k < d.n; k++) {
+		if (!tuple_eq(&d.s[k].tup, &tup) && !tuple_eq(&d.s[k].tup, &tup2))
+			continue;
+		found++;
+		CHECK(!d.s[k].has[TCPTAKE_A_SESSION_ERROR], "error on %s", tuple_str(&d.s[k].tup));
+	}
+	EQ(found, 2, "sessions of the two pairs in the dump");
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_u32(&m, TCPTAKE_A_GET_FLAGS, TCPTAKE_GET_FLAGS_BUFFERS);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump with buffers, a queue above queue-max");
+	found = 0;
+	for (size_t k = 0; k < d.n; k++) {
+		struct tt_session *e = &d.s[k];
+
+		if (tuple_eq(&e->tup, &tup2)) {
+			CHECK(!e->has[TCPTAKE_A_SESSION_ERROR], "error on the small session");
+			found++;
+		}
+		if (!tuple_eq(&e->tup, &tup))
+			continue;
+		found++;
+		CHECK(e->has[TCPTAKE_A_SESSION_ERROR], "no error on the session above queue-max");
+		EQ(e->v[TCPTAKE_A_SESSION_ERROR], EFBIG, "error of the session above queue-max");
+		EQ(e->qlen[Q_RCV] + e->qlen[Q_UNACKED] + e->qlen[Q_UNSENT], 0,
+		   "queue bytes of the session above queue-max");
+		CHECK(e->v[TCPTAKE_A_SESSION_RCVQ_LEN] > TCPTAKE_QUEUE_MAX, "rcvq-len %" PRIu64,
+		      e->v[TCPTAKE_A_SESSION_RCVQ_LEN]);
+	}
+	EQ(found, 2, "sessions of the two pairs in the dump with buffers");
+}
+
+/*
+ * SET round-trips the RTO GET reports, also below TCP_RTO_MIN (200 ms):
+ * the route's rto_min is 10 ms here, so the socket's own minimum is, and
+ * GET reports an RTO of some 10 ms that SET must not raise to 200 ms.
+ */
+static void t_set_rto_roundtrip(void)
+{
+	struct tt_session g;
+	struct tuple tup;
+	struct nlres r;
+	struct msg m;
+	int c, s, nsb, on = 1;
+	uint32_t rto;
+
+	tt_open_or_fail(&T);
+	nsb = veth_setup_rto(&c, &s, 0, 10);
+	tuple_from_fd(c, &tup);
+	/* RTT samples until the RTO settles near rto_min (a slow first
+	 * sample under TCG inflates the variance for a while)
+	 */
+	for (uint64_t end = now_ms() + 10000;;) {
+		for (int i = 0; i < 10; i++) {
+			expect_flow(c, s, "A to B");
+			expect_flow(s, c, "B to A");
+		}
+		tt_get(&T, &tup, 0, &g, &r);
+		expect_ok(&r, "GET");
+		rto = g.v[TCPTAKE_A_SESSION_RTO_US];
+		session_free(&g);
+		if (rto < 200000 || now_ms() > end)
+			break;
+	}
+	diag("rto-us %u with route rto_min 10 ms", rto);
+	CHECK(rto < 200000, "rto-us %u: the route's rto_min did not apply", rto);
+
+	if (setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+		FAIL("TCP_REPAIR: %s", strerror(errno));
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_SET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+	nest_start(&m, TCPTAKE_A_SESSION);
+	put_u32(&m, TCPTAKE_A_SESSION_RTO_US, rto);
+	nest_end(&m);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_ok(&r, "SET rto-us as GET reported it");
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET after SET");
+	EQ(g.v[TCPTAKE_A_SESSION_RTO_US], rto, "rto-us after SET of the value GET reported");
+	session_free(&g);
+	close(nsb);
+}
+
+static uint16_t csum16(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons(~sum);
+}
+
+/*
+ * ICMP errors about a frozen tuple are dropped and counted (dropped-icmp),
+ * not delivered: B's router would tell A "fragmentation needed, MTU 1280"
+ * for A's next segment; A's path MTU stays as GET saw it.
+ */
+static void t_freeze_drops_icmp(void)
+{
+	struct {
+		struct icmphdr icmp;
+		struct iphdr ip;
+		uint16_t sport, dport;
+		uint32_t seq;
+	} __attribute__((packed)) pkt = {};
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct tcp_info ti0, ti;
+	socklen_t tl = sizeof(ti0);
+	struct tt_freeze_ent e;
+	struct tt_session g;
+	struct tuple tup;
+	struct nlres r;
+	int c, s, nsb, self, raw;
+
+	tt_open_or_fail(&T);
+	nsb = veth_setup(&c, &s, 0);
+	expect_flow(c, s, "A to B");
+	expect_flow(s, c, "B to A");
+	tuple_from_fd(c, &tup);
+	if (getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti0, &tl))
+		FAIL("TCP_INFO: %s", strerror(errno));
+	freeze_ok(&tup, 20000);
+	tt_get(&T, &tup, 0, &g, &r);
+	expect_ok(&r, "GET");
+
+	pkt.icmp.type = ICMP_DEST_UNREACH;
+	pkt.icmp.code = ICMP_FRAG_NEEDED;
+	pkt.icmp.un.frag.mtu = htons(1280);
+	pkt.ip.version = 4;
+	pkt.ip.ihl = 5;
+	pkt.ip.tot_len = htons(1400);
+	pkt.ip.ttl = 64;
+	pkt.ip.protocol = IPPROTO_TCP;
+	memcpy(&pkt.ip.saddr, tup.laddr, 4);
+	memcpy(&pkt.ip.daddr, tup.raddr, 4);
+	pkt.ip.check = csum16(&pkt.ip, sizeof(pkt.ip));
+	pkt.sport = tup.lport;
+	pkt.dport = tup.rport;
+	pkt.seq = htonl(g.v[TCPTAKE_A_SESSION_SND_UNA]);
+	pkt.icmp.checksum = csum16(&pkt, sizeof(pkt));
+	session_free(&g);
+	memcpy(&to.sin_addr, tup.laddr, 4);
+	self = netns_self();
+	netns_enter(nsb);
+	raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (raw < 0 || sendto(raw, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		FAIL("ICMP from B: %s", strerror(errno));
+	netns_enter(self);
+
+	for (uint64_t end = now_ms() + 3000; now_ms() < end; sleep_ms(50)) {
+		list_one(&e, &tup);
+		if (e.dropped_icmp)
+			break;
+	}
+	CHECK(e.has_icmp, "FREEZE-LIST entry without dropped-icmp");
+	EQ(e.dropped_icmp, 1, "dropped-icmp");
+	EQ(e.dropped_in, 0, "dropped-in (ICMP is not counted there)");
+	tl = sizeof(ti);
+	if (getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+		FAIL("TCP_INFO: %s", strerror(errno));
+	EQ(ti.tcpi_pmtu, ti0.tcpi_pmtu, "path MTU of the frozen socket");
+	EQ(ti.tcpi_snd_mss, ti0.tcpi_snd_mss, "MSS of the frozen socket");
+	thaw_ok(&tup, 0);
+	close(nsb);
+}
+
+/* A bare TCP ACK segment from @from (network order) to @to, @seq/@ack. */
+static void send_raw_tcp(const uint8_t from[4], const uint8_t to[4], uint16_t sport,
+			 uint16_t dport, uint32_t seq, uint32_t ack)
+{
+	struct {
+		uint8_t src[4], dst[4];
+		uint8_t zero, proto;
+		uint16_t len;
+		struct tcphdr th;
+	} __attribute__((packed)) ps = {};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
+
+	memcpy(ps.src, from, 4);
+	memcpy(ps.dst, to, 4);
+	ps.proto = IPPROTO_TCP;
+	ps.len = htons(sizeof(ps.th));
+	ps.th.source = sport;
+	ps.th.dest = dport;
+	ps.th.seq = htonl(seq);
+	ps.th.ack_seq = htonl(ack);
+	ps.th.doff = 5;
+	ps.th.ack = 1;
+	ps.th.window = htons(1000);
+	ps.th.check = csum16(&ps, sizeof(ps));
+	memcpy(&sa.sin_addr, to, 4);
+	if (fd < 0 || sendto(fd, &ps.th, sizeof(ps.th), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		FAIL("raw TCP: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * The peer ring records only segments plausible for the session: ten
+ * off-path segments with the tuple (sequence far outside the window) are
+ * dropped and counted but not recorded, so they cannot flush the peer's
+ * real retransmissions; one in-window segment is recorded.
+ */
+static void t_peer_ring_in_window(void)
+{
+	struct tt_freeze_ent e;
+	struct tuple tup;
+	struct pg_ctx pg;
+	uint32_t rcv_nxt, snd_nxt;
+	int c, s, nsb, self;
+
+	tt_open_or_fail(&T);
+	nsb = veth_frozen(&c, &s, &tup, &rcv_nxt, &snd_nxt);
+
+	self = netns_self();
+	netns_enter(nsb);
+	for (int i = 0; i < 10; i++)
+		send_raw_tcp(tup.raddr, tup.laddr, tup.rport, tup.lport,
+			     rcv_nxt + 0x40000000u + i, snd_nxt);
+	send_raw_tcp(tup.raddr, tup.laddr, tup.rport, tup.lport, rcv_nxt, snd_nxt);
+	netns_enter(self);
+	wait_dropped(&tup, 11, 0, &e);
+	EQ(e.dropped_in, 11, "dropped-in: every segment is dropped");
+	peer_get(&tup, &pg);
+	EQ(pg.n, 1, "PEER-GET segments: only the in-window one");
+	EQ(pg.seg[0].seq, rcv_nxt, "the recorded segment's seq");
+	thaw_ok(&tup, 0);
+	close(nsb);
+}
+
+/* GET (do and dump) and SET of @tup are refused with EOPNOTSUPP and @msg. */
+static void expect_refused(const struct tuple *tup, const char *msg, const char *what)
+{
+	struct tt_session g;
+	struct tt_dump d;
+	struct nlres r;
+	struct msg m;
+	int found = 0;
+
+	tt_get(&T, tup, 0, &g, &r);
+	expect_err(&r, EOPNOTSUPP, msg, -1, what);
+	msg_genl(&m, T.family, 0, TCPTAKE_CMD_SET);
+	put_tuple(&m, TCPTAKE_A_TUPLE, tup);
+	nest_start(&m, TCPTAKE_A_SESSION);
+	put_u32(&m, TCPTAKE_A_SESSION_SND_CWND, 10);
+	nest_end(&m);
+	nl_request(T.fd, &m, &r, NULL, NULL);
+	expect_err(&r, EOPNOTSUPP, msg, -1, what);
+	/* in a dump: an entry with the errno, and the dump goes on */
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump");
+	for (size_t k = 0; k < d.n; k++) {
+		if (!tuple_eq(&d.s[k].tup, tup))
+			continue;
+		found++;
+		EQ(d.s[k].v[TCPTAKE_A_SESSION_ERROR], EOPNOTSUPP, "dump entry's error");
+	}
+	EQ(found, 1, "dump entries of the refused session");
+}
+
+/*
+ * Sockets TCP_REPAIR cannot restore as GET would see them are refused:
+ * a ULP (kTLS: ciphertext queues without the record state), an MPTCP
+ * subflow, a socket in a sockmap (sk_prot replaced).
+ */
+static void t_refuse_ulp(void)
+{
+	struct tuple tup;
+	int c, s;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	if (setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
+		SKIP("TCP_ULP tls: %s (no kTLS in this kernel)", strerror(errno));
+	expect_refused(&tup, MSG_ULP, "a kTLS socket");
+}
+
+static void t_refuse_mptcp(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct tuple tup;
+	int l, c, s;
+
+	tt_open_or_fail(&T);
+	l = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+	if (l < 0)
+		SKIP("no MPTCP: %s", strerror(errno));
+	c = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) ||
+	    connect(c, (struct sockaddr *)&sa, sizeof(sa)))
+		FAIL("MPTCP connection: %s", strerror(errno));
+	s = accept(l, NULL, NULL);
+	if (s < 0)
+		FAIL("accept: %s", strerror(errno));
+	/* the first subflow has the MPTCP socket's addresses and ports */
+	if (tuple_from_fd(c, &tup))
+		FAIL("getsockname: %s", strerror(errno));
+	expect_refused(&tup, MSG_MPTCP, "an MPTCP subflow");
+}
+
+static void t_refuse_sockmap(void)
+{
+	union bpf_attr a = { .map_type = BPF_MAP_TYPE_SOCKMAP, .key_size = 4,
+			     .value_size = 4, .max_entries = 1 };
+	struct tuple tup;
+	int c, s, map, key = 0;
+
+	tt_open_or_fail(&T);
+	pair_lo(&c, &s, &tup);
+	map = syscall(__NR_bpf, BPF_MAP_CREATE, &a, sizeof(a));
+	if (map < 0)
+		SKIP("no sockmap: %s", strerror(errno));
+	memset(&a, 0, sizeof(a));
+	a.map_fd = map;
+	a.key = (uintptr_t)&key;
+	a.value = (uintptr_t)&c;
+	if (syscall(__NR_bpf, BPF_MAP_UPDATE_ELEM, &a, sizeof(a)))
+		FAIL("sockmap update: %s", strerror(errno));
+	expect_refused(&tup, MSG_PROTO, "a socket in a sockmap");
+}
+
 /* SET on a socket in repair mode: a second GET sees every value set. */
 static void t_set(void)
 {
@@ -1222,6 +1638,48 @@ static void t_set(void)
 	nest_end(&m);
 	nl_request(T.fd, &m, &r, NULL, NULL);
 	expect_err(&r, ERANGE, MSG_RANGE, (long)off, "SET snd-ssthresh 0x80000000");
+}
+
+/*
+ * The session policy is the spec's (generated by ynl-gen-c): srtt-us and
+ * mdev-us at most time-max-us, snd-cwnd at least 1, state an enum
+ * tcp-state value. Each is refused by the policy, ERANGE with the
+ * offending attribute, before the module looks at the socket (none here).
+ */
+static void t_set_policy_spec(void)
+{
+	static const struct {
+		uint16_t attr;
+		uint32_t val;
+		int u8;
+		const char *what;
+	} bad[] = {
+		{ TCPTAKE_A_SESSION_SRTT_US, TCPTAKE_TIME_MAX_US + 1, 0, "srtt-us above time-max-us" },
+		{ TCPTAKE_A_SESSION_MDEV_US, TCPTAKE_TIME_MAX_US + 1, 0, "mdev-us above time-max-us" },
+		{ TCPTAKE_A_SESSION_RTO_US, TCPTAKE_TIME_MAX_US + 1, 0, "rto-us above time-max-us" },
+		{ TCPTAKE_A_SESSION_SND_CWND, 0, 0, "snd-cwnd 0" },
+		{ TCPTAKE_A_SESSION_SND_CWND, TCPTAKE_CWND_MAX + 1, 0, "snd-cwnd above cwnd-max" },
+		{ TCPTAKE_A_SESSION_STATE, 0, 1, "state 0 (not a tcp-state)" },
+		{ TCPTAKE_A_SESSION_STATE, TCPTAKE_TCP_STATE_CLOSING + 1, 1, "state above closing" },
+	};
+	struct tuple tup = { AF_INET, { 127, 0, 0, 1 }, { 127, 0, 0, 1 }, htons(1), htons(2) };
+	struct nlres r;
+	struct msg m;
+	size_t off;
+
+	tt_open_or_fail(&T);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t v8 = bad[i].val;
+
+		msg_genl(&m, T.family, 0, TCPTAKE_CMD_SET);
+		put_tuple(&m, TCPTAKE_A_TUPLE, &tup);
+		nest_start(&m, TCPTAKE_A_SESSION);
+		off = bad[i].u8 ? put(&m, bad[i].attr, &v8, 1) :
+				  put_u32(&m, bad[i].attr, bad[i].val);
+		nest_end(&m);
+		nl_request(T.fd, &m, &r, NULL, NULL);
+		expect_err(&r, ERANGE, MSG_RANGE, (long)off, bad[i].what);
+	}
 }
 
 /*
@@ -1584,6 +2042,73 @@ static void t_freeze_twice_replace(void)
 }
 
 /* ENOSPC once the netns' table holds max-freezes tuples. */
+/* memory.stat's slab_unreclaimable of cgroup @cg, in bytes (-1: none). */
+static long long cg_slab(const char *cg)
+{
+	char path[256], key[64];
+	long long v, got = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, "slab_unreclaimable"))
+			got = v;
+	fclose(f);
+	return got;
+}
+
+/*
+ * Freezes are reachable with unshare -Urn (CAP_NET_ADMIN of a user
+ * namespace), so their memory is charged to the caller's memory cgroup
+ * (GFP_KERNEL_ACCOUNT): 2000 freezes from a fresh cgroup raise its
+ * unreclaimable slab by at least 2000 entries of 256 bytes. Unaccounted,
+ * they do not move it.
+ */
+static void t_freeze_accounted(void)
+{
+	const char *root = "/tmp/tt-cgroup2", *cg = "/tmp/tt-cgroup2/tt-freeze";
+	struct tuple tup = { .family = AF_INET, .laddr = { 127, 0, 0, 1 },
+			     .raddr = { 127, 0, 0, 3 }, .rport = htons(80) };
+	long long before, after;
+	char pid[32];
+	struct nlres r;
+	int i;
+
+	tt_open_or_fail(&T);
+	mkdir(root, 0755);
+	if (mount("none", root, "cgroup2", 0, NULL) && errno != EBUSY)
+		SKIP("no cgroup2: %s", strerror(errno));
+	if (write_str("/tmp/tt-cgroup2/cgroup.subtree_control", "+memory"))
+		SKIP("no memory controller");
+	rmdir(cg);
+	if (mkdir(cg, 0755))
+		FAIL("mkdir %s: %s", cg, strerror(errno));
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (write_str("/tmp/tt-cgroup2/tt-freeze/cgroup.procs", pid))
+		FAIL("cannot join %s", cg);
+	/* memory.stat may lag up to the 2 s periodic flush of the stats */
+	sleep(3);
+	before = cg_slab(cg);
+	if (before < 0)
+		SKIP("no slab_unreclaimable in memory.stat");
+	for (i = 0; i < 2000; i++) {
+		tup.lport = htons(1000 + i);
+		tt_freeze(&T, &tup, 60000, 0, &r);
+		if (r.err)
+			FAIL("FREEZE %d: %s (%s)", i, strerror(r.err), r.msg);
+	}
+	sleep(3);
+	after = cg_slab(cg);
+	write_str("/tmp/tt-cgroup2/cgroup.procs", pid);
+	diag("slab_unreclaimable of the cgroup: %lld -> %lld bytes", before, after);
+	CHECK(after - before >= 2000 * 256,
+	      "2000 freezes charged %lld bytes of slab to the caller's cgroup, want >= %d",
+	      after - before, 2000 * 256);
+}
+
 static void t_table_full(void)
 {
 	struct tuple tup = { .family = AF_INET, .laddr = { 127, 0, 0, 1 }, .raddr = { 127, 0, 0, 2 },
@@ -2123,6 +2648,11 @@ static const struct ktest tests[] = {
 	{ "get_dump", t_get_dump },
 	{ "set_in_repair", t_set },
 	{ "set_not_in_repair", t_set_not_repair },
+	{ "set_policy_follows_spec", t_set_policy_spec },
+	{ "set_rto_roundtrip_below_rto_min", t_set_rto_roundtrip, 60 },
+	{ "refuse_ktls_ulp", t_refuse_ulp },
+	{ "refuse_mptcp_subflow", t_refuse_mptcp },
+	{ "refuse_sockmap", t_refuse_sockmap },
 	{ "reject_missing_tuple", t_missing_tuple },
 	{ "reject_bad_family", t_bad_family },
 	{ "reject_addr_len_mismatch", t_addr_len },
@@ -2130,6 +2660,7 @@ static const struct ktest tests[] = {
 	{ "reject_timeout_above_max", t_timeout_max },
 	{ "reject_unknown_flag_bits", t_unknown_flags },
 	{ "table_full_enospc", t_table_full, 120 },
+	{ "freeze_memory_accounted", t_freeze_accounted },
 	{ "timeout_expiry_notification", t_timeout_expire },
 	{ "privilege_eperm", t_privilege },
 	{ "netns_isolation", t_netns_isolation },
@@ -2141,6 +2672,8 @@ static const struct ktest tests[] = {
 	{ "thaw_kick_peer", t_thaw_kick_peer },
 	{ "thaw_kick_peer6", t_thaw_kick_peer6 },
 	{ "bypass_mark", t_bypass_mark },
+	{ "freeze_drops_icmp", t_freeze_drops_icmp },
+	{ "peer_ring_in_window_only", t_peer_ring_in_window },
 	{ "peer_get", t_peer_get },
 	{ "ipv6_freeze_get_thaw", t_ipv6 },
 	{ "get_consistency_buffers", t_get_consistency },
@@ -2149,6 +2682,7 @@ static const struct ktest tests[] = {
 	{ "dump_intr_session_opened", t_dump_intr_open },
 	{ "dump_intr_sessions_left", t_dump_intr_close },
 	{ "get_queued_without_buffers", t_get_queued_no_buffers },
+	{ "dump_survives_queue_above_max", t_dump_large_queue, 90 },
 	{ "taint", t_taint },
 };
 

@@ -170,6 +170,8 @@ struct tt_freeze_ent {
 	bool has_expires;
 	uint32_t expires_ms;
 	uint64_t dropped_in, dropped_out;
+	bool has_icmp;
+	uint64_t dropped_icmp;
 };
 /* Returns the number of entries (at most max stored). */
 int tt_freeze_list(const struct tt *t, struct tt_freeze_ent *ents, int max);

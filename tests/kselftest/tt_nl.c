@@ -529,6 +529,10 @@ static void list_cb(const struct nlmsghdr *nh, void *arg)
 			FAIL("FREEZE-LIST entry without dropped-in/dropped-out");
 		e.dropped_in = a_u64(f.tb[TCPTAKE_A_FREEZE_DROPPED_IN]);
 		e.dropped_out = a_u64(f.tb[TCPTAKE_A_FREEZE_DROPPED_OUT]);
+		if (f.tb[TCPTAKE_A_FREEZE_DROPPED_ICMP]) {
+			e.has_icmp = true;
+			e.dropped_icmp = a_u64(f.tb[TCPTAKE_A_FREEZE_DROPPED_ICMP]);
+		}
 		if (c->n < c->max)
 			c->ents[c->n] = e;
 		c->n++;

@@ -2,6 +2,7 @@
 /* Do not edit directly, auto-generated from: */
 /*	uapi/tcptake.yaml */
 /* YNL-GEN uapi header */
+/* To regenerate run: tools/net/ynl/ynl-regen.sh */
 
 #ifndef _UAPI_LINUX_TCPTAKE_H
 #define _UAPI_LINUX_TCPTAKE_H
@@ -14,11 +15,14 @@
 #define TCPTAKE_APP_STATE_MAX			65000
 #define TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS	10000
 #define TCPTAKE_FREEZE_TIMEOUT_MAX_MS		600000
+#define TCPTAKE_TIME_MAX_US			120000000
+#define TCPTAKE_CWND_MAX			1048576
+#define TCPTAKE_SSTHRESH_MAX			2147483647
 #define TCPTAKE_PEER_RING_SIZE			8
 #define TCPTAKE_BYPASS_MARK			1952673908
 
-/**
- * enum tcptake_tcp_state - TCP states, numbered as the kernel's TCP_* states.
+/*
+ * TCP states, numbered as the kernel's TCP_* states.
  */
 enum tcptake_tcp_state {
 	TCPTAKE_TCP_STATE_ESTABLISHED = 1,
@@ -40,10 +44,12 @@ enum tcptake_tcp_state {
  * @TCPTAKE_OPT_TIMESTAMPS: RFC 7323 timestamps on.
  * @TCPTAKE_OPT_WSCALE: Window scaling on (snd-wscale and rcv-wscale are
  *   valid).
- * @TCPTAKE_OPT_ECN: ECN negotiated (informational, TCP_REPAIR cannot restore
- *   it).
+ * @TCPTAKE_OPT_ECN: Classic ECN (RFC 3168) negotiated (informational,
+ *   TCP_REPAIR cannot restore it).
  * @TCPTAKE_OPT_USEC_TS: Timestamps tick in microseconds (6.7+); tsval carries
  *   the same bit.
+ * @TCPTAKE_OPT_ACCECN: Accurate ECN (RFC 9768) negotiated instead of ECN
+ *   (kernels with AccECN; informational, TCP_REPAIR cannot restore it).
  */
 enum tcptake_opt {
 	TCPTAKE_OPT_SACK = 1,
@@ -51,6 +57,7 @@ enum tcptake_opt {
 	TCPTAKE_OPT_WSCALE = 4,
 	TCPTAKE_OPT_ECN = 8,
 	TCPTAKE_OPT_USEC_TS = 16,
+	TCPTAKE_OPT_ACCECN = 32,
 };
 
 /**
@@ -101,8 +108,8 @@ enum tcptake_freeze_flags {
 	TCPTAKE_FREEZE_FLAGS_REPLACE = 1,
 };
 
-/**
- * enum tcptake_event - What a freeze notification reports.
+/*
+ * What a freeze notification reports.
  */
 enum tcptake_event {
 	TCPTAKE_EVENT_FROZEN,
@@ -165,6 +172,8 @@ enum {
 	TCPTAKE_A_SESSION_APP_STATE,
 	TCPTAKE_A_SESSION_CAPTURE_TIME_NS,
 	TCPTAKE_A_SESSION_GENERATION,
+	TCPTAKE_A_SESSION_PAD,
+	TCPTAKE_A_SESSION_ERROR,
 
 	__TCPTAKE_A_SESSION_MAX,
 	TCPTAKE_A_SESSION_MAX = (__TCPTAKE_A_SESSION_MAX - 1)
@@ -190,6 +199,8 @@ enum {
 	TCPTAKE_A_FREEZE_DROPPED_IN,
 	TCPTAKE_A_FREEZE_DROPPED_OUT,
 	TCPTAKE_A_FREEZE_EVENT,
+	TCPTAKE_A_FREEZE_DROPPED_ICMP,
+	TCPTAKE_A_FREEZE_PAD,
 
 	__TCPTAKE_A_FREEZE_MAX,
 	TCPTAKE_A_FREEZE_MAX = (__TCPTAKE_A_FREEZE_MAX - 1)

@@ -1,0 +1,52 @@
+package libtcptake
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+)
+
+// ipv4Segment builds an IPv4 packet carrying a TCP segment with the
+// timestamp option (after two no-ops) and n bytes of data.
+func ipv4Segment(seq, ack, tsval, tsecr uint32, flags uint8, n int) []byte {
+	tcp := make([]byte, 32, 32+n)
+	binary.BigEndian.PutUint16(tcp[0:], 8080)
+	binary.BigEndian.PutUint16(tcp[2:], 40000)
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	binary.BigEndian.PutUint32(tcp[8:], ack)
+	tcp[12], tcp[13] = 8<<4, flags
+	binary.BigEndian.PutUint16(tcp[14:], 501)
+	tcp[20], tcp[21], tcp[22], tcp[23] = 1, 1, 8, 10
+	binary.BigEndian.PutUint32(tcp[24:], tsval)
+	binary.BigEndian.PutUint32(tcp[28:], tsecr)
+	tcp = append(tcp, make([]byte, n)...)
+	ip := make([]byte, 20, 20+len(tcp))
+	ip[0], ip[9] = 0x45, 6
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
+	copy(ip[12:], []byte{192, 0, 2, 1})
+	copy(ip[16:], []byte{192, 0, 2, 100})
+	return append(ip, tcp...)
+}
+
+func TestParseSegment(t *testing.T) {
+	b := ipv4Segment(1000, 2000, 77, 88, tcpACK, 300)
+	tu, seg, ok := parseSegment(b[:100]) // the capture keeps the headers only
+	want := Segment{Seq: 1000, Ack: 2000, Window: 501, TSVal: 77, TSEcr: 88, Flags: tcpACK, Len: 300}
+	if !ok || seg != want {
+		t.Fatalf("got %+v %v, want %+v", seg, ok, want)
+	}
+	if tu.Local != netip.MustParseAddrPort("192.0.2.100:40000") || tu.Remote != netip.MustParseAddrPort("192.0.2.1:8080") {
+		t.Errorf("tuple %v", tu)
+	}
+	if _, _, ok := parseSegment(ipv4Segment(1, 2, 3, 4, tcpACK|0x04, 0)); ok {
+		t.Error("a RST was taken")
+	}
+}
+
+func FuzzParseSegment(f *testing.F) {
+	f.Add(ipv4Segment(1000, 2000, 77, 88, tcpACK, 0))
+	f.Add(make([]byte, 60))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseSegment(b)
+	})
+}

@@ -1,0 +1,159 @@
+//go:build linux
+
+package host
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tcptake/tcptake/libtcptake"
+	"golang.org/x/sys/unix"
+)
+
+// TestAdjust: TCP status adjustment after an unexpected failover, exact.
+// act checkpoints a session (libtcptake.Checkpoint), then sends D more
+// bytes that the client reads and acknowledges, and receives E bytes from
+// the client that its kernel acknowledges; then act dies (its link cut,
+// its socket gone). sby sets the checkpoint with Options.Adjust, takes the
+// service address and restarts: the report must say exactly
+// OutgoingAhead = D and IncomingLost = E, and the session must go on from
+// the peer's real position — what the server writes next follows the D
+// bytes at the client exactly, and the server reads the client's unread
+// bytes of the checkpoint, then its new ones. With timestamps the TSval
+// moved past the client's TSecr: the client's PAWS counters stay still.
+func TestAdjust(t *testing.T) {
+	const d, e = 3000, 1234
+	for _, v6 := range []bool{false, true} {
+		for _, ts := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s-timestamps=%v", family(v6), ts), func(t *testing.T) { testAdjust(t, v6, ts, d, e) })
+		}
+	}
+}
+
+func testAdjust(t *testing.T, v6, ts bool, d, e int) {
+	env := newEnv(t)
+	if !ts {
+		env.Cli.Run("sysctl", "-qw", "net.ipv4.tcp_timestamps=0")
+	}
+	p := newPair(t, env, v6, 8300, nil)
+	const tcpiOptTimestamps = 1
+	if got := tcpInfo(p.srv).Options&tcpiOptTimestamps != 0; got != ts {
+		t.Fatalf("timestamps negotiated %v, want %v", got, ts)
+	}
+	// Before the checkpoint: 1000 bytes each way; the server leaves the
+	// client's unread (they are in the image's receive queue).
+	a, b := pattern(21, 0, 1000), pattern(22, 0, 1000)
+	p.cli.Write(a)
+	p.srv.Write(b)
+	got := collect(p.cli, len(b)+d)
+	waitFor(t, 5*time.Second, "the first bytes delivered and acknowledged", func() bool {
+		return ioctl(p.srv, unix.SIOCOUTQ) == 0 && ioctl(p.srv, unix.SIOCINQ) == len(a) && ioctl(p.cli, unix.SIOCOUTQ) == 0
+	})
+	var img *libtcptake.Image
+	if err := env.Act.Do(func() (err error) {
+		img, err = libtcptake.Checkpoint(context.Background(), p.srv, opts(t, env.Act))
+		return err
+	}); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	if !bytes.Equal(img.RecvQueue, a) || len(img.SendUnacked)+len(img.SendUnsent) != 0 {
+		t.Fatalf("checkpoint: receive queue %d bytes, send queue %d+%d, want %d and 0", len(img.RecvQueue),
+			len(img.SendUnacked), len(img.SendUnsent), len(a))
+	}
+	// The dead node's last moments: it goes on after the checkpoint long
+	// enough for its TSval to move, D bytes out, E bytes in.
+	time.Sleep(300 * time.Millisecond)
+	if _, err := p.srv.Write(pattern(22, int64(len(b)), d)); err != nil {
+		t.Fatal(err)
+	}
+	got.waitMark(t)
+	if _, err := p.cli.Write(pattern(21, int64(len(a)), e)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "D acknowledged by the client and E by the server", func() bool {
+		return ioctl(p.srv, unix.SIOCOUTQ) == 0 && ioctl(p.cli, unix.SIOCOUTQ) == 0 && ioctl(p.srv, unix.SIOCINQ) == len(a)+e
+	})
+	pawsBefore := counter(t, env, "TcpExtPAWSEstab")
+	// act dies: link cut, then the process and its socket.
+	env.Act.Run("ip", "link", "set", "eth0", "down")
+	p.srv.SetLinger(0)
+	p.srv.Close()
+
+	// sby takes over from the checkpoint.
+	o := opts(t, env.Sby)
+	o.Adjust = true
+	var s2 *libtcptake.Session
+	if err := env.Sby.Do(func() (err error) { s2, err = libtcptake.Set(context.Background(), img, o); return err }); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	if err := env.MoveServiceIP(env.Act, env.Sby); err != nil {
+		t.Fatal(err)
+	}
+	var conn *net.TCPConn
+	if err := env.Sby.Do(func() (err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err = s2.Restart(ctx)
+		return err
+	}); err != nil {
+		env.diagnose(t)
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	adj := s2.Adjustment()
+	t.Logf("adjustment: %+v", adj)
+	if adj == nil || !adj.Answered || adj.OutgoingAhead != uint32(d) || adj.IncomingLost != uint32(e) || adj.Acked != 0 {
+		t.Fatalf("adjustment %+v, want answered, OutgoingAhead %d, IncomingLost %d, Acked 0", adj, d, e)
+	}
+	if ts && adj.TSValMoved < 300 {
+		t.Errorf("TSval moved by %d, want at least the 300 ms the dead node went on", adj.TSValMoved)
+	}
+	if !ts && adj.TSValMoved != 0 {
+		t.Errorf("TSval moved by %d without timestamps", adj.TSValMoved)
+	}
+	// The session goes on from the peer's position, both ways.
+	a2, b2 := pattern(21, int64(len(a)+e), 700), pattern(22, int64(len(b)+d), 2000)
+	if _, err := conn.Write(b2); err != nil {
+		t.Fatalf("server write: %v", err)
+	}
+	conn.CloseWrite()
+	if _, err := p.cli.Write(a2); err != nil {
+		t.Fatalf("client write: %v", err)
+	}
+	p.cli.CloseWrite()
+	fromCli, err := readAll(conn, 10*time.Second)
+	if err != nil {
+		t.Errorf("server read: %v", err)
+	}
+	if want := append(append([]byte{}, a...), a2...); !bytes.Equal(fromCli, want) {
+		t.Errorf("server read %d bytes, want the checkpoint's %d unread then the %d new ones exactly", len(fromCli), len(a), len(a2))
+	}
+	toCli, err := got.wait(t)
+	if err != nil {
+		t.Errorf("client read: %v", err)
+	}
+	if want := pattern(22, 0, len(b)+d+len(b2)); !bytes.Equal(toCli, want) {
+		t.Errorf("client read %d bytes, want %d exactly", len(toCli), len(want))
+	}
+	if n := counter(t, env, "TcpExtPAWSEstab") - pawsBefore; n != 0 {
+		t.Errorf("client dropped %d segments by PAWS", n)
+	}
+	env.checkNoRST()
+}
+
+func counter(t *testing.T, e *env, name string) int64 {
+	t.Helper()
+	c, err := e.Cli.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := c[name]
+	if !ok {
+		t.Fatalf("counter %s missing", name)
+	}
+	return v
+}
