@@ -59,10 +59,15 @@ test: check-generated vet unit fuzz-smoke hosttest vmtest dkms-check deb
 demo:
 	ci/demo.sh
 
-# Takeover of 1000 sessions against a plain TCP_REPAIR loop in the same run
-# (ratios, not gates; needs root).
+# The switchover of N sessions between two node processes against a plain
+# serial TCP_REPAIR loop in the same run (tests/bench; ratios, not gates;
+# needs root). BENCH_N=1,100,1000,10000 for the full set; BENCH_REPEATS,
+# BENCH_PINGERS, BENCH_OUT (bench.md, bench.svg, node logs).
+BENCH_N ?= 1,100,1000
+BENCH_REPEATS ?= 3
 bench:
-	$(GO) test -run '^$$' -bench Takeover -benchtime 3x ./libtcptake
+	TCPTAKE_BENCH=1 BENCH_N=$(BENCH_N) BENCH_REPEATS=$(BENCH_REPEATS) \
+		$(GO) test -count=1 -timeout 0 -v -run '^TestBench$$' ./tests/bench
 
 # Every decoder has a fuzz target; FUZZTIME each (make fuzz FUZZTIME=5m or =1000000x).
 FUZZTIME ?= 60s

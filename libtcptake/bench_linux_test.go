@@ -70,14 +70,14 @@ func BenchmarkTakeover(b *testing.B) {
 				}
 
 				start = time.Now()
-				fds := make([]int, n)
+				rs := make([]*Session, n)
 				for i, img := range plain {
-					fds[i] = plainRestore(b, img)
+					rs[i] = plainRestore(b, img)
 				}
 				restP += time.Since(start)
-				for _, fd := range fds {
-					unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON)
-					unix.Close(fd) // silent
+				for _, s := range rs {
+					s.sock(repairOn)
+					s.closeSocket() // silent
 				}
 
 				start = time.Now()
@@ -151,11 +151,12 @@ func benchPairs(b *testing.B, n int) (clients, servers []*net.TCPConn) {
 // queues, repair off. Its packets are not dropped, as in the loops
 // tcptake is compared against.
 func plainDump(b *testing.B, c *net.TCPConn) *Image {
-	fd, err := dupConn(c)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer unix.Close(fd)
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
 	t, err := fdTuple(fd)
 	if err != nil {
 		b.Fatal(err)
@@ -173,13 +174,15 @@ func plainDump(b *testing.B, c *net.TCPConn) *Image {
 
 // plainRestore is the serial restore floor: the same calls as Set, without
 // freezing, then repair off.
-func plainRestore(b *testing.B, img *Image) int {
+func plainRestore(b *testing.B, img *Image) *Session {
 	s := &Session{fd: -1, tuple: img.Tuple}
 	if err := s.set(img); err != nil {
 		b.Fatal(err)
 	}
-	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF); err != nil {
+	if err := s.sock(func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF)
+	}); err != nil {
 		b.Fatal(err)
 	}
-	return s.fd
+	return s
 }

@@ -15,8 +15,9 @@ import (
 )
 
 // An image on a wire or in a file is one frame: a 16-byte header, then the
-// attributes of the "session" set (little-endian netlink TLVs, the same
-// attributes a module GET reply nests in "session").
+// attributes of the "session" set: in version 1 as little-endian netlink
+// TLVs (the same attributes a module GET reply nests in "session"), in
+// version 2, which MarshalBinary writes, packed (packed.go). Both decode.
 //
 //	0      4        6      8        12       16
 //	| magic | version | flags | length | crc32c | payload (length bytes) ...
@@ -24,7 +25,8 @@ import (
 // All header fields are big-endian; crc32c (Castagnoli) covers the payload.
 const (
 	frameMagic   = "TCPT"
-	frameVersion = 1
+	frameVersion = 1 // netlink TLVs
+	framePacked  = 2 // the same attributes, packed
 	frameHdrLen  = 16
 	// frameMax bounds the payload: three full queues, application state
 	// and headroom for attribute headers.
@@ -38,19 +40,28 @@ func (img *Image) MarshalBinary() ([]byte, error) {
 	if err := img.validate(); err != nil {
 		return nil, opErr(OpEncode, img, err)
 	}
+	// The attributes but the queue bytes as netlink TLVs, packed; the
+	// queue bytes are copied once, into the frame.
+	meta := *img
+	meta.RecvQueue, meta.SendUnacked, meta.SendUnsent = nil, nil, nil
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.LittleEndian
-	encodeSession(ae, img)
-	payload, err := ae.Encode()
+	encodeSession(ae, &meta)
+	tlv, err := ae.Encode()
 	if err != nil {
 		return nil, opErr(OpEncode, img, err)
 	}
-	b := make([]byte, frameHdrLen, frameHdrLen+len(payload))
+	queues := len(img.RecvQueue) + len(img.SendUnacked) + len(img.SendUnsent)
+	b := make([]byte, frameHdrLen, frameHdrLen+len(tlv)+queues+3*8*(queues/tcptakeh.ChunkMax+1))
+	if b, err = pack(b, img, tlv); err != nil {
+		return nil, opErr(OpEncode, img, err)
+	}
+	payload := b[frameHdrLen:]
 	copy(b, frameMagic)
-	binary.BigEndian.PutUint16(b[4:], frameVersion)
+	binary.BigEndian.PutUint16(b[4:], framePacked)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(payload)))
 	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(payload, castagnoli))
-	return append(b, payload...), nil
+	return b, nil
 }
 
 // UnmarshalBinary decodes one frame into img. Trailing bytes are an error.
@@ -62,7 +73,7 @@ func (img *Image) UnmarshalBinary(b []byte) error {
 	if len(b)-frameHdrLen != n {
 		return badImage("frame holds %d payload bytes, header says %d", len(b)-frameHdrLen, n)
 	}
-	return img.decodePayload(b[frameHdrLen:], binary.BigEndian.Uint32(b[12:]))
+	return img.decodePayload(b[:frameHdrLen], b[frameHdrLen:])
 }
 
 // WriteImage writes img as one frame to w.
@@ -100,7 +111,7 @@ func ReadImage(r io.Reader) (*Image, error) {
 		return nil, err
 	}
 	img := new(Image)
-	if err := img.decodePayload(payload, binary.BigEndian.Uint32(hdr[12:])); err != nil {
+	if err := img.decodePayload(hdr[:], payload); err != nil {
 		return nil, err
 	}
 	return img, nil
@@ -128,8 +139,8 @@ func checkHeader(b []byte) (int, error) {
 	if !bytes.Equal(b[:4], []byte(frameMagic)) {
 		return 0, badImage("bad magic %q, not a tcptake image", b[:4])
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != frameVersion {
-		return 0, badImage("image version %d, this build reads version %d", v, frameVersion)
+	if v := binary.BigEndian.Uint16(b[4:]); v != frameVersion && v != framePacked {
+		return 0, badImage("image version %d, this build reads versions %d and %d", v, frameVersion, framePacked)
 	}
 	if f := binary.BigEndian.Uint16(b[6:]); f != 0 {
 		return 0, badImage("unknown frame flags %#x", f)
@@ -141,9 +152,16 @@ func checkHeader(b []byte) (int, error) {
 	return int(n), nil
 }
 
-func (img *Image) decodePayload(payload []byte, crc uint32) error {
-	if got := crc32.Checksum(payload, castagnoli); got != crc {
+// decodePayload decodes the payload of a frame whose header hdr checked.
+func (img *Image) decodePayload(hdr, payload []byte) error {
+	if got, crc := crc32.Checksum(payload, castagnoli), binary.BigEndian.Uint32(hdr[12:]); got != crc {
 		return badImage("CRC32C mismatch (header %#08x, payload %#08x): corrupted", crc, got)
+	}
+	if binary.BigEndian.Uint16(hdr[4:]) == framePacked {
+		var err error
+		if payload, err = unpack(payload); err != nil {
+			return badImage("%v", err)
+		}
 	}
 	ad, err := netlink.NewAttributeDecoder(payload)
 	if err != nil {

@@ -19,14 +19,18 @@ import (
 func (s *Session) Get() (*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fd < 0 || s.started {
+	if !s.open() || s.started {
 		return nil, opErr(OpGet, s, errors.New("session is not stopped"))
 	}
 	if s.img != nil { // restored: its send queue is still to be written
 		img := *s.img
 		return &img, nil
 	}
-	img, err := getImage(s.fd, s.tuple)
+	var img *Image
+	err := s.sock(func(fd int) (err error) {
+		img, err = getImage(fd, s.tuple)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +77,7 @@ func getImage(fd int, t Tuple) (*Image, error) {
 	if err != nil {
 		return fail("getsockopt TCP_QUEUE_SEQ", err)
 	}
-	sndq, err := peekQueue(fd, tcpSendQueue, outq)
+	sndq, err := peekQueue(fd, outq)
 	if err != nil {
 		return fail("recv send queue", err)
 	}
@@ -85,7 +89,7 @@ func getImage(fd int, t Tuple) (*Image, error) {
 	if err != nil {
 		return fail("ioctl SIOCINQ", err)
 	}
-	rcvq, err := peekQueue(fd, tcpRecvQueue, inq)
+	rcvq, err := peekQueue(fd, inq)
 	if err != nil {
 		return fail("recv receive queue", err)
 	}
@@ -203,14 +207,12 @@ func CheckpointAll(ctx context.Context, conns []syscall.Conn, o *Options) (imgs 
 
 // moduleCheckpoint is one atomic GET of conn's session, buffers included.
 func moduleCheckpoint(ctx context.Context, mc *Client, conn syscall.Conn) (*Image, error) {
-	fd, err := dupConn(conn)
+	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, opErr(OpCheckpoint, nil, err)
 	}
-	s := &Session{fd: fd}
-	err = s.check()
-	unix.Close(fd)
-	if err != nil {
+	s := &Session{fd: -1, rc: rc}
+	if err := s.sock(s.check); err != nil {
 		return nil, err
 	}
 	img, err := mc.Get(ctx, s.tuple, true)

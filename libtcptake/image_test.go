@@ -272,6 +272,13 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:40])
 	f.Add([]byte(frameMagic))
+	f.Add(frame(func() []byte { // version 1
+		ae := netlink.NewAttributeEncoder()
+		ae.ByteOrder = binary.LittleEndian
+		encodeSession(ae, fullImage())
+		b, _ := ae.Encode()
+		return b
+	}()))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var img Image
 		if err := img.UnmarshalBinary(b); err != nil {
@@ -293,4 +300,49 @@ func FuzzDecodeImage(f *testing.F) {
 			t.Fatalf("unstable round trip (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestImagePacked checks that version 2 frames (MarshalBinary) and
+// version 1 frames of the same image decode to it, and that a typical
+// session (IPv4, established, timestamps, window scaling, SACK, the
+// window, keepalive, a byte of application state) costs at most 128
+// bytes beyond its queue bytes.
+func TestImagePacked(t *testing.T) {
+	typical := &Image{
+		Tuple: Tuple{Local: netip.MustParseAddrPort("192.0.2.100:9000"),
+			Remote: netip.MustParseAddrPort("192.0.2.1:45678")},
+		State: StateEstablished, SndUna: 0x8a3c1f20, SndNxt: 0x8a3c1f20 + 4096, WriteSeq: 0x8a3c1f20 + 4096,
+		RcvNxt: 0x1b2c3d4e, RecvQueue: pattern(4096, 1), SendUnacked: pattern(4096, 2),
+		Options: OptSACK | OptTimestamps | OptWScale, MSSClamp: 1448, SndWScale: 7, RcvWScale: 7,
+		TSVal:    0x12345678,
+		Window:   &Window{SndWl1: 0x1b2c2d4e, SndWnd: 64256, MaxWindow: 64256, RcvWnd: 65152, RcvWup: 0x1b2c3d4e},
+		Sock:     SockOpts{NoDelay: true, KeepAlive: true, KeepIdle: 15, KeepIntvl: 15, KeepCnt: 9},
+		AppState: []byte{1}, CaptureTime: time.Unix(1800000000, 987654321).UTC(), Generation: 1,
+	}
+	for name, img := range map[string]*Image{"typical": typical, "full": fullImage()} {
+		t.Run(name, func(t *testing.T) {
+			v2, err := img.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := binary.BigEndian.Uint16(v2[4:]); v != framePacked {
+				t.Fatalf("MarshalBinary wrote version %d, want %d", v, framePacked)
+			}
+			v1 := frame(payloadOf(t, func(ae *netlink.AttributeEncoder) { encodeSession(ae, img) }))
+			for version, b := range map[int][]byte{1: v1, 2: v2} {
+				var got Image
+				if err := got.UnmarshalBinary(b); err != nil {
+					t.Fatalf("version %d: %v", version, err)
+				}
+				if diff := cmp.Diff(img, &got, imageCmp...); diff != "" {
+					t.Fatalf("version %d: decoded image differs (-want +got):\n%s", version, diff)
+				}
+			}
+			queues := len(img.RecvQueue) + len(img.SendUnacked) + len(img.SendUnsent)
+			t.Logf("%s: %d bytes beyond the queues (version 1: %d)", name, len(v2)-queues, len(v1)-queues)
+			if name == "typical" && len(v2)-queues > 128 {
+				t.Fatalf("%d bytes beyond the queues, want at most 128", len(v2)-queues)
+			}
+		})
+	}
 }

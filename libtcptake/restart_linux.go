@@ -47,7 +47,7 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 	for _, s := range ss {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.fd < 0 || s.started {
+		if !s.open() || s.started {
 			return nil, opErr(OpRestart, s, errors.New("session is not stopped"))
 		}
 	}
@@ -60,24 +60,29 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 		leaveRepair(ctx, f, group, failed)
 	}
 	conns = make([]*net.TCPConn, len(ss))
-	errs := make([]error, 0, len(failed))
+	errs := make([]error, len(ss))
 	for i, s := range ss {
-		if err := failed[s]; err != nil {
-			errs = append(errs, err)
+		if err := failed[s]; err != nil { // here: abort makes sockets (see shares)
+			errs[i] = err
 			s.abort(ctx)
-			continue
+		}
+	}
+	parallel(len(ss), func(i int) {
+		s := ss[i]
+		if errs[i] != nil {
+			return
 		}
 		c, err := s.resume()
 		if err != nil {
-			errs = append(errs, err)
+			errs[i] = err
 			if c != nil {
 				c.SetLinger(0) // close with a RST: the peer must not wait
 				c.Close()
 			}
-			continue
+			return
 		}
 		conns[i] = c
-	}
+	})
 	return conns, errors.Join(errs...)
 }
 
@@ -134,21 +139,6 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	if len(live) == 0 {
 		return
 	}
-	off := func(mode int) {
-		for _, s := range live {
-			if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
-				continue
-			}
-			if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode); err != nil {
-				failed[s] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
-				continue
-			}
-			s.started = true
-			if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
-				unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0)
-			}
-		}
-	}
 	// A freeze that expired already is no reason to fail. A freeze that
 	// cannot be lifted fails its sessions: they can send nothing.
 	thaw := func(kick bool) {
@@ -162,17 +152,44 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			}
 		}
 	}
-	if moduleOf(f) != nil {
-		off(unix.TCP_REPAIR_OFF_NO_WP)
-		thaw(true)
-		return
+	module := moduleOf(f) != nil
+	if !module {
+		thaw(false)
 	}
-	thaw(false)
-	off(unix.TCP_REPAIR_OFF)
-	for _, s := range live {
-		if failed[s] == nil {
-			pushPending(s.fd)
+	errs := make([]error, len(live))
+	parallel(len(live), func(i int) {
+		s := live[i]
+		if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
+			return
 		}
+		// Leaving repair sends a window probe, except with the module
+		// (its kick follows the thaw) and before a restored session's
+		// first data segment, which carries the same ACK and window (a
+		// peer whose window was closed still gets the probe: its answer
+		// opens ours).
+		mode := unix.TCP_REPAIR_OFF
+		if module || len(s.pending) > 0 && (s.img.Window == nil || s.img.Window.SndWnd > 0) {
+			mode = unix.TCP_REPAIR_OFF_NO_WP
+		}
+		if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
+			errs[i] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
+			return
+		}
+		s.started = true
+		if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
+			s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0) })
+		}
+		if !module && s.orig != nil { // a restored session's sends follow in resume
+			s.sock(pushPending)
+		}
+	})
+	for i, err := range errs {
+		if err != nil {
+			failed[live[i]] = err
+		}
+	}
+	if module {
+		thaw(true)
 	}
 }
 
@@ -242,8 +259,8 @@ func probePeers(ctx context.Context, ss []*Session, note func(*Session, Segment)
 		ss[0].opts.logger().Warn("tcptake: cannot probe the peers", "err", err)
 		return
 	}
-	defer pc.Close()
 	probeAll(ctx, pc, ss, note, probeWait(ctx, &ss[0].opts))
+	go pc.Close() // a packet socket's close waits for an RCU grace period
 }
 
 // probeAll sends each session's peer a window probe, and again to the
@@ -256,12 +273,21 @@ func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Se
 	}
 	deadline := time.Now().Add(wait)
 	interval := probeInterval
+	// The raw sockets are made here, in the caller's network namespace
+	// (see shares), and shared.
+	var raw rawSockets
+	defer raw.Close()
+	if err := raw.open(sessionTuples(ss)); err != nil {
+		ss[0].opts.logger().Warn("tcptake: probe", "err", err)
+	}
 	for pending := ss; len(pending) > 0 && ctx.Err() == nil; interval = min(2*interval, maxProbeInterval) {
-		for _, s := range pending {
-			if err := probePeer(s.tuple, s.img); err != nil {
-				s.opts.logger().Warn("tcptake: probe", "session", s.tuple, "err", err)
+		shares(len(pending), func(lo, hi int) {
+			for _, s := range pending[lo:hi] {
+				if err := raw.send(probeSegment(s.tuple, s.img)); err != nil {
+					s.opts.logger().Warn("tcptake: probe", "session", s.tuple, "err", err)
+				}
 			}
-		}
+		})
 		left := time.Until(deadline)
 		if left <= 0 {
 			return
@@ -303,8 +329,7 @@ func (s *Session) rebuild(ack uint32) error {
 // reset sets the socket of a restored session again, from img: the old
 // one, in repair mode, closes silently.
 func (s *Session) reset(img *Image) error {
-	unix.Close(s.fd)
-	s.fd = -1
+	s.closeSocket()
 	return s.set(img)
 }
 
@@ -323,20 +348,31 @@ func (s *Session) reset(img *Image) error {
 //     the retransmission timer show them lost.
 //
 // The unsent bytes are sent as new data at resume, without waiting.
+//
+// Set made the send buffer large enough for all of them (fitSendBuffer).
 func (s *Session) queueSend() error {
 	img := s.img
-	if err := fitSendBuffer(s.fd, len(img.SendUnacked)+len(img.SendUnsent)); err != nil {
-		return sockErr(OpRestart, s, "setsockopt SO_SNDBUFFORCE", err)
-	}
-	s.pending = append([]byte(nil), img.SendUnsent...)
 	if len(img.SendUnacked) <= firstFlight(img) {
-		s.pending = append(append([]byte(nil), img.SendUnacked...), img.SendUnsent...)
+		s.pending = concat(img.SendUnacked, img.SendUnsent)
 		return nil
 	}
-	if err := writeQueue(s.fd, tcpSendQueue, img.SendUnacked); err != nil {
+	s.pending = img.SendUnsent
+	if err := s.sock(func(fd int) error { return writeQueue(fd, tcpSendQueue, img.SendUnacked) }); err != nil {
 		return sockErr(OpRestart, s, "write send queue", err)
 	}
 	return nil
+}
+
+// concat is a followed by b, without a copy when one is empty (pending
+// bytes are only read).
+func concat(a, b []byte) []byte {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	return append(append(make([]byte, 0, len(a)+len(b)), a...), b...)
 }
 
 // firstFlight is how many bytes a socket restored from img sends at once:
@@ -371,11 +407,11 @@ func (s *Session) receiveFIN() error {
 	if err := injectFIN(s.tuple, s.img); err != nil {
 		return opErr(OpRestart, s, err)
 	}
-	if err := waitState(s.fd, StateCloseWait); err != nil {
+	if err := s.sock(func(fd int) error { return waitState(fd, StateCloseWait) }); err != nil {
 		return opErr(OpRestart, s, err)
 	}
 	if w := s.img.Window; w != nil {
-		if err := setRepairWindow(s.fd, w); err != nil {
+		if err := s.sock(func(fd int) error { return setRepairWindow(fd, w) }); err != nil {
 			return sockErr(OpRestart, s, "setsockopt TCP_REPAIR_WINDOW", err)
 		}
 	}
@@ -408,15 +444,16 @@ const stateWait = time.Second
 // pushPending sends what the freeze held back in the socket's queue (a
 // transmission dropped by the freeze leaves the bytes unsent until a
 // timer): setting TCP_NODELAY pushes pending frames.
-func pushPending(fd int) {
+func pushPending(fd int) error {
 	nodelay, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
 	if err != nil {
-		return
+		return err
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	if nodelay == 0 {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 0)
 	}
+	return nil
 }
 
 // probeWait is how long Restart waits for peers to answer the window probe.
@@ -431,32 +468,26 @@ func probeWait(ctx context.Context, o *Options) time.Duration {
 	return d
 }
 
-// resume hands a session out of repair mode to the Go runtime. A restored
-// session's remaining bytes go into its send queue first, without waiting
-// for the peer (sendPending).
+// resume hands a session out of repair mode to the application. A
+// restored session's remaining bytes go into its send queue first, without
+// waiting for the peer (sendPending); its conn is the one Set made.
 func (s *Session) resume() (*net.TCPConn, error) {
 	if s.orig != nil {
-		unix.Close(s.fd)
-		s.fd = -1
+		s.rc = nil
 		s.opts.logger().Debug("tcptake: restarted", "session", s.tuple)
 		return s.orig, nil
 	}
+	conn := s.conn
+	s.conn, s.rc = nil, nil
 	if len(s.pending) > 0 {
-		if err := sendPending(s.fd, s.pending); err != nil {
-			return nil, sockErr(OpRestart, s, "write (the restored send queue)", err)
+		if err := connFD(conn, func(fd int) error { return sendPending(fd, s.pending) }); err != nil {
+			return conn, sockErr(OpRestart, s, "write (the restored send queue)", err)
 		}
 		s.pending = nil
 	}
-	f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())
-	c, err := net.FileConn(f)
-	f.Close()
-	s.fd = -1
-	if err != nil {
-		return nil, opErr(OpRestart, s, err)
-	}
-	conn := c.(*net.TCPConn)
-	// After FileConn, which turns TCP_NODELAY and keepalive on.
-	if err := setConnOpts(conn, s.tuple.Is6(), &s.img.Sock); err != nil {
+	// The buffer sizes the application locked, after the queues (the
+	// other options were set in Set).
+	if err := connFD(conn, func(fd int) error { return setSockOpts(fd, s.tuple.Is6(), &s.img.Sock, true) }); err != nil {
 		return conn, opErr(OpRestart, s, err)
 	}
 	if s.img.State.finSent() {
@@ -475,15 +506,13 @@ func (s *Session) resume() (*net.TCPConn, error) {
 // for the tuple now — answers with a RST. The peer learns at once that the
 // session is gone instead of waiting on it.
 func (s *Session) abort(ctx context.Context) {
-	if s.fd >= 0 {
-		if s.orig != nil {
-			// An application's session: live again, so that closing its
-			// conn (the application's to close) ends it with a FIN or RST.
-			unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF_NO_WP)
-		}
-		unix.Close(s.fd)
-		s.fd = -1
+	if s.orig != nil && s.rc != nil {
+		// An application's session: live again, so that closing its
+		// conn (the application's to close) ends it with a FIN or RST.
+		s.sock(repairOffNoProbe)
+		s.rc = nil
 	}
+	s.closeSocket()
 	s.started = true
 	s.freezer.Thaw(context.WithoutCancel(ctx), s.tuple, false)
 	img := s.img

@@ -7,6 +7,7 @@ package libtcptake
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"os"
 	"time"
@@ -31,7 +32,28 @@ func openPeerCapture() (*peerCapture, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET (learning the peer's position needs CAP_NET_RAW)", err)
 	}
+	// Room for the answers of a large batch (the default buffer drops
+	// some, and their probes go again a round later), and only incoming
+	// packets, their headers: best effort, peerAcks filters anyway.
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{
+		Len: uint16(len(incomingHeaders)), Filter: &incomingHeaders[0]})
 	return &peerCapture{fd: fd}, nil
+}
+
+// SKF_AD_OFF + SKF_AD_PKTTYPE: a classic BPF load of the packet type.
+const (
+	skfAdOff     = 0xfffff000
+	skfAdPktType = 4
+)
+
+// incomingHeaders is a classic BPF program that drops the packets the
+// node sends and keeps the first 128 bytes of the others.
+var incomingHeaders = []unix.SockFilter{
+	{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdPktType},
+	{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.PACKET_OUTGOING, Jt: 1},
+	{Code: unix.BPF_RET | unix.BPF_K, K: 128},
+	{Code: unix.BPF_RET | unix.BPF_K, K: 0},
 }
 
 func (c *peerCapture) Close() error { return unix.Close(c.fd) }
@@ -49,12 +71,14 @@ func (c *peerCapture) peerSegments(ctx context.Context, ts []Tuple, wait time.Du
 	deadline := time.Now().Add(wait)
 	buf := make([]byte, 128) // IP and TCP headers are enough
 	for acked < len(want) && ctx.Err() == nil {
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
-		}
+		// Answers that arrived are read even past the deadline: a large
+		// batch's take longer to read than to come.
 		n, from, err := unix.Recvfrom(c.fd, buf, 0)
 		if err == unix.EAGAIN {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
 			unix.Poll([]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
 			continue
 		}
@@ -181,12 +205,75 @@ func injectFIN(t Tuple, img *Image) error {
 // most twice a second (tcp_invalid_ratelimit), so a second probe after a
 // lost one would go unanswered; a duplicate data segment is answered
 // every time.
-func probePeer(t Tuple, img *Image) error {
-	return sendSegment(segment{src: t.Local, dst: t.Remote, seq: img.SndUna - 1, ack: img.RcvNxt,
-		flags: tcpACK, window: 0xffff, ifindex: t.IfIndex, payload: []byte{0}})
+func probePeer(t Tuple, img *Image) error { return sendSegment(probeSegment(t, img)) }
+
+func probeSegment(t Tuple, img *Image) segment {
+	return segment{src: t.Local, dst: t.Remote, seq: img.SndUna - 1, ack: img.RcvNxt,
+		flags: tcpACK, window: 0xffff, ifindex: t.IfIndex, payload: []byte{0}}
 }
 
+// sendSegment sends one segment on raw sockets of its own.
 func sendSegment(s segment) error {
+	var r rawSockets
+	defer r.Close()
+	return r.send(s)
+}
+
+// rawSockets send tcptake's own segments: one raw socket per address
+// family, opened on first use and reused (a batch of probes costs one
+// sendto each).
+type rawSockets struct {
+	fds [2]int // AF_INET, AF_INET6; 0: not open
+	// opened: the sockets were opened beforehand, none is opened on use
+	// (from goroutines that may be in another network namespace).
+	opened bool
+}
+
+// open opens the sockets for the families of ts, here, and no more later.
+func (r *rawSockets) open(ts []Tuple) error {
+	var errs []error
+	for _, t := range ts {
+		if _, err := r.socket(t.Is6()); err != nil && len(errs) == 0 {
+			errs = append(errs, err)
+		}
+	}
+	r.opened = true
+	return errors.Join(errs...)
+}
+
+func (r *rawSockets) Close() {
+	for i, fd := range r.fds {
+		if fd > 0 {
+			unix.Close(fd)
+			r.fds[i] = 0
+		}
+	}
+}
+
+func (r *rawSockets) socket(v6 bool) (int, error) {
+	i, fam := 0, unix.AF_INET
+	if v6 {
+		i, fam = 1, unix.AF_INET6
+	}
+	if r.fds[i] > 0 {
+		return r.fds[i], nil
+	}
+	if r.opened {
+		return -1, errors.New("no raw socket for the address family")
+	}
+	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return -1, os.NewSyscallError("socket raw (tcptake's own segments need CAP_NET_RAW)", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, tcptakeh.BypassMark); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt SO_MARK", err)
+	}
+	r.fds[i] = fd
+	return fd, nil
+}
+
+func (r *rawSockets) send(s segment) error {
 	tcp := make([]byte, 20, 20+len(s.payload))
 	binary.BigEndian.PutUint16(tcp[0:], s.src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], s.dst.Port())
@@ -201,11 +288,9 @@ func sendSegment(s segment) error {
 
 	var (
 		pkt []byte
-		fam = unix.AF_INET
 		sa  unix.Sockaddr
 	)
 	if s.dst.Addr().Is6() {
-		fam = unix.AF_INET6
 		pkt = make([]byte, 40, 40+len(tcp))
 		pkt[0] = 6 << 4
 		binary.BigEndian.PutUint16(pkt[4:], uint16(len(tcp)))
@@ -225,13 +310,9 @@ func sendSegment(s segment) error {
 	}
 	pkt = append(pkt, tcp...)
 
-	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	fd, err := r.socket(s.dst.Addr().Is6())
 	if err != nil {
-		return os.NewSyscallError("socket raw (tcptake's own segments need CAP_NET_RAW)", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, tcptakeh.BypassMark); err != nil {
-		return os.NewSyscallError("setsockopt SO_MARK", err)
+		return err
 	}
 	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
 		return os.NewSyscallError("sendto", err)

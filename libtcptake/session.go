@@ -12,7 +12,9 @@ package libtcptake
 import (
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -20,9 +22,16 @@ import (
 // dropped: an application's session stopped by Stop, or one recreated from
 // an image by Set. Its methods are safe for concurrent use.
 type Session struct {
-	mu      sync.Mutex
-	tuple   Tuple
-	fd      int // our own descriptor of the socket; -1 once closed
+	mu    sync.Mutex
+	tuple Tuple
+	fd    int // a restored session's descriptor while Set builds it; else -1
+	// rc is the session's socket once it is a conn: the application's
+	// (Stop), borrowed, not duplicated (10,000 sessions must not need
+	// 20,000 descriptors), or conn's. nil once released or restarted.
+	rc syscall.RawConn
+	// conn is a restored session's socket, a conn from the end of Set
+	// on, so that Restart does not pay for the runtime's registration.
+	conn    *net.TCPConn
 	opts    Options
 	freezer Freezer
 	orig    *net.TCPConn // the application's conn (Stop), if it was one
@@ -91,3 +100,50 @@ func copyOpts(o *Options) Options {
 	}
 	return *o
 }
+
+// open reports whether the session still has its socket.
+func (s *Session) open() bool { return s.fd >= 0 || s.rc != nil }
+
+// sock runs f on the session's socket: a restored session's descriptor,
+// or the application's, through its RawConn, which keeps the descriptor
+// from being closed while f runs.
+func (s *Session) sock(f func(fd int) error) error {
+	if s.rc == nil {
+		return f(s.fd)
+	}
+	var ferr error
+	if err := s.rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// parallel runs f(0), …, f(n-1) on up to GOMAXPROCS goroutines (see
+// shares).
+func parallel(n int, f func(i int)) {
+	shares(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			f(i)
+		}
+	})
+}
+
+// shares splits [0, n) into up to GOMAXPROCS contiguous shares of at
+// least minShare and runs f on each in a goroutine of its own: per-session
+// work that is mostly the kernel's spreads over the cores. f must make no
+// socket: its goroutines run on threads that need not be in the caller's
+// network namespace (a caller may have locked its thread into another).
+func shares(n int, f func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), (n+minShare-1)/minShare)
+	if w <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range w {
+		wg.Go(func() { f(k*n/w, (k+1)*n/w) })
+	}
+	wg.Wait()
+}
+
+const minShare = 32

@@ -256,7 +256,11 @@ func migrateInPlace(t *testing.T, addr string, mapped bool) {
 
 // blockInput drops TCP segments to port on input, as a lossy path would,
 // until the returned function is called.
-func blockInput(t *testing.T, port int) func() {
+func blockInput(t *testing.T, port int) func() { return blockPort(t, port, 2) }
+
+// blockPort drops TCP segments on input whose port at offset off of the
+// TCP header (0: source, 2: destination) is port.
+func blockPort(t *testing.T, port int, off uint32) func() {
 	t.Helper()
 	c, err := nftables.New()
 	if err != nil {
@@ -268,7 +272,7 @@ func blockInput(t *testing.T, port int) func() {
 	c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}})
@@ -294,12 +298,15 @@ func fdOf(t *testing.T, c *net.TCPConn) int {
 }
 
 func fdTupleOf(c *net.TCPConn) (Tuple, error) {
-	fd, err := dupConn(c)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		return Tuple{}, err
 	}
-	defer unix.Close(fd)
-	return fdTuple(fd)
+	var t Tuple
+	if cerr := rc.Control(func(fd uintptr) { t, err = fdTuple(int(fd)) }); cerr != nil {
+		return Tuple{}, cerr
+	}
+	return t, err
 }
 
 // TestMigrateStates moves the server side of a loopback session in each

@@ -6,6 +6,9 @@ package libtcptake
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,9 +56,7 @@ func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) 
 		s.freezer = freezer
 		if err := s.set(imgs[i]); err != nil {
 			for _, s := range ss[:i+1] {
-				if s.fd >= 0 {
-					unix.Close(s.fd)
-				}
+				s.closeSocket()
 			}
 			thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
 			return nil, err
@@ -161,6 +162,19 @@ func (s *Session) set(img *Image) error {
 			return err
 		}
 	}
+	// Room for the whole send queue, which Restart writes without
+	// waiting for the peer.
+	if err := fitSendBuffer(fd, len(img.SendUnacked)+len(img.SendUnsent)); err != nil {
+		return fail("setsockopt SO_SNDBUFFORCE", err)
+	}
+	if err := s.adopt(); err != nil {
+		return fail("net.FileConn", err)
+	}
+	// After FileConn, which turns TCP_NODELAY and keepalive on; the
+	// buffer sizes wait for the queues (resume).
+	if err := s.sock(func(fd int) error { return setSockOpts(fd, v6, &img.Sock, false) }); err != nil {
+		return fail("setsockopt", err)
+	}
 	s.img = img
 	s.opts.logger().Debug("tcptake: set", "session", t, "state", img.State,
 		"rcvq", len(img.RecvQueue), "sndq", len(s.pending))
@@ -169,3 +183,47 @@ func (s *Session) set(img *Image) error {
 
 // maxUserMSS is the largest TCP_MAXSEG the kernel accepts (MAX_TCP_WINDOW).
 const maxUserMSS = 32767
+
+// closeSocket closes a restored session's socket, silently while it is in
+// repair mode (an application's is the application's to close).
+func (s *Session) closeSocket() error {
+	var err error
+	switch {
+	case s.conn != nil:
+		err = s.conn.Close()
+		s.conn, s.rc = nil, nil
+	case s.fd >= 0:
+		err = unix.Close(s.fd)
+		s.fd = -1
+	}
+	return err
+}
+
+// adopt makes the socket Set built a conn of the Go runtime, before
+// Restart: the runtime's registration (a duplicate, the poller, its
+// default options) is not paid while the service is down.
+func (s *Session) adopt() error {
+	f := os.NewFile(uintptr(s.fd), "tcptake "+s.tuple.String())
+	c, err := net.FileConn(f)
+	f.Close()
+	s.fd = -1
+	if err != nil {
+		return err
+	}
+	s.conn = c.(*net.TCPConn)
+	s.rc, err = s.conn.SyscallConn()
+	return err
+}
+
+// connFD runs f on conn's descriptor.
+func connFD(conn syscall.Conn, f func(fd int) error) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}

@@ -3,7 +3,6 @@ package libtcptake
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -106,11 +105,9 @@ func setQueueSeq(fd, q int, seq uint32) error {
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ, int(int32(seq)))
 }
 
-// peekQueue selects queue q and copies its n bytes without consuming them.
-func peekQueue(fd, q, n int) ([]byte, error) {
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, q); err != nil {
-		return nil, err
-	}
+// peekQueue copies the n bytes of the queue queueSeq selected without
+// consuming them.
+func peekQueue(fd, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -201,8 +198,9 @@ func getSockOpts(fd int, v6 bool) SockOpts {
 }
 
 // setSockOpts applies so to a restored socket: TCP_NODELAY and keepalive
-// always, the others when the image has them.
-func setSockOpts(fd int, v6 bool, so *SockOpts) error {
+// always, the others when the image has them; the buffer sizes only with
+// buffers, and only them (they are set after the queues are).
+func setSockOpts(fd int, v6 bool, so *SockOpts, buffers bool) error {
 	type opt struct {
 		level, name, val int
 		when             bool
@@ -227,7 +225,8 @@ func setSockOpts(fd int, v6 bool, so *SockOpts) error {
 			opt{unix.IPPROTO_IP, unix.IP_TTL, int(so.TTL), so.TTL != 0})
 	}
 	for _, o := range opts {
-		if !o.when {
+		buf := o.level == unix.SOL_SOCKET && (o.name == unix.SO_RCVBUF || o.name == unix.SO_SNDBUF)
+		if !o.when || buf != buffers {
 			continue
 		}
 		if err := unix.SetsockoptInt(fd, o.level, o.name, o.val); err != nil {
@@ -278,18 +277,6 @@ func addrPortSockaddr(ap netip.AddrPort, scope uint32) unix.Sockaddr {
 	return sa
 }
 
-func setConnOpts(conn *net.TCPConn, v6 bool, so *SockOpts) error {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = setSockOpts(int(fd), v6, so) }); err != nil {
-		return err
-	}
-	return serr
-}
-
 // fitSendBuffer makes the send buffer of fd large enough for n more bytes
 // beside what it holds: a restored session's send queue goes in at once,
 // and must not wait for the peer to acknowledge its first bytes. The new
@@ -319,11 +306,9 @@ func fitSendBuffer(fd, n int) error {
 }
 
 // sendPending writes b into the send queue of the live socket fd
-// (non-blocking), having made room for it: it never waits for the peer.
+// (non-blocking): queueSend made room for it, so it never waits for the
+// peer.
 func sendPending(fd int, b []byte) error {
-	if err := fitSendBuffer(fd, len(b)); err != nil {
-		return err
-	}
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 // directions) and puts its socket in repair mode. conn stays the
 // application's, but must not be used until Restart; a session that moves
 // away ends with Release, then conn.Close (silent: the socket stays in
-// repair mode).
+// repair mode). Stop uses conn's descriptor and does not duplicate it.
 func Stop(ctx context.Context, conn syscall.Conn, o *Options) (*Session, error) {
 	ss, err := StopAll(ctx, []syscall.Conn{conn}, o)
 	if err != nil {
@@ -28,43 +28,36 @@ func Stop(ctx context.Context, conn syscall.Conn, o *Options) (*Session, error) 
 }
 
 // StopAll stops many sessions, freezing them in one batch. On error no
-// session is left stopped.
+// session is left stopped. The sessions use the conns' own descriptors
+// (no duplicates): a conn must stay open until its session is released
+// or restarted.
 func StopAll(ctx context.Context, conns []syscall.Conn, o *Options) ([]*Session, error) {
-	ss := make([]*Session, 0, len(conns))
-	closeAll := func() {
-		for _, s := range ss {
-			unix.Close(s.fd)
-		}
-	}
 	freezer, err := o.getFreezer()
 	if err != nil {
 		return nil, err
 	}
-	for _, conn := range conns {
+	ss := make([]*Session, len(conns))
+	for i, conn := range conns {
 		s := &Session{fd: -1, opts: copyOpts(o), freezer: freezer}
 		s.orig, _ = conn.(*net.TCPConn)
-		if s.fd, err = dupConn(conn); err != nil {
-			closeAll()
+		if s.rc, err = conn.SyscallConn(); err != nil {
 			return nil, opErr(OpStop, nil, err)
 		}
-		ss = append(ss, s)
-		if err := s.check(); err != nil {
-			closeAll()
+		if err := s.sock(s.check); err != nil {
 			return nil, err
 		}
+		ss[i] = s
 	}
 	tuples := sessionTuples(ss)
 	if err := freezeAll(ctx, freezer, tuples); err != nil {
-		closeAll()
 		return nil, err
 	}
 	for i, s := range ss {
-		if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON); err != nil {
+		if err := s.sock(repairOn); err != nil {
 			for _, done := range ss[:i] {
-				unix.SetsockoptInt(done.fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF_NO_WP)
+				done.sock(repairOffNoProbe)
 			}
 			thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
-			closeAll()
 			return nil, sockErr(OpStop, s, "setsockopt TCP_REPAIR", err)
 		}
 	}
@@ -72,25 +65,19 @@ func StopAll(ctx context.Context, conns []syscall.Conn, o *Options) ([]*Session,
 	return ss, nil
 }
 
-func dupConn(conn syscall.Conn) (int, error) {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(f uintptr) {
-		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
-	}
-	return fd, derr
+func repairOn(fd int) error {
+	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON)
 }
 
-// check makes sure the socket is a plain TCP session tcptake can move and
-// reads its tuple.
-func (s *Session) check() error {
-	proto, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+// repairOffNoProbe leaves repair mode without the window probe.
+func repairOffNoProbe(fd int) error {
+	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_OFF_NO_WP)
+}
+
+// check makes sure the socket fd is a plain TCP session tcptake can move
+// and reads its tuple.
+func (s *Session) check(fd int) error {
+	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if err != nil {
 		return sockErr(OpStop, nil, "getsockopt SO_PROTOCOL", err)
 	}
@@ -100,10 +87,13 @@ func (s *Session) check() error {
 	if proto != unix.IPPROTO_TCP {
 		return opErr(OpStop, nil, fmt.Errorf("%w: not a TCP socket", ErrUnsupported))
 	}
-	if s.tuple, err = fdTuple(s.fd); err != nil {
-		return opErr(OpStop, nil, err)
+	var ok bool
+	if s.tuple, ok = connTuple(s.orig); !ok {
+		if s.tuple, err = fdTuple(fd); err != nil {
+			return opErr(OpStop, nil, err)
+		}
 	}
-	info, err := getTCPInfo(s.fd)
+	info, err := getTCPInfo(fd)
 	if err != nil {
 		return sockErr(OpStop, s, "getsockopt TCP_INFO", err)
 	}
@@ -113,22 +103,36 @@ func (s *Session) check() error {
 	return nil
 }
 
+// connTuple is the tuple of c from the addresses the runtime keeps (no
+// system call), when c is a *net.TCPConn whose addresses need no scope.
+func connTuple(c *net.TCPConn) (Tuple, bool) {
+	if c == nil {
+		return Tuple{}, false
+	}
+	la, ok1 := c.LocalAddr().(*net.TCPAddr)
+	ra, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 || la.Zone != "" || ra.Zone != "" {
+		return Tuple{}, false
+	}
+	return Tuple{Local: la.AddrPort(), Remote: ra.AddrPort()}.unmap(), true
+}
+
 // Release closes a stopped session silently (no FIN, no RST: the socket is
-// in repair mode). For a session from Stop, the application closes its
-// conn as well. The freeze stays until Thaw, so late packets of the peer
-// draw no RST while the service address moves.
+// in repair mode). A session from Stop is the application's conn: Release
+// lets it go, and the application's conn.Close closes it. The freeze
+// stays until Thaw, so late packets of the peer draw no RST while the
+// service address moves.
 func (s *Session) Release() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
 		return opErr(OpRelease, s, errors.New("session was restarted"))
 	}
-	if s.fd < 0 {
+	if s.orig != nil { // the application's descriptor: its conn.Close ends it
+		s.rc = nil
 		return nil
 	}
-	err := unix.Close(s.fd)
-	s.fd = -1
-	return opErr(OpRelease, s, err)
+	return opErr(OpRelease, s, s.closeSocket())
 }
 
 // Thaw lifts the session's freeze on this node (after Release, once the

@@ -1,0 +1,840 @@
+//go:build linux
+
+// Package bench is `make bench`: the switchover of N sessions between two
+// node processes over the sync link (package ha, across network
+// namespaces, without the kernel module), next to a plain serial
+// TCP_REPAIR dump → restore loop measured in the same run on the same
+// topology (tests/host/topo), both verified byte for byte both ways.
+//
+//	TCPTAKE_BENCH=1 go test -count=1 -timeout 0 -v -run '^TestBench$' ./tests/bench
+//
+// Environment: BENCH_N (comma-separated session counts, default
+// 1,100,1000), BENCH_REPEATS (3), BENCH_PINGERS (8), BENCH_OUT (the
+// directory for bench.md and bench.svg, /tmp/tcptake-bench). Progress goes
+// to stderr; the result lines "bench: N=<n> <figure>=<min/median/max>
+// baseline=<min/median/max> ratio=<median/median>" to stdout.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcptake/tcptake/ha"
+	"github.com/tcptake/tcptake/libtcptake"
+	"github.com/tcptake/tcptake/tests/host/topo"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(clientEnv) != "" {
+		if err := clientMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench clients:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if conf := os.Getenv(nodeEnv); conf != "" {
+		if err := nodeMain(conf); err != nil {
+			fmt.Fprintln(os.Stderr, "bench node:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Ports on the service address: the nodes' hold and echo services, and
+// the baseline's.
+const (
+	nodeHold, nodeEcho   = 9000, 9001
+	plainHold, plainEcho = 9100, 9101
+)
+
+var vip = topo.VIP4
+
+func vipAddr(port int) string { return netip.AddrPortFrom(vip, uint16(port)).String() }
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func TestBench(t *testing.T) {
+	if os.Getenv("TCPTAKE_BENCH") != "1" {
+		t.Skip("make bench only (TCPTAKE_BENCH=1, as root)")
+	}
+	os.Setenv(topo.EnvVar, "1")
+	var ns []int
+	for _, f := range strings.Split(cmp(os.Getenv("BENCH_N"), "1,100,1000"), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			t.Fatalf("BENCH_N: %q is not a session count", f)
+		}
+		ns = append(ns, n)
+	}
+	repeats, pingers := envInt("BENCH_REPEATS", 3), envInt("BENCH_PINGERS", 8)
+	out := cmp(os.Getenv("BENCH_OUT"), "/tmp/tcptake-bench")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	tp := topo.New(t)
+	for _, n := range []*topo.Netns{tp.Cli, tp.Act, tp.Sby} {
+		n.Run("sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000",
+			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535")
+	}
+	b := &bench{t: t, tp: tp, out: out, pingers: pingers, results: map[int]*results{}}
+	b.startNodes()
+	b.cli = b.startClients()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	progress("kernel %s, N %v, %d repeats, %d pingers; nodes act pid %d, sby pid %d",
+		strings.TrimSpace(string(kernel)), ns, repeats, pingers, b.nodes[tp.Act].cmd.Process.Pid, b.nodes[tp.Sby].cmd.Process.Pid)
+	for _, n := range ns {
+		r := &results{}
+		b.results[n] = r
+		for i := range repeats {
+			progress("N=%d run %d/%d: baseline (plain loop)", n, i+1, repeats)
+			if err := b.plainRun(n, r); err != nil {
+				t.Fatalf("N=%d baseline: %v", n, err)
+			}
+			progress("N=%d run %d/%d: tcptake switchover %s → %s", n, i+1, repeats, b.active.Role, b.other().Role)
+			if err := b.tcptakeRun(n, r); err != nil {
+				t.Fatalf("N=%d tcptake: %v", n, err)
+			}
+		}
+		b.report(n)
+	}
+	b.writeTable(ns, strings.TrimSpace(string(kernel)))
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+type bench struct {
+	t       *testing.T
+	tp      *topo.Topology
+	out     string
+	pingers int
+	nodes   map[*topo.Netns]*nodeProc
+	active  *topo.Netns // holds the service address; its node is the active
+	cli     *clientProc
+	results map[int]*results
+}
+
+func (b *bench) other() *topo.Netns {
+	if b.active == b.tp.Act {
+		return b.tp.Sby
+	}
+	return b.tp.Act
+}
+
+type nodeProc struct {
+	cmd   *exec.Cmd
+	sock  string
+	lines chan nodeStats
+}
+
+func (b *bench) startNodes() {
+	t := b.t
+	dir := t.TempDir()
+	keys := map[*topo.Netns]string{}
+	pubs := map[*topo.Netns]string{}
+	for _, n := range []*topo.Netns{b.tp.Act, b.tp.Sby} {
+		keys[n] = filepath.Join(dir, n.Role+".key")
+		pub, err := ha.GenerateKey(keys[n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs[n] = ha.FormatPublicKey(pub)
+	}
+	b.nodes = map[*topo.Netns]*nodeProc{}
+	sync := topo.ActAddr4.String() + ":7000"
+	for _, n := range []*topo.Netns{b.tp.Act, b.tp.Sby} {
+		peer := b.tp.Sby
+		cfg := nodeConfig{Role: "active", Key: keys[n], SyncListen: sync, Control: filepath.Join(dir, n.Role+".sock"),
+			VIP: netip.PrefixFrom(vip, 24).String() + "@" + topo.Dev, Hold: vipAddr(nodeHold), Echo: vipAddr(nodeEcho)}
+		if n == b.tp.Sby {
+			peer = b.tp.Act
+			cfg.Role, cfg.SyncListen, cfg.SyncPeer = "standby", "", sync
+		}
+		cfg.PeerKey = pubs[peer]
+		conf, _ := json.Marshal(cfg)
+		cmd := n.Command(context.Background(), os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), nodeEnv+"="+string(conf))
+		logf, err := os.Create(filepath.Join(b.out, "node-"+n.Role+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = logf
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &nodeProc{cmd: cmd, sock: cfg.Control, lines: make(chan nodeStats, 16)}
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				var s nodeStats
+				if json.Unmarshal(sc.Bytes(), &s) == nil {
+					p.lines <- s
+				}
+			}
+			close(p.lines)
+		}()
+		t.Cleanup(func() {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+			logf.Close()
+		})
+		b.nodes[n] = p
+		if _, err := p.next(); err != nil { // ready
+			t.Fatalf("node %s: %v", n.Role, err)
+		}
+	}
+	b.active = b.tp.Act
+	b.waitFor("the sync link", 20*time.Second, func() bool {
+		s, err := b.nodes[b.tp.Act].status()
+		return err == nil && s.Peer != nil
+	})
+}
+
+// clientProc is the clients' process in the client's namespace.
+type clientProc struct {
+	in  *json.Encoder
+	out *json.Decoder
+}
+
+func (b *bench) startClients() *clientProc {
+	cmd := b.tp.Cli.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), clientEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+	})
+	return &clientProc{in: json.NewEncoder(in), out: json.NewDecoder(bufio.NewReader(out))}
+}
+
+func (c *clientProc) do(cmd clientCmd) (*clientReply, error) {
+	if err := c.in.Encode(cmd); err != nil {
+		return nil, err
+	}
+	var r clientReply
+	if err := c.out.Decode(&r); err != nil {
+		return nil, fmt.Errorf("clients: %w", err)
+	}
+	if r.Err != "" {
+		return &r, fmt.Errorf("clients: %s: %s", cmd.Op, r.Err)
+	}
+	return &r, nil
+}
+
+// open opens n held sessions to the hold port and the pingers' to the
+// echo port.
+func (c *clientProc) open(hold, echo, n, pingers int) error {
+	_, err := c.do(clientCmd{Op: "open", Hold: vipAddr(hold), Echo: vipAddr(echo), N: n, Pingers: pingers})
+	return err
+}
+
+// collect waits for every session's check and returns when the last
+// in-flight bytes arrived and the pingers' stalls.
+func (c *clientProc) collect() (time.Time, []time.Duration, error) {
+	r, err := c.do(clientCmd{Op: "collect"})
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	stalls := make([]time.Duration, len(r.Stalls))
+	for i, s := range r.Stalls {
+		stalls[i] = time.Duration(s)
+	}
+	return time.Unix(0, r.LastArrival), stalls, nil
+}
+
+func (p *nodeProc) next() (nodeStats, error) {
+	select {
+	case s, ok := <-p.lines:
+		if !ok {
+			return s, fmt.Errorf("node exited")
+		}
+		return s, nil
+	case <-time.After(time.Minute):
+		return nodeStats{}, fmt.Errorf("node silent for a minute")
+	}
+}
+
+// signal sends sig and returns the node's answer line.
+func (p *nodeProc) signal(sig syscall.Signal) (nodeStats, error) {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return nodeStats{}, err
+	}
+	return p.next()
+}
+
+func (p *nodeProc) control(op string) (*ha.ControlResponse, error) {
+	c, err := net.Dial("unix", p.sock)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, `{"op":%q}`+"\n", op); err != nil {
+		return nil, err
+	}
+	var resp ha.ControlResponse
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return nil, err
+	}
+	if resp.Error != "" {
+		return &resp, fmt.Errorf("%s: %s", op, resp.Error)
+	}
+	return &resp, nil
+}
+
+func (p *nodeProc) status() (*ha.Status, error) {
+	r, err := p.control("status")
+	if err != nil {
+		return nil, err
+	}
+	return r.Status, nil
+}
+
+// peakRSS is the node's VmHWM in MiB.
+func (p *nodeProc) peakRSS() float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
+}
+
+func (b *bench) waitFor(what string, d time.Duration, ok func() bool) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holdInFlight makes the server's data of the sessions from ns (ports
+// nodeHold and plainHold) vanish before the client's stack: the bytes
+// are sent but never acknowledged. The drop matches ns's MAC address, so
+// the same session's bytes from the other node pass.
+func (b *bench) holdInFlight(from *topo.Netns) {
+	var links []struct {
+		Address string `json:"address"`
+	}
+	json.Unmarshal([]byte(from.Run("ip", "-j", "link", "show", topo.Dev)), &links)
+	if len(links) != 1 {
+		b.t.Fatalf("no MAC address of %s", from.Name)
+	}
+	rules := fmt.Sprintf(`table inet ttbench
+delete table inet ttbench
+table inet ttbench {
+	chain in {
+		type filter hook input priority -300; policy accept;
+		ether saddr %s tcp sport { %d, %d } drop
+	}
+}
+`, links[0].Address, nodeHold, plainHold)
+	f := filepath.Join(b.t.TempDir(), "hold.nft")
+	os.WriteFile(f, []byte(rules), 0o644)
+	b.tp.Cli.Run("nft", "-f", f)
+}
+
+// letThrough removes holdInFlight's drop.
+func (b *bench) letThrough() {
+	b.tp.Cli.Try("nft", "delete", "table", "inet", "ttbench")
+}
+
+// waitQueues waits until every session on port in ns has 4 KiB unread
+// and 4 KiB unacknowledged, and returns their MSS values.
+func (b *bench) waitQueues(ns *topo.Netns, port, n int) map[int]int {
+	b.waitFor(fmt.Sprintf("%d sessions with 4 KiB in each queue", n), 30*time.Second, func() bool {
+		full := 0
+		for _, line := range strings.Split(ns.Run("ss", "-tnH", "state", "established", fmt.Sprintf("( sport = :%d )", port)), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "4096" && f[1] == "4096" {
+				full++
+			}
+		}
+		return full == n
+	})
+	return mssOf(ns, port)
+}
+
+// mssOf counts the snd_mss values of the established sessions on port.
+func mssOf(ns *topo.Netns, port int) map[int]int {
+	out := ns.Run("ss", "-tinH", "state", "established", fmt.Sprintf("( sport = :%d )", port))
+	m := map[int]int{}
+	for _, s := range regexp.MustCompile(`\bmss:(\d+)`).FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.Atoi(s[1])
+		m[v]++
+	}
+	return m
+}
+
+func sameMSS(before, after map[int]int) (int, error) {
+	if len(before) != 1 || len(after) != 1 {
+		return 0, fmt.Errorf("MSS before %v, after %v: want one value, the same", before, after)
+	}
+	for v := range before {
+		if after[v] == 0 {
+			return 0, fmt.Errorf("restored MSS %v, original %d", after, v)
+		}
+		return v, nil
+	}
+	return 0, nil
+}
+
+// tcptakeRun moves n held sessions and the pingers' from the active node
+// to the other with a switchover.
+func (b *bench) tcptakeRun(n int, r *results) error {
+	from, to := b.active, b.other()
+	src, dst := b.nodes[from], b.nodes[to]
+	for _, p := range []*nodeProc{src, dst} {
+		if _, err := p.signal(syscall.SIGUSR2); err != nil { // reset
+			return err
+		}
+	}
+	b.letThrough()
+	if err := b.cli.open(nodeHold, nodeEcho, n, b.pingers); err != nil {
+		return err
+	}
+	b.waitFor("every session tracked", time.Minute, func() bool {
+		s, err := src.status()
+		return err == nil && s.Sessions == n+b.pingers
+	})
+	b.holdInFlight(from)
+	if w, err := src.signal(syscall.SIGUSR1); err != nil || w.Wrote != n {
+		return fmt.Errorf("the active wrote %d sessions' 4 KiB of %d (%v)", w.Wrote, n, err)
+	}
+	mssBefore := b.waitQueues(from, nodeHold, n)
+	if _, err := b.cli.do(clientCmd{Op: "arm"}); err != nil {
+		return err
+	}
+	time.Sleep(50 * time.Millisecond)
+
+	stopTrace := b.strace(n, src, dst)
+	resp, err := src.control("switchover")
+	stopTrace()
+	if err != nil {
+		return err
+	}
+	rep := resp.Report
+	mssAfter := mssOf(to, nodeHold)
+	arrival, stalls, err := b.cli.collect()
+	if err != nil {
+		return err
+	}
+	a, err := src.signal(syscall.SIGUSR2)
+	if err != nil {
+		return err
+	}
+	s, err := dst.signal(syscall.SIGUSR2)
+	if err != nil {
+		return err
+	}
+	if rep.Failed != 0 || rep.Sessions != n+b.pingers || s.Restored != int64(n+b.pingers) {
+		return fmt.Errorf("switchover moved %d sessions, %d failed, %d restored; want %d", rep.Sessions, rep.Failed, s.Restored, n+b.pingers)
+	}
+	mss, err := sameMSS(mssBefore, mssAfter)
+	if err != nil {
+		return err
+	}
+	b.active = to
+	// RestartAll returned every session live before the first is handed
+	// to the application (ha calls Restore after it, and the application's
+	// own work on the first sessions delays the hand-over of the last).
+	end := time.Unix(0, s.FirstRestore)
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(rep.Sessions) }
+	r.add(tcptake, map[string]float64{
+		"blackout_ms":      ms(end.Sub(time.Unix(0, a.Down))),
+		"freeze_ms":        ms(end.Sub(time.Unix(0, a.FirstPause))),
+		"dump_us":          per(rep.StopGet),
+		"restore_us":       per(rep.Set + rep.Restart),
+		"inflight_ms":      max(0, ms(arrival.Sub(end))),
+		"mss":              float64(mss),
+		"rss_active_mib":   src.peakRSS(),
+		"rss_standby_mib":  dst.peakRSS(),
+		"report_blackout":  ms(rep.Blackout),
+		"report_addr_ms":   ms(rep.AddressMoved),
+		"report_restart_u": per(rep.Restart),
+	}, stalls)
+	progress("  blackout %.1f ms (down → up %.1f, → first restored %.1f, → last %.1f), freeze %.1f ms (report: stop+get %v, set %v, transfer %v, address %v, restart %v)",
+		ms(end.Sub(time.Unix(0, a.Down))), ms(time.Duration(s.Up-a.Down)), ms(time.Duration(s.FirstRestore-s.Up)),
+		ms(time.Duration(s.LastRestore-s.FirstRestore)), ms(end.Sub(time.Unix(0, a.FirstPause))),
+		rep.StopGet, rep.Set, rep.Transfer, rep.AddressMoved, rep.Restart)
+	return nil
+}
+
+// strace counts the nodes' system calls during a switchover into
+// BENCH_STRACE/strace-ROLE-N.txt when BENCH_STRACE is set (the times are
+// then ptrace's, not the nodes').
+func (b *bench) strace(n int, src, dst *nodeProc) (stop func()) {
+	dir := os.Getenv("BENCH_STRACE")
+	if dir == "" {
+		return func() {}
+	}
+	var cmds []*exec.Cmd
+	for role, p := range map[string]*nodeProc{"active": src, "standby": dst} {
+		cmd := exec.Command("strace", "-c", "-f", "-q", "-o", filepath.Join(dir, fmt.Sprintf("strace-%s-%d.txt", role, n)),
+			"-p", strconv.Itoa(p.cmd.Process.Pid))
+		if err := cmd.Start(); err != nil {
+			b.t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	return func() {
+		for _, cmd := range cmds {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// plainRun moves n held sessions and the pingers' from the node holding
+// the service address to the other with the plain loop, then moves the
+// address back.
+func (b *bench) plainRun(n int, r *results) error {
+	from, to := b.active, b.other()
+	ctx := context.Background()
+	var lh, le *net.TCPListener
+	err := from.Do(func() (err error) {
+		if lh, err = ha.Listen(ctx, vipAddr(plainHold)); err != nil {
+			return err
+		}
+		le, err = ha.Listen(ctx, vipAddr(plainEcho))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w; sockets on the port:\n%s", err, from.Run("ss", "-tanH", fmt.Sprintf("( sport = :%d )", plainHold)))
+	}
+	accepted := make(chan *net.TCPConn, n)
+	go func() {
+		for {
+			c, err := lh.AcceptTCP()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	type echoServer struct {
+		c    *net.TCPConn
+		done chan struct{}
+	}
+	echoes := make(chan echoServer, b.pingers)
+	go func() {
+		for {
+			c, err := le.AcceptTCP()
+			if err != nil {
+				return
+			}
+			e := echoServer{c, make(chan struct{})}
+			go func() { defer close(e.done); echo(c) }()
+			echoes <- e
+		}
+	}()
+	b.letThrough()
+	if err := b.cli.open(plainHold, plainEcho, n, b.pingers); err != nil {
+		return err
+	}
+	servers := make([]*net.TCPConn, 0, n+b.pingers)
+	for range n {
+		servers = append(servers, <-accepted)
+	}
+	var es []echoServer
+	for range b.pingers {
+		es = append(es, <-echoes)
+	}
+	lh.Close()
+	le.Close()
+	b.holdInFlight(from)
+	for _, c := range servers {
+		if _, err := c.Write(pattern(serverByte, remotePort(c), queueBytes)); err != nil {
+			return err
+		}
+	}
+	mssBefore := b.waitQueues(from, plainHold, n)
+
+	// The checkpoint figure, and the image's bytes beyond the queues:
+	// libtcptake.Checkpoint (without the module: stop, get, restart in
+	// place) of up to 1000 of these sessions.
+	ckpt, imgExtra, err := b.checkpoints(from, servers[:min(n, 1000)])
+	if err != nil {
+		return err
+	}
+
+	if _, err := b.cli.do(clientCmd{Op: "arm"}); err != nil {
+		return err
+	}
+	time.Sleep(50 * time.Millisecond)
+
+	// The echo servers pause (as the node's do), then every socket is
+	// the loop's own descriptor: the Go conns let go of theirs.
+	for _, e := range es {
+		e.c.SetReadDeadline(time.Unix(1, 0))
+		<-e.done
+		servers = append(servers, e.c)
+	}
+	fds := make([]int, len(servers))
+	imgs := make([]plainImage, len(servers))
+	for i, c := range servers {
+		rc, _ := c.SyscallConn()
+		rc.Control(func(fd uintptr) { fds[i], err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+		if err != nil {
+			return err
+		}
+		imgs[i].local, imgs[i].remote = sockaddr4(c.LocalAddr()), sockaddr4(c.RemoteAddr())
+		c.Close() // the socket lives on in fds[i]: no FIN
+	}
+
+	// The blackout: address down, dump, close, restore, address up (and
+	// announced).
+	addr := ha.Addresses{{Prefix: netip.PrefixFrom(vip, 24), Dev: topo.Dev}}
+	t0 := time.Now()
+	if err := from.Do(func() error { return addr.Down(ctx) }); err != nil {
+		return err
+	}
+	for i, fd := range fds {
+		if err := plainDump(fd, &imgs[i]); err != nil {
+			return fmt.Errorf("dump: %w", err)
+		}
+	}
+	t1 := time.Now()
+	for _, fd := range fds {
+		unix.Close(fd) // repair mode: silent
+	}
+	t2 := time.Now()
+	restored := make([]int, len(imgs))
+	if err := to.Do(func() error {
+		for i := range imgs {
+			var err error
+			if restored[i], err = plainRestore(&imgs[i]); err != nil {
+				return err
+			}
+		}
+		return addr.Up(ctx)
+	}); err != nil {
+		return err
+	}
+	end := time.Now()
+
+	for i, fd := range restored {
+		f := os.NewFile(uintptr(fd), "restored")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		tc := c.(*net.TCPConn)
+		if i < n {
+			go func() { defer tc.Close(); serveRestored(tc) }()
+		} else {
+			go func() { defer tc.Close(); echo(tc) }()
+		}
+	}
+	mssAfter := mssOf(to, plainHold)
+	arrival, stalls, err := b.cli.collect()
+	if err != nil {
+		return err
+	}
+	mss, err := sameMSS(mssBefore, mssAfter)
+	if err != nil {
+		return err
+	}
+	// The address goes back to the node that is the active once the
+	// restored sessions have closed (with it gone, their FINs would go
+	// unanswered, and the lingering sockets hold the next run's tuples).
+	b.waitFor("the baseline's sessions closed", time.Minute, func() bool {
+		return strings.TrimSpace(to.Run("ss", "-tanH", fmt.Sprintf("( sport = :%d or sport = :%d )", plainHold, plainEcho))) == ""
+	})
+	if err := b.tp.MoveServiceIP(to, from); err != nil {
+		return err
+	}
+	k := float64(len(imgs))
+	r.add(baseline, map[string]float64{
+		"blackout_ms":   ms(end.Sub(t0)),
+		"freeze_ms":     ms(end.Sub(t0)),
+		"dump_us":       float64(t2.Sub(t0).Microseconds()) / k,
+		"restore_us":    float64(end.Sub(t2).Microseconds()) / k,
+		"inflight_ms":   max(0, ms(arrival.Sub(end))),
+		"mss":           float64(mss),
+		"image_bytes":   plainHeaderBytes,
+		"checkpoint_us": float64(t1.Sub(t0).Microseconds()) / k,
+	}, stalls)
+	r.add(tcptake, map[string]float64{"image_bytes": float64(imgExtra), "checkpoint_us": ckpt}, nil)
+	progress("  blackout %.1f ms (dump %v, close %v, restore+address %v)", ms(end.Sub(t0)), t1.Sub(t0), t2.Sub(t1), end.Sub(t2))
+	return nil
+}
+
+// checkpoints takes libtcptake checkpoints of conns in ns and returns
+// µs per session and the image bytes per session beyond the queue bytes
+// (with the bench node's 1 byte of application state).
+func (b *bench) checkpoints(ns *topo.Netns, conns []*net.TCPConn) (float64, int, error) {
+	nsfd, err := unix.Open("/run/netns/"+ns.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	f, err := libtcptake.NewNFTFreezer(nsfd)
+	unix.Close(nsfd)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	o := &libtcptake.Options{Freezer: f}
+	start := time.Now()
+	var first *libtcptake.Image
+	for _, c := range conns {
+		img, err := libtcptake.Checkpoint(context.Background(), c, o)
+		if err != nil {
+			return 0, 0, err
+		}
+		if first == nil {
+			first = img
+		}
+	}
+	per := float64(time.Since(start).Microseconds()) / float64(len(conns))
+	first.AppState = []byte{1}
+	raw, err := first.MarshalBinary()
+	if err != nil {
+		return 0, 0, err
+	}
+	return per, len(raw) - len(first.RecvQueue) - len(first.SendUnacked) - len(first.SendUnsent), nil
+}
+
+// results are one N's figures, per side, one value per run.
+type results struct {
+	v      [2]map[string][]float64
+	stalls [2][][]time.Duration
+}
+
+const (
+	tcptake  = 0
+	baseline = 1
+)
+
+func (r *results) add(side int, figs map[string]float64, stalls []time.Duration) {
+	if r.v[side] == nil {
+		r.v[side] = map[string][]float64{}
+	}
+	for k, v := range figs {
+		r.v[side][k] = append(r.v[side][k], v)
+	}
+	if stalls != nil {
+		slices.Sort(stalls)
+		q := func(p float64) float64 { return ms(stalls[min(len(stalls)-1, int(p*float64(len(stalls))))]) }
+		for k, v := range map[string]float64{"stall_p50_ms": q(0.5), "stall_p99_ms": q(0.99), "stall_max_ms": ms(stalls[len(stalls)-1])} {
+			r.v[side][k] = append(r.v[side][k], v)
+		}
+	}
+}
+
+// mmm is min/median/max of vs (the median of an even count is the lower
+// middle value).
+func mmm(vs []float64) (lo, med, hi float64) {
+	s := slices.Sorted(slices.Values(vs))
+	return s[0], s[(len(s)-1)/2], s[len(s)-1]
+}
+
+func fmtMMM(vs []float64) string {
+	if len(vs) == 0 {
+		return "-"
+	}
+	lo, med, hi := mmm(vs)
+	return fmt.Sprintf("%s/%s/%s", num(lo), num(med), num(hi))
+}
+
+func num(v float64) string {
+	switch {
+	case v == float64(int64(v)) && v >= 100:
+		return strconv.FormatInt(int64(v), 10)
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// figures, in the order they are printed: name, what it is.
+var figures = []struct{ name, what string }{
+	{"blackout_ms", "address released on the active → every session restarted on the standby (RestartAll returned; baseline: address deleted → every session restored and the address announced)"},
+	{"freeze_ms", "first session paused on the active → every session restarted (the longest a session is stopped)"},
+	{"stall_p50_ms", "client-seen stall, median over the pingers (longest gap between two echoes)"},
+	{"stall_p99_ms", "client-seen stall, p99 over the pingers"},
+	{"stall_max_ms", "client-seen stall, worst pinger"},
+	{"dump_us", "dump µs/session (tcptake: step 1, pause+stop+get+encode+send; baseline: libsoccr dump + close)"},
+	{"restore_us", "restore µs/session (tcptake: set + restart; baseline: libsoccr restore)"},
+	{"inflight_ms", "in-flight (unacked) 4 KiB complete at the last client, ms after the blackout (0: before it ended)"},
+	{"image_bytes", "image bytes per session beyond the queue bytes"},
+	{"checkpoint_us", "checkpoint µs/session (tcptake: Checkpoint per fd, no module; baseline: libsoccr dump without close)"},
+	{"mss", "restored MSS (checked equal to the original)"},
+	{"rss_active_mib", "peak RSS of the active node, MiB"},
+	{"rss_standby_mib", "peak RSS of the standby node, MiB"},
+}
+
+func (b *bench) report(n int) {
+	r := b.results[n]
+	for _, f := range figures {
+		t, p := r.v[tcptake][f.name], r.v[baseline][f.name]
+		fmt.Printf("bench: N=%d %s=%s baseline=%s ratio=%s\n", n, f.name, fmtMMM(t), fmtMMM(p), ratio(t, p))
+	}
+}
+
+// ratio is the median of t over the median of p, or "-".
+func ratio(t, p []float64) string {
+	if len(t) == 0 || len(p) == 0 {
+		return "-"
+	}
+	_, mt, _ := mmm(t)
+	_, mp, _ := mmm(p)
+	if mp == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(mt/mp, 'f', 2, 64)
+}

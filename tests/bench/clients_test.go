@@ -1,0 +1,280 @@
+//go:build linux
+
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"bufio"
+	"encoding/json"
+	"os"
+)
+
+// Each session carries queueBytes each way: the client's in the server's
+// receive queue (unread), the server's sent but unacknowledged. Bytes
+// depend on the client's port, so a session restored with another's
+// queue fails its check.
+const (
+	queueBytes = 4096
+	reqBytes   = 64
+	pingBytes  = 16
+)
+
+func clientByte(port, j int) byte { return byte(j*7 + port*13 + j>>8) }
+func serverByte(port, j int) byte { return byte(j*11 + port*17 + 0x33 + j>>9) }
+
+func pattern(f func(port, j int) byte, port, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = f(port, j)
+	}
+	return b
+}
+
+// held is a client's session with 4 KiB in each queue of the server.
+type held struct {
+	c       *net.TCPConn
+	port    int
+	arrived time.Time // the server's 4 KiB complete at the client
+	err     error
+}
+
+// dialHeld opens n sessions to addr and sends each its 4 KiB.
+func dialHeld(addr string, n int) ([]*held, error) {
+	hs := make([]*held, 0, n)
+	err := func() error {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		for i := range n {
+			c, err := d.Dial("tcp4", addr)
+			if err != nil {
+				return fmt.Errorf("dial %s (session %d): %w", addr, i, err)
+			}
+			h := &held{c: c.(*net.TCPConn), port: c.LocalAddr().(*net.TCPAddr).Port}
+			if _, err := c.Write(pattern(clientByte, h.port, queueBytes)); err != nil {
+				return err
+			}
+			hs = append(hs, h)
+		}
+		return nil
+	}()
+	if err != nil {
+		closeHeld(hs)
+		return nil, err
+	}
+	return hs, nil
+}
+
+func closeHeld(hs []*held) {
+	for _, h := range hs {
+		h.c.Close()
+	}
+}
+
+// verifyHeld reads each session's in-flight 4 KiB (recording when they
+// arrive); once wait is called (after the move: the checks load no CPU
+// the move shares), it checks them, then sends a request whose answer
+// says the server found the client's 4 KiB intact.
+func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
+	var wg sync.WaitGroup
+	check := make(chan struct{})
+	for _, h := range hs {
+		wg.Go(func() {
+			h.c.SetDeadline(time.Now().Add(timeout))
+			got := make([]byte, queueBytes)
+			if _, err := io.ReadFull(h.c, got); err != nil {
+				h.err = fmt.Errorf("session :%d: in-flight bytes: %w", h.port, err)
+				return
+			}
+			h.arrived = time.Now()
+			<-check
+			if !bytes.Equal(got, pattern(serverByte, h.port, queueBytes)) {
+				h.err = fmt.Errorf("session :%d: the server's 4 KiB differ", h.port)
+				return
+			}
+			req := pattern(func(p, j int) byte { return byte(p + j*3) }, h.port, reqBytes)
+			if _, err := h.c.Write(req); err != nil {
+				h.err = fmt.Errorf("session :%d: request: %w", h.port, err)
+				return
+			}
+			ans := make([]byte, reqBytes)
+			if _, err := io.ReadFull(h.c, ans); err != nil {
+				h.err = fmt.Errorf("session :%d: answer: %w", h.port, err)
+				return
+			}
+			for j := range ans {
+				if ans[j] != req[j]^0x5a {
+					h.err = fmt.Errorf("session :%d: the server found its receive queue corrupt (answer %x)", h.port, ans[:8])
+					return
+				}
+			}
+		})
+	}
+	return func() error {
+		close(check)
+		wg.Wait()
+		var errs []error
+		for _, h := range hs {
+			if h.err != nil {
+				errs = append(errs, h.err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%d of %d sessions failed: %w", len(errs), len(hs), errors.Join(errs[:min(5, len(errs))]...))
+		}
+		return nil
+	}
+}
+
+// pinger is an echo session that sends a 16-byte ping every 2 ms and
+// waits for it back: the longest gap between two answers is the stall it
+// saw.
+type pinger struct {
+	c      *net.TCPConn
+	stop   chan struct{}
+	done   chan struct{}
+	maxGap time.Duration
+	err    error
+}
+
+func startPingers(addr string, n int) ([]*pinger, error) {
+	var ps []*pinger
+	err := func() error {
+		for range n {
+			c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, &pinger{c: c.(*net.TCPConn), stop: make(chan struct{}), done: make(chan struct{})})
+		}
+		return nil
+	}()
+	for _, p := range ps {
+		go p.run()
+	}
+	return ps, err
+}
+
+func (p *pinger) run() {
+	defer close(p.done)
+	msg, got := make([]byte, pingBytes), make([]byte, pingBytes)
+	last := time.Now()
+	for seq := 0; ; seq++ {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		for j := range msg {
+			msg[j] = byte(seq + j)
+		}
+		p.c.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := p.c.Write(msg); err != nil {
+			p.err = err
+			return
+		}
+		if _, err := io.ReadFull(p.c, got); err != nil {
+			p.err = err
+			return
+		}
+		if !bytes.Equal(got, msg) {
+			p.err = fmt.Errorf("ping %d: echo %x, sent %x", seq, got, msg)
+			return
+		}
+		now := time.Now()
+		p.maxGap = max(p.maxGap, now.Sub(last))
+		last = now
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stopPingers ends the pingers and returns their stalls.
+func stopPingers(ps []*pinger) ([]time.Duration, error) {
+	var stalls []time.Duration
+	var errs []error
+	for _, p := range ps {
+		close(p.stop)
+		<-p.done
+		p.c.Close()
+		if p.err != nil {
+			errs = append(errs, fmt.Errorf("pinger %v: %w", p.c.LocalAddr(), p.err))
+		}
+		stalls = append(stalls, p.maxGap)
+	}
+	return stalls, errors.Join(errs...)
+}
+
+// The clients run in a process of their own in the client's namespace
+// (this test binary again, with clientEnv set): the descriptor limit
+// (20,000 here, and no CAP_SYS_RESOURCE to raise it) would not hold
+// 10,000 clients beside the baseline's 10,000 sockets. The bench sends it
+// one JSON clientCmd a line on stdin, it answers each with a clientReply.
+const clientEnv = "TCPTAKE_BENCH_CLIENT"
+
+type clientCmd struct {
+	Op      string `json:"op"` // open, arm, collect
+	Hold    string `json:"hold,omitempty"`
+	Echo    string `json:"echo,omitempty"`
+	N       int    `json:"n,omitempty"`
+	Pingers int    `json:"pingers,omitempty"`
+}
+
+type clientReply struct {
+	Err         string  `json:"err,omitempty"`
+	LastArrival int64   `json:"last_arrival,omitempty"` // Unix ns
+	Stalls      []int64 `json:"stalls,omitempty"`       // ns, one per pinger
+}
+
+func clientMain() error {
+	in := bufio.NewScanner(os.Stdin)
+	out := json.NewEncoder(os.Stdout)
+	var (
+		hs   []*held
+		ps   []*pinger
+		wait func() error
+	)
+	for in.Scan() {
+		var cmd clientCmd
+		if err := json.Unmarshal(in.Bytes(), &cmd); err != nil {
+			return err
+		}
+		var r clientReply
+		var err error
+		switch cmd.Op {
+		case "open":
+			if hs, err = dialHeld(cmd.Hold, cmd.N); err == nil {
+				ps, err = startPingers(cmd.Echo, cmd.Pingers)
+			}
+		case "arm":
+			wait = verifyHeld(hs, 2*time.Minute)
+		case "collect":
+			err = wait()
+			stalls, perr := stopPingers(ps)
+			err = errors.Join(err, perr)
+			for _, s := range stalls {
+				r.Stalls = append(r.Stalls, int64(s))
+			}
+			for _, h := range hs {
+				if h.arrived.UnixNano() > r.LastArrival {
+					r.LastArrival = h.arrived.UnixNano()
+				}
+			}
+			closeHeld(hs)
+			hs, ps = nil, nil
+		default:
+			err = fmt.Errorf("unknown op %q", cmd.Op)
+		}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		if err := out.Encode(r); err != nil {
+			return err
+		}
+	}
+	return in.Err()
+}
