@@ -20,7 +20,7 @@ func adjustPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			}
 		}
 	}
-	probePeers(ctx, ss, func(s *Session, seg Segment) { segs[s] = append(segs[s], seg) })
+	probePeers(ctx, moduleOf(f), ss, func(s *Session, seg Segment) { segs[s] = append(segs[s], seg) })
 	now := time.Now()
 	for _, s := range ss {
 		img, adj := adjustImage(s.img, segs[s], now)

@@ -235,7 +235,7 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 			}
 		}
 	}
-	probePeers(ctx, ss, note)
+	probePeers(ctx, moduleOf(f), ss, note)
 	for _, s := range ss {
 		ack, ok := acks[s.tuple]
 		if !ok {
@@ -251,22 +251,61 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 	}
 }
 
-// probePeers probes the peers of ss (probeAll) through a capture of its
-// own; a node that cannot capture logs why and learns nothing.
-func probePeers(ctx context.Context, ss []*Session, note func(*Session, Segment)) {
+// probePeers probes the peers of ss (probeAll), reading their answers
+// through a capture of its own, or, where packet sockets are not to be
+// had, from the module's record of the frozen tuples' segments (mc, when
+// the module freezes them); a node with neither logs why and learns
+// nothing.
+func probePeers(ctx context.Context, mc *Client, ss []*Session, note func(*Session, Segment)) {
+	wait := probeWait(ctx, &ss[0].opts)
 	pc, err := openPeerCapture()
-	if err != nil {
+	switch {
+	case err == nil:
+		probeAll(ctx, pc, ss, note, wait)
+		go pc.Close() // a packet socket's close waits for an RCU grace period
+	case mc != nil:
+		probeAll(ctx, moduleRecord{mc}, ss, note, wait)
+	default:
 		ss[0].opts.logger().Warn("tcptake: cannot probe the peers", "err", err)
-		return
 	}
-	probeAll(ctx, pc, ss, note, probeWait(ctx, &ss[0].opts))
-	go pc.Close() // a packet socket's close waits for an RCU grace period
+}
+
+// answers are where probeAll reads the peers' answers: peerSegments waits
+// up to wait and returns the segments of the tuples' peers that came.
+type answers interface {
+	peerSegments(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple][]Segment
+}
+
+// moduleRecord reads the answers from the module's record of the segments
+// its freeze dropped (PEER-GET): those that came after the probes.
+type moduleRecord struct{ c *Client }
+
+func (r moduleRecord) peerSegments(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple][]Segment {
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
+	since := time.Since(start)
+	got := make(map[Tuple][]Segment, len(ts))
+	for _, t := range ts {
+		segs, err := r.c.PeerSegments(ctx, t)
+		if err != nil {
+			continue
+		}
+		for _, seg := range segs {
+			if seg.Age <= since {
+				got[t] = append(got[t], seg)
+			}
+		}
+	}
+	return got
 }
 
 // probeAll sends each session's peer a window probe, and again to the
 // peers that have not answered, at growing intervals, until all answered
 // or wait ran out. Every segment of an answering peer is passed to note.
-func probeAll(ctx context.Context, pc *peerCapture, ss []*Session, note func(*Session, Segment), wait time.Duration) {
+func probeAll(ctx context.Context, pc answers, ss []*Session, note func(*Session, Segment), wait time.Duration) {
 	byTuple := make(map[Tuple]*Session, len(ss))
 	for _, s := range ss {
 		byTuple[s.tuple] = s
