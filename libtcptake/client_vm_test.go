@@ -82,6 +82,7 @@ func newVMNet(t *testing.T) *vmNet {
 			return nil
 		})
 	})
+	ready := make(map[*netlink.Conn]int) // a side's rtnetlink: its link's index
 	for _, side := range []struct {
 		c     *netlink.Conn
 		ns    int
@@ -113,8 +114,59 @@ func newVMNet(t *testing.T) *vmNet {
 		}
 		vmRtnlDo(t, side.c, unix.RTM_NEWLINK, 0, vmIfinfo(idx, unix.IFF_UP), nil)
 		vmRtnlDo(t, side.c, unix.RTM_NEWLINK, 0, vmIfinfo(1, unix.IFF_UP), nil) // lo
+		ready[side.c] = idx
+	}
+	for c, idx := range ready {
+		vmWaitLinkLocal(t, c, idx)
 	}
 	return n
+}
+
+// vmWaitLinkLocal waits until link idx has a usable IPv6 link-local
+// address: IPv6 saw the carrier, which the kernel may report up to a
+// second after the link went up; before that a first IPv6 SYN can be
+// lost and retransmitted a second later.
+func vmWaitLinkLocal(t *testing.T, c *netlink.Conn, idx int) {
+	t.Helper()
+	ifa := make([]byte, unix.SizeofIfAddrmsg)
+	ifa[0] = unix.AF_INET6
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		msgs, err := c.Execute(netlink.Message{
+			Header: netlink.Header{Type: unix.RTM_GETADDR, Flags: netlink.Request | netlink.Dump},
+			Data:   ifa,
+		})
+		if err != nil {
+			t.Fatalf("rtnetlink addresses: %v", err)
+		}
+		for _, m := range msgs {
+			if len(m.Data) < unix.SizeofIfAddrmsg || int(binary.NativeEndian.Uint32(m.Data[4:])) != idx {
+				continue
+			}
+			flags := uint32(m.Data[2])
+			var addr netip.Addr
+			ad, err := netlink.NewAttributeDecoder(m.Data[unix.SizeofIfAddrmsg:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ad.Next() {
+				switch ad.Type() {
+				case unix.IFA_ADDRESS:
+					addr, _ = netip.AddrFromSlice(ad.Bytes())
+				case unix.IFA_FLAGS:
+					flags = ad.Uint32()
+				}
+			}
+			if err := ad.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if addr.IsLinkLocalUnicast() && flags&unix.IFA_F_TENTATIVE == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link %d: no usable IPv6 link-local address within 5 s", idx)
+		}
+	}
 }
 
 // vmNewNetns returns a new network namespace, without entering it, with
