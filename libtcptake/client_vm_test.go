@@ -7,11 +7,14 @@ package libtcptake
 // as root, with tcptake.ko and veth.ko loaded; the guest has no iproute2,
 // so namespaces and links are made here through rtnetlink.
 //
-// Topology of each test (fresh namespaces, RFC 5737 addresses):
+// Topology of each test (fresh namespaces, RFC 5737 and RFC 3849
+// addresses; IPv6 DAD off, so that every address, the link-local ones
+// too, is usable at once):
 //
 //	┌──── netns A (client) ────┐        ┌──── netns B (server) ────┐
 //	│ va 192.0.2.1/24          │ veth   │          vb 192.0.2.2/24 │
-//	│ Client, freezes, conn c  ├────────┤ listener, conn s         │
+//	│    2001:db8:1::a/64      ├────────┤        2001:db8:1::b/64  │
+//	│ Client, freezes, conn c  │        │ listener, conn s         │
 //	└──────────────────────────┘        └──────────────────────────┘
 //
 // Freezes are made in A, so B's packets reach A's hooks (as a remote peer's
@@ -44,8 +47,10 @@ func needVM(t *testing.T) {
 }
 
 var (
-	vmAddrA = netip.MustParseAddr("192.0.2.1")
-	vmAddrB = netip.MustParseAddr("192.0.2.2")
+	vmAddrA  = netip.MustParseAddr("192.0.2.1")
+	vmAddrB  = netip.MustParseAddr("192.0.2.2")
+	vmAddrA6 = netip.MustParseAddr("2001:db8:1::a")
+	vmAddrB6 = netip.MustParseAddr("2001:db8:1::b")
 )
 
 // vmNet is two fresh network namespaces joined by a veth pair.
@@ -77,12 +82,16 @@ func newVMNet(t *testing.T) *vmNet {
 			return nil
 		})
 	})
+	ready := make(map[*netlink.Conn]int) // a side's rtnetlink: its link's index
 	for _, side := range []struct {
-		c    *netlink.Conn
-		ns   int
-		name string
-		addr netip.Addr
-	}{{ra, n.A, "va", vmAddrA}, {rb, n.B, "vb", vmAddrB}} {
+		c     *netlink.Conn
+		ns    int
+		name  string
+		addrs []netip.Prefix
+	}{
+		{ra, n.A, "va", []netip.Prefix{netip.PrefixFrom(vmAddrA, 24), netip.PrefixFrom(vmAddrA6, 64)}},
+		{rb, n.B, "vb", []netip.Prefix{netip.PrefixFrom(vmAddrB, 24), netip.PrefixFrom(vmAddrB6, 64)}},
+	} {
 		var idx int
 		n.in(t, side.ns, func() {
 			ifi, err := net.InterfaceByName(side.name)
@@ -91,24 +100,88 @@ func newVMNet(t *testing.T) *vmNet {
 			}
 			idx = ifi.Index
 		})
-		ifa := make([]byte, unix.SizeofIfAddrmsg)
-		ifa[0], ifa[1] = unix.AF_INET, 24
-		binary.NativeEndian.PutUint32(ifa[4:], uint32(idx))
-		vmRtnlDo(t, side.c, unix.RTM_NEWADDR, netlink.Create|netlink.Excl, ifa, func(ae *netlink.AttributeEncoder) {
-			ae.Bytes(unix.IFA_LOCAL, side.addr.AsSlice())
-			ae.Bytes(unix.IFA_ADDRESS, side.addr.AsSlice())
-		})
+		for _, p := range side.addrs {
+			ifa := make([]byte, unix.SizeofIfAddrmsg)
+			ifa[0], ifa[1] = unix.AF_INET, byte(p.Bits())
+			if p.Addr().Is6() {
+				ifa[0], ifa[2] = unix.AF_INET6, unix.IFA_F_NODAD
+			}
+			binary.NativeEndian.PutUint32(ifa[4:], uint32(idx))
+			vmRtnlDo(t, side.c, unix.RTM_NEWADDR, netlink.Create|netlink.Excl, ifa, func(ae *netlink.AttributeEncoder) {
+				ae.Bytes(unix.IFA_LOCAL, p.Addr().AsSlice())
+				ae.Bytes(unix.IFA_ADDRESS, p.Addr().AsSlice())
+			})
+		}
 		vmRtnlDo(t, side.c, unix.RTM_NEWLINK, 0, vmIfinfo(idx, unix.IFF_UP), nil)
 		vmRtnlDo(t, side.c, unix.RTM_NEWLINK, 0, vmIfinfo(1, unix.IFF_UP), nil) // lo
+		ready[side.c] = idx
+	}
+	for c, idx := range ready {
+		vmWaitLinkLocal(t, c, idx)
 	}
 	return n
 }
 
-// vmNewNetns returns a new network namespace, without entering it.
+// vmWaitLinkLocal waits until link idx has a usable IPv6 link-local
+// address: IPv6 saw the carrier, which the kernel may report up to a
+// second after the link went up; before that a first IPv6 SYN can be
+// lost and retransmitted a second later.
+func vmWaitLinkLocal(t *testing.T, c *netlink.Conn, idx int) {
+	t.Helper()
+	ifa := make([]byte, unix.SizeofIfAddrmsg)
+	ifa[0] = unix.AF_INET6
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		msgs, err := c.Execute(netlink.Message{
+			Header: netlink.Header{Type: unix.RTM_GETADDR, Flags: netlink.Request | netlink.Dump},
+			Data:   ifa,
+		})
+		if err != nil {
+			t.Fatalf("rtnetlink addresses: %v", err)
+		}
+		for _, m := range msgs {
+			if len(m.Data) < unix.SizeofIfAddrmsg || int(binary.NativeEndian.Uint32(m.Data[4:])) != idx {
+				continue
+			}
+			flags := uint32(m.Data[2])
+			var addr netip.Addr
+			ad, err := netlink.NewAttributeDecoder(m.Data[unix.SizeofIfAddrmsg:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ad.Next() {
+				switch ad.Type() {
+				case unix.IFA_ADDRESS:
+					addr, _ = netip.AddrFromSlice(ad.Bytes())
+				case unix.IFA_FLAGS:
+					flags = ad.Uint32()
+				}
+			}
+			if err := ad.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if addr.IsLinkLocalUnicast() && flags&unix.IFA_F_TENTATIVE == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link %d: no usable IPv6 link-local address within 5 s", idx)
+		}
+	}
+}
+
+// vmNewNetns returns a new network namespace, without entering it, with
+// IPv6 DAD off for the links made in it.
 func vmNewNetns(t *testing.T) int {
 	t.Helper()
 	fd := -1
 	onThreadIn(t, func() error { return unix.Unshare(unix.CLONE_NEWNET) }, func() {
+		// /proc/sys/net is the namespace of the thread that opens it.
+		for _, c := range []string{"all", "default"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+c+"/accept_dad", []byte("0"), 0); err != nil {
+				t.Error(err)
+				return
+			}
+		}
 		var err error
 		if fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 			t.Error(err)
@@ -200,16 +273,26 @@ func (n *vmNet) client(t *testing.T, ns int) *Client {
 	return c
 }
 
-// tcpPair connects a client socket in A to a server in B and returns the
-// tuple as A sees it. Both are plain TCP (no MPTCP).
+// tcpPair connects a client socket in A to a server in B over IPv4 and
+// returns the tuple as A sees it. Both are plain TCP (no MPTCP).
 func (n *vmNet) tcpPair(t *testing.T) (c, s *net.TCPConn, tu Tuple) {
 	t.Helper()
+	return n.tcpPairFamily(t, false)
+}
+
+// tcpPairFamily is tcpPair over IPv6 if v6.
+func (n *vmNet) tcpPairFamily(t *testing.T, v6 bool) (c, s *net.TCPConn, tu Tuple) {
+	t.Helper()
+	network, addrB := "tcp4", vmAddrB
+	if v6 {
+		network, addrB = "tcp6", vmAddrB6
+	}
 	var ln net.Listener
 	n.in(t, n.B, func() {
 		var lc net.ListenConfig
 		lc.SetMultipathTCP(false)
 		var err error
-		ln, err = lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(vmAddrB, 0).String())
+		ln, err = lc.Listen(context.Background(), network, netip.AddrPortFrom(addrB, 0).String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +301,7 @@ func (n *vmNet) tcpPair(t *testing.T) (c, s *net.TCPConn, tu Tuple) {
 	n.in(t, n.A, func() {
 		d := net.Dialer{Timeout: 5 * time.Second}
 		d.SetMultipathTCP(false)
-		conn, err := d.Dial("tcp4", ln.Addr().String())
+		conn, err := d.Dial(network, ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
