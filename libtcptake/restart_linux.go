@@ -271,22 +271,24 @@ func probePeers(ctx context.Context, mc *Client, ss []*Session, note func(*Sessi
 }
 
 // answers are where probeAll reads the peers' answers: peerSegments waits
-// up to wait and returns the segments of the tuples' peers that came.
+// up to wait and returns the segments of the tuples' peers that came since
+// the probes went out at sent.
 type answers interface {
-	peerSegments(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple][]Segment
+	peerSegments(ctx context.Context, ts []Tuple, sent time.Time, wait time.Duration) map[Tuple][]Segment
 }
 
 // moduleRecord reads the answers from the module's record of the segments
 // its freeze dropped (PEER-GET): those that came after the probes.
 type moduleRecord struct{ c *Client }
 
-func (r moduleRecord) peerSegments(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple][]Segment {
-	start := time.Now()
+func (r moduleRecord) peerSegments(ctx context.Context, ts []Tuple, sent time.Time, wait time.Duration) map[Tuple][]Segment {
 	select {
 	case <-ctx.Done():
 	case <-time.After(wait):
 	}
-	since := time.Since(start)
+	// A segment's age is counted in jiffies: up to one more than it is
+	// (10 ms at HZ=100).
+	since := time.Since(sent) + ageResolution
 	got := make(map[Tuple][]Segment, len(ts))
 	for _, t := range ts {
 		segs, err := r.c.PeerSegments(ctx, t)
@@ -301,6 +303,9 @@ func (r moduleRecord) peerSegments(ctx context.Context, ts []Tuple, wait time.Du
 	}
 	return got
 }
+
+// ageResolution is the most a PEER-GET age may exceed the real one.
+const ageResolution = 10 * time.Millisecond
 
 // probeAll sends each session's peer a window probe, and again to the
 // peers that have not answered, at growing intervals, until all answered
@@ -320,6 +325,7 @@ func probeAll(ctx context.Context, pc answers, ss []*Session, note func(*Session
 		ss[0].opts.logger().Warn("tcptake: probe", "err", err)
 	}
 	for pending := ss; len(pending) > 0 && ctx.Err() == nil; interval = min(2*interval, maxProbeInterval) {
+		sent := time.Now()
 		shares(len(pending), func(lo, hi int) {
 			for _, s := range pending[lo:hi] {
 				if err := raw.send(probeSegment(s.tuple, s.img)); err != nil {
@@ -331,7 +337,7 @@ func probeAll(ctx context.Context, pc answers, ss []*Session, note func(*Session
 		if left <= 0 {
 			return
 		}
-		got := pc.peerSegments(ctx, sessionTuples(pending), min(interval, left))
+		got := pc.peerSegments(ctx, sessionTuples(pending), sent, min(interval, left))
 		for t, segs := range got {
 			for _, seg := range segs {
 				note(byTuple[t], seg)

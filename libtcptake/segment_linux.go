@@ -61,7 +61,7 @@ func (c *peerCapture) Close() error { return unix.Close(c.fd) }
 // peerSegments waits up to wait for a segment (with ACK set) from the
 // peer of each tuple and returns every segment of the peers seen
 // meanwhile, in arrival order.
-func (c *peerCapture) peerSegments(ctx context.Context, ts []Tuple, wait time.Duration) map[Tuple][]Segment {
+func (c *peerCapture) peerSegments(ctx context.Context, ts []Tuple, _ time.Time, wait time.Duration) map[Tuple][]Segment {
 	want := make(map[Tuple]bool, len(ts))
 	for _, t := range ts {
 		want[Tuple{Local: t.Local, Remote: t.Remote}] = true

@@ -245,11 +245,16 @@ void route_rto_min4(const char *ifname, const char *dst, uint32_t rto_min_ms)
 	route4(RT_TABLE_MAIN, RTN_UNICAST, ifname, dst, rto_min_ms);
 }
 
-/* An IPv4 policy rule: packets marked @mark look up @table. */
+/*
+ * An IPv4 policy rule: packets marked @mark look up @table. A kernel
+ * without policy routing (CONFIG_IP_MULTIPLE_TABLES) skips the test.
+ */
 void rule_fwmark4(uint32_t mark, uint32_t table, uint32_t prio)
 {
 	struct fib_rule_hdr frh = { .family = AF_INET, .action = FR_ACT_TO_TBL };
+	struct nlres res;
 	struct msg m;
+	int fd;
 
 	msg_init(&m, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
 	memcpy(m.buf + NLMSG_HDRLEN, &frh, sizeof(frh));
@@ -257,7 +262,13 @@ void rule_fwmark4(uint32_t mark, uint32_t table, uint32_t prio)
 	put_u32(&m, FRA_FWMARK, mark);
 	put_u32(&m, FRA_TABLE, table);
 	put_u32(&m, FRA_PRIORITY, prio);
-	rtnl_do(&m, "RTM_NEWRULE");
+	fd = nl_open(NETLINK_ROUTE);
+	nl_request(fd, &m, &res, NULL, NULL);
+	close(fd);
+	if (res.err == EOPNOTSUPP || res.err == EAFNOSUPPORT)
+		SKIP("RTM_NEWRULE: %s (no policy routing in this kernel)", strerror(res.err));
+	if (res.err)
+		FAIL("RTM_NEWRULE: %s%s%s", strerror(res.err), res.has_msg ? ": " : "", res.msg);
 }
 
 void sysctl_write(const char *path, const char *val)
