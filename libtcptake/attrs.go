@@ -185,7 +185,10 @@ func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 	}
 	la, _ := netip.AddrFromSlice(lb)
 	ra, _ := netip.AddrFromSlice(rb)
-	if la.Is4In6() && ra.Is4In6() { // the AF_INET tuple it is
+	switch {
+	case la.Is4In6() != ra.Is4In6(): // an IPv4 and an IPv6 end: no session has them
+		return fmt.Errorf("%w: tuple: %v and %v mix address families", ErrBadImage, la, ra)
+	case la.Is4In6(): // the AF_INET tuple it is
 		la, ra = la.Unmap(), ra.Unmap()
 	}
 	*t = Tuple{
