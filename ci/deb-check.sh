@@ -124,6 +124,7 @@ in_root "$ROOT" apt-get install -y --no-install-recommends \
 	fail "apt-get install of both packages in a clean Debian 12 root"
 }
 for p in tcptake tcptake-dkms; do
+	# shellcheck disable=SC2016 # dpkg-query's fields
 	st=$(chroot "$ROOT" dpkg-query -W -f='${Status} ${Version}' "$p")
 	[ "$st" = "install ok installed $FULL" ] ||
 		fail "$p in the clean root: $st"
