@@ -163,7 +163,7 @@ notify=$(sed -n 's/^[[:space:]]*notify "\([^ ]*\) .*/\1/p' "$ex/keepalived.conf"
 [ "$notify" = /usr/lib/tcptake/tcptake-notify ] ||
 	fail "keepalived.conf's notify script is '$notify', not /usr/lib/tcptake/tcptake-notify"
 cmp -s "$ex/tcptake-notify" examples/keepalived/tcptake-notify ||
-	fail "examples/tcptake-notify is not examples/keepalived/tcptake-notify"
+	fail "the packaged notify script differs from examples/keepalived/tcptake-notify"
 rc=0
 chroot "$ROOT" "$notify" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "$notify without arguments: exit $rc, want 2 (usage)"
