@@ -17,8 +17,10 @@ generate:
 	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go -cgocheck internal/tcptakeh/uapicheck/zuapi.go
 	$(GO) test -count=1 -run '^TestGeneratedFiles$$' ./ctl -update
 
+# The generated uapi header also compiles alone as C and C++.
 check-generated:
 	ci/check-generated.sh
+	ci/uapi-check.sh
 
 # The API exists on every platform (outside Linux it answers ErrUnsupported).
 vet:

@@ -60,15 +60,6 @@ TOOL_PKGS="qemu-system-x86 busybox-static cpio xz-utils zstd kmod make gcc-12 li
 # shellcheck source=ci/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# in_root ROOT CMD...: CMD chrooted into ROOT, /proc mounted there in a
-# private mount namespace (objtool and dpkg need it; nothing stays mounted).
-in_root() {
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	unshare -m --propagation private sh -c \
-		'r=$1; shift; mount -t proc proc "$r/proc" && exec chroot "$r" "$@"' \
-		in_root "$@"
-}
-
 # sid_apt ROOT ARGS...: apt-get in the chroot.
 sid_apt() {
 	_r=$1

@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # ci/lib.sh — sourced by the CI scripts (POSIX sh): installing Debian
-# packages.
+# packages, running commands in a chroot.
 
 # pkgs_missing PKG...: prints those of the packages that are not installed.
 pkgs_missing() {
@@ -22,4 +22,14 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
 	DEBIAN_FRONTEND=noninteractive INITRD=No apt-get -o DPkg::Lock::Timeout=300 \
 		install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# in_root ROOT CMD...: CMD chrooted into ROOT, /proc mounted there in a
+# private mount namespace (objtool and dpkg need it; the mount goes with
+# the namespace, nothing stays mounted).
+in_root() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare -m --propagation private sh -c \
+		'r=$1; shift; mount -t proc proc "$r/proc" && exec chroot "$r" "$@"' \
+		in_root "$@"
 }

@@ -57,7 +57,7 @@ func TestKeepalived(t *testing.T) {
 		cf := strings.NewReplacer(
 			"priority 150", fmt.Sprintf("priority %d", prio),
 			"advert_int 1", "advert_int 0.2",
-			"/usr/local/lib/tcptake/tcptake-notify /run/streamd.ctl", notify+" "+sock,
+			"/usr/lib/tcptake/tcptake-notify /run/streamd.ctl", notify+" "+sock,
 		).Replace(string(conf))
 		if !strings.Contains(cf, notify) || !strings.Contains(cf, "advert_int 0.2") {
 			t.Fatal("the example keepalived.conf changed: update the test's substitutions")
