@@ -313,7 +313,7 @@ var metrics = []metric{
 }
 
 // checkpointSessions is the number of sessions with checkpoint ages.
-func (s *Status) checkpointSessions() int {
+func (s Status) checkpointSessions() int {
 	if s.CheckpointAges == nil {
 		return 0
 	}
