@@ -19,15 +19,15 @@ func nodeCommand() *cli.Command {
 		Usage: "drive a node of a two-node service (package ha) through its control socket",
 		Subcommands: []*cli.Command{
 			{
-				Name:      "status",
-				Aliases:   []string{"show"},
-				Usage:     "show the node's role, epoch, sync link, sessions, checkpoints and counts",
+				Name:    "status",
+				Aliases: []string{"show"},
+				Usage:   "show the node's role, epoch, sync link, sessions, checkpoints and counts",
 				UsageText: "tcptakectl [-j] node status --control PATH\n\n" +
 					"The figures of the node's Prometheus metrics (streamd --metrics-listen):\n" +
 					"the link's round-trip time, the ages of the sessions' checkpoints, the\n" +
 					"switchovers and takeovers with their durations, the refused links.",
-				Flags:     []cli.Flag{control},
-				Action:    func(c *cli.Context) error { return nodeDo(c, "status") },
+				Flags:  []cli.Flag{control},
+				Action: func(c *cli.Context) error { return nodeDo(c, "status") },
 			},
 			{
 				Name:  "switchover",
