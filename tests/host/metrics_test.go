@@ -196,7 +196,10 @@ func TestStreamdMetrics(t *testing.T) {
 	s.check(t, "sby after the switchover", with(roles(ha.RoleActive, 1), samples{"tcptake_ha_sessions": n,
 		`tcptake_ha_switchovers_total{result="done"}`: 0, "tcptake_ha_switchover_blackout_seconds_count": 0}))
 
-	// The new active checkpoints to the old one, which takes over.
+	// The new active checkpoints to the old one, which takes over once
+	// the switchover settled (as TestStreamdSwitchover waits between its
+	// two moves).
+	time.Sleep(time.Second)
 	waitFor(t, 5*time.Second, "every session checkpointed on act", func() bool {
 		return mustScrape(t, e.Act)["tcptake_ha_checkpoint_sessions"] == n
 	})
