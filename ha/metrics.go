@@ -106,12 +106,14 @@ func (s Stats) clone() Stats {
 	c := s
 	c.LinkRefused = maps.Clone(s.LinkRefused)
 	c.Blackout, c.Takeover, c.CheckpointBytes = s.Blackout.clone(), s.Takeover.clone(), s.CheckpointBytes.clone()
-	c.SwitchoverSteps, c.TakeoverSteps = map[string]*Histogram{}, map[string]*Histogram{}
-	for k, h := range s.SwitchoverSteps {
-		c.SwitchoverSteps[k] = h.clone()
-	}
-	for k, h := range s.TakeoverSteps {
-		c.TakeoverSteps[k] = h.clone()
+	c.SwitchoverSteps, c.TakeoverSteps = cloneSteps(s.SwitchoverSteps), cloneSteps(s.TakeoverSteps)
+	return c
+}
+
+func cloneSteps(hs map[string]*Histogram) map[string]*Histogram {
+	c := make(map[string]*Histogram, len(hs))
+	for k, h := range hs {
+		c[k] = h.clone()
 	}
 	return c
 }
@@ -124,9 +126,7 @@ func (s *Stats) switchoverDone(rep *Report) {
 	}
 	s.Switchovers++
 	s.Blackout.observe(rep.Blackout.Seconds())
-	for i, d := range []time.Duration{rep.StopGet, rep.Transfer, rep.Set, rep.AddressMoved, rep.Restart} {
-		s.SwitchoverSteps[SwitchoverSteps[i]].observe(d.Seconds())
-	}
+	observeSteps(s.SwitchoverSteps, SwitchoverSteps, rep.StopGet, rep.Transfer, rep.Set, rep.AddressMoved, rep.Restart)
 }
 
 // takeoverDone counts a takeover; rep nil: it failed. n.mu is held.
@@ -137,8 +137,13 @@ func (s *Stats) takeoverDone(rep *TakeoverReport) {
 	}
 	s.Takeovers++
 	s.Takeover.observe(rep.Total.Seconds())
-	for i, d := range []time.Duration{rep.Set, rep.AddressUp, rep.Restart} {
-		s.TakeoverSteps[TakeoverSteps[i]].observe(d.Seconds())
+	observeSteps(s.TakeoverSteps, TakeoverSteps, rep.Set, rep.AddressUp, rep.Restart)
+}
+
+// observeSteps observes the durations ds of the steps names in hs.
+func observeSteps(hs map[string]*Histogram, names []string, ds ...time.Duration) {
+	for i, d := range ds {
+		hs[names[i]].observe(d.Seconds())
 	}
 }
 
@@ -218,6 +223,19 @@ func (e emitter) histogram(h *Histogram, lvs ...string) {
 	e.ch <- prometheus.MustNewConstHistogram(e.desc, h.Count, h.Sum, b, lvs...)
 }
 
+// results emits the counts of done and failed.
+func (e emitter) results(done, failed uint64) {
+	e.value(prometheus.CounterValue, float64(done), "done")
+	e.value(prometheus.CounterValue, float64(failed), "failed")
+}
+
+// steps emits the histograms of the steps names, in that order.
+func (e emitter) steps(names []string, hs map[string]*Histogram) {
+	for _, k := range names {
+		e.histogram(hs[k], k)
+	}
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -268,31 +286,17 @@ var metrics = []metric{
 	{"tcptake_ha_checkpoint_size_bytes", "histogram", "Size of each checkpoint sent (active) or received (standby).", nil,
 		func(e emitter, s *Status) { e.histogram(s.Stats.CheckpointBytes) }},
 	{"tcptake_ha_switchovers_total", "counter", "Switchovers this node ran as the active, by result (done, failed).", []string{"result"},
-		func(e emitter, s *Status) {
-			e.value(prometheus.CounterValue, float64(s.Stats.Switchovers), "done")
-			e.value(prometheus.CounterValue, float64(s.Stats.SwitchoversFailed), "failed")
-		}},
+		func(e emitter, s *Status) { e.results(s.Stats.Switchovers, s.Stats.SwitchoversFailed) }},
 	{"tcptake_ha_switchover_blackout_seconds", "histogram", "Blackout of each switchover done: from the first stop to the standby's word that it serves.", nil,
 		func(e emitter, s *Status) { e.histogram(s.Stats.Blackout) }},
 	{"tcptake_ha_switchover_step_seconds", "histogram", "Duration of each step of the switchovers done, by step.", []string{"step"},
-		func(e emitter, s *Status) {
-			for _, k := range SwitchoverSteps {
-				e.histogram(s.Stats.SwitchoverSteps[k], k)
-			}
-		}},
+		func(e emitter, s *Status) { e.steps(SwitchoverSteps, s.Stats.SwitchoverSteps) }},
 	{"tcptake_ha_takeovers_total", "counter", "Takeovers this node ran as the standby, by result (done, failed).", []string{"result"},
-		func(e emitter, s *Status) {
-			e.value(prometheus.CounterValue, float64(s.Stats.Takeovers), "done")
-			e.value(prometheus.CounterValue, float64(s.Stats.TakeoversFailed), "failed")
-		}},
+		func(e emitter, s *Status) { e.results(s.Stats.Takeovers, s.Stats.TakeoversFailed) }},
 	{"tcptake_ha_takeover_duration_seconds", "histogram", "Duration of each takeover done, fencing included.", nil,
 		func(e emitter, s *Status) { e.histogram(s.Stats.Takeover) }},
 	{"tcptake_ha_takeover_step_seconds", "histogram", "Duration of each step of the takeovers done, by step.", []string{"step"},
-		func(e emitter, s *Status) {
-			for _, k := range TakeoverSteps {
-				e.histogram(s.Stats.TakeoverSteps[k], k)
-			}
-		}},
+		func(e emitter, s *Status) { e.steps(TakeoverSteps, s.Stats.TakeoverSteps) }},
 	{"tcptake_ha_last_takeover_sessions", "gauge", "Sessions of the last takeover by outcome (kept, reconciled, closed, failed; absent before one).", []string{"outcome"},
 		func(e emitter, s *Status) {
 			if r := s.LastTakeover; r != nil {
