@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tcptake/tcptake/ha"
@@ -18,12 +19,15 @@ func nodeCommand() *cli.Command {
 		Usage: "drive a node of a two-node service (package ha) through its control socket",
 		Subcommands: []*cli.Command{
 			{
-				Name:      "status",
-				Aliases:   []string{"show"},
-				Usage:     "show the node's role, epoch, sync link and tracked sessions",
-				UsageText: "tcptakectl [-j] node status --control PATH",
-				Flags:     []cli.Flag{control},
-				Action:    func(c *cli.Context) error { return nodeDo(c, "status") },
+				Name:    "status",
+				Aliases: []string{"show"},
+				Usage:   "show the node's role, epoch, sync link, sessions, checkpoints and counts",
+				UsageText: "tcptakectl [-j] node status --control PATH\n\n" +
+					"The figures of the node's Prometheus metrics (streamd --metrics-listen):\n" +
+					"the link's round-trip time, the ages of the sessions' checkpoints, the\n" +
+					"switchovers and takeovers with their durations, the refused links.",
+				Flags:  []cli.Flag{control},
+				Action: func(c *cli.Context) error { return nodeDo(c, "status") },
 			},
 			{
 				Name:  "switchover",
@@ -157,7 +161,11 @@ func printTakeover(w io.Writer, r *ha.TakeoverReport) {
 func printStatus(w io.Writer, s *ha.Status) {
 	fmt.Fprintf(w, "role %s epoch %d sessions %d\n", s.Role, s.Epoch, s.Sessions)
 	if p := s.Peer; p != nil {
-		fmt.Fprintf(w, "peer %s role %s epoch %d up since %s\n", p.Address, p.Role, p.Epoch, p.Since.Format(time.RFC3339))
+		fmt.Fprintf(w, "peer %s role %s epoch %d up since %s", p.Address, p.Role, p.Epoch, p.Since.Format(time.RFC3339))
+		if p.RTT > 0 {
+			fmt.Fprintf(w, " rtt %v", p.RTT.Round(time.Microsecond))
+		}
+		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintln(w, "peer down")
 	}
@@ -170,6 +178,11 @@ func printStatus(w io.Writer, s *ha.Status) {
 	if s.Checkpoint != nil {
 		printCheckpoint(w, s.Checkpoint)
 	}
+	if a := s.CheckpointAges; a != nil {
+		fmt.Fprintf(w, "checkpoint ages: sessions %d freshest %v oldest %v\n", a.Sessions,
+			a.Freshest.Round(time.Millisecond), a.Oldest.Round(time.Millisecond))
+	}
+	printStats(w, &s.Stats)
 	if s.Last != nil {
 		fmt.Fprint(w, "last switchover:\n")
 		printReport(w, s.Last)
@@ -193,5 +206,41 @@ func printReport(w io.Writer, r *ha.Report) {
 		{"address moved", r.AddressMoved}, {"restart", r.Restart}, {"blackout", r.Blackout},
 	} {
 		fmt.Fprintf(w, "    %-14s %v\n", s.name, s.d.Round(time.Microsecond))
+	}
+}
+
+// printStats prints the counts, the refusals there were and the
+// distributions with observations (their count and mean).
+func printStats(w io.Writer, s *ha.Stats) {
+	fmt.Fprintf(w, "switchovers %d failed %d takeovers %d failed %d\n", s.Switchovers, s.SwitchoversFailed, s.Takeovers, s.TakeoversFailed)
+	var refused []string
+	for _, r := range ha.RefusalReasons {
+		if k := s.LinkRefused[r]; k > 0 {
+			refused = append(refused, fmt.Sprintf("%s %d", r, k))
+		}
+	}
+	if len(refused) > 0 {
+		fmt.Fprintf(w, "link refused: %s\n", strings.Join(refused, " "))
+	}
+	type dist struct {
+		name string
+		h    *ha.Histogram
+	}
+	ds := []dist{{"switchover blackout", s.Blackout}}
+	for _, k := range ha.SwitchoverSteps {
+		ds = append(ds, dist{"switchover " + k, s.SwitchoverSteps[k]})
+	}
+	ds = append(ds, dist{"takeover", s.Takeover})
+	for _, k := range ha.TakeoverSteps {
+		ds = append(ds, dist{"takeover " + k, s.TakeoverSteps[k]})
+	}
+	for _, d := range ds {
+		if d.h != nil && d.h.Count > 0 {
+			mean := time.Duration(d.h.Sum / float64(d.h.Count) * float64(time.Second))
+			fmt.Fprintf(w, "    %-26s count %d mean %v\n", d.name, d.h.Count, mean.Round(time.Microsecond))
+		}
+	}
+	if h := s.CheckpointBytes; h != nil && h.Count > 0 {
+		fmt.Fprintf(w, "    %-26s count %d mean %.0f bytes\n", "checkpoint size", h.Count, h.Sum/float64(h.Count))
 	}
 }

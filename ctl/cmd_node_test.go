@@ -62,7 +62,8 @@ func TestNodeStatus(t *testing.T) {
 	}
 	stdout, _, code = runCtl(t, nil, "-j", "node", "status", "--control", ctl)
 	var s ha.Status
-	if code != 0 || json.Unmarshal([]byte(stdout), &s) != nil || s.Role != ha.RoleActive || s.Peer != nil {
+	if code != 0 || json.Unmarshal([]byte(stdout), &s) != nil || s.Role != ha.RoleActive || s.Peer != nil ||
+		s.Stats.Takeovers != 0 || len(s.Stats.LinkRefused) != len(ha.RefusalReasons) || s.Stats.Blackout == nil {
 		t.Fatalf("status -j: exit %d: %q", code, stdout)
 	}
 	// no standby: the switchover fails, saying why
@@ -90,8 +91,14 @@ func TestNodeStatus(t *testing.T) {
 		t.Fatalf("takeover -j: exit %d, %q %q", code, stdout, stderr)
 	}
 	stdout, _, _ = runCtl(t, nil, "node", "status", "--control", ctl)
-	if !strings.HasPrefix(stdout, "role active epoch 1 sessions 0\n") || !strings.Contains(stdout, "last takeover:\nepoch 1 sessions 0 ") {
+	if !strings.HasPrefix(stdout, "role active epoch 1 sessions 0\npeer down\nswitchovers 0 failed 0 takeovers 1 failed 0\n") ||
+		!strings.Contains(stdout, "last takeover:\nepoch 1 sessions 0 ") {
 		t.Fatalf("status after the takeover: %q", stdout)
+	}
+	stdout, _, _ = runCtl(t, nil, "-j", "node", "status", "--control", ctl)
+	if json.Unmarshal([]byte(stdout), &s) != nil || s.Stats.Takeovers != 1 || s.Stats.Takeover.Count != 1 ||
+		s.Stats.TakeoverSteps["address_up"].Count != 1 {
+		t.Fatalf("status -j after the takeover: %q", stdout)
 	}
 }
 
@@ -108,6 +115,30 @@ func TestPrintTakeover(t *testing.T) {
 		"    set            0s\n    address up     0s\n    restart        0s\n    total          2ms\n" +
 		"    192.0.2.100:80 192.0.2.1:4000 reconciled age 40ms acked 0 outgoing-ahead 3000 incoming-lost 0 tsval-moved 41\n" +
 		"    192.0.2.100:7 192.0.2.1:4001 closed age 40ms no-answer acked 0 outgoing-ahead 0 incoming-lost 0 tsval-moved 0\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	h := func(count uint64, sum float64) *ha.Histogram { return &ha.Histogram{Count: count, Sum: sum} }
+	s := &ha.Status{Role: ha.RoleStandby, Epoch: 4, Peer: &ha.Peer{Address: "10.0.0.1:7000", Role: ha.RoleActive, Epoch: 4,
+		Since: since, RTT: 310 * time.Microsecond},
+		CheckpointAges: &ha.CheckpointAges{Sessions: 3, Freshest: 20 * time.Millisecond, Oldest: 1500 * time.Millisecond},
+		Stats: ha.Stats{Switchovers: 2, SwitchoversFailed: 1, LinkRefused: map[string]uint64{"bad_key": 2, "replay": 0, "timeout": 1},
+			Blackout: h(2, 0.03), SwitchoverSteps: map[string]*ha.Histogram{"restart": h(2, 0.01), "set": h(0, 0)},
+			Takeover: h(0, 0), CheckpointBytes: h(4, 10000)}}
+	var b strings.Builder
+	printStatus(&b, s)
+	want := "role standby epoch 4 sessions 0\n" +
+		"peer 10.0.0.1:7000 role active epoch 4 up since 2026-01-02T03:04:05Z rtt 310µs\n" +
+		"checkpoint ages: sessions 3 freshest 20ms oldest 1.5s\n" +
+		"switchovers 2 failed 1 takeovers 0 failed 0\n" +
+		"link refused: bad_key 2 timeout 1\n" +
+		"    switchover blackout        count 2 mean 15ms\n" +
+		"    switchover restart         count 2 mean 5ms\n" +
+		"    checkpoint size            count 4 mean 2500 bytes\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

@@ -119,6 +119,8 @@ func (n *Node) checkpoint(ctx context.Context, l *peerLink, ts []*Tracked, state
 	var buf bytes.Buffer
 	count, failed := 0, 0
 	var errs []error
+	var sent []*Tracked // captured: their ckAt moves to captured
+	var captured []time.Time
 	for len(ts) > 0 {
 		k := min(len(ts), n.o.BatchSize)
 		batch, bstates := ts[:k], [][]byte(nil)
@@ -163,7 +165,9 @@ func (n *Node) checkpoint(ctx context.Context, l *peerLink, ts []*Tracked, state
 			if err := t.ckEncode(&buf, img, l); err != nil {
 				failed++
 				errs = append(errs, err)
+				continue
 			}
+			sent, captured = append(sent, t), append(captured, img.CaptureTime)
 		}
 	}
 	dur := n.clock.Now().Sub(t0)
@@ -177,6 +181,12 @@ func (n *Node) checkpoint(ctx context.Context, l *peerLink, ts []*Tracked, state
 	n.ckCount++
 	n.ck = CheckpointStatus{Sessions: count, Last: t0, Bytes: len(frame), Duration: dur, Count: n.ckCount,
 		Failed: failed, Interval: n.o.CheckpointInterval}
+	n.stats.CheckpointBytes.observe(float64(len(frame)))
+	if err == nil {
+		for i, t := range sent {
+			t.ckAt = captured[i]
+		}
+	}
 	if err = errors.Join(append(errs, err)...); err != nil {
 		n.ck.LastErr = err.Error()
 	}
@@ -358,6 +368,7 @@ func (n *Node) applyCheckpoint(p []byte) error {
 	n.ckStore = store
 	n.ckCount++
 	n.ck = CheckpointStatus{Sessions: len(store), Last: captured, Bytes: size, Count: n.ckCount}
+	n.stats.CheckpointBytes.observe(float64(size))
 	n.mu.Unlock()
 	return nil
 }

@@ -27,7 +27,7 @@ func TestCheckpointDelta(t *testing.T) {
 			SendUnacked: []byte(unacked), SendUnsent: []byte(unsent), RecvQueue: []byte(rcvq), RcvNxt: rcvNxt,
 			MSSClamp: 1460, TSVal: tsval, AppState: []byte(state), Window: &libtcptake.Window{SndWnd: 1000}}
 	}
-	sby := &Node{clock: realClock{}}
+	sby := &Node{clock: realClock{}, stats: newStats()}
 	l := &peerLink{}
 	t1, t2 := &Tracked{id: 1}, &Tracked{id: 2}
 	round := func(entries ...func(*bytes.Buffer) error) int {
@@ -111,7 +111,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add(append(hdr, buf.Bytes()...))
 	f.Add(append(hdr, 0, 0, 0, 0, 0, 0, 0, 1, ckDelta, 0, 0, 0, 1))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		n := &Node{clock: realClock{}}
+		n := &Node{clock: realClock{}, stats: newStats()}
 		n.ckStore = map[uint64]*stored{1: {img: img}}
 		n.applyCheckpoint(p)
 	})

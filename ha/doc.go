@@ -46,5 +46,7 @@
 // An operator drives a node through its control socket (control.go), a
 // unix socket with mode 0600 that refuses non-root callers;
 // `tcptakectl node status|switchover|checkpoint|takeover|standby` speaks
-// to it.
+// to it. The figures of its status are Prometheus metrics too (metrics.go):
+// Options.MetricsListen serves them on /metrics, Node.MetricsHandler and
+// Node.Collector hand them to a service that serves them itself.
 package ha

@@ -15,7 +15,7 @@ type msgType uint8
 
 const (
 	msgHello     msgType = 1  // hello
-	msgHeartbeat msgType = 2  // no payload
+	msgHeartbeat msgType = 2  // heartbeatMsg (or none, from an older peer)
 	msgSync      msgType = 3  // syncMsg: the active's state, sent on every new link
 	msgBegin     msgType = 10 // beginMsg: a switchover starts
 	msgImage     msgType = 11 // one session image
@@ -76,6 +76,15 @@ func (t msgType) String() string {
 // failover issue adds the checkpoints.
 type syncMsg struct {
 	Sessions int `json:"sessions"`
+}
+
+// heartbeatMsg measures the link's round-trip time. T is the time since
+// the sender's link began; Echo the T of the last heartbeat it received
+// (0: none yet) and Held how long ago that one came.
+type heartbeatMsg struct {
+	T    time.Duration `json:"t"`
+	Echo time.Duration `json:"echo,omitempty"`
+	Held time.Duration `json:"held,omitempty"`
 }
 
 type beginMsg struct {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -32,6 +33,9 @@ type Options struct {
 	SyncListen, SyncPeer string
 	// Control is the path of the control socket; empty for none.
 	Control string
+	// MetricsListen is the address Run serves the node's Prometheus
+	// metrics on, at /metrics (MetricsHandler); empty for none.
+	MetricsListen string
 	// Address moves the service address; nil leaves it alone.
 	Address AddressManager
 	// Restore receives each session restored on this node with its
@@ -128,6 +132,8 @@ type Node struct {
 	ck           CheckpointStatus               // the last checkpoint sent or received
 	ckCount      uint64
 	lastTakeover *TakeoverReport
+	stats        Stats // the counts and distributions of Status.Stats
+	collector    *collector
 
 	// Automatic mode (lease.go).
 	leaseN     uint64
@@ -189,8 +195,9 @@ func New(o Options) (*Node, error) {
 	n := &Node{
 		o: o, log: o.Logger.With("node", o.Name), clock: o.Clock, ops: libOps{o.Session}, fops: libOps{o.Session},
 		tls: cfg, store: epochStore{o.EpochFile}, role: o.Role, tracked: map[*Tracked]struct{}{},
-		checkCaller: peerIsRoot, firstLink: make(chan struct{}), unleased: true,
+		checkCaller: peerIsRoot, firstLink: make(chan struct{}), unleased: true, stats: newStats(),
 	}
+	n.collector = newCollector(n)
 	if n.epoch, err = n.store.load(); err != nil {
 		return nil, err
 	}
@@ -211,6 +218,9 @@ type Tracked struct {
 	// the last image sent on ckLink, for the next delta
 	ckLink *peerLink
 	ckLast *libtcptake.Image
+	// ckAt is the capture time of the last checkpoint sent of it, or
+	// when it was tracked (under Node.mu)
+	ckAt time.Time
 }
 
 // Track hands conn to the node. pause is called when a switchover begins:
@@ -232,6 +242,7 @@ func (n *Node) TrackResumable(conn *net.TCPConn, pause func() []byte, resume fun
 	n.mu.Lock()
 	n.nextID++
 	t.id = n.nextID
+	t.ckAt = n.clock.Now()
 	n.tracked[t] = struct{}{}
 	n.mu.Unlock()
 	return t
@@ -266,13 +277,20 @@ func (n *Node) Run(ctx context.Context) error {
 		n.wg.Wait()
 	}()
 	wg := &n.wg
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if n.o.Control != "" {
 		cl, err := listenControl(n.o.Control)
 		if err != nil {
 			return err
 		}
 		wg.Go(func() { errc <- n.serve(ctx, cl, func(c net.Conn) { n.control(ctx, c.(*net.UnixConn)) }) })
+	}
+	if n.o.MetricsListen != "" {
+		l, err := net.Listen("tcp", n.o.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		wg.Go(func() { errc <- n.serveMetrics(ctx, l) })
 	}
 	if n.o.SyncListen != "" {
 		l, err := net.Listen("tcp", n.o.SyncListen)
@@ -389,6 +407,7 @@ func (n *Node) refused(err error) {
 	n.log.Warn("sync link refused", "err", err)
 	n.mu.Lock()
 	n.linkErr = err.Error()
+	n.stats.LinkRefused[RefusalReason(err)]++
 	n.mu.Unlock()
 }
 
@@ -409,6 +428,11 @@ type peerLink struct {
 	down     chan struct{} // closed when the link ends
 	lastSeen time.Time     // under Node.mu
 	stepDown bool          // admit found this node a stale active
+	// The round-trip time from the heartbeats (under Node.mu): the last
+	// heartbeat the peer sent, when it came, and the last measure.
+	peerHB   *heartbeatMsg
+	peerHBAt time.Time
+	rtt      time.Duration
 }
 
 func (n *Node) send(l *peerLink, typ msgType, payload []byte) error {
@@ -513,6 +537,7 @@ func (n *Node) serveLink(ctx context.Context, lk *link) {
 		n.mu.Unlock()
 		switch h.typ {
 		case msgHeartbeat:
+			n.heartbeatIn(l, p)
 		case msgSync:
 			n.mu.Lock()
 			if n.role == RoleStandby && h.epoch > n.epoch {
@@ -580,15 +605,40 @@ func (n *Node) heartbeat(l *peerLink) {
 		case <-tick:
 		}
 		n.mu.Lock()
-		silent := n.clock.Now().Sub(l.lastSeen)
+		now := n.clock.Now()
+		silent := now.Sub(l.lastSeen)
+		hb := heartbeatMsg{T: now.Sub(l.since)}
+		if p := l.peerHB; p != nil {
+			hb.Echo, hb.Held = p.T, now.Sub(l.peerHBAt)
+		}
 		n.mu.Unlock()
 		if silent > n.o.HeartbeatTimeout {
 			n.refused(&LinkError{Op: "read", Remote: l.remote, Err: ErrLinkTimeout})
 			l.abort()
 			return
 		}
-		if n.send(l, msgHeartbeat, nil) != nil {
+		if n.send(l, msgHeartbeat, encode(hb)) != nil {
 			return
+		}
+	}
+}
+
+// heartbeatIn notes the peer's heartbeat for the next one this node sends,
+// and measures the round-trip time from what it echoes: its age on this
+// side's link clock less the time the peer held it. A heartbeat without
+// a payload (an older peer) carries nothing.
+func (n *Node) heartbeatIn(l *peerLink, p []byte) {
+	var hb heartbeatMsg
+	if len(p) == 0 || json.Unmarshal(p, &hb) != nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.clock.Now()
+	l.peerHB, l.peerHBAt = &hb, now
+	if hb.Echo > 0 {
+		if rtt := now.Sub(l.since) - hb.Echo - hb.Held; rtt > 0 {
+			l.rtt = rtt
 		}
 	}
 }
@@ -607,6 +657,11 @@ type Status struct {
 	// Checkpoint: the last one sent (active) or held (standby).
 	Checkpoint   *CheckpointStatus `json:"checkpoint,omitempty"`
 	LastTakeover *TakeoverReport   `json:"last_takeover,omitempty"`
+	// CheckpointAges: of the sessions a takeover would restore; nil
+	// without sessions.
+	CheckpointAges     *CheckpointAges `json:"checkpoint_ages,omitempty"`
+	CheckpointInterval time.Duration   `json:"checkpoint_interval_ns"`
+	Stats              Stats           `json:"stats"`
 	// Lease is the automatic mode's state: "unleased", "until TIME",
 	// "lapsed" on the active, "granted TIME" on the standby.
 	Lease string `json:"lease,omitempty"`
@@ -619,21 +674,26 @@ type Peer struct {
 	Role    Role      `json:"role"`
 	Epoch   uint64    `json:"epoch"`
 	Since   time.Time `json:"since"`
+	// RTT is the link's round-trip time from the heartbeats; 0 until
+	// measured.
+	RTT time.Duration `json:"rtt_ns"`
 }
 
 // Status returns the node's state.
 func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	now := n.clock.Now()
 	s := Status{Name: n.o.Name, Role: n.role, Epoch: n.epoch, Sessions: len(n.tracked),
-		LinkErr: n.linkErr, Last: n.last, LastErr: n.lastErr, LastTakeover: n.lastTakeover}
+		LinkErr: n.linkErr, Last: n.last, LastErr: n.lastErr, LastTakeover: n.lastTakeover,
+		CheckpointAges: n.checkpointAges(now), CheckpointInterval: n.o.CheckpointInterval, Stats: n.stats.clone()}
 	if n.ckCount > 0 {
 		ck := n.ck
 		if n.role == RoleStandby {
 			ck.Sessions = len(n.ckStore)
 		}
 		ck.Interval = n.o.CheckpointInterval
-		ck.Age = n.clock.Now().Sub(ck.Last)
+		ck.Age = now.Sub(ck.Last)
 		s.Checkpoint = &ck
 	}
 	if n.doubt != nil {
@@ -652,7 +712,7 @@ func (n *Node) Status() Status {
 		}
 	}
 	if l := n.link; l != nil {
-		s.Peer = &Peer{Address: l.remote, Name: l.peer.Name, Role: l.peer.Role, Epoch: l.peer.Epoch, Since: l.since}
+		s.Peer = &Peer{Address: l.remote, Name: l.peer.Name, Role: l.peer.Role, Epoch: l.peer.Epoch, Since: l.since, RTT: l.rtt}
 	}
 	return s
 }

@@ -429,9 +429,13 @@ func TestNodeRefusesBadPeers(t *testing.T) {
 		}
 		c.Close()
 	}
-	eventually(t, "the refusals logged", func() bool { return act.Status().LinkErr != "" })
-	if s := act.Status(); s.Peer != nil {
-		t.Fatalf("a bad peer became the link: %+v", s.Peer)
+	// each is counted: the wrong key as such, the others as "other"
+	eventually(t, "the refusals counted", func() bool {
+		r := act.Status().Stats.LinkRefused
+		return r["bad_key"]+r["other"] == 4
+	})
+	if s := act.Status(); s.Peer != nil || s.LinkErr == "" || s.Stats.LinkRefused["bad_key"] != 1 {
+		t.Fatalf("after the bad peers: peer %+v, error %q, refused %v", s.Peer, s.LinkErr, s.Stats.LinkRefused)
 	}
 	if st, se, re := act.ops.count(); st+se+re != 0 {
 		t.Fatalf("session operations after bad peers: %d stops, %d sets, %d restarts", st, se, re)
@@ -652,6 +656,13 @@ func TestNodeRefusesBadFrames(t *testing.T) {
 				s := sby.Status()
 				return s.Peer == nil && strings.Contains(s.LinkErr, tc.want.Error())
 			})
+			// counted once, by its reason
+			reason := RefusalReason(tc.want)
+			for r, k := range sby.Status().Stats.LinkRefused {
+				if want := uint64(map[bool]int{true: 1}[r == reason]); k != want {
+					t.Errorf("%d refused for %s, want %d", k, r, want)
+				}
+			}
 			// the link is gone: the fake active reads EOF
 			lk.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 			for {

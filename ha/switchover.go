@@ -105,6 +105,7 @@ func (n *Node) Switchover(ctx context.Context) (*Report, error) {
 	rep, err := n.switchover(ctx, l, ts)
 	n.mu.Lock()
 	n.busy = false
+	n.stats.switchoverDone(rep)
 	if err != nil {
 		n.lastErr = err.Error()
 	} else {

@@ -152,6 +152,7 @@ func (n *Node) Takeover(ctx context.Context) (*TakeoverReport, error) {
 		n.mu.Lock()
 		n.role = RoleStandby
 		n.lastErr = "takeover: " + err.Error()
+		n.stats.takeoverDone(nil)
 		n.mu.Unlock()
 		return nil, &StepError{Step: StepAddressUp, Err: err}
 	}
@@ -209,6 +210,7 @@ func (n *Node) Takeover(ctx context.Context) (*TakeoverReport, error) {
 	rep.Total = n.clock.Now().Sub(t0)
 	n.mu.Lock()
 	n.lastTakeover, n.lastErr = rep, ""
+	n.stats.takeoverDone(rep)
 	n.mu.Unlock()
 	n.log.Info("took over", "epoch", rep.Epoch, "sessions", rep.Sessions, "kept", rep.Kept,
 		"reconciled", rep.Reconciled, "closed", rep.Closed, "no_answer", rep.NoAnswer, "failed", rep.Failed, "total", rep.Total)

@@ -5,7 +5,8 @@
 //	    --sync-listen IP:PORT | --sync-peer IP:PORT
 //	    --key FILE --peer-key PUBKEY|FILE --control PATH
 //	    [--vip IP/PREFIX@DEV …] [--echo-listen IP:PORT …] [--state FILE]
-//	    [--checkpoint-interval DURATION] [--auto-takeover LEASE] [-v]
+//	    [--checkpoint-interval DURATION] [--auto-takeover LEASE]
+//	    [--metrics-listen IP:PORT] [-v]
 //
 // GET /stream?bytes=N[&rate=BYTES_PER_SEC] answers exactly N bytes, the
 // lines fmt.Sprintf("%015d\n", k) for k = 0, 1, … (the last one may be
@@ -19,6 +20,9 @@
 // after the checkpoint, and an echo session only when nothing is missing
 // either way; the others are reset. --auto-takeover LEASE makes the
 // takeover automatic (package ha, Options.AutoTakeover).
+//
+// --metrics-listen serves the node's Prometheus metrics (tcptake_ha_*) on
+// http://IP:PORT/metrics (package ha, Options.MetricsListen).
 //
 // For tests, STREAMD_FAULT=STEP:fail|kill|cut makes step STEP (1–5, see
 // ha.Step) of a switchover fail on this node, kills the process there
@@ -68,6 +72,7 @@ func main() {
 	state := flag.String("state", "", "epoch `FILE` kept across restarts (default: the control path + .epoch)")
 	interval := flag.Duration("checkpoint-interval", 0, "checkpoint the sessions to the standby every `DURATION` (0: on demand only)")
 	lease := flag.Duration("auto-takeover", 0, "automatic mode: serve under a `LEASE` the standby renews; the standby takes over once it lapsed (0: take over only when told)")
+	metrics := flag.String("metrics-listen", "", "serve Prometheus metrics on http://`IP:PORT`/metrics")
 	verbose := flag.Bool("v", false, "log debug records too")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -75,13 +80,13 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state, *interval, *lease); err != nil {
+	if err := run(log, *role, listens, echos, vips, *syncListen, *syncPeer, *keyFile, *peerKey, *control, *state, *metrics, *interval, *lease); err != nil {
 		fmt.Fprintln(os.Stderr, "streamd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state string, interval, lease time.Duration) error {
+func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncListen, syncPeer, keyFile, peerKey, control, state, metrics string, interval, lease time.Duration) error {
 	r, err := ha.ParseRole(roleName)
 	if err != nil {
 		return err
@@ -117,7 +122,7 @@ func run(log *slog.Logger, roleName string, listens, echos, vips []string, syncL
 	s := &server{ctx: ctx, log: log}
 	s.node, err = ha.New(ha.Options{
 		Name: roleName, Role: r, Key: key, PeerKey: pk, SyncListen: syncListen, SyncPeer: syncPeer,
-		Control: control, Address: addrs, EpochFile: state, Logger: log, Fault: fault,
+		Control: control, MetricsListen: metrics, Address: addrs, EpochFile: state, Logger: log, Fault: fault,
 		CheckpointInterval: interval, AutoTakeover: lease, Failover: func(c *net.TCPConn, st []byte, adj libtcptake.Adjustment) ha.Outcome {
 			return s.failover(c, st, adj)
 		},

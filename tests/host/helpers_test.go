@@ -12,6 +12,8 @@
 //	                      IPv4 and IPv6 and socat echo, switchover and back,
 //	                      with 3 and with 101 sessions
 //	TestStreamdFaults     (g) SIGKILL of either streamd at each switchover step
+//	TestStreamdMetrics    both streamd nodes' metrics scraped through a
+//	                      switchover and a takeover
 //	TestQueues            (c) receive, unacked and unsent queues at the stop
 //	TestZeroWindow        (c) unsent bytes behind a zero window
 //	TestLostACKs          (c) unacked bytes the client already has
