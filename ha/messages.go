@@ -95,6 +95,11 @@ type endMsg struct {
 	ID       uint64        `json:"id"`
 	Sessions int           `json:"sessions"`
 	StopGet  time.Duration `json:"stop_get"`
+	// PeerAcks are what the sessions' peers acknowledged, asked by the
+	// active after the stop, in the order of the images (absent: not
+	// asked); Unanswered lists the sessions whose peers did not answer.
+	PeerAcks   []uint32 `json:"peer_acks,omitempty"`
+	Unanswered []int    `json:"unanswered,omitempty"`
 }
 
 type readyMsg struct {

@@ -26,7 +26,9 @@ type fakeOps struct {
 	sets     int
 	restarts int
 	releases int
-	failSet  error
+	// peerAcked counts the peer positions given to set sessions.
+	peerAcked int
+	failSet   error
 	// failRestart makes restartAll fail every session whose state is
 	// in it, as the library does: a nil entry and a joined error.
 	failRestart map[string]bool
@@ -50,6 +52,15 @@ func (s *fakeSession) Release() error {
 	return nil
 }
 func (s *fakeSession) Thaw(context.Context) error { return nil }
+func (s *fakeSession) PeerAcked(ack uint32) error {
+	if ack != s.img.SndUna {
+		return fmt.Errorf("peer ack %d, image's snd_una %d", ack, s.img.SndUna)
+	}
+	s.ops.mu.Lock()
+	s.ops.peerAcked++
+	s.ops.mu.Unlock()
+	return nil
+}
 func (s *fakeSession) Adjustment() *libtcptake.Adjustment {
 	s.ops.mu.Lock()
 	defer s.ops.mu.Unlock()
@@ -106,6 +117,15 @@ func (f *fakeOps) restartAll(_ context.Context, ss []session) ([]*net.TCPConn, e
 		out[i] = tcpConn(f.t)
 	}
 	return out, errs
+}
+
+// peerAcks answers for every peer: it acknowledged all it was sent.
+func (f *fakeOps) peerAcks(_ context.Context, imgs []*libtcptake.Image) ([]uint32, []bool) {
+	acks, answered := make([]uint32, len(imgs)), make([]bool, len(imgs))
+	for i, img := range imgs {
+		acks[i], answered[i] = img.SndUna, true
+	}
+	return acks, answered
 }
 
 func (f *fakeOps) count() (stops, sets, restarts int) {
@@ -275,6 +295,13 @@ func TestSwitchoverAndBack(t *testing.T) {
 	}
 	if got := sby.takeRestored(); !sameSet(got, want) {
 		t.Fatalf("standby restored %q, want %q", got, want)
+	}
+	// The active asked the peers; the standby's sessions were told.
+	sby.ops.mu.Lock()
+	acked := sby.ops.peerAcked
+	sby.ops.mu.Unlock()
+	if acked != 5 {
+		t.Fatalf("standby: %d sessions told their peer's position, want 5", acked)
 	}
 	if s := act.Status(); s.Role != RoleStandby || s.Epoch != 1 || s.Sessions != 0 {
 		t.Fatalf("old active: %+v", s)

@@ -16,6 +16,9 @@ type sessionOps interface {
 	// restartAll returns one entry per session, nil where it failed,
 	// and an error joining the failures.
 	restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error)
+	// peerAcks asks the peers of stopped sessions how far they
+	// acknowledged (libtcptake.PeerAcks).
+	peerAcks(ctx context.Context, imgs []*libtcptake.Image) (acks []uint32, answered []bool)
 }
 
 // session is a stopped or set libtcptake session.
@@ -23,6 +26,7 @@ type session interface {
 	Get() (*libtcptake.Image, error)
 	Release() error
 	Thaw(ctx context.Context) error
+	PeerAcked(ack uint32) error
 }
 
 type libOps struct{ o *libtcptake.Options }
@@ -53,6 +57,10 @@ func (l libOps) restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, e
 	out := make([]*net.TCPConn, len(ss))
 	copy(out, conns)
 	return out, err
+}
+
+func (l libOps) peerAcks(ctx context.Context, imgs []*libtcptake.Image) ([]uint32, []bool) {
+	return libtcptake.PeerAcks(ctx, imgs, l.o)
 }
 
 func sessions(ss []*libtcptake.Session) []session {

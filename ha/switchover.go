@@ -64,9 +64,10 @@ type Report struct {
 
 // outgoing is the active's side of a switchover.
 type outgoing struct {
-	stopped []session
-	conns   []*net.TCPConn // the application's conns, closed at release
-	states  [][]byte
+	stopped   []session
+	positions []*libtcptake.Image // what the peers' positions are asked from (image)
+	conns     []*net.TCPConn      // the application's conns, closed at release
+	states    [][]byte
 }
 
 func (n *Node) faultAt(s Step) error {
@@ -170,7 +171,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 			err := n.faultAt(StepStop)
 			var b []byte
 			if err == nil {
-				b, err = image(s, states[i])
+				b, err = image(s, states[i], &out.positions)
 			}
 			if err == nil {
 				err = n.send(l, msgImage, b)
@@ -186,8 +187,20 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		}
 	}
 	rep.Sessions = len(out.stopped)
+	// The peers' positions, asked here while the address is ours, so
+	// that the standby need not ask them while the clients wait.
+	end := endMsg{ID: id, Sessions: rep.Sessions}
+	acks, answered := n.ops.peerAcks(ctx, out.positions)
+	out.positions = nil
+	end.PeerAcks = acks
+	for i, ok := range answered {
+		if !ok {
+			end.Unanswered = append(end.Unanswered, i)
+		}
+	}
 	rep.StopGet = n.clock.Now().Sub(t0)
-	if err := n.send(l, msgEnd, encode(endMsg{ID: id, Sessions: rep.Sessions, StopGet: rep.StopGet})); err != nil {
+	end.StopGet = rep.StopGet
+	if err := n.send(l, msgEnd, encode(end)); err != nil {
 		return fail(StepStop, err)
 	}
 	// Step 2: the standby confirms.
@@ -292,14 +305,18 @@ func pauseAll(ts []*Tracked) ([]*Tracked, [][]byte) {
 }
 
 // image gets a stopped session's image with its application state, in
-// the image encoding.
-func image(s session, state []byte) ([]byte, error) {
+// the image encoding, and appends its position (the image without its
+// queues) to pos.
+func image(s session, state []byte, pos *[]*libtcptake.Image) ([]byte, error) {
 	img, err := s.Get()
 	if err != nil {
 		return nil, err
 	}
 	img.AppState = state
-	return img.MarshalBinary()
+	b, err := img.MarshalBinary()
+	img.RecvQueue, img.SendUnacked, img.SendUnsent, img.AppState = nil, nil, nil, nil
+	*pos = append(*pos, img)
+	return b, err
 }
 
 // takeTracked takes the tracked sessions out of the node's set.
@@ -545,6 +562,27 @@ func (in *incoming) setBatch(imgs []*libtcptake.Image) {
 	in.sets = append(in.sets, ss...)
 }
 
+// peerAcked gives each set session its peer's position as the active
+// asked it after the stop (endMsg), so that Restart need not ask again.
+func (in *incoming) peerAcked(end endMsg) error {
+	if len(end.PeerAcks) != len(in.sets) {
+		return fmt.Errorf("%w: %d peer positions for %d sessions", ErrBadFrame, len(end.PeerAcks), len(in.sets))
+	}
+	unanswered := make(map[int]bool, len(end.Unanswered))
+	for _, i := range end.Unanswered {
+		unanswered[i] = true
+	}
+	for i, s := range in.sets {
+		if unanswered[i] {
+			continue // Restart asks
+		}
+		if err := s.PeerAcked(end.PeerAcks[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (in *incoming) releaseAll() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -622,6 +660,9 @@ recv:
 	transfer := n.clock.Now().Sub(t0)
 	if in.err == nil && len(in.sets) != end.Sessions {
 		in.err = fmt.Errorf("got %d sessions, the active sent %d", len(in.sets), end.Sessions)
+	}
+	if in.err == nil && end.PeerAcks != nil {
+		in.err = in.peerAcked(end)
 	}
 	if in.err == nil {
 		in.err = n.faultAt(StepSet)

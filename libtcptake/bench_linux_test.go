@@ -38,7 +38,7 @@ func BenchmarkTakeover(b *testing.B) {
 			defer f.Close()
 			opts := &Options{Freezer: f}
 			for range b.N {
-				clients, servers := benchPairs(b, n)
+				clients, servers := benchPairs(b, n, 4096)
 				conns := make([]syscall.Conn, n)
 				for i, s := range servers {
 					conns[i] = s
@@ -109,7 +109,9 @@ func BenchmarkTakeover(b *testing.B) {
 	b.ReportMetric(per(restT)/per(restP), "restore-ratio")
 }
 
-func benchInNetns(b *testing.B, fn func()) {
+// benchInNetns runs fn in a new network namespace with lo up, on the
+// calling thread, which must be locked and die with it.
+func benchInNetns(b testing.TB, fn func()) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		b.Error(err)
 		return
@@ -121,7 +123,9 @@ func benchInNetns(b *testing.B, fn func()) {
 	fn()
 }
 
-func benchPairs(b *testing.B, n int) (clients, servers []*net.TCPConn) {
+// benchPairs makes n loopback sessions; each client writes unread bytes
+// to its server.
+func benchPairs(b testing.TB, n, unread int) (clients, servers []*net.TCPConn) {
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -129,7 +133,7 @@ func benchPairs(b *testing.B, n int) (clients, servers []*net.TCPConn) {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	data := make([]byte, 4096)
+	data := make([]byte, unread)
 	for range n {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -139,7 +143,9 @@ func benchPairs(b *testing.B, n int) (clients, servers []*net.TCPConn) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.Write(data)
+		if unread > 0 {
+			c.Write(data)
+		}
 		clients = append(clients, c.(*net.TCPConn))
 		servers = append(servers, s.(*net.TCPConn))
 	}
@@ -150,7 +156,7 @@ func benchPairs(b *testing.B, n int) (clients, servers []*net.TCPConn) {
 // plainDump is the serial TCP_REPAIR floor: repair on, the state and the
 // queues, repair off. Its packets are not dropped, as in the loops
 // tcptake is compared against.
-func plainDump(b *testing.B, c *net.TCPConn) *Image {
+func plainDump(b testing.TB, c *net.TCPConn) *Image {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		b.Fatal(err)

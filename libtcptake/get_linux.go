@@ -8,6 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"os"
 	"syscall"
 	"time"
 
@@ -197,28 +200,110 @@ func CheckpointAll(ctx context.Context, conns []syscall.Conn, o *Options) (imgs 
 		}
 		return imgs, errors.Join(errs...)
 	}
-	var errs []error
+	return moduleCheckpointAll(ctx, mc, conns)
+}
+
+// moduleCheckpointAll takes each session's image atomically, under its
+// socket lock, buffers included: a few sessions with one GET each, more
+// (dumpMin) with one dump of the namespace's sessions (Client.Sessions,
+// filtered to the conns' local address and port where they share them),
+// which costs the kernel's work and a few reads for all of them instead of
+// a round trip each.
+func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) ([]*Image, error) {
+	imgs := make([]*Image, len(conns))
+	errs := make([]error, len(conns))
+	tuples := make([]Tuple, len(conns))
+	dump := len(conns) >= dumpMin
 	for i, conn := range conns {
-		imgs[i], err = moduleCheckpoint(ctx, mc, conn)
-		errs = append(errs, err)
+		if c, ok := conn.(*net.TCPConn); ok && dump {
+			// The dump holds TCP sessions only: a conn without one is
+			// found missing there, without a system call here.
+			if tuples[i], ok = connTuple(c); ok {
+				continue
+			}
+		}
+		tuples[i], errs[i] = liveTuple(conn)
+	}
+	if !dump {
+		for i, t := range tuples {
+			if errs[i] == nil {
+				imgs[i], errs[i] = mc.Get(ctx, t, true)
+			}
+		}
+	} else {
+		dumped, err := mc.Sessions(ctx, commonFilter(tuples, errs), true)
+		var partial *SessionsError
+		if err != nil && !errors.As(err, &partial) {
+			return nil, err
+		}
+		byKey := make(map[Tuple]*Image, len(dumped))
+		for _, img := range dumped {
+			byKey[wireTuple(img.Tuple)] = img
+		}
+		for i, t := range tuples {
+			if errs[i] != nil {
+				continue
+			}
+			if imgs[i] = byKey[wireTuple(t)]; imgs[i] == nil {
+				// Not a session (closed meanwhile, or in a state that
+				// cannot move), or named by the dump's error.
+				errs[i] = opErr(OpCheckpoint, t, errors.Join(os.ErrNotExist, err))
+			}
+		}
+	}
+	for i, img := range imgs {
+		if img != nil {
+			img.Tuple = tuples[i] // the socket's family
+		}
 	}
 	return imgs, errors.Join(errs...)
 }
 
-// moduleCheckpoint is one atomic GET of conn's session, buffers included.
-func moduleCheckpoint(ctx context.Context, mc *Client, conn syscall.Conn) (*Image, error) {
+// dumpMin is the batch from which moduleCheckpointAll dumps.
+const dumpMin = 32
+
+// liveTuple checks that conn is a TCP session tcptake can move and
+// returns its tuple.
+func liveTuple(conn syscall.Conn) (Tuple, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
-		return nil, opErr(OpCheckpoint, nil, err)
+		return Tuple{}, opErr(OpCheckpoint, nil, err)
 	}
 	s := &Session{fd: -1, rc: rc}
-	if err := s.sock(s.check); err != nil {
-		return nil, err
+	s.orig, _ = conn.(*net.TCPConn) // its addresses without a system call
+	err = s.sock(s.check)
+	return s.tuple, err
+}
+
+// wireTuple is t as the module reports it: IPv4 for a v4-mapped address,
+// no zone.
+func wireTuple(t Tuple) Tuple {
+	unmap := func(ap netip.AddrPort) netip.AddrPort {
+		return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
 	}
-	img, err := mc.Get(ctx, s.tuple, true)
-	if err != nil {
-		return nil, err
+	return Tuple{Local: unmap(t.Local), Remote: unmap(t.Remote), IfIndex: t.IfIndex}
+}
+
+// commonFilter selects the local address and port the tuples share (those
+// whose errs entry is nil), so that a dump reads no more than it must.
+func commonFilter(tuples []Tuple, errs []error) SessionFilter {
+	var f SessionFilter
+	first := true
+	for i, t := range tuples {
+		if errs[i] != nil {
+			continue
+		}
+		w := wireTuple(t)
+		if first {
+			f.LocalAddr, f.LocalPort, first = w.Local.Addr(), w.Local.Port(), false
+			continue
+		}
+		if f.LocalAddr != w.Local.Addr() {
+			f.LocalAddr = netip.Addr{}
+		}
+		if f.LocalPort != w.Local.Port() {
+			f.LocalPort = 0
+		}
 	}
-	img.Tuple = s.tuple
-	return img, nil
+	return f
 }

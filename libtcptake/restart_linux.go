@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -108,7 +109,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		switch {
 		case s.img != nil && s.opts.Adjust:
 			adjusting = append(adjusting, s)
-		case s.img != nil && len(s.img.SendUnacked) > 0:
+		case s.img != nil && len(s.img.SendUnacked) > 0 && !s.peerKnown:
 			probing = append(probing, s)
 		}
 	}
@@ -195,34 +196,51 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 
 // learnPeers finds how many of its unacked bytes the peer of each restored
 // session already has, and rebuilds the sessions whose peers are ahead of
-// their image. Its sources are every segment of the peer the module
-// recorded while the tuple was frozen on this node, and the peer's answers
-// to window probes, sent again to the peers that have not answered (lost
-// probes and answers are normal on a real link) until ProbeTimeout.
+// their image (peerAcks).
 //
 // A peer that never answers keeps the image's position (see queueSend for
 // why any ACK it sends is still valid).
 func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
-	acks := make(map[Tuple]uint32, len(ss))
-	note := func(s *Session, seg Segment) {
-		ack := seg.Ack
-		// Plausible: from snd_una to all the node wrote (+1 for our FIN).
-		// A peer may have more than snd_nxt says when a previous owner of
-		// the session sent more than the one the image is of.
-		end := s.img.WriteSeq
-		if s.img.State.finSent() {
-			end++
+	acks, answered := peerAcks(ctx, moduleOf(f), ss)
+	for i, s := range ss {
+		if !answered[i] {
+			s.opts.logger().Warn("tcptake: the peer did not answer: its position is the image's",
+				"session", s.tuple, "unacked", len(s.img.SendUnacked))
+			continue
 		}
-		if seqAfter(s.img.SndUna, ack) || seqAfter(ack, end) {
-			s.opts.logger().Debug("tcptake: implausible ack from the peer", "session", s.tuple,
-				"ack", ack, "snd_una", s.img.SndUna, "write_seq", s.img.WriteSeq)
-			return
-		}
-		if prev, ok := acks[s.tuple]; !ok || seqAfter(ack, prev) {
-			acks[s.tuple] = ack
+		if seqAfter(acks[i], s.img.SndUna) {
+			if err := s.rebuild(acks[i]); err != nil {
+				failed[s] = err
+			}
 		}
 	}
-	if mc := moduleOf(f); mc != nil {
+}
+
+// peerAcks finds how far the peer of each session (its tuple and img)
+// acknowledged: acks[i], when answered[i]. Its sources are every segment
+// of the peer the module (mc, when it freezes the tuples) recorded while
+// the tuple was frozen on this node, and the peer's answers to window
+// probes, sent again to the peers that have not answered (lost probes
+// and answers are normal on a real link) until ProbeTimeout. An ACK
+// outside the image's send sequence is ignored (plausibleAck).
+func peerAcks(ctx context.Context, mc *Client, ss []*Session) (acks []uint32, answered []bool) {
+	acks, answered = make([]uint32, len(ss)), make([]bool, len(ss))
+	index := make(map[*Session]int, len(ss))
+	for i, s := range ss {
+		index[s] = i
+	}
+	note := func(s *Session, seg Segment) {
+		i := index[s]
+		if !plausibleAck(s.img, seg.Ack) {
+			s.opts.logger().Debug("tcptake: implausible ack from the peer", "session", s.tuple,
+				"ack", seg.Ack, "snd_una", s.img.SndUna, "write_seq", s.img.WriteSeq)
+			return
+		}
+		if !answered[i] || seqAfter(seg.Ack, acks[i]) {
+			acks[i], answered[i] = seg.Ack, true
+		}
+	}
+	if mc != nil {
 		for _, s := range ss {
 			segs, err := mc.PeerSegments(ctx, s.tuple)
 			if err != nil {
@@ -235,20 +253,78 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 			}
 		}
 	}
-	probePeers(ctx, moduleOf(f), ss, note)
-	for _, s := range ss {
-		ack, ok := acks[s.tuple]
-		if !ok {
-			s.opts.logger().Warn("tcptake: the peer did not answer: its position is the image's",
-				"session", s.tuple, "unacked", len(s.img.SendUnacked))
+	probePeers(ctx, mc, ss, note)
+	return acks, answered
+}
+
+// plausibleAck reports whether a peer's ack lies from img's snd_una to all
+// the node wrote (+1 for our FIN). A peer may have more than snd_nxt says
+// when a previous owner of the session sent more than the one the image
+// is of.
+func plausibleAck(img *Image, ack uint32) bool {
+	end := img.WriteSeq
+	if img.State.finSent() {
+		end++
+	}
+	return !seqAfter(img.SndUna, ack) && !seqAfter(ack, end)
+}
+
+// PeerAcks asks the peers of stopped sessions, from the node that stopped
+// them and still holds their addresses, how far they acknowledged, so that
+// the node that restores the sessions need not ask (Session.PeerAcked)
+// while its clients wait. imgs are the sessions' images (Get; their
+// queues are not needed); only the peers of sessions with unacked data
+// are asked (the others acknowledged all). acks[i] is what the peer of imgs[i] acknowledged, when
+// answered[i]; a peer that did not answer within Options.ProbeTimeout (or
+// ctx) is asked again by Restart. The answers are exact as long as the
+// sessions stay stopped: nothing reaches the peers after them.
+func PeerAcks(ctx context.Context, imgs []*Image, o *Options) (acks []uint32, answered []bool) {
+	acks, answered = make([]uint32, len(imgs)), make([]bool, len(imgs))
+	var ss []*Session // probe targets: an image's tuple on the wire, and its position
+	var at []int
+	for i, img := range imgs {
+		if img.SndNxt == img.SndUna { // the peer acknowledged all we sent
+			acks[i], answered[i] = img.SndUna, true
 			continue
 		}
-		if seqAfter(ack, s.img.SndUna) {
-			if err := s.rebuild(ack); err != nil {
-				failed[s] = err
-			}
-		}
+		t := img.Tuple
+		t.Local = netip.AddrPortFrom(t.Local.Addr().Unmap(), t.Local.Port())
+		t.Remote = netip.AddrPortFrom(t.Remote.Addr().Unmap(), t.Remote.Port())
+		ss = append(ss, &Session{tuple: t, img: img, opts: copyOpts(o), fd: -1})
+		at = append(at, i)
 	}
+	if len(ss) == 0 {
+		return acks, answered
+	}
+	var mc *Client // the module's record, when it froze the sessions
+	if f, err := o.getFreezer(); err == nil {
+		mc = moduleOf(f)
+	}
+	a, ok := peerAcks(ctx, mc, ss)
+	for k, i := range at {
+		acks[i], answered[i] = a[k], ok[k]
+	}
+	return acks, answered
+}
+
+// PeerAcked tells a restored session, before Restart, how far its peer
+// acknowledged, as the node that stopped it learned after the stop
+// (PeerAcks): Restart then does not ask the peer. A peer ahead of the
+// image has the session rebuilt without the bytes it has.
+func (s *Session) PeerAcked(ack uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.img == nil || s.started || !s.open() {
+		return opErr(OpSet, s, errors.New("not a restored session waiting for Restart"))
+	}
+	if !plausibleAck(s.img, ack) {
+		return opErr(OpSet, s, fmt.Errorf("peer ack %d outside the image's send sequence %d..%d", ack, s.img.SndUna, s.img.WriteSeq))
+	}
+	s.peerKnown = true
+	if seqAfter(ack, s.img.SndUna) {
+		return s.rebuild(ack)
+	}
+	return nil
 }
 
 // probePeers probes the peers of ss (probeAll), reading their answers

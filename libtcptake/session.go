@@ -44,6 +44,9 @@ type Session struct {
 	img     *Image
 	gen     uint64
 	started bool // Restart done
+	// peerKnown: the peer's position was given (PeerAcked); Restart
+	// does not ask it.
+	peerKnown bool
 	// adj is what Restart learned and changed (Options.Adjust).
 	adj *Adjustment
 }

@@ -62,3 +62,11 @@ func (s *Session) Release() error { return unsupported(OpRelease) }
 
 // Thaw needs Linux.
 func (s *Session) Thaw(context.Context) error { return unsupported(OpThaw) }
+
+// PeerAcks needs Linux: no peer answered.
+func PeerAcks(_ context.Context, imgs []*Image, _ *Options) ([]uint32, []bool) {
+	return make([]uint32, len(imgs)), make([]bool, len(imgs))
+}
+
+// PeerAcked needs Linux.
+func (s *Session) PeerAcked(uint32) error { return unsupported(OpSet) }

@@ -4,12 +4,17 @@ package host
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tcptake/tcptake/tests/host/topo"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,16 +24,26 @@ import (
 // them), (iii) bytes the server wrote beyond the congestion window, not
 // sent yet. The image must hold exactly those bytes; after the move every
 // byte arrives exactly once both ways, and the unacked bytes reach the
-// client within 1 s of Restart (no retransmission-timeout stall).
+// client within 1 s of Restart (no retransmission-timeout stall). The
+// standby's Restart asks the client where it is (a window probe), or,
+// /asked, the active asked it after the stop (PeerAcks: snd_una, the
+// client has none of the unacked bytes) and the standby sends no probe.
 func TestQueues(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
-		t.Run(family(v6), func(t *testing.T) { testQueues(t, v6) })
+		for _, asked := range []bool{false, true} {
+			name := family(v6)
+			if asked {
+				name += "/asked"
+			}
+			t.Run(name, func(t *testing.T) { testQueues(t, v6, asked) })
+		}
 	}
 }
 
-func testQueues(t *testing.T, v6 bool) {
+func testQueues(t *testing.T, v6, asked bool) {
 	e := newEnv(t)
 	p := newPair(t, e, v6, 8000, nil)
+	p.askPeer = asked
 	recvq := pattern(1, 0, 3000)
 	if _, err := p.cli.Write(recvq); err != nil {
 		t.Fatal(err)
@@ -59,7 +74,16 @@ func testQueues(t *testing.T, v6 bool) {
 	undrop(t, e.Cli)
 
 	got := collect(p.cli, unacked)
+	standbyProbes(t, e, p.port)
 	conn, restarted := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+	switch probes := standbyProbes(t, e, p.port); {
+	case asked && p.peerAck != img.SndUna:
+		t.Errorf("PeerAcks: the client acknowledged %d, want snd_una %d (it has none of the unacked bytes)", p.peerAck, img.SndUna)
+	case asked && probes != 0:
+		t.Errorf("the standby sent %d window probes, want none (the active asked)", probes)
+	case !asked && probes < 1:
+		t.Error("the standby sent no window probe")
+	}
 	select {
 	case at := <-got.marked:
 		if d := at.Sub(restarted); d > time.Second {
@@ -171,22 +195,30 @@ func testZeroWindow(t *testing.T, v6 bool) {
 // hundred KB (a grown congestion window: more than a fresh socket may send
 // before an ACK). After the move the server sends them again; the client
 // drops the duplicates and ACKs what it has, and the session must go on at
-// once: every byte exactly once both ways, no stall.
+// once: every byte exactly once both ways, no stall. /asked: the active
+// asks the client where it is after the stop (PeerAcks: exactly all the
+// server sent), and the standby's session is set without those bytes.
 func TestLostACKs(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		for _, big := range []bool{false, true} {
-			name := family(v6) + "/small"
-			if big {
-				name = family(v6) + "/large"
+			for _, asked := range []bool{false, true} {
+				name := family(v6) + "/small"
+				if big {
+					name = family(v6) + "/large"
+				}
+				if asked {
+					name += "/asked"
+				}
+				t.Run(name, func(t *testing.T) { testLostACKs(t, v6, big, asked) })
 			}
-			t.Run(name, func(t *testing.T) { testLostACKs(t, v6, big) })
 		}
 	}
 }
 
-func testLostACKs(t *testing.T, v6, big bool) {
+func testLostACKs(t *testing.T, v6, big, asked bool) {
 	e := newEnv(t)
 	p := newPair(t, e, v6, 8002, nil)
+	p.askPeer = asked
 	var sent []byte
 	warm, burst := 0, 10_000 // small: within the initial window
 	if big {
@@ -223,6 +255,9 @@ func testLostACKs(t *testing.T, v6, big bool) {
 	}
 	undrop(t, e.Cli)
 	conn, _ := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+	if asked && p.peerAck != img.SndNxt {
+		t.Errorf("PeerAcks: the client acknowledged %d, want snd_nxt %d (it has all the server sent)", p.peerAck, img.SndNxt)
+	}
 
 	start := time.Now()
 	more := pattern(18, 0, 20_000)
@@ -253,4 +288,42 @@ func testLostACKs(t *testing.T, v6, big bool) {
 	p.cli.Close()
 	time.Sleep(100 * time.Millisecond)
 	e.checkNoRST()
+}
+
+// standbyProbes returns how many of tcptake's window probes (one byte, no
+// TCP option) for port the client netns got from the standby since the
+// last call (the first call sets the count up).
+func standbyProbes(t *testing.T, e *env, port uint16) int {
+	t.Helper()
+	if _, err := e.Cli.Try("nft", "list", "table", "inet", "ttprobe"); err != nil {
+		var links []struct {
+			Address string `json:"address"`
+		}
+		json.Unmarshal([]byte(e.Sby.Run("ip", "-j", "link", "show", topo.Dev)), &links)
+		if len(links) != 1 {
+			t.Fatal("no MAC address of the standby")
+		}
+		f := filepath.Join(t.TempDir(), "probes.nft")
+		os.WriteFile(f, []byte(fmt.Sprintf(`table inet ttprobe {
+	counter probes {}
+	chain in {
+		type filter hook input priority -310; policy accept;
+		ether saddr %[1]s tcp sport %[2]d tcp doff 5 ip length 41 counter name probes
+		ether saddr %[1]s tcp sport %[2]d tcp doff 5 ip6 length 21 counter name probes
+	}
+}
+`, links[0].Address, port)), 0o644)
+		e.Cli.Run("nft", "-f", f)
+		t.Cleanup(func() { e.Cli.Try("nft", "delete", "table", "inet", "ttprobe") })
+		return 0
+	}
+	out := e.Cli.Run("nft", "reset", "counter", "inet", "ttprobe", "probes")
+	k := -1
+	if i := strings.Index(out, "packets "); i >= 0 {
+		fmt.Sscanf(out[i:], "packets %d", &k)
+	}
+	if k < 0 {
+		t.Fatalf("no probe count in %q", out)
+	}
+	return k
 }

@@ -24,6 +24,11 @@ type pair struct {
 	cli, srv *net.TCPConn
 	port     uint16
 	mss      uint32 // the server's snd_mss before any stop
+	// askPeer: moveTo asks the peer's position on the active after the
+	// stop (libtcptake.PeerAcks) and tells the standby's session
+	// (PeerAcked); peerAck is the answer.
+	askPeer bool
+	peerAck uint32
 }
 
 func newPair(t *testing.T, e *env, v6 bool, port uint16, tune func(*net.Dialer)) *pair {
@@ -90,8 +95,23 @@ func (p *pair) moveTo(t *testing.T, sess *libtcptake.Session, img *libtcptake.Im
 	if err := img2.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
+	if p.askPeer {
+		p.e.Act.Do(func() error {
+			acks, answered := libtcptake.PeerAcks(context.Background(), []*libtcptake.Image{img}, actOpts)
+			if !answered[0] {
+				t.Fatal("PeerAcks: the peer did not answer")
+			}
+			p.peerAck = acks[0]
+			return nil
+		})
+	}
 	var s2 *libtcptake.Session
-	if err := p.e.Sby.Do(func() (err error) { s2, err = libtcptake.Set(context.Background(), img2, sbyOpts); return err }); err != nil {
+	if err := p.e.Sby.Do(func() (err error) {
+		if s2, err = libtcptake.Set(context.Background(), img2, sbyOpts); err != nil || !p.askPeer {
+			return err
+		}
+		return s2.PeerAcked(p.peerAck)
+	}); err != nil {
 		t.Fatalf("set: %v", err)
 	}
 	if err := p.e.MoveServiceIP(p.e.Act, p.e.Sby); err != nil {
