@@ -16,6 +16,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 CACHE=${TCPTAKE_CACHE:-/var/cache/tcptake}
+# shellcheck source=ci/lib.sh
 . ci/lib.sh
 series=${1:?usage: ci/ynl-tree.sh 7.2|6.12}
 
@@ -66,7 +67,10 @@ case $series in
 		apt_install ynl-tree $(pkgs_missing xz-utils)
 		ver=$(apt-cache policy linux-source-6.12 | sed -n 's/^ *Candidate: //p')
 	fi
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || { echo "ynl-tree: no linux-source-6.12 in apt" >&2; exit 1; }
+	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+		echo "ynl-tree: no linux-source-6.12 in apt" >&2
+		exit 1
+	fi
 	dir=$CACHE/ynl-$ver
 	[ -f "$dir/FROM" ] && { echo "$dir"; exit 0; }
 	if dpkg-query -W -f='${Status}' linux-source-6.12 2>/dev/null | grep -q 'install ok installed'; then
