@@ -34,8 +34,11 @@ for t in "$t612" "$t72"; do
 	lib=$(dirname "$(find "$t/tools/net/ynl" -path '*/lib/nlspec.py')")
 	if ! "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1])
 from lib.nlspec import SpecFamily
-SpecFamily(sys.argv[2], sys.argv[3])' "$(dirname "$lib")" uapi/tcptake.yaml \
-		"$t/Documentation/netlink/genetlink-legacy.yaml"; then
+try:
+    SpecFamily(sys.argv[2], sys.argv[3])
+except Exception as e:  # jsonschema.ValidationError: its message and where
+    sys.exit("%s (at %s)" % (getattr(e, "message", e), "/".join(map(str, getattr(e, "absolute_path", [])))))
+' "$(dirname "$lib")" uapi/tcptake.yaml "$t/Documentation/netlink/genetlink-legacy.yaml"; then
 		echo "ynl-root: uapi/tcptake.yaml fails the genetlink-legacy schema of $(cat "$t/FROM")" >&2
 		exit 1
 	fi
