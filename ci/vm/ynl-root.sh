@@ -55,8 +55,8 @@ cp uapi/tcptake.yaml "$OUT/ynl/uapi/"
 echo "--spec /ynl/uapi/tcptake.yaml /ynl/6.12/tools/net/ynl/cli.py /ynl/7.2/tools/net/ynl/pyynl/cli.py" \
 	>"$OUT/selftests/tcptake_ynl.sh.args"
 
-# The modules: what each CLI imports up to its first netlink call (no
-# tcptake family on the host: it stops there), and what the test's own
+# The modules: what each CLI imports up to its family lookup (the host has
+# no tcptake family: it stops there), and what the test's own
 # snippets import (tcptake_ynl.sh --imports).
 mods=$(mktemp)
 trap 'rm -f "$mods"' EXIT

@@ -5,13 +5,15 @@
 # CLI (tools/net/ynl/cli.py of a 6.12 tree, tools/net/ynl/pyynl/cli.py or
 # `ynl` of newer ones) driven by nothing but the project's spec. In a fresh
 # network namespace, on a loopback session 127.0.0.1:40002 -> :40001 whose
-# ends hold 3 and 5 unread bytes, for each CLI:
-#   --do info                  version and max-freezes as /sys/module says
+# ends hold 3 and 5 unread bytes:
+#   --do info                  (first CLI) version and max-freezes as
+#                              /sys/module/tcptake says, no freeze
+# and for each CLI:
 #   --do get                   the client end: tuple, established, queues
 #   --dump get                 exactly the two ends, sequence numbers crossed
-#   --subscribe events --do freeze / thaw
-#                              one freeze-ntf each: frozen, then thawed,
-#                              with the tuple
+#   --subscribe events         a listener while one call freezes and thaws
+#                              (--multi): two freeze-ntf, frozen then
+#                              thawed, with the tuple
 # Every check reads the CLI's --output-json and compares exact values.
 #
 # usage: tcptake_ynl.sh [--spec SPEC] [CLI...]
