@@ -26,6 +26,8 @@
 #   VMTEST_ARGS        arguments of tcptake_nl in the guest: test names to run
 #                      (default all)
 #   VMTEST_NO_GO       1: leave the Go VM tests out (a quicker module loop)
+#   VMTEST_NO_YNL      1: leave the YNL test out (tests/kselftest/tcptake_ynl.sh,
+#                      the kernel's YNL CLIs; python3 in the guest)
 #   VMTEST_DEBUG_DIR   a debug kernel (ci/debug/kernel.sh path): test it
 #                      instead of the Debian kernels (make vmtest-debug)
 #   VMTEST_MAKE_ARGS   more arguments of the module's make (CC=...)
@@ -109,6 +111,22 @@ else
 	fi
 fi
 
+# The YNL test: the kernel's YNL CLIs (6.12's and the pinned 7.2) with
+# Debian's python3, staged once (ci/vm/ynl-root.sh, which also validates
+# the spec against both trees' schemas).
+ynl=
+if [ "${VMTEST_NO_YNL:-}" = 1 ]; then
+	say "VMTEST_NO_YNL=1: the YNL test is left out"
+else
+	say "staging the YNL CLIs and python3"
+	if ci/vm/ynl-root.sh "$OUT/ynl-root" >"$OUT/ynl-root.log" 2>&1; then
+		ynl="-s $TOP/tests/kselftest/tcptake_ynl.sh -d $OUT/ynl-root"
+	else
+		cat "$OUT/ynl-root.log"
+		fail "ci/vm/ynl-root.sh cannot stage the YNL test"
+	fi
+fi
+
 for K in $KVERS; do
 	D=$OUT/$K
 	mkdir -p "$D"
@@ -161,7 +179,7 @@ for K in $KVERS; do
 	for prog in $SELFTESTS; do progs="$progs -s $OUT/kselftest/$prog"; done
 	# shellcheck disable=SC2086
 	if ! ci/vm/mkinitramfs.sh -k "$K" -r "$root" -o "$D/initramfs.cpio.gz" $mods -K "$ko" \
-		$progs -f "$UNLOAD:/selftests/tcptake_unload" $gotest $extra; then
+		$progs $ynl -f "$UNLOAD:/selftests/tcptake_unload" $gotest $extra; then
 		fail "$K: cannot build the initramfs"
 		continue
 	fi

@@ -2,7 +2,7 @@
 # ci/vm/mkinitramfs.sh — pack the test VM's initramfs.
 #
 # usage: mkinitramfs.sh -k KVER [-r ROOT] -o OUT.cpio.gz [-m MOD]... [-K FILE.ko]...
-#                       [-s PROG]... [-f SRC:DEST]...
+#                       [-s PROG]... [-f SRC:DEST]... [-d DIR]...
 #   -k KVER   kernel release the image boots (in-tree modules come from
 #             ROOT/lib/modules/KVER)
 #   -r ROOT   root directory holding the kernel's modules (default /; the
@@ -12,6 +12,7 @@
 #   -K FILE   out-of-tree module to load, after the in-tree ones
 #   -s PROG   kselftest program, copied to /selftests and run in this order
 #   -f S:D    any other file, copied to D
+#   -d DIR    a tree merged into the root as it is (links, modes)
 # The image holds busybox-static with one link per applet, ci/vm/init as
 # /init, the modules in /lib/modules (decompressed: busybox insmod hands the
 # raw bytes to init_module(2)) and /lib/modules/load-order. It is a
@@ -23,8 +24,8 @@ die() {
 	exit 1
 }
 
-KVER='' ROOT=/ OUT='' MODS='' KOS='' PROGS='' FILES=''
-while getopts k:r:o:m:K:s:f: opt; do
+KVER='' ROOT=/ OUT='' MODS='' KOS='' PROGS='' FILES='' DIRS=''
+while getopts k:r:o:m:K:s:f:d: opt; do
 	case $opt in
 	k) KVER=$OPTARG ;;
 	r) ROOT=$OPTARG ;;
@@ -33,6 +34,7 @@ while getopts k:r:o:m:K:s:f: opt; do
 	K) KOS="$KOS $OPTARG" ;;
 	s) PROGS="$PROGS $OPTARG" ;;
 	f) FILES="$FILES $OPTARG" ;;
+	d) DIRS="$DIRS $OPTARG" ;;
 	*) die "bad option (see the header of $0)" ;;
 	esac
 done
@@ -92,6 +94,10 @@ for f in $FILES; do
 	[ -f "$src" ] || die "missing file $src"
 	mkdir -p "$ST$(dirname "$dst")"
 	cp "$src" "$ST$dst"
+done
+for d in $DIRS; do
+	[ -d "$d" ] || die "missing tree $d"
+	cp -a "$d/." "$ST/"
 done
 
 (cd "$ST" && find . -mindepth 1 | LC_ALL=C sort |
