@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"time"
 
@@ -274,10 +273,11 @@ func plausibleAck(img *Image, ack uint32) bool {
 // the node that restores the sessions need not ask (Session.PeerAcked)
 // while its clients wait. imgs are the sessions' images (Get; their
 // queues are not needed); only the peers of sessions with unacked data
-// are asked (the others acknowledged all). acks[i] is what the peer of imgs[i] acknowledged, when
-// answered[i]; a peer that did not answer within Options.ProbeTimeout (or
-// ctx) is asked again by Restart. The answers are exact as long as the
-// sessions stay stopped: nothing reaches the peers after them.
+// are asked (the others acknowledged all). acks[i] is what the peer of
+// imgs[i] acknowledged, when answered[i]; a peer that did not answer
+// within Options.ProbeTimeout (or ctx) is asked again by Restart. The
+// answers are exact as long as the sessions stay stopped: nothing reaches
+// the peers after them.
 func PeerAcks(ctx context.Context, imgs []*Image, o *Options) (acks []uint32, answered []bool) {
 	acks, answered = make([]uint32, len(imgs)), make([]bool, len(imgs))
 	var ss []*Session // probe targets: an image's tuple on the wire, and its position
@@ -287,10 +287,7 @@ func PeerAcks(ctx context.Context, imgs []*Image, o *Options) (acks []uint32, an
 			acks[i], answered[i] = img.SndUna, true
 			continue
 		}
-		t := img.Tuple
-		t.Local = netip.AddrPortFrom(t.Local.Addr().Unmap(), t.Local.Port())
-		t.Remote = netip.AddrPortFrom(t.Remote.Addr().Unmap(), t.Remote.Port())
-		ss = append(ss, &Session{tuple: t, img: img, opts: copyOpts(o), fd: -1})
+		ss = append(ss, &Session{tuple: wireTuple(img.Tuple), img: img, opts: copyOpts(o), fd: -1})
 		at = append(at, i)
 	}
 	if len(ss) == 0 {
