@@ -275,8 +275,8 @@ func liveTuple(conn syscall.Conn) (Tuple, error) {
 	return s.tuple, err
 }
 
-// wireTuple is t as the module reports it: IPv4 for a v4-mapped address,
-// no zone.
+// wireTuple is t as on the wire, and as the module reports it: IPv4 for a
+// v4-mapped address, no zone (IfIndex scopes a link-local address).
 func wireTuple(t Tuple) Tuple {
 	unmap := func(ap netip.AddrPort) netip.AddrPort {
 		return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
