@@ -21,7 +21,8 @@
 # Environment:
 #   VMTEST_KERNELS     exact releases to test (default: ci/kernels.sh list)
 #   VMTEST_NO_INSTALL  1: never run `ci/kernels.sh install`
-#   VMTEST_TIMEOUT     seconds per boot (default 150)
+#   VMTEST_TIMEOUT     seconds per boot (default 300: a loaded host
+#                      makes a boot of ~90 s take twice as long)
 #   VMTEST_KMOD        module source directory (default kmod/)
 #   VMTEST_ARGS        arguments of tcptake_nl in the guest: test names to run
 #                      (default all)
@@ -35,7 +36,7 @@ set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
 OUT=$TOP/out/vmtest${VMTEST_DEBUG_DIR:+-debug}
-TMO=${VMTEST_TIMEOUT:-150}
+TMO=${VMTEST_TIMEOUT:-300}
 KMOD=${VMTEST_KMOD:-$TOP/kmod}
 
 say() { echo "vmtest: $*"; }
