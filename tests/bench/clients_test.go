@@ -3,17 +3,19 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
-	"bufio"
-	"encoding/json"
-	"os"
+	"golang.org/x/sys/unix"
 )
 
 // Each session carries queueBytes each way: the client's in the server's
@@ -56,6 +58,8 @@ func dialHeld(addr string, n int) ([]*held, error) {
 				return fmt.Errorf("dial %s (session %d): %w", addr, i, err)
 			}
 			h := &held{c: c.(*net.TCPConn), port: c.LocalAddr().(*net.TCPAddr).Port}
+			rc, _ := h.c.SyscallConn()
+			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
 			if _, err := c.Write(pattern(clientByte, h.port, queueBytes)); err != nil {
 				return err
 			}
@@ -70,29 +74,71 @@ func dialHeld(addr string, n int) ([]*held, error) {
 	return hs, nil
 }
 
+// readStamped fills b from c and returns when its last bytes reached the
+// client's kernel (SO_TIMESTAMPNS, set at dial), however late they are read.
+func readStamped(c *net.TCPConn, b []byte) (time.Time, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return time.Time{}, err
+	}
+	var at time.Time
+	oob := make([]byte, unix.CmsgSpace(16))
+	for n := 0; n < len(b); {
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			k, oobn, _, _, e := unix.Recvmsg(int(fd), b[n:], oob, 0)
+			switch {
+			case e == unix.EAGAIN:
+				return false
+			case e != nil:
+				rerr = e
+			case k == 0:
+				rerr = io.ErrUnexpectedEOF
+			default:
+				n += k
+				cms, _ := unix.ParseSocketControlMessage(oob[:oobn])
+				for _, cm := range cms {
+					if cm.Header.Level == unix.SOL_SOCKET && cm.Header.Type == unix.SO_TIMESTAMPNS && len(cm.Data) >= 16 {
+						at = time.Unix(int64(binary.NativeEndian.Uint64(cm.Data)), int64(binary.NativeEndian.Uint64(cm.Data[8:])))
+					}
+				}
+			}
+			return true
+		})
+		if err = errors.Join(err, rerr); err != nil {
+			return at, err
+		}
+	}
+	if at.IsZero() {
+		return at, errors.New("no receive timestamp")
+	}
+	return at, nil
+}
+
 func closeHeld(hs []*held) {
 	for _, h := range hs {
 		h.c.Close()
 	}
 }
 
-// verifyHeld reads each session's in-flight 4 KiB (recording when they
-// arrive); once wait is called (after the move: the checks load no CPU
-// the move shares), it checks them, then sends a request whose answer
-// says the server found the client's 4 KiB intact.
+// verifyHeld, once wait is called (after the move: the clients stand for
+// remote machines, and load no CPU the move shares), reads each session's
+// in-flight 4 KiB with the time its kernel received them, checks them,
+// then sends a request whose answer says the server found the client's
+// 4 KiB intact.
 func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 	var wg sync.WaitGroup
 	check := make(chan struct{})
 	for _, h := range hs {
 		wg.Go(func() {
 			h.c.SetDeadline(time.Now().Add(timeout))
+			<-check
 			got := make([]byte, queueBytes)
-			if _, err := io.ReadFull(h.c, got); err != nil {
+			var err error
+			if h.arrived, err = readStamped(h.c, got); err != nil {
 				h.err = fmt.Errorf("session :%d: in-flight bytes: %w", h.port, err)
 				return
 			}
-			h.arrived = time.Now()
-			<-check
 			if !bytes.Equal(got, pattern(serverByte, h.port, queueBytes)) {
 				h.err = fmt.Errorf("session :%d: the server's 4 KiB differ", h.port)
 				return
