@@ -39,18 +39,11 @@ func BenchmarkTakeover(b *testing.B) {
 			opts := &Options{Freezer: f}
 			for range b.N {
 				clients, servers := benchPairs(b, n, 4096)
-				conns := make([]syscall.Conn, n)
-				for i, s := range servers {
-					conns[i] = s
-				}
-				start := time.Now()
-				plain := make([]*Image, n)
-				for i, s := range servers {
-					plain[i] = plainDump(b, s)
-				}
-				dumpP += time.Since(start)
+				conns := syscallConns(servers)
+				plain, d := plainDumpAll(b, servers)
+				dumpP += d
 
-				start = time.Now()
+				start := time.Now()
 				ss, err := StopAll(ctx, conns, opts)
 				if err != nil {
 					b.Error(err)
@@ -151,6 +144,25 @@ func benchPairs(b testing.TB, n, unread int) (clients, servers []*net.TCPConn) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	return clients, servers
+}
+
+func syscallConns(cs []*net.TCPConn) []syscall.Conn {
+	out := make([]syscall.Conn, len(cs))
+	for i, c := range cs {
+		out[i] = c
+	}
+	return out
+}
+
+// plainDumpAll dumps cs one by one (plainDump) and returns the images and
+// the time it took.
+func plainDumpAll(b testing.TB, cs []*net.TCPConn) ([]*Image, time.Duration) {
+	start := time.Now()
+	imgs := make([]*Image, len(cs))
+	for i, c := range cs {
+		imgs[i] = plainDump(b, c)
+	}
+	return imgs, time.Since(start)
 }
 
 // plainDump is the serial TCP_REPAIR floor: repair on, the state and the

@@ -52,23 +52,15 @@ func checkpointDump(t *testing.T, n int) {
 			clients[i].Close()
 		}
 	}()
-	conns := make([]syscall.Conn, n)
-	for i, s := range servers {
-		conns[i] = s
-	}
-	start := time.Now()
-	plain := make([]*Image, n)
-	for i, s := range servers {
-		plain[i] = plainDump(t, s)
-	}
-	dPlain := time.Since(start)
+	conns := syscallConns(servers)
+	plain, dPlain := plainDumpAll(t, servers)
 
 	// The namespace's freezer (the module's client) is made once, by a
 	// first checkpoint of one session (a GET), before the timing.
 	if one, err := CheckpointAll(t.Context(), conns[:1], nil); err != nil || moduleOf(mustFreezer(t)) == nil {
 		t.Fatalf("a first checkpoint with the module: %v, %v", one, err)
 	}
-	start = time.Now()
+	start := time.Now()
 	imgs, err := CheckpointAll(t.Context(), conns, nil)
 	dModule := time.Since(start)
 	if err != nil {
