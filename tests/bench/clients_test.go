@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -308,4 +309,21 @@ func clientMain() error {
 		}
 	}
 	return in.Err()
+}
+
+func TestPingerStall(t *testing.T) {
+	// Started at 0; answers at 2, 4, 204 (a 200 ns gap), 206, 1206 (1000).
+	p := &pinger{answers: []int64{0, 2, 4, 204, 206, 1206}}
+	for _, c := range []struct{ from, to, want int64 }{
+		{0, math.MaxInt64, 1000}, // everything
+		{205, math.MaxInt64, 1000},
+		{1206, math.MaxInt64, 0}, // nothing ended after the last answer
+		{100, 300, 200},          // the gap in progress at 100 ended in the window
+		{204, 1205, 2},           // gaps ending at from are not in the window, at to are
+		{-500, 4, 2},             // before the start: no gap
+	} {
+		if got := p.stall(c.from, c.to); got != c.want {
+			t.Errorf("stall(%d, %d) = %d, want %d", c.from, c.to, got, c.want)
+		}
+	}
 }
