@@ -9,8 +9,10 @@
 //	TCPTAKE_BENCH=1 go test -count=1 -timeout 0 -v -run '^TestBench$' ./tests/bench
 //
 // Environment: BENCH_N (comma-separated session counts, default
-// 1,100,1000), BENCH_REPEATS (3), BENCH_PINGERS (8), BENCH_OUT (the
-// directory for bench.md and bench.svg, /tmp/tcptake-bench). Progress goes
+// 1,100,1000), BENCH_REPEATS (3), BENCH_PINGERS (8), BENCH_LOSSY (the
+// pingers behind the lossy link, BENCH_PINGERS), BENCH_LOSS (its random
+// loss each way, percent, 2), BENCH_OUT (the directory for bench.md and
+// bench.svg, /tmp/tcptake-bench). Progress goes
 // to stderr; the result lines "bench: N=<n> <figure>=<min/median/max>
 // baseline=<min/median/max> ratio=<median/median>" to stdout.
 package bench
@@ -93,6 +95,7 @@ func TestBench(t *testing.T) {
 		ns = append(ns, n)
 	}
 	repeats, pingers := envInt("BENCH_REPEATS", 3), envInt("BENCH_PINGERS", 8)
+	lossy, loss := envInt("BENCH_LOSSY", pingers), envInt("BENCH_LOSS", 2)
 	out := cmp(os.Getenv("BENCH_OUT"), "/tmp/tcptake-bench")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
@@ -103,12 +106,13 @@ func TestBench(t *testing.T) {
 		n.Run("sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000",
 			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535")
 	}
-	b := &bench{t: t, tp: tp, out: out, pingers: pingers, results: map[int]*results{}}
+	b := &bench{t: t, tp: tp, out: out, pingers: pingers, lossy: lossy, loss: loss, results: map[int]*results{}}
+	b.impair()
 	b.startNodes()
 	b.cli = b.startClients()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	progress("kernel %s, N %v, %d repeats, %d pingers; nodes act pid %d, sby pid %d",
-		strings.TrimSpace(string(kernel)), ns, repeats, pingers, b.nodes[tp.Act].cmd.Process.Pid, b.nodes[tp.Sby].cmd.Process.Pid)
+	progress("kernel %s, N %v, %d repeats, %d pingers + %d behind %s (BENCH_LOSS=%d); nodes act pid %d, sby pid %d",
+		strings.TrimSpace(string(kernel)), ns, repeats, pingers, lossy, lossyLink, loss, b.nodes[tp.Act].cmd.Process.Pid, b.nodes[tp.Sby].cmd.Process.Pid)
 	for _, n := range ns {
 		r := &results{}
 		b.results[n] = r
@@ -138,7 +142,9 @@ type bench struct {
 	t       *testing.T
 	tp      *topo.Topology
 	out     string
-	pingers int
+	pingers int // on the client's fast link
+	lossy   int // behind the lossy one (from lossyAddr)
+	loss    int // the lossy link's, percent each way
 	nodes   map[*topo.Netns]*nodeProc
 	active  *topo.Netns // holds the service address; its node is the active
 	cli     *clientProc
@@ -268,24 +274,59 @@ func (c *clientProc) do(cmd clientCmd) (*clientReply, error) {
 }
 
 // open opens n held sessions to the hold port and the pingers' to the
-// echo port.
-func (c *clientProc) open(hold, echo, n, pingers int) error {
-	_, err := c.do(clientCmd{Op: "open", Hold: vipAddr(hold), Echo: vipAddr(echo), N: n, Pingers: pingers})
-	return err
+// echo port; it returns when they are open.
+func (b *bench) open(hold, echo, n int) (time.Time, error) {
+	_, err := b.cli.do(clientCmd{Op: "open", Hold: vipAddr(hold), Echo: vipAddr(echo), N: n,
+		Pingers: b.pingers, Lossy: b.lossy, LossyAt: lossyAddr})
+	return time.Now(), err
 }
 
-// collect waits for every session's check and returns when the last
-// in-flight bytes arrived and the pingers' stalls.
-func (c *clientProc) collect() (time.Time, []time.Duration, error) {
-	r, err := c.do(clientCmd{Op: "collect"})
+// settle is the shortest time the pingers run before the move and after
+// it: a window long enough for the lossy link's retransmission timeouts
+// (200 ms and more), and the same for both sides. The pingers run it
+// before the server writes its 4 KiB, so that the move still comes as
+// soon after those as it would without the wait (the held sessions'
+// retransmissions, 3 segments each, load the CPUs).
+const settle = 500 * time.Millisecond
+
+// arm starts the clients' checks of the held sessions.
+func (b *bench) arm() error {
+	if _, err := b.cli.do(clientCmd{Op: "arm"}); err != nil {
+		return err
+	}
+	time.Sleep(50 * time.Millisecond)
+	return nil
+}
+
+// stalls are the client-seen stalls of a run, one per pinger (see
+// clientReply).
+type stalls struct{ fast, lossy, lossyNoMove []time.Duration }
+
+// collect waits settle after the move began, then for every session's
+// check, and returns when the last in-flight bytes arrived and the
+// pingers' stalls.
+func (b *bench) collect(move time.Time) (time.Time, *stalls, error) {
+	time.Sleep(time.Until(move.Add(settle)))
+	r, err := b.cli.do(clientCmd{Op: "collect", Move: move.UnixNano()})
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	stalls := make([]time.Duration, len(r.Stalls))
-	for i, s := range r.Stalls {
-		stalls[i] = time.Duration(s)
+	d := func(ns []int64) []time.Duration {
+		ds := make([]time.Duration, len(ns))
+		for i, v := range ns {
+			ds[i] = time.Duration(v)
+		}
+		return slices.Sorted(slices.Values(ds))
 	}
-	return time.Unix(0, r.LastArrival), stalls, nil
+	st := &stalls{d(r.Stalls), d(r.Lossy), d(r.LossyNoMove)}
+	worst := func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[len(ds)-1]
+	}
+	progress("  worst stall: fast link %v, lossy %v (before the move %v)", worst(st.fast), worst(st.lossy), worst(st.lossyNoMove))
+	return time.Unix(0, r.LastArrival), st, nil
 }
 
 func (p *nodeProc) next() (nodeStats, error) {
@@ -380,9 +421,49 @@ table inet ttbench {
 	}
 }
 `, links[0].Address, nodeHold, plainHold)
-	f := filepath.Join(b.t.TempDir(), "hold.nft")
-	os.WriteFile(f, []byte(rules), 0o644)
-	b.tp.Cli.Run("nft", "-f", f)
+	b.nft(b.tp.Cli, rules)
+}
+
+func (b *bench) nft(ns *topo.Netns, rules string) {
+	f := filepath.Join(b.t.TempDir(), "rules.nft")
+	if err := os.WriteFile(f, []byte(rules), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	ns.Run("nft", "-f", f)
+}
+
+// lossyAddr is the client's second address, behind a lossy link: the
+// lossy pingers' source.
+var lossyAddr = netip.MustParseAddr("192.0.2.11")
+
+const (
+	lossyRate = "512kbit"
+	lossyLink = "a " + lossyRate + "/s bottleneck toward the client and BENCH_LOSS % random loss each way"
+)
+
+// impair puts lossyAddr behind an unfriendly link, made in the bridge so
+// that a drop is a loss on the wire, not a local send error: b.loss % of
+// its packets dropped at random each way, and a bottleneck toward it (the
+// lossy pingers queue behind each other, a few ms; the host has no netem,
+// so no fixed delay).
+func (b *bench) impair() {
+	b.tp.Cli.Run("ip", "addr", "add", netip.PrefixFrom(lossyAddr, 24).String(), "dev", topo.Dev)
+	// On the bridge's port toward the client, unclassified packets go
+	// straight through, with a queue long enough for the held sessions'
+	// bursts (the port had none).
+	br, port := b.tp.Br, b.tp.Cli.Role
+	br.Run("tc", "qdisc", "add", "dev", port, "root", "handle", "1:", "htb", "direct_qlen", "100000")
+	br.Run("tc", "class", "add", "dev", port, "parent", "1:", "classid", "1:1", "htb", "rate", lossyRate, "burst", "1600")
+	br.Run("tc", "filter", "add", "dev", port, "parent", "1:", "protocol", "ip", "prio", "1",
+		"u32", "match", "ip", "dst", lossyAddr.String()+"/32", "flowid", "1:1")
+	b.nft(br, fmt.Sprintf(`table bridge ttlossy {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ip saddr %[1]s numgen random mod 100 < %[2]d drop
+		ip daddr %[1]s numgen random mod 100 < %[2]d drop
+	}
+}
+`, lossyAddr, b.loss))
 }
 
 // letThrough removes holdInFlight's drop.
@@ -440,24 +521,27 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		}
 	}
 	b.letThrough()
-	if err := b.cli.open(nodeHold, nodeEcho, n, b.pingers); err != nil {
+	opened, err := b.open(nodeHold, nodeEcho, n)
+	if err != nil {
 		return err
 	}
+	sessions := n + b.pingers + b.lossy
 	b.waitFor("every session tracked", time.Minute, func() bool {
 		s, err := src.status()
-		return err == nil && s.Sessions == n+b.pingers
+		return err == nil && s.Sessions == sessions
 	})
+	time.Sleep(time.Until(opened.Add(settle)))
 	b.holdInFlight(from)
 	if w, err := src.signal(syscall.SIGUSR1); err != nil || w.Wrote != n {
 		return fmt.Errorf("the active wrote %d sessions' 4 KiB of %d (%v)", w.Wrote, n, err)
 	}
 	mssBefore := b.waitQueues(from, nodeHold, n)
-	if _, err := b.cli.do(clientCmd{Op: "arm"}); err != nil {
+	if err := b.arm(); err != nil {
 		return err
 	}
-	time.Sleep(50 * time.Millisecond)
 
 	stopTrace := b.strace(n, src, dst)
+	move := time.Now()
 	resp, err := src.control("switchover")
 	stopTrace()
 	if err != nil {
@@ -465,7 +549,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 	}
 	rep := resp.Report
 	mssAfter := mssOf(to, nodeHold)
-	arrival, stalls, err := b.cli.collect()
+	arrival, st, err := b.collect(move)
 	if err != nil {
 		return err
 	}
@@ -477,8 +561,8 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 	if err != nil {
 		return err
 	}
-	if rep.Failed != 0 || rep.Sessions != n+b.pingers || s.Restored != int64(n+b.pingers) {
-		return fmt.Errorf("switchover moved %d sessions, %d failed, %d restored; want %d", rep.Sessions, rep.Failed, s.Restored, n+b.pingers)
+	if rep.Failed != 0 || rep.Sessions != sessions || s.Restored != int64(sessions) {
+		return fmt.Errorf("switchover moved %d sessions, %d failed, %d restored; want %d", rep.Sessions, rep.Failed, s.Restored, sessions)
 	}
 	mss, err := sameMSS(mssBefore, mssAfter)
 	if err != nil {
@@ -502,7 +586,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		"report_blackout":  ms(rep.Blackout),
 		"report_addr_ms":   ms(rep.AddressMoved),
 		"report_restart_u": per(rep.Restart),
-	}, stalls)
+	}, st)
 	progress("  blackout %.1f ms (down → up %.1f, → first restored %.1f, → last %.1f), freeze %.1f ms (report: stop+get %v, set %v, transfer %v, address %v, restart %v)",
 		ms(end.Sub(time.Unix(0, a.Down))), ms(time.Duration(s.Up-a.Down)), ms(time.Duration(s.FirstRestore-s.Up)),
 		ms(time.Duration(s.LastRestore-s.FirstRestore)), ms(end.Sub(time.Unix(0, a.FirstPause))),
@@ -569,7 +653,8 @@ func (b *bench) plainRun(n int, r *results) error {
 		c    *net.TCPConn
 		done chan struct{}
 	}
-	echoes := make(chan echoServer, b.pingers)
+	pingers := b.pingers + b.lossy
+	echoes := make(chan echoServer, pingers)
 	go func() {
 		for {
 			c, err := le.AcceptTCP()
@@ -582,19 +667,21 @@ func (b *bench) plainRun(n int, r *results) error {
 		}
 	}()
 	b.letThrough()
-	if err := b.cli.open(plainHold, plainEcho, n, b.pingers); err != nil {
+	opened, err := b.open(plainHold, plainEcho, n)
+	if err != nil {
 		return err
 	}
-	servers := make([]*net.TCPConn, 0, n+b.pingers)
+	servers := make([]*net.TCPConn, 0, n+pingers)
 	for range n {
 		servers = append(servers, <-accepted)
 	}
 	var es []echoServer
-	for range b.pingers {
+	for range pingers {
 		es = append(es, <-echoes)
 	}
 	lh.Close()
 	le.Close()
+	time.Sleep(time.Until(opened.Add(settle)))
 	b.holdInFlight(from)
 	for _, c := range servers {
 		if _, err := c.Write(pattern(serverByte, remotePort(c), queueBytes)); err != nil {
@@ -611,13 +698,13 @@ func (b *bench) plainRun(n int, r *results) error {
 		return err
 	}
 
-	if _, err := b.cli.do(clientCmd{Op: "arm"}); err != nil {
+	if err := b.arm(); err != nil {
 		return err
 	}
-	time.Sleep(50 * time.Millisecond)
 
 	// The echo servers pause (as the node's do), then every socket is
 	// the loop's own descriptor: the Go conns let go of theirs.
+	move := time.Now()
 	for _, e := range es {
 		e.c.SetReadDeadline(time.Unix(1, 0))
 		<-e.done
@@ -681,7 +768,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		}
 	}
 	mssAfter := mssOf(to, plainHold)
-	arrival, stalls, err := b.cli.collect()
+	arrival, st, err := b.collect(move)
 	if err != nil {
 		return err
 	}
@@ -708,7 +795,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		"mss":           float64(mss),
 		"image_bytes":   plainHeaderBytes,
 		"checkpoint_us": float64(t1.Sub(t0).Microseconds()) / k,
-	}, stalls)
+	}, st)
 	r.add(tcptake, map[string]float64{"image_bytes": float64(imgExtra), "checkpoint_us": ckpt}, nil)
 	progress("  blackout %.1f ms (dump %v, close %v, restore+address %v)", ms(end.Sub(t0)), t1.Sub(t0), t2.Sub(t1), end.Sub(t2))
 	return nil
@@ -751,8 +838,7 @@ func (b *bench) checkpoints(ns *topo.Netns, conns []*net.TCPConn) (float64, int,
 
 // results are one N's figures, per side, one value per run.
 type results struct {
-	v      [2]map[string][]float64
-	stalls [2][][]time.Duration
+	v [2]map[string][]float64
 }
 
 const (
@@ -760,19 +846,25 @@ const (
 	baseline = 1
 )
 
-func (r *results) add(side int, figs map[string]float64, stalls []time.Duration) {
+// add adds a run's figures, and its stalls' (if st is not nil).
+func (r *results) add(side int, figs map[string]float64, st *stalls) {
 	if r.v[side] == nil {
 		r.v[side] = map[string][]float64{}
 	}
+	if st != nil {
+		for name, ds := range map[string][]time.Duration{"stall": st.fast, "stall_lossy": st.lossy, "stall_lossy_nomove": st.lossyNoMove} {
+			if len(ds) == 0 {
+				continue
+			}
+			q := func(p float64) float64 { return ms(ds[min(len(ds)-1, int(p*float64(len(ds))))]) }
+			figs[name+"_p50_ms"], figs[name+"_p99_ms"], figs[name+"_max_ms"] = q(0.5), q(0.99), ms(ds[len(ds)-1])
+		}
+		if lossy, ok := figs["stall_lossy_p99_ms"]; ok && figs["stall_p99_ms"] > 0 {
+			figs["stall_lossy_vs_fast"] = lossy / figs["stall_p99_ms"]
+		}
+	}
 	for k, v := range figs {
 		r.v[side][k] = append(r.v[side][k], v)
-	}
-	if stalls != nil {
-		slices.Sort(stalls)
-		q := func(p float64) float64 { return ms(stalls[min(len(stalls)-1, int(p*float64(len(stalls))))]) }
-		for k, v := range map[string]float64{"stall_p50_ms": q(0.5), "stall_p99_ms": q(0.99), "stall_max_ms": ms(stalls[len(stalls)-1])} {
-			r.v[side][k] = append(r.v[side][k], v)
-		}
 	}
 }
 
@@ -807,9 +899,16 @@ func num(v float64) string {
 var figures = []struct{ name, what string }{
 	{"blackout_ms", "address released on the active → every session restarted on the standby (RestartAll returned; baseline: address deleted → every session restored and the address announced)"},
 	{"freeze_ms", "first session paused on the active → every session restarted (the longest a session is stopped)"},
-	{"stall_p50_ms", "client-seen stall, median over the pingers (longest gap between two echoes)"},
+	{"stall_p50_ms", "client-seen stall, median over the pingers (longest gap between two echoes that ended after the move began)"},
 	{"stall_p99_ms", "client-seen stall, p99 over the pingers"},
 	{"stall_max_ms", "client-seen stall, worst pinger"},
+	{"stall_lossy_p50_ms", "client-seen stall of the pingers behind the lossy link (" + lossyLink + "), median"},
+	{"stall_lossy_p99_ms", "client-seen stall behind the lossy link, p99"},
+	{"stall_lossy_max_ms", "client-seen stall behind the lossy link, worst pinger"},
+	{"stall_lossy_nomove_p50_ms", "the lossy pingers' longest gap ending in as long a window just before the move (what the link alone costs), median"},
+	{"stall_lossy_nomove_p99_ms", "the same, p99"},
+	{"stall_lossy_nomove_max_ms", "the same, worst pinger"},
+	{"stall_lossy_vs_fast", "stall_lossy_p99_ms / stall_p99_ms of each run (target: ≤ 1, the lossy link's stall no larger than the fast one's)"},
 	{"dump_us", "dump µs/session (tcptake: step 1, pause+stop+get+encode+send; baseline: libsoccr dump + close)"},
 	{"restore_us", "restore µs/session (tcptake: set + restart; baseline: libsoccr restore)"},
 	{"inflight_ms", "in-flight (unacked) 4 KiB complete at the last client, ms after the blackout (0: before it ended)"},

@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
+	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -181,18 +184,24 @@ func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 // waits for it back: the longest gap between two answers is the stall it
 // saw.
 type pinger struct {
-	c      *net.TCPConn
-	stop   chan struct{}
-	done   chan struct{}
-	maxGap time.Duration
-	err    error
+	c       *net.TCPConn
+	stop    chan struct{}
+	done    chan struct{}
+	answers []int64 // Unix ns: the start, then each answer
+	err     error
 }
 
-func startPingers(addr string, n int) ([]*pinger, error) {
+// startPingers opens n pingers to addr, from the address from if it is
+// valid.
+func startPingers(addr string, n int, from netip.Addr) ([]*pinger, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if from.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0))
+	}
 	var ps []*pinger
 	err := func() error {
 		for range n {
-			c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
+			c, err := d.Dial("tcp4", addr)
 			if err != nil {
 				return err
 			}
@@ -209,7 +218,7 @@ func startPingers(addr string, n int) ([]*pinger, error) {
 func (p *pinger) run() {
 	defer close(p.done)
 	msg, got := make([]byte, pingBytes), make([]byte, pingBytes)
-	last := time.Now()
+	p.answers = append(p.answers, time.Now().UnixNano())
 	for seq := 0; ; seq++ {
 		select {
 		case <-p.stop:
@@ -232,16 +241,25 @@ func (p *pinger) run() {
 			p.err = fmt.Errorf("ping %d: echo %x, sent %x", seq, got, msg)
 			return
 		}
-		now := time.Now()
-		p.maxGap = max(p.maxGap, now.Sub(last))
-		last = now
+		p.answers = append(p.answers, time.Now().UnixNano())
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
-// stopPingers ends the pingers and returns their stalls.
-func stopPingers(ps []*pinger) ([]time.Duration, error) {
-	var stalls []time.Duration
+// stall is the longest gap between two answers that ended in (from, to]
+// (Unix ns).
+func (p *pinger) stall(from, to int64) int64 {
+	var m int64
+	for i := 1; i < len(p.answers); i++ {
+		if a := p.answers[i]; a > from && a <= to {
+			m = max(m, a-p.answers[i-1])
+		}
+	}
+	return m
+}
+
+// stopPingers ends the pingers (each after its exchange in progress).
+func stopPingers(ps []*pinger) error {
 	var errs []error
 	for _, p := range ps {
 		close(p.stop)
@@ -250,9 +268,8 @@ func stopPingers(ps []*pinger) ([]time.Duration, error) {
 		if p.err != nil {
 			errs = append(errs, fmt.Errorf("pinger %v: %w", p.c.LocalAddr(), p.err))
 		}
-		stalls = append(stalls, p.maxGap)
 	}
-	return stalls, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // The clients run in a process of their own in the client's namespace
@@ -263,26 +280,35 @@ func stopPingers(ps []*pinger) ([]time.Duration, error) {
 const clientEnv = "TCPTAKE_BENCH_CLIENT"
 
 type clientCmd struct {
-	Op      string `json:"op"` // open, arm, collect
-	Hold    string `json:"hold,omitempty"`
-	Echo    string `json:"echo,omitempty"`
-	N       int    `json:"n,omitempty"`
-	Pingers int    `json:"pingers,omitempty"`
+	Op      string     `json:"op"` // open, arm, collect
+	Hold    string     `json:"hold,omitempty"`
+	Echo    string     `json:"echo,omitempty"`
+	N       int        `json:"n,omitempty"`
+	Pingers int        `json:"pingers,omitempty"`
+	Lossy   int        `json:"lossy,omitempty"`   // pingers from LossyAt
+	LossyAt netip.Addr `json:"lossy_at,omitzero"` // the client's address behind the lossy link
+	Move    int64      `json:"move,omitempty"`    // collect: when the move began, Unix ns
 }
 
+// clientReply's stalls are ns, one per pinger: the longest gap that ended
+// after the move began; LossyNoMove the lossy pingers' longest that ended
+// in as long a window before it (as long as from the move to the
+// pingers' stop).
 type clientReply struct {
 	Err         string  `json:"err,omitempty"`
 	LastArrival int64   `json:"last_arrival,omitempty"` // Unix ns
-	Stalls      []int64 `json:"stalls,omitempty"`       // ns, one per pinger
+	Stalls      []int64 `json:"stalls,omitempty"`
+	Lossy       []int64 `json:"lossy,omitempty"`
+	LossyNoMove []int64 `json:"lossy_no_move,omitempty"`
 }
 
 func clientMain() error {
 	in := bufio.NewScanner(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	var (
-		hs   []*held
-		ps   []*pinger
-		wait func() error
+		hs        []*held
+		ps, lossy []*pinger
+		wait      func() error
 	)
 	for in.Scan() {
 		var cmd clientCmd
@@ -294,16 +320,23 @@ func clientMain() error {
 		switch cmd.Op {
 		case "open":
 			if hs, err = dialHeld(cmd.Hold, cmd.N); err == nil {
-				ps, err = startPingers(cmd.Echo, cmd.Pingers)
+				ps, err = startPingers(cmd.Echo, cmd.Pingers, netip.Addr{})
+			}
+			if err == nil {
+				lossy, err = startPingers(cmd.Echo, cmd.Lossy, cmd.LossyAt)
 			}
 		case "arm":
 			wait = verifyHeld(hs, 2*time.Minute)
 		case "collect":
 			err = wait()
-			stalls, perr := stopPingers(ps)
-			err = errors.Join(err, perr)
-			for _, s := range stalls {
-				r.Stalls = append(r.Stalls, int64(s))
+			span := time.Now().UnixNano() - cmd.Move
+			err = errors.Join(err, stopPingers(ps), stopPingers(lossy))
+			for _, p := range ps {
+				r.Stalls = append(r.Stalls, p.stall(cmd.Move, math.MaxInt64))
+			}
+			for _, p := range lossy {
+				r.Lossy = append(r.Lossy, p.stall(cmd.Move, math.MaxInt64))
+				r.LossyNoMove = append(r.LossyNoMove, p.stall(cmd.Move-span, cmd.Move))
 			}
 			for _, h := range hs {
 				if h.arrived.UnixNano() > r.LastArrival {
@@ -311,7 +344,7 @@ func clientMain() error {
 				}
 			}
 			closeHeld(hs)
-			hs, ps = nil, nil
+			hs, ps, lossy = nil, nil, nil
 		default:
 			err = fmt.Errorf("unknown op %q", cmd.Op)
 		}
@@ -323,4 +356,21 @@ func clientMain() error {
 		}
 	}
 	return in.Err()
+}
+
+func TestPingerStall(t *testing.T) {
+	// Started at 0; answers at 2, 4, 204 (a 200 ns gap), 206, 1206 (1000).
+	p := &pinger{answers: []int64{0, 2, 4, 204, 206, 1206}}
+	for _, c := range []struct{ from, to, want int64 }{
+		{0, math.MaxInt64, 1000}, // everything
+		{205, math.MaxInt64, 1000},
+		{1206, math.MaxInt64, 0}, // nothing ended after the last answer
+		{100, 300, 200},          // the gap in progress at 100 ended in the window
+		{204, 1205, 2},           // gaps ending at from are not in the window, at to are
+		{-500, 4, 2},             // before the start: no gap
+	} {
+		if got := p.stall(c.from, c.to); got != c.want {
+			t.Errorf("stall(%d, %d) = %d, want %d", c.from, c.to, got, c.want)
+		}
+	}
 }

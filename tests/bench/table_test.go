@@ -15,9 +15,12 @@ import (
 // min–max bars), and prints the table.
 func (b *bench) writeTable(ns []int, kernel string) {
 	var md strings.Builder
-	fmt.Fprintf(&md, "Kernel %s, %d CPUs shared by the clients, both nodes and the bridge; medians over the runs, tcptake / baseline (ratio).\n\n", kernel, numCPU())
+	fmt.Fprintf(&md, "Kernel %s, %d CPUs shared by the clients, both nodes and the bridge; %d + %d pingers, the latter behind a %s/s bottleneck with %d %% loss each way; medians over the runs, tcptake / baseline (ratio).\n\n",
+		kernel, numCPU(), b.pingers, b.lossy, lossyRate, b.loss)
 	cols := []struct{ head, fig string }{
 		{"blackout ms", "blackout_ms"}, {"freeze ms", "freeze_ms"}, {"client stall p99 ms", "stall_p99_ms"},
+		{"lossy client stall p99 ms", "stall_lossy_p99_ms"}, {"lossy, before the move, p99 ms", "stall_lossy_nomove_p99_ms"},
+		{"lossy / fast stall p99", "stall_lossy_vs_fast"},
 		{"dump µs/session", "dump_us"}, {"restore µs/session", "restore_us"}, {"in-flight data after the blackout, ms", "inflight_ms"},
 		{"image B/session beyond queues", "image_bytes"}, {"checkpoint µs/session", "checkpoint_us"},
 	}
