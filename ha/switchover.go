@@ -141,9 +141,14 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	watch, werr := n.ops.watchPeers()
 	if werr != nil {
 		n.log.Warn("switchover: the peers' segments are not kept", "err", werr)
-	} else {
-		defer watch.Close()
 	}
+	closeWatch := func() {
+		if watch != nil {
+			go watch.Close() // a packet socket's close waits for an RCU grace period
+			watch = nil
+		}
+	}
+	defer closeWatch()
 	// Step 1, batch by batch: the standby sets one batch while the next
 	// is stopped and sent. Sessions the application tracks meanwhile
 	// (accepted late) go in the last batches.
@@ -201,6 +206,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	end := endMsg{ID: id, Sessions: rep.Sessions}
 	if watch != nil {
 		pos := watch.positions(ctx, out.positions)
+		closeWatch()
 		end.PeerAcks = make([]uint32, len(pos))
 		for i, p := range pos {
 			end.PeerAcks[i] = p.Ack
