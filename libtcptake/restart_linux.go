@@ -182,6 +182,14 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		if !module && s.orig != nil { // a restored session's sends follow in resume
 			s.sock(pushPending)
 		}
+		// Without the module's kick, nor data of its own to carry the
+		// ACK, a socket acknowledges what the peer sent into the freeze
+		// when asked to.
+		if s.ackPeer && !module && len(s.pending) == 0 {
+			if err := ackReceived(s.tuple, s.img); err != nil {
+				s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+			}
+		}
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -387,6 +395,7 @@ func (s *Session) PeerAt(p PeerPosition) error {
 	}
 	img := *s.img
 	changed := len(p.Received) > 0
+	s.ackPeer = s.ackPeer || changed
 	if changed {
 		img.RecvQueue = concat(img.RecvQueue, p.Received)
 		img.RcvNxt += uint32(len(p.Received))

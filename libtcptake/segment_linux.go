@@ -196,6 +196,31 @@ func timestamps(opts []byte) (val, ecr uint32) {
 	return 0, 0
 }
 
+// ackReceived makes the restored socket of t acknowledge all its receive
+// queue holds (PeerAt put there what the peer sent into the freeze, which
+// the peer still counts as unacknowledged): tcptake sends it a bare
+// segment from the peer just below its window, which it answers with a
+// duplicate ACK carrying its rcv_nxt, window and timestamps (the first
+// such answer of a socket is not rate-limited).
+func ackReceived(t Tuple, img *Image) error {
+	wup := img.RcvNxt - uint32(len(img.RecvQueue)) // TCP_QUEUE_SEQ's rcv_wup
+	if w := img.Window; w != nil {
+		wup = w.RcvWup
+	}
+	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: wup - 1, ack: img.SndUna,
+		flags: tcpACK, window: peerWindow(img), ifindex: t.IfIndex})
+}
+
+// peerWindow is the window field of the peer's segments, as the image
+// last saw it.
+func peerWindow(img *Image) uint16 {
+	win := uint32(0xffff)
+	if w := img.Window; w != nil {
+		win = min(w.SndWnd>>img.SndWScale, 0xffff)
+	}
+	return uint16(win)
+}
+
 // segment is a TCP segment without options that tcptake sends itself,
 // from a raw socket (CAP_NET_RAW), past a freeze: it carries the mark the
 // freezers let through (tcptakeh.BypassMark).
@@ -213,12 +238,8 @@ type segment struct {
 // segment the peer sent. The FIN sits at the image's rcv_nxt and
 // acknowledges its snd_una.
 func injectFIN(t Tuple, img *Image) error {
-	win := uint32(0xffff)
-	if w := img.Window; w != nil {
-		win = min(w.SndWnd>>img.SndWScale, 0xffff)
-	}
 	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: img.RcvNxt, ack: img.SndUna,
-		flags: tcpFIN | tcpACK, window: uint16(win), ifindex: t.IfIndex})
+		flags: tcpFIN | tcpACK, window: peerWindow(img), ifindex: t.IfIndex})
 }
 
 // probePeer sends the peer of a restored session a segment it has had

@@ -47,6 +47,9 @@ type Session struct {
 	// peerKnown: the peer's position was given (PeerAt); Restart
 	// does not ask it.
 	peerKnown bool
+	// ackPeer: the receive queue holds bytes the peer sent into the
+	// freeze (PeerAt), which Restart has the socket acknowledge.
+	ackPeer bool
 	// adj is what Restart learned and changed (Options.Adjust).
 	adj *Adjustment
 }

@@ -339,7 +339,8 @@ func standbyProbes(t *testing.T, e *env, port uint16) int {
 // (Positions: exactly those bytes), and the standby's session has them in
 // its receive queue (PeerAt) and acknowledges them at restart: the server
 // reads them at once, and the client never sends them again (its minimum
-// RTO is 2 s here, so a retransmission could not hide in the timing).
+// RTO is 2 s here and its tail-loss probe off, so a retransmission could
+// not hide in the timing).
 func TestFreezeReceived(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		t.Run(family(v6), func(t *testing.T) { testFreezeReceived(t, v6) })
@@ -348,6 +349,7 @@ func TestFreezeReceived(t *testing.T) {
 
 func testFreezeReceived(t *testing.T, v6 bool) {
 	e := newEnv(t)
+	e.Cli.Run("sysctl", "-qw", "net.ipv4.tcp_early_retrans=0")
 	e.Cli.Run("ip", "route", "add", topo.VIP4.String()+"/32", "dev", topo.Dev, "rto_min", "2s")
 	e.Cli.Run("ip", "-6", "route", "add", topo.VIP6.String()+"/128", "dev", topo.Dev, "rto_min", "2s")
 	p := newPair(t, e, v6, 8003, nil)
