@@ -362,21 +362,25 @@ func (w *PeerWatch) received(imgs []*Image, pos []PeerPosition) {
 		if !ok || len(data) == 0 || len(data) != int(seg.Len) {
 			continue
 		}
-		i, ok := index[t]
-		if !ok {
-			continue
+		if i, ok := index[t]; ok {
+			pos[i].take(imgs[i], seg, data)
 		}
-		img, p := imgs[i], &pos[i]
-		next := img.RcvNxt + uint32(len(p.Received))
-		end := seg.Seq + seg.Len
-		if w := img.Window; w != nil && seqAfter(end, w.RcvWup+w.RcvWnd) {
-			continue // beyond the window: not ours to take
-		}
-		if seqAfter(seg.Seq, next) || !seqAfter(end, next) {
-			continue // a gap before it (the peer sends it again), or nothing new
-		}
-		p.Received = append(p.Received, data[next-seg.Seq:]...)
 	}
+}
+
+// take adds to p.Received what of a peer's segment (seg, its payload
+// data) follows on from it, after img's rcv_nxt, within the window img
+// advertised.
+func (p *PeerPosition) take(img *Image, seg Segment, data []byte) {
+	next := img.RcvNxt + uint32(len(p.Received))
+	end := seg.Seq + uint32(len(data))
+	if w := img.Window; w != nil && seqAfter(end, w.RcvWup+w.RcvWnd) {
+		return // beyond the window: not ours to take
+	}
+	if seqAfter(seg.Seq, next) || !seqAfter(end, next) {
+		return // a gap before it (the peer sends it again), or nothing new
+	}
+	p.Received = append(p.Received, data[next-seg.Seq:]...)
 }
 
 // PeerAt tells a restored session, before Restart, where its peer is, as
