@@ -97,9 +97,12 @@ type endMsg struct {
 	StopGet  time.Duration `json:"stop_get"`
 	// PeerAcks are what the sessions' peers acknowledged, asked by the
 	// active after the stop, in the order of the images (absent: not
-	// asked); Unanswered lists the sessions whose peers did not answer.
-	PeerAcks   []uint32 `json:"peer_acks,omitempty"`
-	Unanswered []int    `json:"unanswered,omitempty"`
+	// asked); Unanswered lists the sessions whose peers did not answer;
+	// Received holds, by session, what a peer sent into the freeze from
+	// the image's rcv_nxt on.
+	PeerAcks   []uint32       `json:"peer_acks,omitempty"`
+	Unanswered []int          `json:"unanswered,omitempty"`
+	Received   map[int][]byte `json:"received,omitempty"`
 }
 
 type readyMsg struct {

@@ -52,9 +52,9 @@ func (s *fakeSession) Release() error {
 	return nil
 }
 func (s *fakeSession) Thaw(context.Context) error { return nil }
-func (s *fakeSession) PeerAcked(ack uint32) error {
-	if ack != s.img.SndUna {
-		return fmt.Errorf("peer ack %d, image's snd_una %d", ack, s.img.SndUna)
+func (s *fakeSession) PeerAt(p libtcptake.PeerPosition) error {
+	if !p.Answered || p.Ack != s.img.SndUna || string(p.Received) != "late "+s.img.Tuple.String() {
+		return fmt.Errorf("peer position %+v, image's snd_una %d, tuple %v", p, s.img.SndUna, s.img.Tuple)
 	}
 	s.ops.mu.Lock()
 	s.ops.peerAcked++
@@ -119,14 +119,21 @@ func (f *fakeOps) restartAll(_ context.Context, ss []session) ([]*net.TCPConn, e
 	return out, errs
 }
 
-// peerAcks answers for every peer: it acknowledged all it was sent.
-func (f *fakeOps) peerAcks(_ context.Context, imgs []*libtcptake.Image) ([]uint32, []bool) {
-	acks, answered := make([]uint32, len(imgs)), make([]bool, len(imgs))
+// watchPeers' peers acknowledged all they were sent, and sent "late "
+// and their session's tuple into the freeze.
+func (f *fakeOps) watchPeers() (peerWatch, error) { return fakeWatch{}, nil }
+
+type fakeWatch struct{}
+
+func (fakeWatch) positions(_ context.Context, imgs []*libtcptake.Image) []libtcptake.PeerPosition {
+	pos := make([]libtcptake.PeerPosition, len(imgs))
 	for i, img := range imgs {
-		acks[i], answered[i] = img.SndUna, true
+		pos[i] = libtcptake.PeerPosition{Answered: true, Ack: img.SndUna, Received: []byte("late " + img.Tuple.String())}
 	}
-	return acks, answered
+	return pos
 }
+
+func (fakeWatch) Close() error { return nil }
 
 func (f *fakeOps) count() (stops, sets, restarts int) {
 	f.mu.Lock()

@@ -16,9 +16,16 @@ type sessionOps interface {
 	// restartAll returns one entry per session, nil where it failed,
 	// and an error joining the failures.
 	restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error)
-	// peerAcks asks the peers of stopped sessions how far they
-	// acknowledged (libtcptake.PeerAcks).
-	peerAcks(ctx context.Context, imgs []*libtcptake.Image) (acks []uint32, answered []bool)
+	// watchPeers keeps what the peers send into the freezes from now on
+	// (libtcptake.WatchPeers).
+	watchPeers() (peerWatch, error)
+}
+
+// peerWatch is a libtcptake.PeerWatch with the node's options.
+type peerWatch interface {
+	// positions are where the peers of stopped sessions are.
+	positions(ctx context.Context, imgs []*libtcptake.Image) []libtcptake.PeerPosition
+	Close() error
 }
 
 // session is a stopped or set libtcptake session.
@@ -26,7 +33,7 @@ type session interface {
 	Get() (*libtcptake.Image, error)
 	Release() error
 	Thaw(ctx context.Context) error
-	PeerAcked(ack uint32) error
+	PeerAt(p libtcptake.PeerPosition) error
 }
 
 type libOps struct{ o *libtcptake.Options }
@@ -59,8 +66,21 @@ func (l libOps) restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, e
 	return out, err
 }
 
-func (l libOps) peerAcks(ctx context.Context, imgs []*libtcptake.Image) ([]uint32, []bool) {
-	return libtcptake.PeerAcks(ctx, imgs, l.o)
+func (l libOps) watchPeers() (peerWatch, error) {
+	w, err := libtcptake.WatchPeers()
+	if err != nil {
+		return nil, err
+	}
+	return libWatch{w, l.o}, nil
+}
+
+type libWatch struct {
+	*libtcptake.PeerWatch
+	o *libtcptake.Options
+}
+
+func (w libWatch) positions(ctx context.Context, imgs []*libtcptake.Image) []libtcptake.PeerPosition {
+	return w.Positions(ctx, imgs, w.o)
 }
 
 func sessions(ss []*libtcptake.Session) []session {

@@ -136,6 +136,19 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		n.retrack(ts)
 		return nil, &StepError{Step: StepStop, Err: err, Resumed: true}
 	}
+	// What the peers send into the freezes, kept from before the first
+	// stop (without it, the standby asks the peers at restart).
+	watch, werr := n.ops.watchPeers()
+	if werr != nil {
+		n.log.Warn("switchover: the peers' segments are not kept", "err", werr)
+	}
+	closeWatch := func() {
+		if watch != nil {
+			go watch.Close() // a packet socket's close waits for an RCU grace period
+			watch = nil
+		}
+	}
+	defer closeWatch()
 	// Step 1, batch by batch: the standby sets one batch while the next
 	// is stopped and sent. Sessions the application tracks meanwhile
 	// (accepted late) go in the last batches.
@@ -188,16 +201,27 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	}
 	rep.Sessions = len(out.stopped)
 	// The peers' positions, asked here while the address is ours, so
-	// that the standby need not ask them while the clients wait.
+	// that the standby need not ask them while the clients wait, and what
+	// they sent into the freezes, so that they need not send it again.
 	end := endMsg{ID: id, Sessions: rep.Sessions}
-	acks, answered := n.ops.peerAcks(ctx, out.positions)
-	out.positions = nil
-	end.PeerAcks = acks
-	for i, ok := range answered {
-		if !ok {
-			end.Unanswered = append(end.Unanswered, i)
+	if watch != nil {
+		pos := watch.positions(ctx, out.positions)
+		closeWatch()
+		end.PeerAcks = make([]uint32, len(pos))
+		for i, p := range pos {
+			end.PeerAcks[i] = p.Ack
+			if !p.Answered {
+				end.Unanswered = append(end.Unanswered, i)
+			}
+			if len(p.Received) > 0 {
+				if end.Received == nil {
+					end.Received = make(map[int][]byte)
+				}
+				end.Received[i] = p.Received
+			}
 		}
 	}
+	out.positions = nil
 	rep.StopGet = n.clock.Now().Sub(t0)
 	end.StopGet = rep.StopGet
 	if err := n.send(l, msgEnd, encode(end)); err != nil {
@@ -562,21 +586,30 @@ func (in *incoming) setBatch(imgs []*libtcptake.Image) {
 	in.sets = append(in.sets, ss...)
 }
 
-// peerAcked gives each set session its peer's position as the active
-// asked it after the stop (endMsg), so that Restart need not ask again.
-func (in *incoming) peerAcked(end endMsg) error {
+// peerAt gives each set session its peer's position as the active saw it
+// after the stop (endMsg), so that Restart need not ask again.
+func (in *incoming) peerAt(end endMsg) error {
 	if len(end.PeerAcks) != len(in.sets) {
 		return fmt.Errorf("%w: %d peer positions for %d sessions", ErrBadFrame, len(end.PeerAcks), len(in.sets))
 	}
-	unanswered := make(map[int]bool, len(end.Unanswered))
+	pos := make([]libtcptake.PeerPosition, len(in.sets))
+	for i, ack := range end.PeerAcks {
+		pos[i] = libtcptake.PeerPosition{Answered: true, Ack: ack}
+	}
 	for _, i := range end.Unanswered {
-		unanswered[i] = true
+		if i < 0 || i >= len(pos) {
+			return fmt.Errorf("%w: unanswered session %d of %d", ErrBadFrame, i, len(pos))
+		}
+		pos[i].Answered = false // Restart asks
+	}
+	for i, b := range end.Received {
+		if i < 0 || i >= len(pos) {
+			return fmt.Errorf("%w: received bytes of session %d of %d", ErrBadFrame, i, len(pos))
+		}
+		pos[i].Received = b
 	}
 	for i, s := range in.sets {
-		if unanswered[i] {
-			continue // Restart asks
-		}
-		if err := s.PeerAcked(end.PeerAcks[i]); err != nil {
+		if err := s.PeerAt(pos[i]); err != nil {
 			return err
 		}
 	}
@@ -662,7 +695,7 @@ recv:
 		in.err = fmt.Errorf("got %d sessions, the active sent %d", len(in.sets), end.Sessions)
 	}
 	if in.err == nil && end.PeerAcks != nil {
-		in.err = in.peerAcked(end)
+		in.err = in.peerAt(end)
 	}
 	if in.err == nil {
 		in.err = n.faultAt(StepSet)

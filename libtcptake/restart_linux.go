@@ -182,6 +182,14 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		if !module && s.orig != nil { // a restored session's sends follow in resume
 			s.sock(pushPending)
 		}
+		// Without the module's kick, nor data of its own to carry the
+		// ACK, a socket acknowledges what the peer sent into the freeze
+		// when asked to.
+		if s.ackPeer && !module && len(s.pending) == 0 {
+			if err := ackReceived(s.tuple, s.img); err != nil {
+				s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+			}
+		}
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -268,58 +276,144 @@ func plausibleAck(img *Image, ack uint32) bool {
 	return !seqAfter(img.SndUna, ack) && !seqAfter(ack, end)
 }
 
-// PeerAcks asks the peers of stopped sessions, from the node that stopped
-// them and still holds their addresses, how far they acknowledged, so that
-// the node that restores the sessions need not ask (Session.PeerAcked)
-// while its clients wait. imgs are the sessions' images (Get; their
-// queues are not needed); only the peers of sessions with unacked data
-// are asked (the others acknowledged all). acks[i] is what the peer of
-// imgs[i] acknowledged, when answered[i]; a peer that did not answer
-// within Options.ProbeTimeout (or ctx) is asked again by Restart. The
-// answers are exact as long as the sessions stay stopped: nothing reaches
-// the peers after them.
-func PeerAcks(ctx context.Context, imgs []*Image, o *Options) (acks []uint32, answered []bool) {
-	acks, answered = make([]uint32, len(imgs)), make([]bool, len(imgs))
+// PeerWatch keeps, from the moment it is opened, what the peers of this
+// node's sessions send, off the packet taps (AF_PACKET, before netfilter):
+// the segments the freeze of a stopped session drops. Open it before the
+// sessions are stopped; Positions reads it. It needs CAP_NET_RAW.
+type PeerWatch struct{ pc *peerCapture }
+
+// WatchPeers opens a PeerWatch in the caller's network namespace.
+func WatchPeers() (*PeerWatch, error) {
+	pc, err := openCapture(packetSnap)
+	if err != nil {
+		return nil, opErr(OpStop, nil, err)
+	}
+	return &PeerWatch{pc: pc}, nil
+}
+
+// Close ends the watch.
+func (w *PeerWatch) Close() error {
+	if w == nil {
+		return nil
+	}
+	return w.pc.Close()
+}
+
+// Positions asks the peers of stopped sessions, from the node that
+// stopped them and still holds their addresses, how far they acknowledged,
+// and takes from the watch what they sent into the freeze, so that the
+// node that restores the sessions need not ask (Session.PeerAt) while
+// its clients wait, and the peers need not send it again. imgs are the
+// sessions' images (Get; their queues are not needed); only the peers of
+// sessions with unacked data are asked (the others acknowledged all). A
+// peer that did not answer within Options.ProbeTimeout (or ctx) is asked
+// again by Restart. The positions are exact as long as the sessions stay
+// stopped: nothing reaches the peers after them. w may be nil: no
+// Received then.
+func (w *PeerWatch) Positions(ctx context.Context, imgs []*Image, o *Options) []PeerPosition {
+	pos := make([]PeerPosition, len(imgs))
+	w.received(imgs, pos)
 	var ss []*Session // probe targets: an image's tuple on the wire, and its position
 	var at []int
 	for i, img := range imgs {
 		if img.SndNxt == img.SndUna { // the peer acknowledged all we sent
-			acks[i], answered[i] = img.SndUna, true
+			pos[i].Answered, pos[i].Ack = true, img.SndUna
 			continue
 		}
 		ss = append(ss, &Session{tuple: wireTuple(img.Tuple), img: img, opts: copyOpts(o), fd: -1})
 		at = append(at, i)
 	}
-	if len(ss) == 0 {
-		return acks, answered
+	if len(ss) > 0 {
+		var mc *Client // the module's record, when it froze the sessions
+		if f, err := o.getFreezer(); err == nil {
+			mc = moduleOf(f)
+		}
+		acks, answered := peerAcks(ctx, mc, ss)
+		for k, i := range at {
+			pos[i].Answered, pos[i].Ack = answered[k], acks[k]
+		}
 	}
-	var mc *Client // the module's record, when it froze the sessions
-	if f, err := o.getFreezer(); err == nil {
-		mc = moduleOf(f)
-	}
-	a, ok := peerAcks(ctx, mc, ss)
-	for k, i := range at {
-		acks[i], answered[i] = a[k], ok[k]
-	}
-	return acks, answered
+	w.received(imgs, pos) // and what came meanwhile
+	return pos
 }
 
-// PeerAcked tells a restored session, before Restart, how far its peer
-// acknowledged, as the node that stopped it learned after the stop
-// (PeerAcks): Restart then does not ask the peer. A peer ahead of the
-// image has the session rebuilt without the bytes it has.
-func (s *Session) PeerAcked(ack uint32) error {
+// received reads what the watch kept and adds to pos[i].Received the
+// bytes of imgs[i]'s peer that follow on, from the image's rcv_nxt,
+// within the window the image advertised.
+func (w *PeerWatch) received(imgs []*Image, pos []PeerPosition) {
+	if w == nil {
+		return
+	}
+	index := make(map[Tuple]int, len(imgs))
+	for i, img := range imgs {
+		t := wireTuple(img.Tuple)
+		index[Tuple{Local: t.Local, Remote: t.Remote}] = i
+	}
+	buf := make([]byte, packetSnap)
+	for {
+		n, from, err := unix.Recvfrom(w.pc.fd, buf, 0)
+		if err != nil { // EAGAIN: all read
+			return
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		t, seg, data, ok := parsePacket(buf[:n])
+		if !ok || len(data) == 0 || len(data) != int(seg.Len) {
+			continue
+		}
+		if i, ok := index[t]; ok {
+			pos[i].take(imgs[i], seg, data)
+		}
+	}
+}
+
+// take adds to p.Received what of a peer's segment (seg, its payload
+// data) follows on from it, after img's rcv_nxt, within the window img
+// advertised.
+func (p *PeerPosition) take(img *Image, seg Segment, data []byte) {
+	next := img.RcvNxt + uint32(len(p.Received))
+	end := seg.Seq + uint32(len(data))
+	if w := img.Window; w != nil && seqAfter(end, w.RcvWup+w.RcvWnd) {
+		return // beyond the window: not ours to take
+	}
+	if seqAfter(seg.Seq, next) || !seqAfter(end, next) {
+		return // a gap before it (the peer sends it again), or nothing new
+	}
+	p.Received = append(p.Received, data[next-seg.Seq:]...)
+}
+
+// PeerAt tells a restored session, before Restart, where its peer is, as
+// the node that stopped it saw after the stop (PeerWatch.Positions): what
+// the peer sent into the freeze joins the receive queue, and Restart does
+// not ask an answered peer. A peer ahead of the image, or a longer
+// receive queue, has the session's socket set again.
+func (s *Session) PeerAt(p PeerPosition) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.img == nil || s.started || !s.open() {
 		return opErr(OpSet, s, errors.New("not a restored session waiting for Restart"))
 	}
-	if !plausibleAck(s.img, ack) {
-		return opErr(OpSet, s, fmt.Errorf("peer ack %d outside the image's send sequence %d..%d", ack, s.img.SndUna, s.img.WriteSeq))
+	if p.Answered && !plausibleAck(s.img, p.Ack) {
+		return opErr(OpSet, s, fmt.Errorf("peer ack %d outside the image's send sequence %d..%d", p.Ack, s.img.SndUna, s.img.WriteSeq))
 	}
-	s.peerKnown = true
-	if seqAfter(ack, s.img.SndUna) {
-		return s.rebuild(ack)
+	img := *s.img
+	changed := len(p.Received) > 0
+	s.ackPeer = s.ackPeer || changed
+	if changed {
+		img.RecvQueue = concat(img.RecvQueue, p.Received)
+		img.RcvNxt += uint32(len(p.Received))
+		s.opts.logger().Debug("tcptake: the peer's bytes the freeze dropped are received", "session", s.tuple, "bytes", len(p.Received))
+	}
+	if p.Answered {
+		s.peerKnown = true
+		if have := dropAcked(&img, p.Ack); have > 0 {
+			s.opts.logger().Debug("tcptake: the peer has part of the send queue", "session", s.tuple, "bytes", have)
+			changed = true
+		}
+	}
+	if changed {
+		return s.reset(&img)
 	}
 	return nil
 }

@@ -27,19 +27,31 @@ func htons(v uint16) uint16 {
 	return binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, v))
 }
 
-func openPeerCapture() (*peerCapture, error) {
+func openPeerCapture() (*peerCapture, error) { return openCapture(headerSnap) }
+
+// openCapture opens a capture of the incoming packets, their first snap
+// bytes.
+func openCapture(snap uint32) (*peerCapture, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		return nil, os.NewSyscallError("socket AF_PACKET (learning the peer's position needs CAP_NET_RAW)", err)
 	}
 	// Room for the answers of a large batch (the default buffer drops
 	// some, and their probes go again a round later), and only incoming
-	// packets, their headers: best effort, peerAcks filters anyway.
+	// packets: best effort, the readers filter anyway.
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	prog := incoming(snap)
 	unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{
-		Len: uint16(len(incomingHeaders)), Filter: &incomingHeaders[0]})
+		Len: uint16(len(prog)), Filter: &prog[0]})
 	return &peerCapture{fd: fd}, nil
 }
+
+// The snap lengths of the captures: IP and TCP headers (the probes'
+// answers), whole packets (what peers send into a freeze).
+const (
+	headerSnap = 128
+	packetSnap = 65535
+)
 
 // SKF_AD_OFF + SKF_AD_PKTTYPE: a classic BPF load of the packet type.
 const (
@@ -47,13 +59,15 @@ const (
 	skfAdPktType = 4
 )
 
-// incomingHeaders is a classic BPF program that drops the packets the
-// node sends and keeps the first 128 bytes of the others.
-var incomingHeaders = []unix.SockFilter{
-	{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdPktType},
-	{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.PACKET_OUTGOING, Jt: 1},
-	{Code: unix.BPF_RET | unix.BPF_K, K: 128},
-	{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+// incoming is a classic BPF program that drops the packets the node sends
+// and keeps the first snap bytes of the others.
+func incoming(snap uint32) []unix.SockFilter {
+	return []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdPktType},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.PACKET_OUTGOING, Jt: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: snap},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+	}
 }
 
 func (c *peerCapture) Close() error { return unix.Close(c.fd) }
@@ -69,7 +83,7 @@ func (c *peerCapture) peerSegments(ctx context.Context, ts []Tuple, _ time.Time,
 	got := make(map[Tuple][]Segment, len(ts))
 	acked := 0
 	deadline := time.Now().Add(wait)
-	buf := make([]byte, 128) // IP and TCP headers are enough
+	buf := make([]byte, headerSnap) // IP and TCP headers are enough
 	for acked < len(want) && ctx.Err() == nil {
 		// Answers that arrived are read even past the deadline: a large
 		// batch's take longer to read than to come.
@@ -111,6 +125,13 @@ func (c *peerCapture) peerSegments(ctx context.Context, ts []Tuple, _ time.Time,
 // receiver sees it and the segment: sequence and acknowledgment numbers,
 // flags, window, payload length and timestamps. RST segments are left out.
 func parseSegment(b []byte) (Tuple, Segment, bool) {
+	t, seg, _, ok := parsePacket(b)
+	return t, seg, ok
+}
+
+// parsePacket is parseSegment that also returns the segment's payload (as
+// much of it as b holds).
+func parsePacket(b []byte) (Tuple, Segment, []byte, bool) {
 	var src, dst netip.Addr
 	var tcp []byte
 	var ipLen int
@@ -118,23 +139,23 @@ func parseSegment(b []byte) (Tuple, Segment, bool) {
 	case len(b) >= 20 && b[0]>>4 == 4:
 		ihl := int(b[0]&0xf) * 4
 		if b[9] != unix.IPPROTO_TCP || ihl < 20 || len(b) < ihl+20 {
-			return Tuple{}, Segment{}, false
+			return Tuple{}, Segment{}, nil, false
 		}
 		src, dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
 		tcp, ipLen = b[ihl:], int(binary.BigEndian.Uint16(b[2:]))-ihl
 	case len(b) >= 60 && b[0]>>4 == 6:
 		if b[6] != unix.IPPROTO_TCP { // extension headers are not followed
-			return Tuple{}, Segment{}, false
+			return Tuple{}, Segment{}, nil, false
 		}
 		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
 		tcp, ipLen = b[40:], int(binary.BigEndian.Uint16(b[4:]))
 	default:
-		return Tuple{}, Segment{}, false
+		return Tuple{}, Segment{}, nil, false
 	}
 	const flagRST = 0x04
 	doff := int(tcp[12]>>4) * 4
 	if tcp[13]&flagRST != 0 || doff < 20 {
-		return Tuple{}, Segment{}, false
+		return Tuple{}, Segment{}, nil, false
 	}
 	t := Tuple{
 		Local:  netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:])),
@@ -145,10 +166,12 @@ func parseSegment(b []byte) (Tuple, Segment, bool) {
 		Flags: tcp[13], Window: uint32(binary.BigEndian.Uint16(tcp[14:])),
 		Len: uint32(max(ipLen-doff, 0)),
 	}
+	var payload []byte
 	if len(tcp) >= doff {
 		seg.TSVal, seg.TSEcr = timestamps(tcp[20:doff])
+		payload = tcp[doff:min(len(tcp), doff+int(seg.Len))]
 	}
-	return t, seg, true
+	return t, seg, payload, true
 }
 
 // timestamps finds the timestamp option (kind 8, length 10) in a TCP
@@ -173,6 +196,31 @@ func timestamps(opts []byte) (val, ecr uint32) {
 	return 0, 0
 }
 
+// ackReceived makes the restored socket of t acknowledge all its receive
+// queue holds (PeerAt put there what the peer sent into the freeze, which
+// the peer still counts as unacknowledged): tcptake sends it a bare
+// segment from the peer just below its window, which it answers with a
+// duplicate ACK carrying its rcv_nxt, window and timestamps (the first
+// such answer of a socket is not rate-limited).
+func ackReceived(t Tuple, img *Image) error {
+	wup := img.RcvNxt - uint32(len(img.RecvQueue)) // TCP_QUEUE_SEQ's rcv_wup
+	if w := img.Window; w != nil {
+		wup = w.RcvWup
+	}
+	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: wup - 1, ack: img.SndUna,
+		flags: tcpACK, window: peerWindow(img), ifindex: t.IfIndex})
+}
+
+// peerWindow is the window field of the peer's segments, as the image
+// last saw it.
+func peerWindow(img *Image) uint16 {
+	win := uint32(0xffff)
+	if w := img.Window; w != nil {
+		win = min(w.SndWnd>>img.SndWScale, 0xffff)
+	}
+	return uint16(win)
+}
+
 // segment is a TCP segment without options that tcptake sends itself,
 // from a raw socket (CAP_NET_RAW), past a freeze: it carries the mark the
 // freezers let through (tcptakeh.BypassMark).
@@ -190,12 +238,8 @@ type segment struct {
 // segment the peer sent. The FIN sits at the image's rcv_nxt and
 // acknowledges its snd_una.
 func injectFIN(t Tuple, img *Image) error {
-	win := uint32(0xffff)
-	if w := img.Window; w != nil {
-		win = min(w.SndWnd>>img.SndWScale, 0xffff)
-	}
 	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: img.RcvNxt, ack: img.SndUna,
-		flags: tcpFIN | tcpACK, window: uint16(win), ifindex: t.IfIndex})
+		flags: tcpFIN | tcpACK, window: peerWindow(img), ifindex: t.IfIndex})
 }
 
 // probePeer sends the peer of a restored session a segment it has had

@@ -41,12 +41,56 @@ func TestParseSegment(t *testing.T) {
 	if _, _, ok := parseSegment(ipv4Segment(1, 2, 3, 4, tcpACK|0x04, 0)); ok {
 		t.Error("a RST was taken")
 	}
+	// The payload, and not the Ethernet padding after the IP packet.
+	b = append(ipv4Segment(1000, 2000, 77, 88, tcpACK, 3), 0, 0, 0)
+	copy(b[52:], "abc")
+	if _, seg, data, ok := parsePacket(b); !ok || seg.Len != 3 || string(data) != "abc" {
+		t.Errorf("parsePacket: %+v %q %v, want 3 bytes abc", seg, data, ok)
+	}
+}
+
+// TestPeerPositionTake: what a peer sent into a freeze is taken from the
+// image's rcv_nxt on, in order, once, within the advertised window.
+func TestPeerPositionTake(t *testing.T) {
+	img := &Image{RcvNxt: 1000, Window: &Window{RcvWup: 900, RcvWnd: 200}} // the window ends at 1100
+	var p PeerPosition
+	for _, c := range []struct {
+		seq  uint32
+		data string
+		want string
+	}{
+		{990, "0123456789", ""},         // all before rcv_nxt: the socket has it
+		{1005, "fghij", ""},             // a gap before it
+		{995, "56789abcde", "abcde"},    // overlaps rcv_nxt: its new part
+		{1000, "abcde", "abcde"},        // again: nothing new
+		{1003, "defghij", "abcdefghij"}, // overlaps the end: its new part
+		{1010, "klmnopqrst", "abcdefghijklmnopqrst"},
+		{1095, "0123456789", "abcdefghijklmnopqrst"}, // beyond the window (and a gap)
+	} {
+		p.take(img, Segment{Seq: c.seq, Len: uint32(len(c.data))}, []byte(c.data))
+		if string(p.Received) != c.want {
+			t.Fatalf("after seq %d %q: received %q, want %q", c.seq, c.data, p.Received, c.want)
+		}
+	}
+	full := &Image{RcvNxt: 1000, Window: &Window{RcvWup: 1000, RcvWnd: 4}}
+	var q PeerPosition
+	if q.take(full, Segment{Seq: 1000, Len: 5}, []byte("12345")); len(q.Received) != 0 {
+		t.Errorf("took %q beyond a 4-byte window", q.Received)
+	}
 }
 
 func FuzzParseSegment(f *testing.F) {
 	f.Add(ipv4Segment(1000, 2000, 77, 88, tcpACK, 0))
 	f.Add(make([]byte, 60))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		parseSegment(b)
+		_, seg, data, ok := parsePacket(b)
+		if ok && len(data) > int(seg.Len) {
+			t.Fatalf("payload of %d bytes, segment length %d", len(data), seg.Len)
+		}
+		var p PeerPosition
+		p.take(&Image{RcvNxt: seg.Seq + 1, Window: &Window{RcvWnd: 1 << 20}}, seg, data)
+		if len(p.Received) > len(data) {
+			t.Fatalf("took %d bytes of %d", len(p.Received), len(data))
+		}
 	})
 }

@@ -44,9 +44,12 @@ type Session struct {
 	img     *Image
 	gen     uint64
 	started bool // Restart done
-	// peerKnown: the peer's position was given (PeerAcked); Restart
+	// peerKnown: the peer's position was given (PeerAt); Restart
 	// does not ask it.
 	peerKnown bool
+	// ackPeer: the receive queue holds bytes the peer sent into the
+	// freeze (PeerAt), which Restart has the socket acknowledge.
+	ackPeer bool
 	// adj is what Restart learned and changed (Options.Adjust).
 	adj *Adjustment
 }
@@ -150,3 +153,15 @@ func shares(n int, f func(lo, hi int)) {
 }
 
 const minShare = 32
+
+// PeerPosition is where the peer of a stopped session is, as the node that
+// stopped it saw after the stop.
+type PeerPosition struct {
+	// Answered: Ack is how far the peer acknowledged; else Restart asks.
+	Answered bool   `json:"answered,omitempty"`
+	Ack      uint32 `json:"ack,omitempty"`
+	// Received is what the peer sent from the image's rcv_nxt on, which
+	// the freeze dropped: the restored session has it in its receive
+	// queue and acknowledges it, instead of the peer sending it again.
+	Received []byte `json:"received,omitempty"`
+}

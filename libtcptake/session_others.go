@@ -63,10 +63,19 @@ func (s *Session) Release() error { return unsupported(OpRelease) }
 // Thaw needs Linux.
 func (s *Session) Thaw(context.Context) error { return unsupported(OpThaw) }
 
-// PeerAcks needs Linux: no peer answered.
-func PeerAcks(_ context.Context, imgs []*Image, _ *Options) ([]uint32, []bool) {
-	return make([]uint32, len(imgs)), make([]bool, len(imgs))
+// PeerWatch needs Linux.
+type PeerWatch struct{}
+
+// WatchPeers needs Linux.
+func WatchPeers() (*PeerWatch, error) { return nil, unsupported(OpStop) }
+
+// Close does nothing off Linux.
+func (w *PeerWatch) Close() error { return nil }
+
+// Positions needs Linux: no peer answered.
+func (w *PeerWatch) Positions(_ context.Context, imgs []*Image, _ *Options) []PeerPosition {
+	return make([]PeerPosition, len(imgs))
 }
 
-// PeerAcked needs Linux.
-func (s *Session) PeerAcked(uint32) error { return unsupported(OpSet) }
+// PeerAt needs Linux.
+func (s *Session) PeerAt(PeerPosition) error { return unsupported(OpSet) }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ import (
 // byte arrives exactly once both ways, and the unacked bytes reach the
 // client within 1 s of Restart (no retransmission-timeout stall). The
 // standby's Restart asks the client where it is (a window probe), or,
-// /asked, the active asked it after the stop (PeerAcks: snd_una, the
+// /asked, the active asked it after the stop (Positions: snd_una, the
 // client has none of the unacked bytes) and the standby sends no probe.
 func TestQueues(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
@@ -43,7 +44,9 @@ func TestQueues(t *testing.T) {
 func testQueues(t *testing.T, v6, asked bool) {
 	e := newEnv(t)
 	p := newPair(t, e, v6, 8000, nil)
-	p.askPeer = asked
+	if asked {
+		p.watchPeers(t)
+	}
 	recvq := pattern(1, 0, 3000)
 	if _, err := p.cli.Write(recvq); err != nil {
 		t.Fatal(err)
@@ -77,8 +80,9 @@ func testQueues(t *testing.T, v6, asked bool) {
 	standbyProbes(t, e, p.port)
 	conn, restarted := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
 	switch probes := standbyProbes(t, e, p.port); {
-	case asked && p.peerAck != img.SndUna:
-		t.Errorf("PeerAcks: the client acknowledged %d, want snd_una %d (it has none of the unacked bytes)", p.peerAck, img.SndUna)
+	case asked && (p.peer.Ack != img.SndUna || len(p.peer.Received) != 0):
+		t.Errorf("Positions: the client acknowledged %d (want snd_una %d: it has none of the unacked bytes) and sent %d bytes (want 0)",
+			p.peer.Ack, img.SndUna, len(p.peer.Received))
 	case asked && probes != 0:
 		t.Errorf("the standby sent %d window probes, want none (the active asked)", probes)
 	case !asked && probes < 1:
@@ -196,7 +200,7 @@ func testZeroWindow(t *testing.T, v6 bool) {
 // before an ACK). After the move the server sends them again; the client
 // drops the duplicates and ACKs what it has, and the session must go on at
 // once: every byte exactly once both ways, no stall. /asked: the active
-// asks the client where it is after the stop (PeerAcks: exactly all the
+// asks the client where it is after the stop (Positions: exactly all the
 // server sent), and the standby's session is set without those bytes.
 func TestLostACKs(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
@@ -218,7 +222,9 @@ func TestLostACKs(t *testing.T) {
 func testLostACKs(t *testing.T, v6, big, asked bool) {
 	e := newEnv(t)
 	p := newPair(t, e, v6, 8002, nil)
-	p.askPeer = asked
+	if asked {
+		p.watchPeers(t)
+	}
 	var sent []byte
 	warm, burst := 0, 10_000 // small: within the initial window
 	if big {
@@ -255,8 +261,8 @@ func testLostACKs(t *testing.T, v6, big, asked bool) {
 	}
 	undrop(t, e.Cli)
 	conn, _ := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
-	if asked && p.peerAck != img.SndNxt {
-		t.Errorf("PeerAcks: the client acknowledged %d, want snd_nxt %d (it has all the server sent)", p.peerAck, img.SndNxt)
+	if asked && p.peer.Ack != img.SndNxt {
+		t.Errorf("Positions: the client acknowledged %d, want snd_nxt %d (it has all the server sent)", p.peer.Ack, img.SndNxt)
 	}
 
 	start := time.Now()
@@ -326,4 +332,79 @@ func standbyProbes(t *testing.T, e *env, port uint16) int {
 		t.Fatalf("no probe count in %q", out)
 	}
 	return k
+}
+
+// TestFreezeReceived: the client sends while its session is stopped on the
+// active; the freeze drops the bytes, the active's PeerWatch keeps them
+// (Positions: exactly those bytes), and the standby's session has them in
+// its receive queue (PeerAt) and acknowledges them at restart: the server
+// reads them at once, and the client never sends them again (its minimum
+// RTO is 2 s here and its tail-loss probe off, so a retransmission could
+// not hide in the timing).
+func TestFreezeReceived(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(family(v6), func(t *testing.T) { testFreezeReceived(t, v6) })
+	}
+}
+
+func testFreezeReceived(t *testing.T, v6 bool) {
+	e := newEnv(t)
+	e.Cli.Run("sysctl", "-qw", "net.ipv4.tcp_early_retrans=0")
+	e.Cli.Run("ip", "route", "add", topo.VIP4.String()+"/32", "dev", topo.Dev, "rto_min", "2s")
+	e.Cli.Run("ip", "-6", "route", "add", topo.VIP6.String()+"/128", "dev", topo.Dev, "rto_min", "2s")
+	p := newPair(t, e, v6, 8003, nil)
+	p.watchPeers(t)
+	sess, img := p.stop(t, opts(t, e.Act))
+	late := pattern(23, 0, 3000)
+	if _, err := p.cli.Write(late); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the client's bytes to leave", func() bool { return ioctl(p.cli, unix.SIOCOUTQNSD) == 0 })
+	time.Sleep(20 * time.Millisecond) // on the active's taps
+	conn, restarted := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+	if !bytes.Equal(p.peer.Received, late) {
+		t.Errorf("Positions: received %d bytes, want the client's %d exactly", len(p.peer.Received), len(late))
+	}
+	got, err := readN(conn, len(late), time.Second)
+	if err != nil || !bytes.Equal(got, late) {
+		t.Fatalf("server read %d bytes (%v) within 1 s of Restart, want the %d the client sent into the freeze", len(got), err, len(late))
+	}
+	t.Logf("the client's bytes read %v after Restart", time.Since(restarted))
+	waitFor(t, time.Second, "the client's bytes acknowledged", func() bool { return ioctl(p.cli, unix.SIOCOUTQ) == 0 })
+	if r := retransmits(t, p.cli); r != 0 {
+		t.Errorf("the client retransmitted %d segments, want none", r)
+	}
+	// And the session goes on, both ways.
+	if _, err := conn.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := readN(p.cli, 4, 5*time.Second); err != nil || string(b) != "pong" {
+		t.Errorf("client read %q (%v), want pong", b, err)
+	}
+	conn.Close()
+	p.cli.Close()
+	time.Sleep(100 * time.Millisecond)
+	e.checkNoRST()
+}
+
+// readN reads exactly n bytes from c within d.
+func readN(c *net.TCPConn, n int, d time.Duration) ([]byte, error) {
+	c.SetReadDeadline(time.Now().Add(d))
+	defer c.SetReadDeadline(time.Time{})
+	b := make([]byte, n)
+	k, err := io.ReadFull(c, b)
+	return b[:k], err
+}
+
+// retransmits is the socket's tcpi_total_retrans.
+func retransmits(t *testing.T, c *net.TCPConn) uint32 {
+	t.Helper()
+	rc, _ := c.SyscallConn()
+	var info *unix.TCPInfo
+	var err error
+	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Total_retrans
 }

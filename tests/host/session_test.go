@@ -24,11 +24,20 @@ type pair struct {
 	cli, srv *net.TCPConn
 	port     uint16
 	mss      uint32 // the server's snd_mss before any stop
-	// askPeer: moveTo asks the peer's position on the active after the
-	// stop (libtcptake.PeerAcks) and tells the standby's session
-	// (PeerAcked); peerAck is the answer.
-	askPeer bool
-	peerAck uint32
+	// watch (set before stop): moveTo asks the peer's position on the
+	// active after the stop (PeerWatch.Positions) and tells the standby's
+	// session (PeerAt); peer is the answer.
+	watch *libtcptake.PeerWatch
+	peer  libtcptake.PeerPosition
+}
+
+// watchPeers opens p.watch in the active's namespace.
+func (p *pair) watchPeers(t *testing.T) {
+	t.Helper()
+	if err := p.e.Act.Do(func() (err error) { p.watch, err = libtcptake.WatchPeers(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.watch.Close() })
 }
 
 func newPair(t *testing.T, e *env, v6 bool, port uint16, tune func(*net.Dialer)) *pair {
@@ -95,22 +104,21 @@ func (p *pair) moveTo(t *testing.T, sess *libtcptake.Session, img *libtcptake.Im
 	if err := img2.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if p.askPeer {
+	if p.watch != nil {
 		p.e.Act.Do(func() error {
-			acks, answered := libtcptake.PeerAcks(context.Background(), []*libtcptake.Image{img}, actOpts)
-			if !answered[0] {
-				t.Fatal("PeerAcks: the peer did not answer")
+			p.peer = p.watch.Positions(context.Background(), []*libtcptake.Image{img}, actOpts)[0]
+			if !p.peer.Answered {
+				t.Fatal("Positions: the peer did not answer")
 			}
-			p.peerAck = acks[0]
 			return nil
 		})
 	}
 	var s2 *libtcptake.Session
 	if err := p.e.Sby.Do(func() (err error) {
-		if s2, err = libtcptake.Set(context.Background(), img2, sbyOpts); err != nil || !p.askPeer {
+		if s2, err = libtcptake.Set(context.Background(), img2, sbyOpts); err != nil || p.watch == nil {
 			return err
 		}
-		return s2.PeerAcked(p.peerAck)
+		return s2.PeerAt(p.peer)
 	}); err != nil {
 		t.Fatalf("set: %v", err)
 	}
