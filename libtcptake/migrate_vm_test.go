@@ -38,6 +38,16 @@ func TestVMMigrate(t *testing.T) {
 	toServer, toClient := bytes.Repeat([]byte("c2s:"), 2000), bytes.Repeat([]byte("s2c:"), 2000)
 	c.Write(toServer[:4000]) // unread at Stop: the receive queue
 	time.Sleep(100 * time.Millisecond)
+	// On the debug kernel the sample may take longer: wait for it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ti, err := unix.GetsockoptTCPInfo(fdOf(t, s), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err == nil && ti.Rtt > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server has no RTT sample after 5 s (%+v, %v)", ti, err)
+		}
+	}
 
 	sess, err := Stop(ctx, s, opts)
 	if err != nil {
