@@ -93,14 +93,11 @@ func (n *Node) checkpointLoop(ctx context.Context) {
 // freeze without the kernel module (about 120 µs a session), none with it.
 // A switchover or takeover running finishes first.
 func (n *Node) Checkpoint(ctx context.Context) (*CheckpointStatus, error) {
-	n.recvMu.Lock()
-	defer n.recvMu.Unlock()
-	n.mu.Lock()
-	l, err := n.activeLink()
+	l, err := n.lockActive()
 	if err != nil {
-		n.mu.Unlock()
 		return nil, err
 	}
+	defer n.recvMu.Unlock()
 	ts := make([]*Tracked, 0, len(n.tracked))
 	for t := range n.tracked {
 		if t.resume != nil {

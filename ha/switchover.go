@@ -92,14 +92,11 @@ func (n *Node) faultAt(s Step) error {
 func (n *Node) Switchover(ctx context.Context) (*Report, error) {
 	// An incoming switchover that made this node the active finishes
 	// first (its sessions are tracked again as they restart).
-	n.recvMu.Lock()
-	defer n.recvMu.Unlock()
-	n.mu.Lock()
-	l, err := n.activeLink()
+	l, err := n.lockActive()
 	if err != nil {
-		n.mu.Unlock()
 		return nil, err
 	}
+	defer n.recvMu.Unlock()
 	n.busy = true
 	ts := n.untrackAll()
 	n.mu.Unlock()
@@ -282,6 +279,20 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		return rep, &StepError{Step: StepRestart, Err: ferr}
 	}
 	return rep, rerr
+}
+
+// lockActive takes n.recvMu (no incoming switchover or takeover runs
+// meanwhile) and n.mu, in that order, and returns the active link; the
+// caller releases both. On error neither is held.
+func (n *Node) lockActive() (*peerLink, error) {
+	n.recvMu.Lock()
+	n.mu.Lock()
+	l, err := n.activeLink()
+	if err != nil {
+		n.mu.Unlock()
+		n.recvMu.Unlock()
+	}
+	return l, err
 }
 
 // activeLink is the link of an active node free to send its sessions to
