@@ -14,6 +14,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -134,20 +135,28 @@ func parallel(n int, f func(i int)) {
 	})
 }
 
-// shares splits [0, n) into up to GOMAXPROCS contiguous shares of at
-// least minShare and runs f on each in a goroutine of its own: per-session
-// work that is mostly the kernel's spreads over the cores. f must make no
-// socket: its goroutines run on threads that need not be in the caller's
-// network namespace (a caller may have locked its thread into another).
+// shares splits [0, n) into chunks of minShare and runs f on each, in up
+// to GOMAXPROCS goroutines that take the next chunk as they finish one:
+// per-session work that is mostly the kernel's spreads over the cores,
+// and a goroutine slowed by other load leaves no core idle at the end. f
+// must make no socket: its goroutines run on threads that need not be in
+// the caller's network namespace (a caller may have locked its thread
+// into another).
 func shares(n int, f func(lo, hi int)) {
-	w := min(runtime.GOMAXPROCS(0), (n+minShare-1)/minShare)
+	chunks := (n + minShare - 1) / minShare
+	w := min(runtime.GOMAXPROCS(0), chunks)
 	if w <= 1 {
 		f(0, n)
 		return
 	}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for k := range w {
-		wg.Go(func() { f(k*n/w, (k+1)*n/w) })
+	for range w {
+		wg.Go(func() {
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				f(c*minShare, min(n, (c+1)*minShare))
+			}
+		})
 	}
 	wg.Wait()
 }

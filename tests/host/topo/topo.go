@@ -129,10 +129,17 @@ func (tp *Topology) build() error {
 	}
 	for _, n := range tp.All() {
 		// DAD off before any interface exists, so every IPv6 address is usable at once.
-		if out, err := exec.Command("ip", "netns", "exec", n.Name, "sysctl", "-qw",
+		args := []string{"netns", "exec", n.Name, "sysctl", "-qew",
 			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv6.conf.all.dad_transmits=0", "net.ipv6.conf.default.dad_transmits=0",
-		).CombinedOutput(); err != nil {
+			"net.ipv6.conf.all.dad_transmits=0", "net.ipv6.conf.default.dad_transmits=0"}
+		if n == tp.Br {
+			// The bridge is a switch: the frames it forwards skip the IP
+			// hooks (br_netfilter, where loaded; per namespace), which
+			// would charge the sender for a firewall no switch runs.
+			args = append(args, "net.bridge.bridge-nf-call-iptables=0",
+				"net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0")
+		}
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("sysctl in %s: %v: %s", n.Name, err, out)
 		}
 	}
