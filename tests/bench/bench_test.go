@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -298,35 +299,58 @@ func (b *bench) arm() error {
 	return nil
 }
 
-// stalls are the client-seen stalls of a run, one per pinger (see
-// clientReply).
-type stalls struct{ fast, lossy, lossyNoMove []time.Duration }
+// pings are the pingers' answer times of a run (clientReply) and when
+// the move began.
+type pings struct {
+	fast, lossy [][]int64
+	move, stop  int64
+}
 
-// collect waits settle after the move began, then for every session's
-// check, and returns when the last in-flight bytes arrived and the
-// pingers' stalls.
-func (b *bench) collect(move time.Time) (time.Time, *stalls, error) {
-	time.Sleep(time.Until(move.Add(settle)))
-	r, err := b.cli.do(clientCmd{Op: "collect", Move: move.UnixNano()})
-	if err != nil {
-		return time.Time{}, nil, err
-	}
-	d := func(ns []int64) []time.Duration {
-		ds := make([]time.Duration, len(ns))
-		for i, v := range ns {
-			ds[i] = time.Duration(v)
+// stalls are the client-seen stalls of a run, one per pinger: the longest
+// gap that ended after the move began (fast, lossy), the lossy pingers'
+// longest in as long a window before it (lossyNoMove), and what the move
+// cost each pinger (moveStall over the move and its blackout, which ended
+// at end: fastMove, lossyMove).
+type stalls struct{ fast, lossy, lossyNoMove, fastMove, lossyMove []time.Duration }
+
+func (p *pings) stalls(end time.Time) *stalls {
+	each := func(logs [][]int64, f func([]int64) int64) []time.Duration {
+		ds := make([]time.Duration, len(logs))
+		for i, l := range logs {
+			ds[i] = time.Duration(f(l))
 		}
 		return slices.Sorted(slices.Values(ds))
 	}
-	st := &stalls{d(r.Stalls), d(r.Lossy), d(r.LossyNoMove)}
+	after := func(l []int64) int64 { return stall(l, p.move, math.MaxInt64) }
+	span := p.stop - p.move
+	st := &stalls{
+		fast:        each(p.fast, after),
+		lossy:       each(p.lossy, after),
+		lossyNoMove: each(p.lossy, func(l []int64) int64 { return stall(l, p.move-span, p.move) }),
+		fastMove:    each(p.fast, func(l []int64) int64 { return moveStall(l, p.move, end.UnixNano()) }),
+		lossyMove:   each(p.lossy, func(l []int64) int64 { return moveStall(l, p.move, end.UnixNano()) }),
+	}
 	worst := func(ds []time.Duration) time.Duration {
 		if len(ds) == 0 {
 			return 0
 		}
 		return ds[len(ds)-1]
 	}
-	progress("  worst stall: fast link %v, lossy %v (before the move %v)", worst(st.fast), worst(st.lossy), worst(st.lossyNoMove))
-	return time.Unix(0, r.LastArrival), st, nil
+	progress("  worst stall: fast link %v, lossy %v (before the move %v); the move's: fast %v, lossy %v",
+		worst(st.fast), worst(st.lossy), worst(st.lossyNoMove), worst(st.fastMove), worst(st.lossyMove))
+	return st
+}
+
+// collect waits settle after the move began, then for every session's
+// check, and returns when the last in-flight bytes arrived and the
+// pingers' answers.
+func (b *bench) collect(move time.Time) (time.Time, *pings, error) {
+	time.Sleep(time.Until(move.Add(settle)))
+	r, err := b.cli.do(clientCmd{Op: "collect"})
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	return time.Unix(0, r.LastArrival), &pings{fast: r.Fast, lossy: r.Lossy, move: move.UnixNano(), stop: r.Stop}, nil
 }
 
 func (p *nodeProc) next() (nodeStats, error) {
@@ -549,7 +573,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 	}
 	rep := resp.Report
 	mssAfter := mssOf(to, nodeHold)
-	arrival, st, err := b.collect(move)
+	arrival, pg, err := b.collect(move)
 	if err != nil {
 		return err
 	}
@@ -586,7 +610,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		"report_blackout":  ms(rep.Blackout),
 		"report_addr_ms":   ms(rep.AddressMoved),
 		"report_restart_u": per(rep.Restart),
-	}, st)
+	}, pg.stalls(end))
 	progress("  blackout %.1f ms (down → up %.1f, → first restored %.1f, → last %.1f), freeze %.1f ms (report: stop+get %v, set %v, transfer %v, address %v, restart %v)",
 		ms(end.Sub(time.Unix(0, a.Down))), ms(time.Duration(s.Up-a.Down)), ms(time.Duration(s.FirstRestore-s.Up)),
 		ms(time.Duration(s.LastRestore-s.FirstRestore)), ms(end.Sub(time.Unix(0, a.FirstPause))),
@@ -768,7 +792,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		}
 	}
 	mssAfter := mssOf(to, plainHold)
-	arrival, st, err := b.collect(move)
+	arrival, pg, err := b.collect(move)
 	if err != nil {
 		return err
 	}
@@ -795,7 +819,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		"mss":           float64(mss),
 		"image_bytes":   plainHeaderBytes,
 		"checkpoint_us": float64(t1.Sub(t0).Microseconds()) / k,
-	}, st)
+	}, pg.stalls(end))
 	r.add(tcptake, map[string]float64{"image_bytes": float64(imgExtra), "checkpoint_us": ckpt}, nil)
 	progress("  blackout %.1f ms (dump %v, close %v, restore+address %v)", ms(end.Sub(t0)), t1.Sub(t0), t2.Sub(t1), end.Sub(t2))
 	return nil
@@ -852,7 +876,8 @@ func (r *results) add(side int, figs map[string]float64, st *stalls) {
 		r.v[side] = map[string][]float64{}
 	}
 	if st != nil {
-		for name, ds := range map[string][]time.Duration{"stall": st.fast, "stall_lossy": st.lossy, "stall_lossy_nomove": st.lossyNoMove} {
+		for name, ds := range map[string][]time.Duration{"stall": st.fast, "stall_lossy": st.lossy, "stall_lossy_nomove": st.lossyNoMove,
+			"stall_move": st.fastMove, "stall_lossy_move": st.lossyMove} {
 			if len(ds) == 0 {
 				continue
 			}
@@ -861,6 +886,11 @@ func (r *results) add(side int, figs map[string]float64, st *stalls) {
 		}
 		if lossy, ok := figs["stall_lossy_p99_ms"]; ok && figs["stall_p99_ms"] > 0 {
 			figs["stall_lossy_vs_fast"] = lossy / figs["stall_p99_ms"]
+		}
+		for _, q := range []string{"p50", "p99"} {
+			if lossy, ok := figs["stall_lossy_move_"+q+"_ms"]; ok && figs["stall_move_"+q+"_ms"] > 0 {
+				figs["stall_lossy_move_vs_fast_"+q] = lossy / figs["stall_move_"+q+"_ms"]
+			}
 		}
 	}
 	for k, v := range figs {
@@ -909,6 +939,12 @@ var figures = []struct{ name, what string }{
 	{"stall_lossy_nomove_p99_ms", "the same, p99"},
 	{"stall_lossy_nomove_max_ms", "the same, worst pinger"},
 	{"stall_lossy_vs_fast", "stall_lossy_p99_ms / stall_p99_ms of each run (target: ≤ 1, the lossy link's stall no larger than the fast one's)"},
+	{"stall_move_p50_ms", "what the move cost a pinger, median: its longest gap between two echoes that overlaps the move (from its start to the blackout's end), less its median gap before the move (its round trip)"},
+	{"stall_move_p99_ms", "the same, p99"},
+	{"stall_lossy_move_p50_ms", "what the move cost a pinger behind the lossy link, median (a loss on the link after the move is not the move's)"},
+	{"stall_lossy_move_p99_ms", "the same, p99"},
+	{"stall_lossy_move_vs_fast_p50", "stall_lossy_move_p50_ms / stall_move_p50_ms of each run"},
+	{"stall_lossy_move_vs_fast_p99", "stall_lossy_move_p99_ms / stall_move_p99_ms of each run"},
 	{"dump_us", "dump µs/session (tcptake: step 1, pause+stop+get+encode+send; baseline: libsoccr dump + close)"},
 	{"restore_us", "restore µs/session (tcptake: set + restart; baseline: libsoccr restore)"},
 	{"inflight_ms", "in-flight (unacked) 4 KiB complete at the last client, ms after the blackout (0: before it ended)"},

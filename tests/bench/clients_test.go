@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -248,14 +249,37 @@ func (p *pinger) run() {
 
 // stall is the longest gap between two answers that ended in (from, to]
 // (Unix ns).
-func (p *pinger) stall(from, to int64) int64 {
+func stall(answers []int64, from, to int64) int64 {
 	var m int64
-	for i := 1; i < len(p.answers); i++ {
-		if a := p.answers[i]; a > from && a <= to {
-			m = max(m, a-p.answers[i-1])
+	for i := 1; i < len(answers); i++ {
+		if a := answers[i]; a > from && a <= to {
+			m = max(m, a-answers[i-1])
 		}
 	}
 	return m
+}
+
+// moveStall is what the move cost a pinger: the longest gap between two
+// answers that overlaps [from, to] (it waited across the move), less its
+// median gap before from (its usual round trip on its link). A loss on
+// the link later than the move is not the move's, nor is the link's
+// round trip.
+func moveStall(answers []int64, from, to int64) int64 {
+	var m int64
+	var before []int64
+	for i := 1; i < len(answers); i++ {
+		a, b := answers[i-1], answers[i]
+		if b <= from {
+			before = append(before, b-a)
+		} else if a < to {
+			m = max(m, b-a)
+		}
+	}
+	if len(before) == 0 {
+		return m
+	}
+	slices.Sort(before)
+	return max(0, m-before[len(before)/2])
 }
 
 // stopPingers ends the pingers (each after its exchange in progress).
@@ -287,19 +311,17 @@ type clientCmd struct {
 	Pingers int        `json:"pingers,omitempty"`
 	Lossy   int        `json:"lossy,omitempty"`   // pingers from LossyAt
 	LossyAt netip.Addr `json:"lossy_at,omitzero"` // the client's address behind the lossy link
-	Move    int64      `json:"move,omitempty"`    // collect: when the move began, Unix ns
 }
 
-// clientReply's stalls are ns, one per pinger: the longest gap that ended
-// after the move began; LossyNoMove the lossy pingers' longest that ended
-// in as long a window before it (as long as from the move to the
-// pingers' stop).
+// clientReply's Fast and Lossy are the answer times of each pinger (Unix
+// ns: its start, then each answer), those of the fast link and those of
+// the lossy one; Stop is when collect stopped them.
 type clientReply struct {
-	Err         string  `json:"err,omitempty"`
-	LastArrival int64   `json:"last_arrival,omitempty"` // Unix ns
-	Stalls      []int64 `json:"stalls,omitempty"`
-	Lossy       []int64 `json:"lossy,omitempty"`
-	LossyNoMove []int64 `json:"lossy_no_move,omitempty"`
+	Err         string    `json:"err,omitempty"`
+	LastArrival int64     `json:"last_arrival,omitempty"` // Unix ns
+	Fast        [][]int64 `json:"fast,omitempty"`
+	Lossy       [][]int64 `json:"lossy,omitempty"`
+	Stop        int64     `json:"stop,omitempty"`
 }
 
 func clientMain() error {
@@ -329,14 +351,13 @@ func clientMain() error {
 			wait = verifyHeld(hs, 2*time.Minute)
 		case "collect":
 			err = wait()
-			span := time.Now().UnixNano() - cmd.Move
+			r.Stop = time.Now().UnixNano()
 			err = errors.Join(err, stopPingers(ps), stopPingers(lossy))
 			for _, p := range ps {
-				r.Stalls = append(r.Stalls, p.stall(cmd.Move, math.MaxInt64))
+				r.Fast = append(r.Fast, p.answers)
 			}
 			for _, p := range lossy {
-				r.Lossy = append(r.Lossy, p.stall(cmd.Move, math.MaxInt64))
-				r.LossyNoMove = append(r.LossyNoMove, p.stall(cmd.Move-span, cmd.Move))
+				r.Lossy = append(r.Lossy, p.answers)
 			}
 			for _, h := range hs {
 				if h.arrived.UnixNano() > r.LastArrival {
@@ -360,7 +381,7 @@ func clientMain() error {
 
 func TestPingerStall(t *testing.T) {
 	// Started at 0; answers at 2, 4, 204 (a 200 ns gap), 206, 1206 (1000).
-	p := &pinger{answers: []int64{0, 2, 4, 204, 206, 1206}}
+	answers := []int64{0, 2, 4, 204, 206, 1206}
 	for _, c := range []struct{ from, to, want int64 }{
 		{0, math.MaxInt64, 1000}, // everything
 		{205, math.MaxInt64, 1000},
@@ -369,8 +390,19 @@ func TestPingerStall(t *testing.T) {
 		{204, 1205, 2},           // gaps ending at from are not in the window, at to are
 		{-500, 4, 2},             // before the start: no gap
 	} {
-		if got := p.stall(c.from, c.to); got != c.want {
+		if got := stall(answers, c.from, c.to); got != c.want {
 			t.Errorf("stall(%d, %d) = %d, want %d", c.from, c.to, got, c.want)
+		}
+	}
+	for _, c := range []struct{ from, to, want int64 }{
+		{100, 150, 200 - 2},  // the 200 gap overlaps; median gap before: 2
+		{210, 220, 1000 - 2}, // before: 2, 2, 200, 2 (median 2)
+		{204, 204, 0},        // an answer at that instant: no gap spans it
+		{1, 3, 2},            // nothing before it: the gap itself
+		{1300, 1400, 0},      // after the last answer: nothing overlaps
+	} {
+		if got := moveStall(answers, c.from, c.to); got != c.want {
+			t.Errorf("moveStall(%d, %d) = %d, want %d", c.from, c.to, got, c.want)
 		}
 	}
 }
