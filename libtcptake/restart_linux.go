@@ -176,9 +176,6 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			return
 		}
 		s.started = true
-		if s.img != nil && !s.tuple.Is6() { // s.tuple: the socket's family (an image may be v4-mapped)
-			s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0) })
-		}
 		if !module && s.orig != nil { // a restored session's sends follow in resume
 			s.sock(pushPending)
 		}

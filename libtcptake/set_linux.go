@@ -88,7 +88,9 @@ func (s *Session) set(img *Image) error {
 	if !s.opts.NoFreebind {
 		// IPv6 binds and connects from an address the node does not have
 		// yet with IPV6_FREEBIND; IPv4 connects from one only with
-		// IP_TRANSPARENT (cleared at Restart).
+		// IP_TRANSPARENT (cleared after connect: a socket in repair mode
+		// sends nothing, and Restart runs once the address is the
+		// node's, when a route from it needs no privilege).
 		level, opt, name := unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, "IPV6_FREEBIND"
 		if !v6 {
 			level, opt, name = unix.IPPROTO_IP, unix.IP_TRANSPARENT, "IP_TRANSPARENT"
@@ -125,6 +127,11 @@ func (s *Session) set(img *Image) error {
 			return opErr(OpSet, t, fmt.Errorf("%w: another socket of this node has the 4-tuple (%v)", ErrInUse, err))
 		}
 		return fail("connect", err)
+	}
+	if !v6 && !s.opts.NoFreebind {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 0); err != nil {
+			return fail("setsockopt IP_TRANSPARENT", err)
+		}
 	}
 	if err := writeQueue(fd, tcpRecvQueue, img.RecvQueue); err != nil {
 		return fail("write receive queue", err)
