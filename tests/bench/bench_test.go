@@ -308,10 +308,15 @@ type pings struct {
 
 // stalls are the client-seen stalls of a run, one per pinger: the longest
 // gap that ended after the move began (fast, lossy), the lossy pingers'
-// longest in as long a window before it (lossyNoMove), and what the move
-// cost each pinger (moveStall over the move and its blackout, which ended
-// at end: fastMove, lossyMove).
-type stalls struct{ fast, lossy, lossyNoMove, fastMove, lossyMove []time.Duration }
+// longest in as long a window before it (lossyNoMove), what the move cost
+// each pinger (moveStall over the move and its blackout, which ended at
+// end: fastMove, lossyMove), and what the same computation gives for the
+// lossy pingers over as long a time settle/2 before the move, when
+// nothing moved (lossyMoveNoMove: what their link alone costs there).
+type stalls struct {
+	fast, lossy, lossyNoMove             []time.Duration
+	fastMove, lossyMove, lossyMoveNoMove []time.Duration
+}
 
 func (p *pings) stalls(end time.Time) *stalls {
 	each := func(logs [][]int64, f func([]int64) int64) []time.Duration {
@@ -329,6 +334,9 @@ func (p *pings) stalls(end time.Time) *stalls {
 		lossyNoMove: each(p.lossy, func(l []int64) int64 { return stall(l, p.move-span, p.move) }),
 		fastMove:    each(p.fast, func(l []int64) int64 { return moveStall(l, p.move, end.UnixNano()) }),
 		lossyMove:   each(p.lossy, func(l []int64) int64 { return moveStall(l, p.move, end.UnixNano()) }),
+		lossyMoveNoMove: each(p.lossy, func(l []int64) int64 {
+			return moveStall(l, p.move-int64(settle/2), end.UnixNano()-int64(settle/2))
+		}),
 	}
 	worst := func(ds []time.Duration) time.Duration {
 		if len(ds) == 0 {
@@ -336,8 +344,8 @@ func (p *pings) stalls(end time.Time) *stalls {
 		}
 		return ds[len(ds)-1]
 	}
-	progress("  worst stall: fast link %v, lossy %v (before the move %v); the move's: fast %v, lossy %v",
-		worst(st.fast), worst(st.lossy), worst(st.lossyNoMove), worst(st.fastMove), worst(st.lossyMove))
+	progress("  worst stall: fast link %v, lossy %v (before the move %v); the move's: fast %v, lossy %v (before the move %v)",
+		worst(st.fast), worst(st.lossy), worst(st.lossyNoMove), worst(st.fastMove), worst(st.lossyMove), worst(st.lossyMoveNoMove))
 	return st
 }
 
@@ -877,7 +885,7 @@ func (r *results) add(side int, figs map[string]float64, st *stalls) {
 	}
 	if st != nil {
 		for name, ds := range map[string][]time.Duration{"stall": st.fast, "stall_lossy": st.lossy, "stall_lossy_nomove": st.lossyNoMove,
-			"stall_move": st.fastMove, "stall_lossy_move": st.lossyMove} {
+			"stall_move": st.fastMove, "stall_lossy_move": st.lossyMove, "stall_lossy_move_nomove": st.lossyMoveNoMove} {
 			if len(ds) == 0 {
 				continue
 			}
@@ -943,6 +951,8 @@ var figures = []struct{ name, what string }{
 	{"stall_move_p99_ms", "the same, p99"},
 	{"stall_lossy_move_p50_ms", "what the move cost a pinger behind the lossy link, median (a loss on the link after the move is not the move's)"},
 	{"stall_lossy_move_p99_ms", "the same, p99"},
+	{"stall_lossy_move_nomove_p50_ms", "the same computed settle/2 (" + (settle / 2).String() + ") before the move, over as long a time, when nothing moved: what the lossy link alone costs a pinger at any moment, median"},
+	{"stall_lossy_move_nomove_p99_ms", "the same, p99"},
 	{"stall_lossy_move_vs_fast_p50", "stall_lossy_move_p50_ms / stall_move_p50_ms of each run"},
 	{"stall_lossy_move_vs_fast_p99", "stall_lossy_move_p99_ms / stall_move_p99_ms of each run"},
 	{"dump_us", "dump µs/session (tcptake: step 1, pause+stop+get+encode+send; baseline: libsoccr dump + close)"},

@@ -21,7 +21,8 @@ func (b *bench) writeTable(ns []int, kernel string) {
 		{"blackout ms", "blackout_ms"}, {"freeze ms", "freeze_ms"}, {"client stall p99 ms", "stall_p99_ms"},
 		{"lossy client stall p99 ms", "stall_lossy_p99_ms"}, {"lossy, before the move, p99 ms", "stall_lossy_nomove_p99_ms"},
 		{"lossy / fast stall p99", "stall_lossy_vs_fast"},
-		{"the move's stall p99 ms", "stall_move_p99_ms"}, {"lossy, the move's stall p99 ms", "stall_lossy_move_p99_ms"},
+		{"the move's stall p50 ms", "stall_move_p50_ms"}, {"lossy, the move's stall p50 ms", "stall_lossy_move_p50_ms"},
+		{"lossy, the same before the move, p50 ms", "stall_lossy_move_nomove_p50_ms"},
 		{"dump µs/session", "dump_us"}, {"restore µs/session", "restore_us"}, {"in-flight data after the blackout, ms", "inflight_ms"},
 		{"image B/session beyond queues", "image_bytes"}, {"checkpoint µs/session", "checkpoint_us"},
 	}
