@@ -26,9 +26,10 @@ type fakeOps struct {
 	sets     int
 	restarts int
 	releases int
-	// peerAcked counts the peer positions given to set sessions.
-	peerAcked int
-	failSet   error
+	// peerAcked counts the peer positions given to set sessions, and
+	// peerLater what they were given of what their peers sent later.
+	peerAcked, peerLater int
+	failSet              error
 	// failRestart makes restartAll fail every session whose state is
 	// in it, as the library does: a nil entry and a joined error.
 	failRestart map[string]bool
@@ -53,12 +54,16 @@ func (s *fakeSession) Release() error {
 }
 func (s *fakeSession) Thaw(context.Context) error { return nil }
 func (s *fakeSession) PeerAt(p libtcptake.PeerPosition) error {
-	if !p.Answered || p.Ack != s.img.SndUna || string(p.Received) != "late "+s.img.Tuple.String() {
+	s.ops.mu.Lock()
+	defer s.ops.mu.Unlock()
+	switch {
+	case p.Answered && p.Ack == s.img.SndUna && string(p.Received) == "late "+s.img.Tuple.String():
+		s.ops.peerAcked++
+	case !p.Answered && string(p.Received) == " later":
+		s.ops.peerLater++
+	default:
 		return fmt.Errorf("peer position %+v, image's snd_una %d, tuple %v", p, s.img.SndUna, s.img.Tuple)
 	}
-	s.ops.mu.Lock()
-	s.ops.peerAcked++
-	s.ops.mu.Unlock()
 	return nil
 }
 func (s *fakeSession) Adjustment() *libtcptake.Adjustment {
@@ -120,7 +125,7 @@ func (f *fakeOps) restartAll(_ context.Context, ss []session) ([]*net.TCPConn, e
 }
 
 // watchPeers' peers acknowledged all they were sent, and sent "late "
-// and their session's tuple into the freeze.
+// and their session's tuple into the freeze, then " later".
 func (f *fakeOps) watchPeers() (peerWatch, error) { return fakeWatch{}, nil }
 
 type fakeWatch struct{}
@@ -131,6 +136,12 @@ func (fakeWatch) positions(_ context.Context, imgs []*libtcptake.Image) []libtcp
 		pos[i] = libtcptake.PeerPosition{Answered: true, Ack: img.SndUna, Received: []byte("late " + img.Tuple.String())}
 	}
 	return pos
+}
+
+func (fakeWatch) received(_ []*libtcptake.Image, pos []libtcptake.PeerPosition) {
+	for i := range pos {
+		pos[i].Received = append(pos[i].Received, " later"...)
+	}
 }
 
 func (fakeWatch) Close() error { return nil }
@@ -305,10 +316,10 @@ func TestSwitchoverAndBack(t *testing.T) {
 	}
 	// The active asked the peers; the standby's sessions were told.
 	sby.ops.mu.Lock()
-	acked := sby.ops.peerAcked
+	acked, later := sby.ops.peerAcked, sby.ops.peerLater
 	sby.ops.mu.Unlock()
-	if acked != 5 {
-		t.Fatalf("standby: %d sessions told their peer's position, want 5", acked)
+	if acked != 5 || later != 5 {
+		t.Fatalf("standby: %d sessions told their peer's position, %d what it sent later; want 5, 5", acked, later)
 	}
 	if s := act.Status(); s.Role != RoleStandby || s.Epoch != 1 || s.Sessions != 0 {
 		t.Fatalf("old active: %+v", s)

@@ -25,6 +25,8 @@ type sessionOps interface {
 type peerWatch interface {
 	// positions are where the peers of stopped sessions are.
 	positions(ctx context.Context, imgs []*libtcptake.Image) []libtcptake.PeerPosition
+	// received adds to pos what the peers sent since positions.
+	received(imgs []*libtcptake.Image, pos []libtcptake.PeerPosition)
 	Close() error
 }
 
@@ -81,6 +83,10 @@ type libWatch struct {
 
 func (w libWatch) positions(ctx context.Context, imgs []*libtcptake.Image) []libtcptake.PeerPosition {
 	return w.Positions(ctx, imgs, w.o)
+}
+
+func (w libWatch) received(imgs []*libtcptake.Image, pos []libtcptake.PeerPosition) {
+	w.Received(imgs, pos)
 }
 
 func sessions(ss []*libtcptake.Session) []session {

@@ -201,9 +201,10 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	// that the standby need not ask them while the clients wait, and what
 	// they sent into the freezes, so that they need not send it again.
 	end := endMsg{ID: id, Sessions: rep.Sessions}
+	var watched []*libtcptake.Image // and pos: what the peers sent after, until the address goes, follows with go
+	var pos []libtcptake.PeerPosition
 	if watch != nil {
-		pos := watch.positions(ctx, out.positions)
-		closeWatch()
+		watched, pos = out.positions, watch.positions(ctx, out.positions)
 		end.PeerAcks = make([]uint32, len(pos))
 		for i, p := range pos {
 			end.PeerAcks[i] = p.Ack
@@ -243,7 +244,12 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		return fail(StepAddressDown, errors.Join(err, n.addressUp(ctx)))
 	}
 	ipDown := n.clock.Now().Sub(t)
-	if err := n.send(l, msgGo, encode(goMsg{ID: id, IPDown: ipDown})); err != nil {
+	g := goMsg{ID: id, IPDown: ipDown}
+	if watch != nil {
+		g.Received = later(watch, watched, pos)
+		closeWatch()
+	}
+	if err := n.send(l, msgGo, encode(g)); err != nil {
 		return n.inDoubt(out, err)
 	}
 	// Steps 4 and 5 run on the standby.
@@ -279,6 +285,27 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		return rep, &StepError{Step: StepRestart, Err: ferr}
 	}
 	return rep, rerr
+}
+
+// later is what the peers of imgs sent since pos (w's positions of
+// them) was taken: per session index, the bytes that follow on from
+// pos[i].Received.
+func later(w peerWatch, imgs []*libtcptake.Image, pos []libtcptake.PeerPosition) map[int][]byte {
+	had := make([]int, len(pos))
+	for i, p := range pos {
+		had[i] = len(p.Received)
+	}
+	w.received(imgs, pos)
+	var m map[int][]byte
+	for i, p := range pos {
+		if len(p.Received) > had[i] {
+			if m == nil {
+				m = make(map[int][]byte)
+			}
+			m[i] = p.Received[had[i]:]
+		}
+	}
+	return m
 }
 
 // lockActive takes n.recvMu (no incoming switchover or takeover runs
@@ -627,6 +654,20 @@ func (in *incoming) peerAt(end endMsg) error {
 	return nil
 }
 
+// later gives the set sessions what their peers sent after the bytes of
+// endMsg, until the address left the active (goMsg).
+func (in *incoming) later(received map[int][]byte) error {
+	for i, b := range received {
+		if i < 0 || i >= len(in.sets) {
+			return fmt.Errorf("%w: later bytes of session %d of %d", ErrBadFrame, i, len(in.sets))
+		}
+		if err := in.sets[i].PeerAt(libtcptake.PeerPosition{Received: b}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (in *incoming) releaseAll() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -725,6 +766,9 @@ recv:
 			in.releaseAll()
 			return err
 		}
+		return abort(err)
+	}
+	if err := in.later(g.Received); err != nil {
 		return abort(err)
 	}
 	// Step 4: the new epoch, persisted first (a restarted node never

@@ -309,7 +309,7 @@ func (w *PeerWatch) Close() error {
 // Received then.
 func (w *PeerWatch) Positions(ctx context.Context, imgs []*Image, o *Options) []PeerPosition {
 	pos := make([]PeerPosition, len(imgs))
-	w.received(imgs, pos)
+	w.Received(imgs, pos)
 	var ss []*Session // probe targets: an image's tuple on the wire, and its position
 	var at []int
 	for i, img := range imgs {
@@ -330,14 +330,18 @@ func (w *PeerWatch) Positions(ctx context.Context, imgs []*Image, o *Options) []
 			pos[i].Answered, pos[i].Ack = answered[k], acks[k]
 		}
 	}
-	w.received(imgs, pos) // and what came meanwhile
+	w.Received(imgs, pos) // and what came meanwhile
 	return pos
 }
 
-// received reads what the watch kept and adds to pos[i].Received the
-// bytes of imgs[i]'s peer that follow on, from the image's rcv_nxt,
-// within the window the image advertised.
-func (w *PeerWatch) received(imgs []*Image, pos []PeerPosition) {
+// Received reads what the watch kept since the last call (or Positions)
+// and adds to pos[i].Received the bytes of imgs[i]'s peer that follow on
+// from the image's rcv_nxt and what pos[i].Received has, within the
+// window the image advertised. Positions calls it; call it again, on the
+// positions Positions returned, for what the peers sent later while the
+// sessions stayed stopped (until the address is gone: the watch sees
+// what reaches the node after that too).
+func (w *PeerWatch) Received(imgs []*Image, pos []PeerPosition) {
 	if w == nil {
 		return
 	}

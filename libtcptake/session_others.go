@@ -77,5 +77,8 @@ func (w *PeerWatch) Positions(_ context.Context, imgs []*Image, _ *Options) []Pe
 	return make([]PeerPosition, len(imgs))
 }
 
+// Received needs Linux: nothing was kept.
+func (w *PeerWatch) Received([]*Image, []PeerPosition) {}
+
 // PeerAt needs Linux.
 func (s *Session) PeerAt(PeerPosition) error { return unsupported(OpSet) }

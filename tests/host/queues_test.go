@@ -340,7 +340,11 @@ func standbyProbes(t *testing.T, e *env, port uint16) int {
 // its receive queue (PeerAt) and acknowledges them at restart: the server
 // reads them at once, and the client never sends them again (its minimum
 // RTO is 2 s here and its tail-loss probe off, so a retransmission could
-// not hide in the timing).
+// not hide in the timing). The client sends again after Positions, while
+// the standby's session is set (as a client does between the end of a
+// switchover's step 1 and the address leaving the active): the watch,
+// read again (Received), has exactly those bytes too, and the standby's
+// session takes them after the first.
 func TestFreezeReceived(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		t.Run(family(v6), func(t *testing.T) { testFreezeReceived(t, v6) })
@@ -361,13 +365,22 @@ func testFreezeReceived(t *testing.T, v6 bool) {
 	}
 	waitFor(t, 5*time.Second, "the client's bytes to leave", func() bool { return ioctl(p.cli, unix.SIOCOUTQNSD) == 0 })
 	time.Sleep(20 * time.Millisecond) // on the active's taps
-	conn, restarted := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
-	if !bytes.Equal(p.peer.Received, late) {
-		t.Errorf("Positions: received %d bytes, want the client's %d exactly", len(p.peer.Received), len(late))
+	later := pattern(29, 0, 700)
+	p.later = func() {
+		if _, err := p.cli.Write(later); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	got, err := readN(conn, len(late), time.Second)
-	if err != nil || !bytes.Equal(got, late) {
-		t.Fatalf("server read %d bytes (%v) within 1 s of Restart, want the %d the client sent into the freeze", len(got), err, len(late))
+	conn, restarted := p.moveTo(t, sess, img, opts(t, e.Act), opts(t, e.Sby))
+	if !bytes.Equal(p.peer.Received, late) || !bytes.Equal(p.peerLater, later) {
+		t.Errorf("Positions: received %d bytes, then %d; want the client's %d, then %d, exactly",
+			len(p.peer.Received), len(p.peerLater), len(late), len(later))
+	}
+	all := append(append([]byte(nil), late...), later...)
+	got, err := readN(conn, len(all), time.Second)
+	if err != nil || !bytes.Equal(got, all) {
+		t.Fatalf("server read %d bytes (%v) within 1 s of Restart, want the %d the client sent into the freeze", len(got), err, len(all))
 	}
 	t.Logf("the client's bytes read %v after Restart", time.Since(restarted))
 	waitFor(t, time.Second, "the client's bytes acknowledged", func() bool { return ioctl(p.cli, unix.SIOCOUTQ) == 0 })

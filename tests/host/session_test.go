@@ -29,6 +29,12 @@ type pair struct {
 	// session (PeerAt); peer is the answer.
 	watch *libtcptake.PeerWatch
 	peer  libtcptake.PeerPosition
+	// later, when set, runs after the standby's session was told peer;
+	// then, as ha does before the address goes, the watch is read again
+	// (PeerWatch.Received) and the standby's session is told what came
+	// since: peerLater.
+	later     func()
+	peerLater []byte
 }
 
 // watchPeers opens p.watch in the active's namespace.
@@ -121,6 +127,15 @@ func (p *pair) moveTo(t *testing.T, sess *libtcptake.Session, img *libtcptake.Im
 		return s2.PeerAt(p.peer)
 	}); err != nil {
 		t.Fatalf("set: %v", err)
+	}
+	if p.later != nil {
+		p.later()
+		pos := []libtcptake.PeerPosition{p.peer}
+		p.e.Act.Do(func() error { p.watch.Received([]*libtcptake.Image{img}, pos); return nil })
+		p.peerLater = pos[0].Received[len(p.peer.Received):]
+		if err := p.e.Sby.Do(func() error { return s2.PeerAt(libtcptake.PeerPosition{Received: p.peerLater}) }); err != nil {
+			t.Fatalf("set, later: %v", err)
+		}
 	}
 	if err := p.e.MoveServiceIP(p.e.Act, p.e.Sby); err != nil {
 		t.Fatal(err)
