@@ -119,8 +119,9 @@ type abortMsg struct {
 type goMsg struct {
 	ID     uint64        `json:"id"`
 	IPDown time.Duration `json:"ip_down"`
-	// Received are the bytes the peers sent after those of endMsg, until
-	// the address went (session index: the bytes that follow on).
+	// Received are the bytes the peers sent after those of endMsg, read
+	// just before the address went (session index: the bytes that
+	// follow on).
 	Received map[int][]byte `json:"received,omitempty"`
 }
 

@@ -201,7 +201,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	// that the standby need not ask them while the clients wait, and what
 	// they sent into the freezes, so that they need not send it again.
 	end := endMsg{ID: id, Sessions: rep.Sessions}
-	var watched []*libtcptake.Image // and pos: what the peers sent after, until the address goes, follows with go
+	var watched []*libtcptake.Image // and pos: what the peers send after them follows with go
 	var pos []libtcptake.PeerPosition
 	if watch != nil {
 		watched, pos = out.positions, watch.positions(ctx, out.positions)
@@ -234,7 +234,14 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		return fail(StepSet, err)
 	}
 	rep.Transfer, rep.Set = ready.Transfer, ready.Set
-	// Step 3: the address goes.
+	// Step 3: what the peers sent meanwhile (read before, not in, the
+	// blackout: at 10,000 sessions the watch holds thousands of
+	// segments), then the address goes.
+	var g goMsg
+	if watch != nil {
+		g.Received = later(watch, watched, pos)
+		closeWatch()
+	}
 	t := n.clock.Now()
 	err := n.faultAt(StepAddressDown)
 	if err == nil {
@@ -243,12 +250,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	if err != nil {
 		return fail(StepAddressDown, errors.Join(err, n.addressUp(ctx)))
 	}
-	ipDown := n.clock.Now().Sub(t)
-	g := goMsg{ID: id, IPDown: ipDown}
-	if watch != nil {
-		g.Received = later(watch, watched, pos)
-		closeWatch()
-	}
+	g.ID, g.IPDown = id, n.clock.Now().Sub(t)
 	if err := n.send(l, msgGo, encode(g)); err != nil {
 		return n.inDoubt(out, err)
 	}
@@ -274,7 +276,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	// The standby serves: from here on, never resume here.
 	ferr := n.faultAt(StepRestart)
 	rep.Blackout = n.clock.Now().Sub(t0)
-	rep.AddressMoved = ipDown + serving.IPUp
+	rep.AddressMoved = g.IPDown + serving.IPUp
 	rep.Restart, rep.Failed = serving.Restart, serving.Failed
 	rerr := n.release(ctx, out)
 	n.closeLate()

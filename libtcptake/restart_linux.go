@@ -339,8 +339,8 @@ func (w *PeerWatch) Positions(ctx context.Context, imgs []*Image, o *Options) []
 // from the image's rcv_nxt and what pos[i].Received has, within the
 // window the image advertised. Positions calls it; call it again, on the
 // positions Positions returned, for what the peers sent later while the
-// sessions stayed stopped (until the address is gone: the watch sees
-// what reaches the node after that too).
+// sessions stayed stopped (package ha does, just before the address
+// leaves the node).
 func (w *PeerWatch) Received(imgs []*Image, pos []PeerPosition) {
 	if w == nil {
 		return
