@@ -91,20 +91,28 @@ type frameConn struct {
 	peerEpoch uint64 // highest epoch the peer sent on this link
 }
 
-// write sends one frame at epoch.
-func (c *frameConn) write(typ msgType, epoch uint64, payload []byte) error {
+// write sends frames of type typ at epoch, one per payload, in one write
+// (one system call and as few TLS records as the bytes need).
+func (c *frameConn) write(typ msgType, epoch uint64, payloads ...[]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	h := frameHeader{typ: typ, epoch: epoch, seq: c.sendSeq, connID: c.connID, length: uint32(len(payload))}
-	if typ == msgHello {
-		h.seq, h.connID = 0, [8]byte{}
-	} else {
-		c.sendSeq++
-		h.seq = c.sendSeq
+	size := 0
+	for _, p := range payloads {
+		size += headerLen + len(p)
 	}
-	b := make([]byte, headerLen+len(payload))
-	h.marshal(b)
-	copy(b[headerLen:], payload)
+	b := make([]byte, 0, size)
+	for _, p := range payloads {
+		h := frameHeader{typ: typ, epoch: epoch, seq: c.sendSeq, connID: c.connID, length: uint32(len(p))}
+		if typ == msgHello {
+			h.seq, h.connID = 0, [8]byte{}
+		} else {
+			c.sendSeq++
+			h.seq = c.sendSeq
+		}
+		b = b[:len(b)+headerLen]
+		h.marshal(b[len(b)-headerLen:])
+		b = append(b, p...)
+	}
 	_, err := c.rw.Write(b)
 	return err
 }

@@ -235,6 +235,56 @@ func TestFrameReplay(t *testing.T) {
 	}
 }
 
+// TestFrameBatch: frames written together (one write) are read back one
+// by one, in order, with consecutive sequence numbers, empty ones too.
+func TestFrameBatch(t *testing.T) {
+	var rec writeCounter
+	w := &frameConn{rw: &rec, connID: [8]byte{7}}
+	payloads := [][]byte{[]byte("one"), nil, []byte("three")}
+	if err := w.write(msgImage, 3, payloads...); err != nil || rec.writes != 1 {
+		t.Fatalf("write: %v, %d writes, want 1", err, rec.writes)
+	}
+	r := &frameConn{rw: &countingReader{r: bytes.NewReader(rec.Bytes())}, max: 100, connID: w.connID}
+	for i, want := range payloads {
+		h, p, err := r.read()
+		if err != nil || h.typ != msgImage || h.epoch != 3 || h.seq != uint64(i+1) || !bytes.Equal(p, want) {
+			t.Fatalf("frame %d: %+v %q %v, want seq %d, %q", i, h, p, err, i+1, want)
+		}
+	}
+	if _, _, err := r.read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the batch: %v, want EOF", err)
+	}
+}
+
+func TestOneWrite(t *testing.T) {
+	b := func(n int) []byte { return make([]byte, n) }
+	for _, c := range []struct {
+		payloads [][]byte
+		want     int
+	}{
+		{[][]byte{b(3), b(3), b(4)}, 3}, // 10 bytes: all
+		{[][]byte{b(3), b(3), b(5)}, 2}, // 11: the third waits
+		{[][]byte{b(20), b(1)}, 1},      // larger than max: alone
+		{[][]byte{nil, nil, b(10), nil}, 4},
+		{[][]byte{b(1)}, 1},
+	} {
+		if got := oneWrite(c.payloads, 10); got != c.want {
+			t.Errorf("oneWrite(%d payloads) = %d, want %d", len(c.payloads), got, c.want)
+		}
+	}
+}
+
+// writeCounter keeps what is written and counts the writes.
+type writeCounter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(b)
+}
+
 func TestFrameOldEpoch(t *testing.T) {
 	var rec recorder
 	w := &frameConn{rw: &rec, connID: [8]byte{1}}

@@ -435,19 +435,39 @@ type peerLink struct {
 	rtt      time.Duration
 }
 
-func (n *Node) send(l *peerLink, typ msgType, payload []byte) error {
+// send sends frames of type typ at the node's epoch, one per payload, in
+// writes of up to writeMax bytes of payload (a larger one goes alone).
+func (n *Node) send(l *peerLink, typ msgType, payloads ...[]byte) error {
 	n.mu.Lock()
 	e := n.epoch
 	n.mu.Unlock()
-	// A peer that takes nothing for a heartbeat timeout (a cut link
-	// fills the send buffer) is gone: no write waits longer.
-	l.conn.SetWriteDeadline(time.Now().Add(n.o.HeartbeatTimeout))
-	if err := l.fc.write(typ, e, payload); err != nil {
-		l.abort()
-		return &LinkError{Op: "write", Remote: l.remote, Err: err}
+	for len(payloads) > 0 {
+		k := oneWrite(payloads, writeMax)
+		// A peer that takes nothing for a heartbeat timeout (a cut link
+		// fills the send buffer) is gone: no write waits longer.
+		l.conn.SetWriteDeadline(time.Now().Add(n.o.HeartbeatTimeout))
+		if err := l.fc.write(typ, e, payloads[:k]...); err != nil {
+			l.abort()
+			return &LinkError{Op: "write", Remote: l.remote, Err: err}
+		}
+		payloads = payloads[k:]
 	}
 	return nil
 }
+
+// oneWrite is how many of payloads (at least one) go in one write of at
+// most max bytes of payload.
+func oneWrite(payloads [][]byte, max int) int {
+	k, size := 1, len(payloads[0])
+	for ; k < len(payloads) && size+len(payloads[k]) <= max; k++ {
+		size += len(payloads[k])
+	}
+	return k
+}
+
+// writeMax bounds the bytes of one write of frames (a batch of images):
+// few system calls, and one write's deadline is a heartbeat timeout.
+const writeMax = 1 << 20
 
 // admit applies the roles-by-epoch rules to a new link and makes it the
 // node's link; it returns an error when the link must be dropped.

@@ -177,19 +177,20 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		out.stopped = append(out.stopped, ss...)
 		out.conns = append(out.conns, conns...)
 		out.states = append(out.states, states...)
+		imgs := make([][]byte, len(ss))
 		for i, s := range ss {
 			err := n.faultAt(StepStop)
-			var b []byte
 			if err == nil {
-				b, err = image(s, states[i], &out.positions)
-			}
-			if err == nil {
-				err = n.send(l, msgImage, b)
+				imgs[i], err = image(s, states[i], &out.positions)
 			}
 			if err != nil {
 				n.retrack(ts)
 				return fail(StepStop, err)
 			}
+		}
+		if err := n.send(l, msgImage, imgs...); err != nil { // the batch in one write
+			n.retrack(ts)
+			return fail(StepStop, err)
 		}
 		if f, ok := peek(rx); ok && f.typ == msgAbort {
 			n.retrack(ts)
