@@ -240,7 +240,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	// segments), then the address goes.
 	var g goMsg
 	if watch != nil {
-		g.Received = later(watch, watched, pos)
+		g.Received = receivedSince(watch, watched, pos)
 		closeWatch()
 	}
 	t := n.clock.Now()
@@ -290,10 +290,10 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	return rep, rerr
 }
 
-// later is what the peers of imgs sent since pos (w's positions of
-// them) was taken: per session index, the bytes that follow on from
+// receivedSince is what the peers of imgs sent since pos (w's positions
+// of them) was taken: per session index, the bytes that follow on from
 // pos[i].Received.
-func later(w peerWatch, imgs []*libtcptake.Image, pos []libtcptake.PeerPosition) map[int][]byte {
+func receivedSince(w peerWatch, imgs []*libtcptake.Image, pos []libtcptake.PeerPosition) map[int][]byte {
 	had := make([]int, len(pos))
 	for i, p := range pos {
 		had[i] = len(p.Received)
@@ -658,7 +658,7 @@ func (in *incoming) peerAt(end endMsg) error {
 }
 
 // later gives the set sessions what their peers sent after the bytes of
-// endMsg, until the address left the active (goMsg).
+// endMsg, read on the active just before its address went (goMsg).
 func (in *incoming) later(received map[int][]byte) error {
 	for i, b := range received {
 		if i < 0 || i >= len(in.sets) {
