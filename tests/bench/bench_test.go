@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/tcptake/tcptake/ha"
+	"github.com/tcptake/tcptake/internal/plainloop"
 	"github.com/tcptake/tcptake/libtcptake"
 	"github.com/tcptake/tcptake/tests/host/topo"
 	"golang.org/x/sys/unix"
@@ -743,14 +744,14 @@ func (b *bench) plainRun(n int, r *results) error {
 		servers = append(servers, e.c)
 	}
 	fds := make([]int, len(servers))
-	imgs := make([]plainImage, len(servers))
+	imgs := make([]plainloop.Image, len(servers))
 	for i, c := range servers {
 		rc, _ := c.SyscallConn()
 		rc.Control(func(fd uintptr) { fds[i], err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
 		if err != nil {
 			return err
 		}
-		imgs[i].local, imgs[i].remote = sockaddr4(c.LocalAddr()), sockaddr4(c.RemoteAddr())
+		imgs[i].Local, imgs[i].Remote = plainloop.Sockaddr4(c.LocalAddr()), plainloop.Sockaddr4(c.RemoteAddr())
 		c.Close() // the socket lives on in fds[i]: no FIN
 	}
 
@@ -762,7 +763,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		return err
 	}
 	for i, fd := range fds {
-		if err := plainDump(fd, &imgs[i]); err != nil {
+		if err := plainloop.Dump(fd, &imgs[i]); err != nil {
 			return fmt.Errorf("dump: %w", err)
 		}
 	}
@@ -775,7 +776,7 @@ func (b *bench) plainRun(n int, r *results) error {
 	if err := to.Do(func() error {
 		for i := range imgs {
 			var err error
-			if restored[i], err = plainRestore(&imgs[i]); err != nil {
+			if restored[i], err = plainloop.Restore(&imgs[i]); err != nil {
 				return err
 			}
 		}
@@ -825,7 +826,7 @@ func (b *bench) plainRun(n int, r *results) error {
 		"restore_us":    float64(end.Sub(t2).Microseconds()) / k,
 		"inflight_ms":   max(0, ms(arrival.Sub(end))),
 		"mss":           float64(mss),
-		"image_bytes":   plainHeaderBytes,
+		"image_bytes":   plainloop.HeaderBytes,
 		"checkpoint_us": float64(t1.Sub(t0).Microseconds()) / k,
 	}, pg.stalls(end))
 	r.add(tcptake, map[string]float64{"image_bytes": float64(imgExtra), "checkpoint_us": ckpt}, nil)

@@ -1,6 +1,12 @@
 //go:build linux
 
-package bench
+// Package plainloop is the benchmarks' baseline: a plain serial
+// TCP_REPAIR dump → restore loop in one process, libsoccr's call sequence
+// (CRIU's soccr.c), no pipelining, no freeze, no module. Its image is in
+// memory: a 64-byte fixed header (the 4-tuple, state, options, window
+// scales, mss_clamp, timestamp, the five window fields, two sequence
+// numbers, three lengths) and the queue bytes. IPv4 only.
+package plainloop
 
 import (
 	"encoding/binary"
@@ -11,15 +17,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The baseline: a plain serial TCP_REPAIR dump → restore loop in one
-// process, libsoccr's call sequence (CRIU's soccr.c), no pipelining, no
-// freeze, no module. Its image is in memory: a 64-byte fixed header (the
-// 4-tuple, state, options, window scales, mss_clamp, timestamp, the five
-// window fields, two sequence numbers, three lengths) and the queue bytes.
-const plainHeaderBytes = 64
+// HeaderBytes is the image's size beyond its queue bytes.
+const HeaderBytes = 64
 
-type plainImage struct {
-	local, remote  unix.SockaddrInet4
+// Image is one session's state.
+type Image struct {
+	Local, Remote  unix.SockaddrInet4
 	options        uint8
 	sndWS, rcvWS   uint8
 	mss, tsval     uint32
@@ -42,7 +45,8 @@ const (
 	tcpiWScale      = 4
 )
 
-func sockaddr4(a net.Addr) unix.SockaddrInet4 {
+// Sockaddr4 is a (TCP, IPv4) address as the image keeps it.
+func Sockaddr4(a net.Addr) unix.SockaddrInet4 {
 	ta := a.(*net.TCPAddr)
 	return unix.SockaddrInet4{Port: ta.Port, Addr: [4]byte(ta.IP.To4())}
 }
@@ -59,9 +63,9 @@ func getBytes(fd, opt int, b []byte) error {
 
 func setTCP(fd, opt, v int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, opt, v) }
 
-// plainDump is libsoccr_pause + libsoccr_save: 14 calls for a session with
+// Dump is libsoccr_pause + libsoccr_save: 14 calls for a session with
 // timestamps and data in both queues (the close is the 15th).
-func plainDump(fd int, img *plainImage) error {
+func Dump(fd int, img *Image) error {
 	if err := setTCP(fd, unix.TCP_REPAIR, 1); err != nil {
 		return fmt.Errorf("TCP_REPAIR: %w", err)
 	}
@@ -104,14 +108,14 @@ func plainDump(fd int, img *plainImage) error {
 	for i := range img.window {
 		img.window[i] = binary.NativeEndian.Uint32(w[4*i:])
 	}
-	if img.inqSeq, img.inq, err = plainQueue(fd, tcpRecvQueue, inq); err != nil {
+	if img.inqSeq, img.inq, err = dumpQueue(fd, tcpRecvQueue, inq); err != nil {
 		return err
 	}
-	img.outSeq, img.outq, err = plainQueue(fd, tcpSendQueue, outq)
+	img.outSeq, img.outq, err = dumpQueue(fd, tcpSendQueue, outq)
 	return err
 }
 
-func plainQueue(fd, q, n int) (uint32, []byte, error) {
+func dumpQueue(fd, q, n int) (uint32, []byte, error) {
 	if err := setTCP(fd, unix.TCP_REPAIR_QUEUE, q); err != nil {
 		return 0, nil, err
 	}
@@ -133,13 +137,13 @@ func plainQueue(fd, q, n int) (uint32, []byte, error) {
 	return uint32(seq), b[:n], nil
 }
 
-// plainRestore is libsoccr_restore and libsoccr_resume, and CRIU's
+// Restore is libsoccr_restore and libsoccr_resume, and CRIU's
 // SO_REUSEADDR after them, with two calls more than libsoccr: IP_TRANSPARENT, so
 // the socket is built before the service address arrives (as tcptake's),
 // and TCP_MAXSEG before connect, so the session does not run at MSS 524
 // (restored MSS equal to the original). 18 calls for a session with data
 // in both queues.
-func plainRestore(img *plainImage) (int, error) {
+func Restore(img *Image) (int, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, err
@@ -154,7 +158,7 @@ func plainRestore(img *plainImage) (int, error) {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 1); err != nil {
 		return fail("IP_TRANSPARENT", err)
 	}
-	if err := unix.Bind(fd, &img.local); err != nil {
+	if err := unix.Bind(fd, &img.Local); err != nil {
 		return fail("bind", err)
 	}
 	for _, q := range []struct {
@@ -171,7 +175,7 @@ func plainRestore(img *plainImage) (int, error) {
 	if err := setTCP(fd, unix.TCP_MAXSEG, int(img.mss)); err != nil {
 		return fail("TCP_MAXSEG", err)
 	}
-	if err := unix.Connect(fd, &img.remote); err != nil {
+	if err := unix.Connect(fd, &img.Remote); err != nil {
 		return fail("connect", err)
 	}
 	opts := binary.NativeEndian.AppendUint32(nil, tcpoptMSS)
