@@ -312,8 +312,8 @@ type pings struct {
 // longest in as long a window before it (lossyNoMove), what the move cost
 // each pinger (moveStall over the move and its blackout, which ended at
 // end: fastMove, lossyMove), and what the same computation gives for the
-// lossy pingers over as long a time settle/2 before the move, when
-// nothing moved (lossyMoveNoMove: what their link alone costs there).
+// lossy pingers over as long a time just before the move, when nothing
+// moved (lossyMoveNoMove: what their link alone costs there).
 type stalls struct {
 	fast, lossy, lossyNoMove             []time.Duration
 	fastMove, lossyMove, lossyMoveNoMove []time.Duration
@@ -336,7 +336,8 @@ func (p *pings) stalls(end time.Time) *stalls {
 		fastMove:    each(p.fast, func(l []int64) int64 { return moveStall(l, p.move, end.UnixNano()) }),
 		lossyMove:   each(p.lossy, func(l []int64) int64 { return moveStall(l, p.move, end.UnixNano()) }),
 		lossyMoveNoMove: each(p.lossy, func(l []int64) int64 {
-			return moveStall(l, p.move-int64(settle/2), end.UnixNano()-int64(settle/2))
+			d := end.UnixNano() - p.move
+			return moveStall(l, p.move-d-int64(time.Millisecond), p.move-int64(time.Millisecond))
 		}),
 	}
 	worst := func(ds []time.Duration) time.Duration {
@@ -952,7 +953,7 @@ var figures = []struct{ name, what string }{
 	{"stall_move_p99_ms", "the same, p99"},
 	{"stall_lossy_move_p50_ms", "what the move cost a pinger behind the lossy link, median (a loss on the link after the move is not the move's)"},
 	{"stall_lossy_move_p99_ms", "the same, p99"},
-	{"stall_lossy_move_nomove_p50_ms", "the same computed settle/2 (" + (settle / 2).String() + ") before the move, over as long a time, when nothing moved: what the lossy link alone costs a pinger at any moment, median"},
+	{"stall_lossy_move_nomove_p50_ms", "the same computed over as long a time just before the move, when nothing moved (or over all the pingers ran before it, " + settle.String() + ", when that is shorter: N = 10,000): what the lossy link alone costs a pinger at any moment, median"},
 	{"stall_lossy_move_nomove_p99_ms", "the same, p99"},
 	{"stall_lossy_move_vs_fast_p50", "stall_lossy_move_p50_ms / stall_move_p50_ms of each run"},
 	{"stall_lossy_move_vs_fast_p99", "stall_lossy_move_p99_ms / stall_move_p99_ms of each run"},
