@@ -410,7 +410,7 @@ func TestClientSessions(t *testing.T) {
 				netlink.Attribute{Type: tcptakeh.ATupleLocalAddr, Data: netip.MustParseAddr("2001:db8::1").AsSlice()},
 				netlink.Attribute{Type: tcptakeh.ATupleRemotePort, Data: u16be(50000)},
 			),
-			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers)},
+			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)},
 		}, greq.Data)
 		return []genetlink.Message{
 			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: attrs(t, aAttrs...)}),
@@ -433,7 +433,7 @@ func TestClientSessions(t *testing.T) {
 func TestClientSessionsNoFilter(t *testing.T) {
 	img := testImage(tu4, []byte("r"), nil, nil)
 	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
-		checkData(t, nil, greq.Data)
+		checkData(t, []netlink.Attribute{{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsCompact)}}, greq.Data)
 		return []genetlink.Message{reply(t, tcptakeh.CmdGet, headerAttrs(t, img))}, nil
 	})
 	got, err := c.Sessions(context.Background(), SessionFilter{}, false)
@@ -948,6 +948,8 @@ func FuzzDecodeGetReply(f *testing.F) {
 	f.Add(attrs(f, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: sessionAttrs(f, img)}), true)
 	f.Add(attrs(f, headerAttrs(f, img)), false)
 	f.Add(attrs(f, headerAttrs(f, img), continuation(f, tu4, tcptakeh.ASessionRcvq, []byte("x"))), true)
+	f.Add(attrs(f, compactSession(f, img, 0)), true)
+	f.Add(attrs(f, compactSession(f, img, 8), continuation(f, tu4, tcptakeh.ASessionRcvq, []byte("x"))), false)
 	f.Fuzz(func(t *testing.T, b []byte, withBuffers bool) {
 		imgs, err := decodeSessions([]msg{{m: genetlink.Message{Data: b}}}, withBuffers)
 		if err != nil {
@@ -985,7 +987,7 @@ func TestClientGetLargeByDump(t *testing.T) {
 		dumps++
 		checkData(t, []netlink.Attribute{
 			nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)...),
-			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers)},
+			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)},
 		}, greq.Data)
 		return []genetlink.Message{
 			reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: attrs(t, firstAttrs...)}),
