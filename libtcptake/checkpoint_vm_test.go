@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,6 +78,24 @@ func checkpointDump(t *testing.T, n int) {
 				p.Tuple, p.State, p.SndUna, p.SndNxt, p.WriteSeq, p.RcvNxt)
 		}
 	}
+	// The same dump in attributes (a module without GET flag compact):
+	// the same images but the capture times.
+	lc := moduleOf(mustFreezer(t)).c.(*linuxClient)
+	lc.noCompact.Store(true)
+	start = time.Now()
+	tlv, err := CheckpointAll(t.Context(), conns, nil)
+	dTLV := time.Since(start)
+	lc.noCompact.Store(false)
+	if err != nil {
+		t.Fatalf("CheckpointAll in attributes: %v", err)
+	}
+	for i, img := range imgs {
+		a, b := *img, *tlv[i]
+		a.CaptureTime, b.CaptureTime = time.Time{}, time.Time{}
+		if diff := cmp.Diff(b, a, cmpAddrPort); diff != "" {
+			t.Fatalf("session %d: compact image differs from the attribute form (-attributes +compact):\n%s", i, diff)
+		}
+	}
 	// One GET per session instead (batches under dumpMin), on a part.
 	k := min(n, 200)
 	start = time.Now()
@@ -89,6 +108,8 @@ func checkpointDump(t *testing.T, n int) {
 	per := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
 	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_us=%.2f baseline=%.2f ratio=%.3f (%s)",
 		n, per(dModule, n), per(dPlain, n), per(dModule, n)/per(dPlain, n), kernelRelease()))
+	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_attrs_us=%.2f baseline=%.2f ratio=%.3f (the dump without flag compact)",
+		n, per(dTLV, n), per(dPlain, n), per(dTLV, n)/per(dPlain, n)))
 	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_get_us=%.2f baseline=%.2f ratio=%.3f (one GET each, %d sessions)",
 		n, per(dGet, k), per(dPlain, n), per(dGet, k)/per(dPlain, n), k))
 }

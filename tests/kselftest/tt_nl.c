@@ -603,6 +603,10 @@ static void merge_session(struct tt_session *s, const struct nlattr *nest)
 			if (s->nests)
 				FAIL("continuation nest repeats attribute %u", type);
 			s->has[type] = true;
+			s->nattrs++;
+			if (type == TCPTAKE_A_SESSION_COMPACT)
+				memcpy(&s->compact, a_data(a),
+				       a_len(a) < sizeof(s->compact) ? a_len(a) : sizeof(s->compact));
 			switch (a_len(a)) {
 			case 1: s->v[type] = a_u8(a); break;
 			case 2: s->v[type] = a_u16(a); break;
@@ -659,8 +663,9 @@ static void dump_cb(const struct nlmsghdr *nh, void *arg)
 		if (!t.tb[TCPTAKE_A_SESSION_TUPLE])
 			FAIL("dump: session nest without tuple");
 		parse_tuple(t.tb[TCPTAKE_A_SESSION_TUPLE], &tup);
-		/* A continuation carries no state attribute. */
-		if (last && tuple_eq(&tup, &last->tup) && !t.tb[TCPTAKE_A_SESSION_STATE]) {
+		/* A continuation carries no state attribute (nor compact). */
+		if (last && tuple_eq(&tup, &last->tup) && !t.tb[TCPTAKE_A_SESSION_STATE] &&
+		    !t.tb[TCPTAKE_A_SESSION_COMPACT]) {
 			merge_session(last, a);
 			continue;
 		}
