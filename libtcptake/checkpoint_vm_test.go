@@ -5,8 +5,10 @@ package libtcptake
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -21,6 +23,9 @@ import (
 // per-fd TCP_REPAIR dump (libsoccr's calls, no freeze): the images must
 // agree on every sequence number and queue, and the figure is printed as
 // a bench line (TCPTAKE_BENCH_N sessions, default 1000; ratios only).
+// The module's dump is in the compact form (GET flag compact); the same
+// dump in attributes must give the same images, and is timed too. Each
+// figure is the median of benchReps runs, taken in turn with the baseline.
 func TestVMCheckpointDump(t *testing.T) {
 	needVM(t)
 	n := 1000
@@ -54,18 +59,35 @@ func checkpointDump(t *testing.T, n int) {
 		}
 	}()
 	conns := syscallConns(servers)
-	plain, dPlain := plainDumpAll(t, servers)
 
 	// The namespace's freezer (the module's client) is made once, by a
 	// first checkpoint of one session (a GET), before the timing.
 	if one, err := CheckpointAll(t.Context(), conns[:1], nil); err != nil || moduleOf(mustFreezer(t)) == nil {
 		t.Fatalf("a first checkpoint with the module: %v, %v", one, err)
 	}
-	start := time.Now()
-	imgs, err := CheckpointAll(t.Context(), conns, nil)
-	dModule := time.Since(start)
-	if err != nil {
-		t.Fatalf("CheckpointAll: %v", err)
+	lc := moduleOf(mustFreezer(t)).c.(*linuxClient)
+	f := commonFilter(tuples(t, conns), make([]error, n))
+	// Each figure in turn, benchReps times: the per-fd dump, the module's
+	// (GET flag compact), the module's in attributes (a module without the
+	// flag), and the module's dump alone (Client.Sessions).
+	var dPlain, dModule, dAttrs, dDump []time.Duration
+	var plain, imgs, attrs []*Image
+	for range benchReps {
+		var d time.Duration
+		plain, d = plainDumpAll(t, servers)
+		dPlain = append(dPlain, d)
+		imgs, d = timedCheckpoint(t, conns)
+		dModule = append(dModule, d)
+		lc.noCompact.Store(true)
+		attrs, d = timedCheckpoint(t, conns)
+		dAttrs = append(dAttrs, d)
+		lc.noCompact.Store(false)
+		start := time.Now()
+		got, err := lc.sessions(t.Context(), f, true)
+		dDump = append(dDump, time.Since(start))
+		if err != nil || len(got) != n {
+			t.Fatalf("dump: %d sessions, %v", len(got), err)
+		}
 	}
 	for i, img := range imgs {
 		p := plain[i]
@@ -77,41 +99,62 @@ func checkpointDump(t *testing.T, n int) {
 				len(img.RecvQueue)+len(img.SendUnacked)+len(img.SendUnsent),
 				p.Tuple, p.State, p.SndUna, p.SndNxt, p.WriteSeq, p.RcvNxt)
 		}
-	}
-	// The same dump in attributes (a module without GET flag compact):
-	// the same images but the capture times.
-	lc := moduleOf(mustFreezer(t)).c.(*linuxClient)
-	lc.noCompact.Store(true)
-	start = time.Now()
-	tlv, err := CheckpointAll(t.Context(), conns, nil)
-	dTLV := time.Since(start)
-	lc.noCompact.Store(false)
-	if err != nil {
-		t.Fatalf("CheckpointAll in attributes: %v", err)
-	}
-	for i, img := range imgs {
-		a, b := *img, *tlv[i]
-		a.CaptureTime, b.CaptureTime = time.Time{}, time.Time{}
+		// The attribute form: the same images but the capture times and
+		// our TSval (a clock, in ms: moved forward by at most the time
+		// between the two checkpoints).
+		a, b := *img, *attrs[i]
+		if d := b.TSVal - a.TSVal; d > 60000 {
+			t.Fatalf("session %d: TSval %d in the compact dump, %d in the later one in attributes", i, a.TSVal, b.TSVal)
+		}
+		a.CaptureTime, b.CaptureTime, a.TSVal, b.TSVal = time.Time{}, time.Time{}, 0, 0
 		if diff := cmp.Diff(b, a, cmpAddrPort); diff != "" {
 			t.Fatalf("session %d: compact image differs from the attribute form (-attributes +compact):\n%s", i, diff)
 		}
 	}
 	// One GET per session instead (batches under dumpMin), on a part.
 	k := min(n, 200)
-	start = time.Now()
+	start := time.Now()
 	for _, c := range conns[:k] {
 		if _, err := CheckpointAll(t.Context(), []syscall.Conn{c}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dGet := time.Since(start)
-	per := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
-	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_us=%.2f baseline=%.2f ratio=%.3f (%s)",
-		n, per(dModule, n), per(dPlain, n), per(dModule, n)/per(dPlain, n), kernelRelease()))
-	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_attrs_us=%.2f baseline=%.2f ratio=%.3f (the dump without flag compact)",
-		n, per(dTLV, n), per(dPlain, n), per(dTLV, n)/per(dPlain, n)))
+	base := perSession(median(dPlain), n)
+	line := func(figure string, ds []time.Duration, note string) {
+		v := perSession(median(ds), n)
+		t.Log(fmt.Sprintf("bench: N=%d %s=%.2f baseline=%.2f ratio=%.3f (%s; median of %d, min/max %.2f/%.2f, baseline %.2f/%.2f)",
+			n, figure, v, base, v/base, note, len(ds), perSession(slices.Min(ds), n), perSession(slices.Max(ds), n),
+			perSession(slices.Min(dPlain), n), perSession(slices.Max(dPlain), n)))
+	}
+	line("checkpoint_module_us", dModule, kernelRelease())
+	line("checkpoint_module_attrs_us", dAttrs, "without GET flag compact")
+	line("checkpoint_module_dump_us", dDump, "Client.Sessions alone, compact")
+	v := perSession(dGet, k)
 	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_get_us=%.2f baseline=%.2f ratio=%.3f (one GET each, %d sessions)",
-		n, per(dGet, k), per(dPlain, n), per(dGet, k)/per(dPlain, n), k))
+		n, v, base, v/base, k))
+}
+
+// benchReps is how many times TestVMCheckpointDump takes each figure.
+const benchReps = 3
+
+// timedCheckpoint is CheckpointAll of conns and its duration.
+func timedCheckpoint(t *testing.T, conns []syscall.Conn) ([]*Image, time.Duration) {
+	start := time.Now()
+	imgs, err := CheckpointAll(t.Context(), conns, nil)
+	d := time.Since(start)
+	if err != nil {
+		t.Fatalf("CheckpointAll: %v", err)
+	}
+	return imgs, d
+}
+
+func perSession(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func kernelRelease() string {
@@ -126,4 +169,16 @@ func mustFreezer(t *testing.T) Freezer {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// tuples are the conns' tuples, as CheckpointAll reads them.
+func tuples(t *testing.T, conns []syscall.Conn) []Tuple {
+	out := make([]Tuple, len(conns))
+	for i, c := range conns {
+		var ok bool
+		if out[i], ok = connTuple(c.(*net.TCPConn)); !ok {
+			t.Fatalf("conn %d: no tuple", i)
+		}
+	}
+	return out
 }
