@@ -237,13 +237,18 @@ static int tcptake_nl_put_session_head(struct sk_buff *skb,
 }
 
 /*
- * The same values as tcptake_nl_put_session_head(), as one struct
+ * The tuple and the values of tcptake_nl_put_session_head(), as one struct
  * tcptake_session_compact (GET flag compact).
  */
 static int tcptake_nl_put_session_compact(struct sk_buff *skb,
 					  const struct tcptake_snap *s)
 {
+	int alen = s->tuple.key.family == AF_INET ? 4 : 16;
 	struct tcptake_session_compact c = {
+		.ifindex		= s->tuple.ifindex,
+		.family			= s->tuple.key.family,
+		.local_port		= s->tuple.key.lport,
+		.remote_port		= s->tuple.key.rport,
 		.capture_time_ns	= s->capture_ns,
 		.snd_una		= s->snd_una,
 		.snd_nxt		= s->snd_nxt,
@@ -282,6 +287,8 @@ static int tcptake_nl_put_session_compact(struct sk_buff *skb,
 		.v6only			= s->v6only,
 	};
 
+	memcpy(c.local_addr, &s->tuple.key.laddr, alen);
+	memcpy(c.remote_addr, &s->tuple.key.raddr, alen);
 	if (s->has_rcvbuf)
 		c.has |= TCPTAKE_COMPACT_HAS_RCVBUF;
 	if (s->has_sndbuf)
@@ -364,7 +371,10 @@ static int tcptake_nl_fill_session(struct sk_buff *skb,
 	if (!hdr)
 		return -EMSGSIZE;
 	nest = nla_nest_start(skb, TCPTAKE_A_SESSION);
-	if (!nest ||
+	if (!nest)
+		goto cancel;
+	/* The compact struct carries the tuple, continuations a tuple nest. */
+	if (!(compact && !s->head_done) &&
 	    tcptake_nl_put_tuple(skb, TCPTAKE_A_SESSION_TUPLE, &s->tuple))
 		goto cancel;
 	if (!s->head_done) {

@@ -132,8 +132,10 @@ func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 	// addr and port read the message's own bytes (ad.Bytes would copy).
 	addr := func(dst *[16]byte, n *int, seen *bool) {
 		ad.Do(func(b []byte) error {
-			*n, *seen = len(b), true
-			copy(dst[:], b)
+			if len(b) > len(dst) {
+				return fmt.Errorf("address attribute of %d bytes", len(b))
+			}
+			*n, *seen = copy(dst[:], b), true
 			return nil
 		})
 	}
@@ -175,23 +177,35 @@ func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 	case !hasLP || !hasRP:
 		return fmt.Errorf("%w: tuple: no port", ErrBadImage)
 	}
-	alen := 0
+	return makeTuple(t, fam, lb[:ln], rb[:rn], lport, rport, ifindex)
+}
+
+// addrLen is the length of a family's addresses on the wire.
+func addrLen(fam uint16) (int, error) {
 	switch fam {
 	case afInet:
-		alen = 4
+		return 4, nil
 	case afInet6:
-		alen = 16
-	default:
-		return fmt.Errorf("%w: tuple: address family %d", ErrBadImage, fam)
+		return 16, nil
 	}
-	if ln != alen || rn != alen {
-		return fmt.Errorf("%w: tuple: %d- and %d-byte addresses for family %d", ErrBadImage, ln, rn, fam)
+	return 0, fmt.Errorf("%w: tuple: address family %d", ErrBadImage, fam)
+}
+
+// makeTuple checks a tuple's values (from a tuple nest or a compact
+// struct) and sets t. The error wraps ErrBadImage.
+func makeTuple(t *Tuple, fam uint16, lb, rb []byte, lport, rport uint16, ifindex uint32) error {
+	alen, err := addrLen(fam)
+	if err != nil {
+		return err
+	}
+	if len(lb) != alen || len(rb) != alen {
+		return fmt.Errorf("%w: tuple: %d- and %d-byte addresses for family %d", ErrBadImage, len(lb), len(rb), fam)
 	}
 	if lport == 0 || rport == 0 {
 		return fmt.Errorf("%w: tuple: port 0", ErrBadImage)
 	}
-	la, _ := netip.AddrFromSlice(lb[:alen])
-	ra, _ := netip.AddrFromSlice(rb[:alen])
+	la, _ := netip.AddrFromSlice(lb)
+	ra, _ := netip.AddrFromSlice(rb)
 	switch {
 	case la.Is4In6() != ra.Is4In6(): // an IPv4 and an IPv6 end: no session has them
 		return fmt.Errorf("%w: tuple: %v and %v mix address families", ErrBadImage, la, ra)
@@ -569,7 +583,8 @@ func (p *partial) kernel() *KernelState {
 }
 
 // decodeCompact reads a struct session-compact (GET flag compact): the
-// values of the attributes state to snd-ssthresh and capture-time-ns.
+// tuple and the values of the attributes state to snd-ssthresh and
+// capture-time-ns.
 // A longer struct (a newer module's) is accepted, a shorter one rejected.
 func (p *partial) decodeCompact(b []byte) error {
 	if len(b) < tcptakeh.SessionCompactSize {
@@ -577,7 +592,20 @@ func (p *partial) decodeCompact(b []byte) error {
 	}
 	u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(b[off:]) }
 	img := &p.img
-	p.have |= haveState | haveSndUna | haveSndNxt | haveWriteSeq | haveRcvNxt | haveRcvqLen | haveUnackedLen | haveUnsentLen
+	fam := binary.NativeEndian.Uint16(b[tcptakeh.SessionCompactOffFamily:])
+	alen, err := addrLen(fam)
+	if err != nil {
+		return err
+	}
+	err = makeTuple(&img.Tuple, fam,
+		b[tcptakeh.SessionCompactOffLocalAddr:][:alen], b[tcptakeh.SessionCompactOffRemoteAddr:][:alen],
+		binary.BigEndian.Uint16(b[tcptakeh.SessionCompactOffLocalPort:]),
+		binary.BigEndian.Uint16(b[tcptakeh.SessionCompactOffRemotePort:]),
+		u32(tcptakeh.SessionCompactOffIfindex))
+	if err != nil {
+		return err
+	}
+	p.have |= haveAll
 	p.window = 5
 	img.State = State(b[tcptakeh.SessionCompactOffState])
 	img.SndUna = u32(tcptakeh.SessionCompactOffSndUna)

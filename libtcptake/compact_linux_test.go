@@ -32,6 +32,13 @@ func compactState(img *Image) []byte {
 		k = *img.Kernel
 	}
 	so := img.Sock
+	fam, _ := tupleFamily(img.Tuple)
+	binary.NativeEndian.PutUint16(b[tcptakeh.SessionCompactOffFamily:], fam)
+	copy(b[tcptakeh.SessionCompactOffLocalAddr:], addrBytes(img.Tuple.Local.Addr().Unmap()))
+	copy(b[tcptakeh.SessionCompactOffRemoteAddr:], addrBytes(img.Tuple.Remote.Addr().Unmap()))
+	binary.BigEndian.PutUint16(b[tcptakeh.SessionCompactOffLocalPort:], img.Tuple.Local.Port())
+	binary.BigEndian.PutUint16(b[tcptakeh.SessionCompactOffRemotePort:], img.Tuple.Remote.Port())
+	binary.NativeEndian.PutUint32(b[tcptakeh.SessionCompactOffIfindex:], img.Tuple.IfIndex)
 	binary.NativeEndian.PutUint64(b[tcptakeh.SessionCompactOffCaptureTimeNs:], uint64(img.CaptureTime.UnixNano()))
 	for off, v := range map[int]uint32{
 		tcptakeh.SessionCompactOffSndUna:         img.SndUna,
@@ -93,8 +100,7 @@ func compactState(img *Image) []byte {
 }
 
 // compactSession is img's session nest as a GET with flag compact puts
-// it: the tuple, the struct (state, its length changed by resize bytes)
-// and the chunks.
+// it: the struct (its length changed by resize bytes) and the chunks.
 func compactSession(tb testing.TB, img *Image, resize int) netlink.Attribute {
 	st := compactState(img)
 	if resize < 0 {
@@ -102,10 +108,7 @@ func compactSession(tb testing.TB, img *Image, resize int) netlink.Attribute {
 	} else {
 		st = append(st, bytes.Repeat([]byte{0xa5}, resize)...)
 	}
-	as := []netlink.Attribute{
-		nest(tb, tcptakeh.ASessionTuple, tupleAttrs(tb, img.Tuple)...),
-		{Type: tcptakeh.ASessionCompact, Data: st},
-	}
+	as := []netlink.Attribute{{Type: tcptakeh.ASessionCompact, Data: st}}
 	for _, q := range []struct {
 		typ uint16
 		b   []byte

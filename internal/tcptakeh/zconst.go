@@ -76,7 +76,7 @@ const (
 const (
 	// GetFlagsBuffers: Include the receive and send queue bytes (buffer export).
 	GetFlagsBuffers = 1
-	// GetFlagsCompact: Put each session's scalar state as one compact attribute (struct session-compact) instead of its attributes from state to capture-time-ns; the tuple, chunks and error stay attributes.
+	// GetFlagsCompact: Put each session's tuple and scalar state as one compact attribute (struct session-compact) instead of the tuple nest and the attributes state to snd-ssthresh and capture-time-ns; chunks, error and continuations stay as they are.
 	GetFlagsCompact = 2
 )
 
@@ -113,7 +113,7 @@ const (
 
 // Struct session-compact: its size and member offsets, in bytes (host byte order).
 const (
-	SessionCompactSize              = 128
+	SessionCompactSize              = 168
 	SessionCompactOffCaptureTimeNs  = 0   // u64, 8 bytes
 	SessionCompactOffSndUna         = 8   // u32, 4 bytes
 	SessionCompactOffSndNxt         = 12  // u32, 4 bytes
@@ -142,16 +142,22 @@ const (
 	SessionCompactOffRtoUs          = 104 // u32, 4 bytes
 	SessionCompactOffSndCwnd        = 108 // u32, 4 bytes
 	SessionCompactOffSndSsthresh    = 112 // u32, 4 bytes
-	SessionCompactOffState          = 116 // u8, 1 bytes
-	SessionCompactOffSndWscale      = 117 // u8, 1 bytes
-	SessionCompactOffRcvWscale      = 118 // u8, 1 bytes
-	SessionCompactOffNodelay        = 119 // u8, 1 bytes
-	SessionCompactOffKeepalive      = 120 // u8, 1 bytes
-	SessionCompactOffTos            = 121 // u8, 1 bytes
-	SessionCompactOffTtl            = 122 // u8, 1 bytes
-	SessionCompactOffV6only         = 123 // u8, 1 bytes
-	SessionCompactOffHas            = 124 // u8, 1 bytes
-	SessionCompactOffReserved       = 125 // binary, 3 bytes
+	SessionCompactOffIfindex        = 116 // u32, 4 bytes
+	SessionCompactOffLocalAddr      = 120 // binary, 16 bytes
+	SessionCompactOffRemoteAddr     = 136 // binary, 16 bytes
+	SessionCompactOffFamily         = 152 // u16, 2 bytes
+	SessionCompactOffLocalPort      = 154 // u16 big-endian, 2 bytes
+	SessionCompactOffRemotePort     = 156 // u16 big-endian, 2 bytes
+	SessionCompactOffState          = 158 // u8, 1 bytes
+	SessionCompactOffSndWscale      = 159 // u8, 1 bytes
+	SessionCompactOffRcvWscale      = 160 // u8, 1 bytes
+	SessionCompactOffNodelay        = 161 // u8, 1 bytes
+	SessionCompactOffKeepalive      = 162 // u8, 1 bytes
+	SessionCompactOffTos            = 163 // u8, 1 bytes
+	SessionCompactOffTtl            = 164 // u8, 1 bytes
+	SessionCompactOffV6only         = 165 // u8, 1 bytes
+	SessionCompactOffHas            = 166 // u8, 1 bytes
+	SessionCompactOffReserved       = 167 // binary, 1 bytes
 )
 
 // Attribute set "tuple": A TCP 4-tuple. Addresses and ports are in network byte order.
@@ -211,7 +217,7 @@ const (
 	ASessionGeneration     = 42 // Checkpoint generation, increasing per session.
 	ASessionPad            = 43 // Alignment padding of u64 attributes; carries nothing.
 	ASessionError          = 44 // GET dump only: the session could not be snapshotted; an errno (EFBIG a queue larger than queue-max with flag buffers, ENOMEM, EIO queues inconsistent). The entry has what was read before the failure and no queue bytes; the dump goes on with the next session instead of ending.
-	ASessionCompact        = 45 // GET with flag compact only: the attributes state to snd-ssthresh and capture-time-ns of this set (but the chunks) in one struct session-compact, in their place.
+	ASessionCompact        = 45 // GET with flag compact only: the tuple and the attributes state to snd-ssthresh and capture-time-ns of this set (but the chunks) in one struct session-compact, in their place. Continuations carry the tuple nest, as without the flag.
 	ASessionMax            = 45
 )
 

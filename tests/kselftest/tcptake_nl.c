@@ -1233,9 +1233,9 @@ static const struct tt_session *dump_find(const struct tt_dump *d, const struct 
 }
 
 /*
- * GET flag compact: each session of a dump (and a do) carries its tuple and
- * exactly one struct session-compact of the uapi size, whose values are the
- * attribute reply's; the queue chunks stay attributes.
+ * GET flag compact: each session of a dump (and a do) carries exactly one
+ * attribute besides its chunks, a struct session-compact of the uapi size
+ * whose tuple and values are the attribute reply's.
  */
 static void t_get_dump_compact(void)
 {
@@ -1274,7 +1274,8 @@ static void t_get_dump_compact(void)
 			continue;
 		x = &b->compact;
 		CHECK(b->has[TCPTAKE_A_SESSION_COMPACT], "compact attribute present");
-		EQ(b->nattrs, 1, "attributes besides tuple and chunks in a compact nest");
+		EQ(b->nattrs, 1, "attributes besides the chunks in a compact nest");
+		CHECK(!b->has[TCPTAKE_A_SESSION_TUPLE], "no tuple nest besides the compact struct");
 		EQ(b->v[TCPTAKE_A_SESSION_COMPACT], sizeof(*x), "compact attribute length");
 		EQ(x->state, a->v[TCPTAKE_A_SESSION_STATE], "compact state");
 		EQ(x->snd_una, a->v[TCPTAKE_A_SESSION_SND_UNA], "compact snd-una");
@@ -1298,7 +1299,8 @@ static void t_get_dump_compact(void)
 
 	tt_get(&T, &tup[1], TCPTAKE_GET_FLAGS_COMPACT, &g, &r);
 	expect_ok(&r, "GET do, flag compact");
-	EQ(g.nattrs, 1, "attributes besides the tuple in a compact do");
+	EQ(g.nattrs, 1, "attributes besides the chunks in a compact do");
+	CHECK(tuple_eq(&g.tup, &tup[1]), "compact do tuple %s", tuple_str(&g.tup));
 	EQ(g.v[TCPTAKE_A_SESSION_COMPACT], sizeof(g.compact), "compact attribute length (do)");
 	EQ(g.compact.rcv_nxt, dump_find(&d, &tup[1])->v[TCPTAKE_A_SESSION_RCV_NXT], "compact rcv-nxt (do)");
 	EQ(g.compact.rcvq_len, 5, "compact rcvq-len (do)");

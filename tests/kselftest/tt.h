@@ -185,7 +185,7 @@ struct tt_session {
 	uint8_t *q[3];		/* rcvq, sndq-unacked, sndq-unsent bytes */
 	size_t qlen[3];
 	unsigned int nests;	/* nests merged into this session */
-	unsigned int nattrs;	/* attributes of the first nest but tuple and chunks */
+	unsigned int nattrs;	/* attributes of the first nest but tuple nest and chunks */
 	/* the compact attribute's struct (GET flag compact), v[] its length */
 	struct tcptake_session_compact compact;
 };

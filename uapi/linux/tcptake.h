@@ -66,9 +66,10 @@ enum tcptake_opt {
  * enum tcptake_get_flags - Flags of GET.
  * @TCPTAKE_GET_FLAGS_BUFFERS: Include the receive and send queue bytes (buffer
  *   export).
- * @TCPTAKE_GET_FLAGS_COMPACT: Put each session's scalar state as one compact
- *   attribute (struct session-compact) instead of its attributes from state to
- *   capture-time-ns; the tuple, chunks and error stay attributes.
+ * @TCPTAKE_GET_FLAGS_COMPACT: Put each session's tuple and scalar state as one
+ *   compact attribute (struct session-compact) instead of the tuple nest and
+ *   the attributes state to snd-ssthresh and capture-time-ns; chunks, error
+ *   and continuations stay as they are.
  */
 enum tcptake_get_flags {
 	TCPTAKE_GET_FLAGS_BUFFERS = 1,
@@ -264,12 +265,13 @@ enum {
 };
 
 /*
- * struct tcptake_session_compact - The scalar state of a session in one
- * fixed layout (GET flag compact), host byte order, naturally aligned
- * without implicit padding. Each member means what the session attribute of
- * the same name means; has says which optional ones are set (those a reply
- * without the flag leaves out). A receiver accepts a longer struct (members
- * appended by a newer module) and rejects a shorter one.
+ * struct tcptake_session_compact - The tuple and scalar state of a session
+ * in one fixed layout (GET flag compact), host byte order but the ports,
+ * naturally aligned without implicit padding. Each member means what the
+ * session or tuple attribute of the same name means; has says which optional
+ * ones are set (those a reply without the flag leaves out). A receiver
+ * accepts a longer struct (members appended by a newer module) and rejects a
+ * shorter one.
  */
 struct tcptake_session_compact {
 	__u64 capture_time_ns;
@@ -300,6 +302,12 @@ struct tcptake_session_compact {
 	__u32 rto_us;
 	__u32 snd_cwnd;
 	__u32 snd_ssthresh;
+	__u32 ifindex;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 family;
+	__be16 local_port;
+	__be16 remote_port;
 	__u8 state;
 	__u8 snd_wscale;
 	__u8 rcv_wscale;
@@ -309,7 +317,7 @@ struct tcptake_session_compact {
 	__u8 ttl;
 	__u8 v6only;
 	__u8 has;
-	__u8 reserved[3];
+	__u8 reserved[1];
 };
 
 #define TCPTAKE_MCGRP_EVENTS	"events"

@@ -52,10 +52,11 @@ type definition struct {
 
 // member is a struct member: a scalar, or binary of len bytes.
 type member struct {
-	Name string
-	Type string
-	Len  int
-	Doc  string
+	Name      string
+	Type      string
+	Len       int
+	ByteOrder string `yaml:"byte-order"`
+	Doc       string
 }
 
 // field is a member laid out: its offset and size in bytes.
@@ -202,9 +203,12 @@ func addStructs(s *spec, h []byte) ([]byte, error) {
 		}
 		fmt.Fprintf(&c, "struct %s {\n", cLower(s.Name, name))
 		for _, f := range fields[k] {
-			if f.Type == "binary" {
+			switch {
+			case f.Type == "binary":
 				fmt.Fprintf(&c, "\t__u8 %s[%d];\n", cLower(f.Name), f.Len)
-			} else {
+			case f.ByteOrder == "big-endian":
+				fmt.Fprintf(&c, "\t__be%s %s;\n", f.Type[1:], cLower(f.Name))
+			default:
 				fmt.Fprintf(&c, "\t__%s %s;\n", f.Type, cLower(f.Name))
 			}
 		}
@@ -413,7 +417,11 @@ func genGo(s *spec, specPath string) []byte {
 		fmt.Fprintf(&b, "// Struct %s: its size and member offsets, in bytes (host byte order).\nconst (\n", name)
 		fmt.Fprintf(&b, "\t%sSize = %d\n", g, sizes[k])
 		for _, f := range fields[k] {
-			fmt.Fprintf(&b, "\t%sOff%s = %d // %s, %d bytes\n", g, goName(f.Name), f.off, f.Type, f.size)
+			order := ""
+			if f.ByteOrder != "" {
+				order = " " + f.ByteOrder
+			}
+			fmt.Fprintf(&b, "\t%sOff%s = %d // %s%s, %d bytes\n", g, goName(f.Name), f.off, f.Type, order, f.size)
 		}
 		b.WriteString(")\n\n")
 	}
