@@ -1292,7 +1292,8 @@ static void t_get_dump_compact(void)
 		EQ(!!(x->has & TCPTAKE_COMPACT_HAS_TTL), a->has[TCPTAKE_A_SESSION_TTL], "compact has ttl");
 		EQ(x->has & ~(TCPTAKE_COMPACT_HAS_RCVBUF | TCPTAKE_COMPACT_HAS_SNDBUF |
 			      TCPTAKE_COMPACT_HAS_TTL | TCPTAKE_COMPACT_HAS_V6ONLY), 0, "compact has: known bits");
-		EQ(x->reserved[0] | x->reserved[1] | x->reserved[2], 0, "compact reserved");
+		for (size_t k = 0; k < sizeof(x->reserved); k++)
+			EQ(x->reserved[k], 0, "compact reserved");
 	}
 	EQ(dump_find(&c, &tup[1])->qlen[Q_RCV], 5, "unread bytes in the compact dump");
 	CHECK(!memcmp(dump_find(&c, &tup[1])->q[Q_RCV], "hello", 5), "unread bytes of the compact dump");
