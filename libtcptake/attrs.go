@@ -348,7 +348,10 @@ func (p *partial) complete() bool {
 // across messages): their chunks are appended.
 type sessionDecoder struct {
 	parts []*partial
-	free  []partial // allocated ahead, in growing blocks
+	// free is allocated ahead, in blocks of up to 256 partials (one
+	// allocation instead of three a session; an image kept alive keeps
+	// its block).
+	free []partial
 }
 
 // decode reads one set of session attributes.
@@ -584,8 +587,8 @@ func (p *partial) kernel() *KernelState {
 
 // decodeCompact reads a struct session-compact (GET flag compact): the
 // tuple and the values of the attributes state to snd-ssthresh and
-// capture-time-ns.
-// A longer struct (a newer module's) is accepted, a shorter one rejected.
+// capture-time-ns. A longer struct (a newer module's) is accepted, a
+// shorter one rejected.
 func (p *partial) decodeCompact(b []byte) error {
 	if len(b) < tcptakeh.SessionCompactSize {
 		return fmt.Errorf("compact session state of %d bytes, want %d", len(b), tcptakeh.SessionCompactSize)

@@ -1185,6 +1185,15 @@ static void t_get_do(void)
 	expect_err(&r, ENOENT, MSG_NO_SESSION, -1, "GET of a tuple without a socket");
 }
 
+/* n loopback pairs: fds[2i] the client of tup[2i], fds[2i+1] the server. */
+static void pairs_lo_tuples(int n, int *fds, struct tuple *tup)
+{
+	for (int i = 0; i < n; i++) {
+		pair_lo(&fds[2 * i], &fds[2 * i + 1], &tup[2 * i]);
+		tuple_from_fd(fds[2 * i + 1], &tup[2 * i + 1]);
+	}
+}
+
 /* GET dump: exactly the sessions of the netns, each once; tuple filters. */
 static void t_get_dump(void)
 {
@@ -1195,10 +1204,7 @@ static void t_get_dump(void)
 	int fds[6];
 
 	tt_open_or_fail(&T);
-	for (int i = 0; i < 3; i++) {
-		pair_lo(&fds[2 * i], &fds[2 * i + 1], &tup[2 * i]);
-		tuple_from_fd(fds[2 * i + 1], &tup[2 * i + 1]);
-	}
+	pairs_lo_tuples(3, fds, tup);
 	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
 	tt_get_dump(&T, &m, &d, &r);
 	expect_ok(&r, "GET dump");
@@ -1247,10 +1253,7 @@ static void t_get_dump_compact(void)
 	int fds[4];
 
 	tt_open_or_fail(&T);
-	for (int i = 0; i < 2; i++) {
-		pair_lo(&fds[2 * i], &fds[2 * i + 1], &tup[2 * i]);
-		tuple_from_fd(fds[2 * i + 1], &tup[2 * i + 1]);
-	}
+	pairs_lo_tuples(2, fds, tup);
 	/* 5 bytes unread in the first server's receive queue */
 	if (write(fds[0], "hello", 5) != 5)
 		FAIL("write: %s", strerror(errno));
@@ -1277,18 +1280,26 @@ static void t_get_dump_compact(void)
 		EQ(b->nattrs, 1, "attributes besides the chunks in a compact nest");
 		CHECK(!b->has[TCPTAKE_A_SESSION_TUPLE], "no tuple nest besides the compact struct");
 		EQ(b->v[TCPTAKE_A_SESSION_COMPACT], sizeof(*x), "compact attribute length");
-		EQ(x->state, a->v[TCPTAKE_A_SESSION_STATE], "compact state");
-		EQ(x->snd_una, a->v[TCPTAKE_A_SESSION_SND_UNA], "compact snd-una");
-		EQ(x->snd_nxt, a->v[TCPTAKE_A_SESSION_SND_NXT], "compact snd-nxt");
-		EQ(x->write_seq, a->v[TCPTAKE_A_SESSION_WRITE_SEQ], "compact write-seq");
-		EQ(x->rcv_nxt, a->v[TCPTAKE_A_SESSION_RCV_NXT], "compact rcv-nxt");
-		EQ(x->rcvq_len, a->v[TCPTAKE_A_SESSION_RCVQ_LEN], "compact rcvq-len");
+		const struct { uint64_t got; int attr; } f[] = {
+			{ x->state, TCPTAKE_A_SESSION_STATE },
+			{ x->snd_una, TCPTAKE_A_SESSION_SND_UNA },
+			{ x->snd_nxt, TCPTAKE_A_SESSION_SND_NXT },
+			{ x->write_seq, TCPTAKE_A_SESSION_WRITE_SEQ },
+			{ x->rcv_nxt, TCPTAKE_A_SESSION_RCV_NXT },
+			{ x->rcvq_len, TCPTAKE_A_SESSION_RCVQ_LEN },
+			{ x->options, TCPTAKE_A_SESSION_OPTIONS },
+			{ x->mss_clamp, TCPTAKE_A_SESSION_MSS_CLAMP },
+			{ x->snd_wscale, TCPTAKE_A_SESSION_SND_WSCALE },
+			{ x->rcv_wnd, TCPTAKE_A_SESSION_RCV_WND },
+			{ x->nodelay, TCPTAKE_A_SESSION_NODELAY },
+		};
+		char what[64];
+
+		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+			snprintf(what, sizeof(what), "compact value of session attribute %d", f[k].attr);
+			EQ(f[k].got, a->v[f[k].attr], what);
+		}
 		EQ(x->rcvq_len, b->qlen[Q_RCV], "receive queue bytes of the compact dump");
-		EQ(x->options, a->v[TCPTAKE_A_SESSION_OPTIONS], "compact options");
-		EQ(x->mss_clamp, a->v[TCPTAKE_A_SESSION_MSS_CLAMP], "compact mss-clamp");
-		EQ(x->snd_wscale, a->v[TCPTAKE_A_SESSION_SND_WSCALE], "compact snd-wscale");
-		EQ(x->rcv_wnd, a->v[TCPTAKE_A_SESSION_RCV_WND], "compact rcv-wnd");
-		EQ(x->nodelay, a->v[TCPTAKE_A_SESSION_NODELAY], "compact nodelay");
 		EQ(!!(x->has & TCPTAKE_COMPACT_HAS_TTL), a->has[TCPTAKE_A_SESSION_TTL], "compact has ttl");
 		EQ(x->has & ~(TCPTAKE_COMPACT_HAS_RCVBUF | TCPTAKE_COMPACT_HAS_SNDBUF |
 			      TCPTAKE_COMPACT_HAS_TTL | TCPTAKE_COMPACT_HAS_V6ONLY), 0, "compact has: known bits");
