@@ -86,11 +86,14 @@ func checkpointDump(t *testing.T, n int) {
 	var plain, imgs, attrs []*Image
 	for range benchReps {
 		var d time.Duration
+		runtime.GC() // each figure starts without the garbage of the one before
 		plain, d = plainDumpAll(t, servers)
 		dPlain = append(dPlain, d)
+		runtime.GC()
 		imgs, d = timedCheckpoint(t, conns)
 		dModule = append(dModule, d)
 		lc.noCompact.Store(true)
+		runtime.GC()
 		attrs, d = timedCheckpoint(t, conns)
 		dAttrs = append(dAttrs, d)
 		lc.noCompact.Store(false)
@@ -98,6 +101,7 @@ func checkpointDump(t *testing.T, n int) {
 		ae := netlink.NewAttributeEncoder()
 		ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
 		getFlags(ae, true, true)
+		runtime.GC()
 		start := time.Now()
 		msgs, err := lc.dump(t.Context(), tcptakeh.CmdGet, ae)
 		dRecv = append(dRecv, time.Since(start))
