@@ -82,7 +82,7 @@ func checkpointDump(t *testing.T, n int) {
 	// Each figure in turn, benchReps times: the per-fd dump, the module's
 	// (GET flag compact), the module's in attributes (a module without the
 	// flag), and the module's dump alone (reading, decoding).
-	var dPlain, dModule, dAttrs, dRecv, dDecode []time.Duration
+	var dPlain, dModule, dAttrs, dRecv, dDecode, dTuples, dMatch []time.Duration
 	var plain, imgs, attrs []*Image
 	for range benchReps {
 		var d time.Duration
@@ -114,6 +114,21 @@ func checkpointDump(t *testing.T, n int) {
 		if err != nil || len(got) != n {
 			t.Fatalf("dump: %d sessions, %v", len(got), err)
 		}
+		// What CheckpointAll adds: the conns' tuples, the matching.
+		start = time.Now()
+		tus := tuples(t, conns)
+		dTuples = append(dTuples, time.Since(start))
+		start = time.Now()
+		byKey := make(map[sessionKey]*Image, n)
+		for _, img := range got {
+			byKey[keyOf(img.Tuple)] = img
+		}
+		for _, tu := range tus {
+			if byKey[keyOf(tu)] == nil {
+				t.Fatalf("%v not in the dump", tu)
+			}
+		}
+		dMatch = append(dMatch, time.Since(start))
 	}
 	for i, img := range imgs {
 		p := plain[i]
@@ -157,6 +172,8 @@ func checkpointDump(t *testing.T, n int) {
 	line("checkpoint_module_attrs_us", dAttrs, "without GET flag compact")
 	line("checkpoint_module_recv_us", dRecv, "the compact dump's netlink messages: the module's work and the reads")
 	line("checkpoint_module_decode_us", dDecode, "decoding them")
+	line("checkpoint_module_tuples_us", dTuples, "the conns' tuples")
+	line("checkpoint_module_match_us", dMatch, "matching the images to the conns")
 	v := perSession(dGet, k)
 	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_get_us=%.2f baseline=%.2f ratio=%.3f (one GET each, %d sessions)",
 		n, v, base, v/base, k))
