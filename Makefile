@@ -14,7 +14,7 @@ build:
 
 generate:
 	ci/ynl-gen.sh
-	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go -cgocheck internal/tcptakeh/uapicheck/zuapi.go
+	$(GO) run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go -cgocheck internal/tcptakeh/uapicheck/zuapi.go -uapi uapi/linux/tcptake.h
 	$(GO) test -count=1 -run '^TestGeneratedFiles$$' ./ctl -update
 
 # The generated uapi header also compiles alone as C and C++.

@@ -2,7 +2,7 @@
 # ci/uapi-check.sh — uapi/linux/tcptake.h compiles on its own, as C and as
 # C++, so that C programs (libnl, libmnl) and C++ ones can include it: a
 # file that includes only <linux/tcptake.h> (twice: the include guard) and
-# uses each of its macros, with uapi/ first on the include path and
+# uses each of its macros and structs, with uapi/ first on the include path and
 # linux-libc-dev's headers behind it. C90 with the kernel's flags for its exported headers (usr/include/
 # Makefile: -std=c90 -Wall -Werror=implicit-function-declaration; no
 # -pedantic, which rejects the trailing commas of every uapi enum), C99 and
@@ -24,6 +24,7 @@ printf '#include <linux/tcptake.h>\n#include <linux/tcptake.h>\n' >"$TMP/inc"
 	echo 'void tcptake_uapi_check(void);'
 	echo 'void tcptake_uapi_check(void) {'
 	gcc -dM -E -Iuapi -x c "$TMP/inc" | sed -n 's/^#define \(TCPTAKE_[A-Z0-9_]*\) .*/	(void)sizeof(\1);/p'
+	sed -n 's/^struct \(tcptake_[a-z0-9_]*\) {$/	(void)sizeof(struct \1);/p' uapi/linux/tcptake.h
 	echo '}'
 } >"$TMP/tu"
 ok=
@@ -43,4 +44,4 @@ compile gcc c c99 -pedantic
 compile gcc c c11 -pedantic
 compile g++ c++ c++11 -pedantic
 compile g++ c++ c++20 -pedantic
-echo "uapi-check: ok (uapi/linux/tcptake.h alone, $(grep -c sizeof "$TMP/tu") macros used, as$ok)"
+echo "uapi-check: ok (uapi/linux/tcptake.h alone, $(grep -c sizeof "$TMP/tu") macros and structs used, as$ok)"

@@ -27,6 +27,9 @@
 #   VMTEST_ARGS        arguments of tcptake_nl in the guest: test names to run
 #                      (default all)
 #   VMTEST_NO_GO       1: leave the Go VM tests out (a quicker module loop)
+#   VMTEST_GO_RUN      -test.run of the Go VM tests (default VM: all of them)
+#   VMTEST_GO_TIMEOUT  seconds per Go test binary in the guest (default 80)
+#   TCPTAKE_BENCH_N    sessions of the VM benchmarks (passed to the guest)
 #   VMTEST_NO_YNL      1: leave the YNL test out (tests/kselftest/tcptake_ynl.sh,
 #                      the kernel's YNL CLIs; python3 in the guest)
 #   VMTEST_DEBUG_DIR   a debug kernel (ci/debug/kernel.sh path): test it
@@ -90,6 +93,11 @@ fi
 # (libtcptake) and tcptakectl (ctl). A package without them still builds a
 # binary that runs no test.
 gotest=
+{
+	echo "VMTEST_GO_RUN=${VMTEST_GO_RUN:-VM}"
+	echo "VMTEST_GO_TIMEOUT=${VMTEST_GO_TIMEOUT:-80}"
+	[ -z "${TCPTAKE_BENCH_N:-}" ] || echo "TCPTAKE_BENCH_N=$TCPTAKE_BENCH_N"
+} >"$OUT/go.env"
 if [ "${VMTEST_NO_GO:-}" = 1 ]; then
 	say "VMTEST_NO_GO=1: the Go VM tests are left out"
 else
@@ -103,6 +111,7 @@ else
 			fail "go test -c ./$pkg does not build"
 		fi
 	done
+	gotest="$gotest -f $OUT/go.env:/go.env"
 	# The cluster test (tests/vm) runs two streamd nodes.
 	if CGO_ENABLED=0 go build -trimpath -o "$OUT/streamd" ./examples/streamd >"$OUT/go-build.log" 2>&1; then
 		gotest="$gotest -f $OUT/streamd:/streamd"

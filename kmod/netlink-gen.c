@@ -55,7 +55,7 @@ static const struct netlink_range_validation tcptake_a_timeout_ms_range = {
 };
 
 /* Common nested types */
-const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_ERROR + 1] = {
+const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_COMPACT + 1] = {
 	[TCPTAKE_A_SESSION_TUPLE] = NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 	[TCPTAKE_A_SESSION_STATE] = NLA_POLICY_RANGE(NLA_U8, 1, 11),
 	[TCPTAKE_A_SESSION_SND_UNA] = { .type = NLA_U32, },
@@ -99,6 +99,7 @@ const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_ERROR + 1] =
 	[TCPTAKE_A_SESSION_CAPTURE_TIME_NS] = { .type = NLA_U64, },
 	[TCPTAKE_A_SESSION_GENERATION] = { .type = NLA_U64, },
 	[TCPTAKE_A_SESSION_ERROR] = { .type = NLA_U32, },
+	[TCPTAKE_A_SESSION_COMPACT] = { .type = NLA_BINARY, },
 };
 
 const struct nla_policy tcptake_tuple_nl_policy[TCPTAKE_A_TUPLE_IFINDEX + 1] = {

@@ -28,6 +28,9 @@
  */
 #define TCPTAKE_DO_QUEUE_MAX	(60 * 1024)
 
+#define TCPTAKE_GET_FLAGS_KNOWN	\
+	(TCPTAKE_GET_FLAGS_BUFFERS | TCPTAKE_GET_FLAGS_COMPACT)
+
 /* Notifications may be sent (the family is registered). */
 static bool tcptake_nl_up;
 
@@ -233,6 +236,73 @@ static int tcptake_nl_put_session_head(struct sk_buff *skb,
 	return 0;
 }
 
+/*
+ * The tuple and the values of tcptake_nl_put_session_head(), as one struct
+ * tcptake_session_compact (GET flag compact).
+ */
+static int tcptake_nl_put_session_compact(struct sk_buff *skb,
+					  const struct tcptake_snap *s)
+{
+	int alen = s->tuple.key.family == AF_INET ? 4 : 16;
+	struct tcptake_session_compact c = {
+		.ifindex		= s->tuple.ifindex,
+		.family			= s->tuple.key.family,
+		.local_port		= s->tuple.key.lport,
+		.remote_port		= s->tuple.key.rport,
+		.capture_time_ns	= s->capture_ns,
+		.snd_una		= s->snd_una,
+		.snd_nxt		= s->snd_nxt,
+		.write_seq		= s->write_seq,
+		.rcv_nxt		= s->rcv_nxt,
+		.rcvq_len		= s->qlen[TCPTAKE_Q_RCV],
+		.sndq_unacked_len	= s->qlen[TCPTAKE_Q_UNACKED],
+		.sndq_unsent_len	= s->qlen[TCPTAKE_Q_UNSENT],
+		.options		= s->options,
+		.mss_clamp		= s->mss_clamp,
+		.tsval			= s->tsval,
+		.snd_wl1		= s->snd_wl1,
+		.snd_wnd		= s->snd_wnd,
+		.max_window		= s->max_window,
+		.rcv_wnd		= s->rcv_wnd,
+		.rcv_wup		= s->rcv_wup,
+		.keep_idle		= s->keep_idle,
+		.keep_intvl		= s->keep_intvl,
+		.keep_cnt		= s->keep_cnt,
+		.user_timeout		= s->user_timeout,
+		.rcvbuf			= s->rcvbuf,
+		.sndbuf			= s->sndbuf,
+		.ts_recent		= s->ts_recent,
+		.srtt_us		= s->srtt_us,
+		.mdev_us		= s->mdev_us,
+		.rto_us			= s->rto_us,
+		.snd_cwnd		= s->snd_cwnd,
+		.snd_ssthresh		= s->snd_ssthresh,
+		.state			= s->state,
+		.snd_wscale		= s->snd_wscale,
+		.rcv_wscale		= s->rcv_wscale,
+		.nodelay		= s->nodelay,
+		.keepalive		= s->keepalive,
+		.tos			= s->tos,
+		.ttl			= s->ttl,
+		.v6only			= s->v6only,
+	};
+
+	memcpy(c.local_addr, &s->tuple.key.laddr, alen);
+	memcpy(c.remote_addr, &s->tuple.key.raddr, alen);
+	if (s->has_rcvbuf)
+		c.has |= TCPTAKE_COMPACT_HAS_RCVBUF;
+	if (s->has_sndbuf)
+		c.has |= TCPTAKE_COMPACT_HAS_SNDBUF;
+	if (s->has_ttl)
+		c.has |= TCPTAKE_COMPACT_HAS_TTL;
+	if (s->has_v6only)
+		c.has |= TCPTAKE_COMPACT_HAS_V6ONLY;
+	if (nla_put(skb, TCPTAKE_A_SESSION_COMPACT, sizeof(c), &c) ||
+	    (s->error && nla_put_u32(skb, TCPTAKE_A_SESSION_ERROR, s->error)))
+		return -EMSGSIZE;
+	return 0;
+}
+
 /* Put as many queue chunks as fit into the session nest @nest. */
 static bool tcptake_nl_put_chunks(struct sk_buff *skb, struct nlattr *nest,
 				  struct tcptake_snap *s)
@@ -283,13 +353,14 @@ static bool tcptake_snap_complete(const struct tcptake_snap *s)
  * Put one GET message: the full session the first time, then
  * continuations (tuple and further chunks) while chunks remain.  @cb:
  * the dump's state (the message is checked against its generation), NULL
- * for a do.
+ * for a do.  @compact: the session's values in one struct (GET flag
+ * compact).
  * Return: 0 when @s is complete, 1 when more chunks remain, -EMSGSIZE
  * when nothing fit.
  */
 static int tcptake_nl_fill_session(struct sk_buff *skb,
 				   struct tcptake_snap *s, u32 portid,
-				   u32 seq, int flags,
+				   u32 seq, int flags, bool compact,
 				   struct netlink_callback *cb)
 {
 	struct nlattr *nest;
@@ -300,11 +371,15 @@ static int tcptake_nl_fill_session(struct sk_buff *skb,
 	if (!hdr)
 		return -EMSGSIZE;
 	nest = nla_nest_start(skb, TCPTAKE_A_SESSION);
-	if (!nest ||
+	if (!nest)
+		goto cancel;
+	/* The compact struct carries the tuple, continuations a tuple nest. */
+	if (!(compact && !s->head_done) &&
 	    tcptake_nl_put_tuple(skb, TCPTAKE_A_SESSION_TUPLE, &s->tuple))
 		goto cancel;
 	if (!s->head_done) {
-		if (tcptake_nl_put_session_head(skb, s))
+		if (compact ? tcptake_nl_put_session_compact(skb, s) :
+			      tcptake_nl_put_session_head(skb, s))
 			goto cancel;
 		s->head_done = true;
 		tcptake_nl_put_chunks(skb, nest, s);
@@ -508,7 +583,7 @@ int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 	int err;
 
 	err = tcptake_nl_flags(info->attrs[TCPTAKE_A_GET_FLAGS],
-			       TCPTAKE_GET_FLAGS_BUFFERS, &flags, info->extack);
+			       TCPTAKE_GET_FLAGS_KNOWN, &flags, info->extack);
 	if (err)
 		return err;
 	buffers = flags & TCPTAKE_GET_FLAGS_BUFFERS;
@@ -544,7 +619,7 @@ int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	if (tcptake_nl_fill_session(msg, &s, info->snd_portid, info->snd_seq,
-				    0, NULL)) {
+				    0, flags & TCPTAKE_GET_FLAGS_COMPACT, NULL)) {
 		nlmsg_free(msg);
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "session does not fit one message, use a dump");
@@ -561,6 +636,7 @@ out:
  * struct tcptake_get_dump - state of a GET dump
  * @filter: tuple attributes to match
  * @buffers: include queue bytes
+ * @compact: put each session's values as one struct (GET flag compact)
  * @bad_flags: get-flags with unknown bits, to report from the first
  *	dumpit (where .start has no extack to report them)
  * @bucket: next established-hash bucket to pin
@@ -571,6 +647,7 @@ out:
 struct tcptake_get_dump {
 	struct tcptake_filter	filter;
 	bool			buffers;
+	bool			compact;
 	const struct nlattr	*bad_flags;
 	unsigned int		bucket;
 	struct tcptake_batch	batch;
@@ -605,7 +682,7 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 	if (err)
 		return err;
 	err = tcptake_nl_flags(attrs[TCPTAKE_A_GET_FLAGS],
-			       TCPTAKE_GET_FLAGS_BUFFERS, &flags, cb->extack);
+			       TCPTAKE_GET_FLAGS_KNOWN, &flags, cb->extack);
 	if (err && cb->extack)
 		return err;
 	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
@@ -622,6 +699,7 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 		return 0;
 	}
 	d->buffers = flags & TCPTAKE_GET_FLAGS_BUFFERS;
+	d->compact = flags & TCPTAKE_GET_FLAGS_COMPACT;
 	if (attrs[TCPTAKE_A_TUPLE]) {
 		err = tcptake_nl_parse_tuple(attrs[TCPTAKE_A_TUPLE],
 					     &d->filter.t, &d->filter.present,
@@ -643,7 +721,7 @@ int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	int err;
 
 	if (d->bad_flags)
-		return tcptake_nl_flags(d->bad_flags, TCPTAKE_GET_FLAGS_BUFFERS,
+		return tcptake_nl_flags(d->bad_flags, TCPTAKE_GET_FLAGS_KNOWN,
 					&flags, cb->extack);
 	/* Re-read at each call, also the last one (it ends the walk and
 	 * adds NLMSG_DONE): a change of the set of sessions since the
@@ -655,7 +733,8 @@ int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 			err = tcptake_nl_fill_session(skb, &d->snap,
 						      NETLINK_CB(cb->skb).portid,
 						      cb->nlh->nlmsg_seq,
-						      NLM_F_MULTI, cb);
+						      NLM_F_MULTI, d->compact,
+						      cb);
 			if (err == -EMSGSIZE && !skb->len) {
 				NL_SET_ERR_MSG_MOD(cb->extack,
 						   "session does not fit a dump message");

@@ -121,22 +121,33 @@ func encodeTuple(ae *netlink.AttributeEncoder, t Tuple) {
 func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 	var (
 		fam           uint16
-		lb, rb        []byte
+		lb, rb        [16]byte
+		ln, rn        int
 		lport, rport  uint16
 		hasLP, hasRP  bool
 		ifindex       uint32
 		sawFam, sawLA bool
 		sawRA         bool
 	)
-	port := func(p *uint16, seen *bool) func([]byte) error {
-		return func(b []byte) error {
+	// addr and port read the message's own bytes (ad.Bytes would copy).
+	addr := func(dst *[16]byte, n *int, seen *bool) {
+		ad.Do(func(b []byte) error {
+			if len(b) > len(dst) {
+				return fmt.Errorf("address attribute of %d bytes", len(b))
+			}
+			*n, *seen = copy(dst[:], b), true
+			return nil
+		})
+	}
+	port := func(p *uint16, seen *bool) {
+		ad.Do(func(b []byte) error {
 			if len(b) != 2 {
 				return fmt.Errorf("port attribute of %d bytes", len(b))
 			}
 			*p = binary.BigEndian.Uint16(b)
 			*seen = true
 			return nil
-		}
+		})
 	}
 	for ad.Next() {
 		switch ad.Type() {
@@ -144,15 +155,13 @@ func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 			fam = ad.Uint16()
 			sawFam = true
 		case tcptakeh.ATupleLocalAddr:
-			lb = append(lb[:0], ad.Bytes()...)
-			sawLA = true
+			addr(&lb, &ln, &sawLA)
 		case tcptakeh.ATupleLocalPort:
-			ad.Do(port(&lport, &hasLP))
+			port(&lport, &hasLP)
 		case tcptakeh.ATupleRemoteAddr:
-			rb = append(rb[:0], ad.Bytes()...)
-			sawRA = true
+			addr(&rb, &rn, &sawRA)
 		case tcptakeh.ATupleRemotePort:
-			ad.Do(port(&rport, &hasRP))
+			port(&rport, &hasRP)
 		case tcptakeh.ATupleIfindex:
 			ifindex = ad.Uint32()
 		}
@@ -168,14 +177,26 @@ func decodeTuple(ad *netlink.AttributeDecoder, t *Tuple) error {
 	case !hasLP || !hasRP:
 		return fmt.Errorf("%w: tuple: no port", ErrBadImage)
 	}
-	alen := 0
+	return makeTuple(t, fam, lb[:ln], rb[:rn], lport, rport, ifindex)
+}
+
+// addrLen is the length of a family's addresses on the wire.
+func addrLen(fam uint16) (int, error) {
 	switch fam {
 	case afInet:
-		alen = 4
+		return 4, nil
 	case afInet6:
-		alen = 16
-	default:
-		return fmt.Errorf("%w: tuple: address family %d", ErrBadImage, fam)
+		return 16, nil
+	}
+	return 0, fmt.Errorf("%w: tuple: address family %d", ErrBadImage, fam)
+}
+
+// makeTuple checks a tuple's values (from a tuple nest or a compact
+// struct) and sets t. The error wraps ErrBadImage.
+func makeTuple(t *Tuple, fam uint16, lb, rb []byte, lport, rport uint16, ifindex uint32) error {
+	alen, err := addrLen(fam)
+	if err != nil {
+		return err
 	}
 	if len(lb) != alen || len(rb) != alen {
 		return fmt.Errorf("%w: tuple: %d- and %d-byte addresses for family %d", ErrBadImage, len(lb), len(rb), fam)
@@ -310,6 +331,10 @@ type partial struct {
 	rcvqLen   uint32
 	unackLen  uint32
 	unsentLen uint32
+	// What img.Window and img.Kernel point to once set: allocated with
+	// the partial, not each on its own.
+	win  Window
+	kern KernelState
 }
 
 func (p *partial) complete() bool {
@@ -323,20 +348,30 @@ func (p *partial) complete() bool {
 // across messages): their chunks are appended.
 type sessionDecoder struct {
 	parts []*partial
+	// free is allocated ahead, in blocks of up to 256 partials (one
+	// allocation instead of three a session; an image kept alive keeps
+	// its block).
+	free []partial
 }
 
 // decode reads one set of session attributes.
 func (d *sessionDecoder) decode(ad *netlink.AttributeDecoder) error {
-	p := new(partial)
+	if len(d.free) == 0 {
+		d.free = make([]partial, min(256, max(2, len(d.parts))))
+	}
+	p := &d.free[0]
 	if err := p.decodeAttrs(ad); err != nil {
 		return err
 	}
 	if n := len(d.parts); n > 0 && p.have == haveTuple {
 		last := d.parts[n-1]
 		if last.img.Tuple == p.img.Tuple && !last.complete() {
-			return last.appendChunks(&p.img)
+			err := last.appendChunks(&p.img)
+			*p = partial{} // the slot is free again
+			return err
 		}
 	}
+	d.free = d.free[1:]
 	d.parts = append(d.parts, p)
 	return nil
 }
@@ -382,11 +417,11 @@ func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 		if p.window != 0 && p.window != 5 {
 			return nil, badImage("%s: %d of the 5 window attributes", p.img.Tuple, p.window)
 		}
-		img := p.img
+		img := &p.img
 		if !withQueues {
 			img.RecvQueue, img.SendUnacked, img.SendUnsent = nil, nil, nil
 			img.Queued = &QueueLengths{Recv: p.rcvqLen, Unacked: p.unackLen, Unsent: p.unsentLen}
-			out = append(out, &img)
+			out = append(out, img)
 			continue
 		}
 		if !p.complete() {
@@ -394,9 +429,9 @@ func (d *sessionDecoder) images(withQueues bool) ([]*Image, error) {
 				len(p.img.RecvQueue), len(p.img.SendUnacked), len(p.img.SendUnsent), p.rcvqLen, p.unackLen, p.unsentLen)
 		}
 		if err := img.validate(); err != nil {
-			return nil, opErr(OpDecode, &img, err)
+			return nil, opErr(OpDecode, img, err)
 		}
-		out = append(out, &img)
+		out = append(out, img)
 	}
 	if len(failed.Failed) > 0 {
 		return out, &failed
@@ -467,15 +502,15 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 		case tcptakeh.ASessionTsval:
 			img.TSVal = ad.Uint32()
 		case tcptakeh.ASessionSndWl1:
-			win(&img.windowOrNew().SndWl1)
+			win(&p.windowState().SndWl1)
 		case tcptakeh.ASessionSndWnd:
-			win(&img.windowOrNew().SndWnd)
+			win(&p.windowState().SndWnd)
 		case tcptakeh.ASessionMaxWindow:
-			win(&img.windowOrNew().MaxWindow)
+			win(&p.windowState().MaxWindow)
 		case tcptakeh.ASessionRcvWnd:
-			win(&img.windowOrNew().RcvWnd)
+			win(&p.windowState().RcvWnd)
 		case tcptakeh.ASessionRcvWup:
-			win(&img.windowOrNew().RcvWup)
+			win(&p.windowState().RcvWup)
 		case tcptakeh.ASessionNodelay:
 			img.Sock.NoDelay = ad.Uint8() != 0
 		case tcptakeh.ASessionKeepalive:
@@ -499,17 +534,17 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 		case tcptakeh.ASessionV6only:
 			img.Sock.V6Only = ad.Uint8() != 0
 		case tcptakeh.ASessionTsRecent:
-			img.kernelOrNew().TSRecent = ad.Uint32()
+			p.kernel().TSRecent = ad.Uint32()
 		case tcptakeh.ASessionSrttUs:
-			img.kernelOrNew().SRTTus = ad.Uint32()
+			p.kernel().SRTTus = ad.Uint32()
 		case tcptakeh.ASessionMdevUs:
-			img.kernelOrNew().MDEVus = ad.Uint32()
+			p.kernel().MDEVus = ad.Uint32()
 		case tcptakeh.ASessionRtoUs:
-			img.kernelOrNew().RTOus = ad.Uint32()
+			p.kernel().RTOus = ad.Uint32()
 		case tcptakeh.ASessionSndCwnd:
-			img.kernelOrNew().SndCwnd = ad.Uint32()
+			p.kernel().SndCwnd = ad.Uint32()
 		case tcptakeh.ASessionSndSsthresh:
-			img.kernelOrNew().SndSsthresh = ad.Uint32()
+			p.kernel().SndSsthresh = ad.Uint32()
 		case tcptakeh.ASessionAppState:
 			b := ad.Bytes()
 			if len(b) > tcptakeh.AppStateMax {
@@ -523,6 +558,8 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 			img.CaptureTime = time.Unix(0, int64(ad.Uint64())).UTC()
 		case tcptakeh.ASessionGeneration:
 			img.Generation = ad.Uint64()
+		case tcptakeh.ASessionCompact:
+			ad.Do(p.decodeCompact)
 		}
 		// Unknown attributes are skipped: newer writers may add fields.
 	}
@@ -536,18 +573,94 @@ func (p *partial) decodeAttrs(ad *netlink.AttributeDecoder) error {
 	return nil
 }
 
-func (img *Image) windowOrNew() *Window {
-	if img.Window == nil {
-		img.Window = new(Window)
-	}
-	return img.Window
+// windowState is the image's window, set on first use.
+func (p *partial) windowState() *Window {
+	p.img.Window = &p.win
+	return &p.win
 }
 
-func (img *Image) kernelOrNew() *KernelState {
-	if img.Kernel == nil {
-		img.Kernel = new(KernelState)
+// kernel is the image's kernel state, set on first use.
+func (p *partial) kernel() *KernelState {
+	p.img.Kernel = &p.kern
+	return &p.kern
+}
+
+// decodeCompact reads a struct session-compact (GET flag compact): the
+// tuple and the values of the attributes state to snd-ssthresh and
+// capture-time-ns. A longer struct (a newer module's) is accepted, a
+// shorter one rejected.
+func (p *partial) decodeCompact(b []byte) error {
+	if len(b) < tcptakeh.SessionCompactSize {
+		return fmt.Errorf("compact session state of %d bytes, want %d", len(b), tcptakeh.SessionCompactSize)
 	}
-	return img.Kernel
+	u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(b[off:]) }
+	img := &p.img
+	fam := binary.NativeEndian.Uint16(b[tcptakeh.SessionCompactOffFamily:])
+	alen, err := addrLen(fam)
+	if err != nil {
+		return err
+	}
+	err = makeTuple(&img.Tuple, fam,
+		b[tcptakeh.SessionCompactOffLocalAddr:][:alen], b[tcptakeh.SessionCompactOffRemoteAddr:][:alen],
+		binary.BigEndian.Uint16(b[tcptakeh.SessionCompactOffLocalPort:]),
+		binary.BigEndian.Uint16(b[tcptakeh.SessionCompactOffRemotePort:]),
+		u32(tcptakeh.SessionCompactOffIfindex))
+	if err != nil {
+		return err
+	}
+	p.have |= haveAll
+	p.window = 5
+	img.State = State(b[tcptakeh.SessionCompactOffState])
+	img.SndUna = u32(tcptakeh.SessionCompactOffSndUna)
+	img.SndNxt = u32(tcptakeh.SessionCompactOffSndNxt)
+	img.WriteSeq = u32(tcptakeh.SessionCompactOffWriteSeq)
+	img.RcvNxt = u32(tcptakeh.SessionCompactOffRcvNxt)
+	p.rcvqLen = u32(tcptakeh.SessionCompactOffRcvqLen)
+	p.unackLen = u32(tcptakeh.SessionCompactOffSndqUnackedLen)
+	p.unsentLen = u32(tcptakeh.SessionCompactOffSndqUnsentLen)
+	img.Options = TCPOpts(u32(tcptakeh.SessionCompactOffOptions))
+	img.MSSClamp = u32(tcptakeh.SessionCompactOffMssClamp)
+	img.SndWScale = b[tcptakeh.SessionCompactOffSndWscale]
+	img.RcvWScale = b[tcptakeh.SessionCompactOffRcvWscale]
+	img.TSVal = u32(tcptakeh.SessionCompactOffTsval)
+	*p.windowState() = Window{
+		SndWl1:    u32(tcptakeh.SessionCompactOffSndWl1),
+		SndWnd:    u32(tcptakeh.SessionCompactOffSndWnd),
+		MaxWindow: u32(tcptakeh.SessionCompactOffMaxWindow),
+		RcvWnd:    u32(tcptakeh.SessionCompactOffRcvWnd),
+		RcvWup:    u32(tcptakeh.SessionCompactOffRcvWup),
+	}
+	*p.kernel() = KernelState{
+		TSRecent:    u32(tcptakeh.SessionCompactOffTsRecent),
+		SRTTus:      u32(tcptakeh.SessionCompactOffSrttUs),
+		MDEVus:      u32(tcptakeh.SessionCompactOffMdevUs),
+		RTOus:       u32(tcptakeh.SessionCompactOffRtoUs),
+		SndCwnd:     u32(tcptakeh.SessionCompactOffSndCwnd),
+		SndSsthresh: u32(tcptakeh.SessionCompactOffSndSsthresh),
+	}
+	has := b[tcptakeh.SessionCompactOffHas]
+	so := &img.Sock
+	so.NoDelay = b[tcptakeh.SessionCompactOffNodelay] != 0
+	so.KeepAlive = b[tcptakeh.SessionCompactOffKeepalive] != 0
+	so.KeepIdle = u32(tcptakeh.SessionCompactOffKeepIdle)
+	so.KeepIntvl = u32(tcptakeh.SessionCompactOffKeepIntvl)
+	so.KeepCnt = u32(tcptakeh.SessionCompactOffKeepCnt)
+	so.UserTimeout = u32(tcptakeh.SessionCompactOffUserTimeout)
+	so.TOS = b[tcptakeh.SessionCompactOffTos]
+	if has&tcptakeh.CompactHasRcvbuf != 0 {
+		so.RcvBuf = u32(tcptakeh.SessionCompactOffRcvbuf)
+	}
+	if has&tcptakeh.CompactHasSndbuf != 0 {
+		so.SndBuf = u32(tcptakeh.SessionCompactOffSndbuf)
+	}
+	if has&tcptakeh.CompactHasTtl != 0 {
+		so.TTL = b[tcptakeh.SessionCompactOffTtl]
+	}
+	if has&tcptakeh.CompactHasV6only != 0 {
+		so.V6Only = b[tcptakeh.SessionCompactOffV6only] != 0
+	}
+	img.CaptureTime = time.Unix(0, int64(binary.NativeEndian.Uint64(b[tcptakeh.SessionCompactOffCaptureTimeNs:]))).UTC()
+	return nil
 }
 
 // encodeFilter writes the tuple attributes f constrains (the content of

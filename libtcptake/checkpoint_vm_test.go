@@ -4,15 +4,22 @@ package libtcptake
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
 
 // TestVMCheckpointDump checkpoints idle loopback sessions with the module
@@ -20,6 +27,9 @@ import (
 // per-fd TCP_REPAIR dump (libsoccr's calls, no freeze): the images must
 // agree on every sequence number and queue, and the figure is printed as
 // a bench line (TCPTAKE_BENCH_N sessions, default 1000; ratios only).
+// The module's dump is in the compact form (GET flag compact); the same
+// dump in attributes must give the same images, and is timed too. Each
+// figure is the median of benchReps runs, taken in turn with the baseline.
 func TestVMCheckpointDump(t *testing.T) {
 	needVM(t)
 	n := 1000
@@ -52,19 +62,73 @@ func checkpointDump(t *testing.T, n int) {
 			clients[i].Close()
 		}
 	}()
+	// No keepalive probes (Go's default: after 15 s idle, within the run
+	// at N = 10,000): they move ts-recent and the windows between the
+	// checkpoints compared.
+	for i := range servers {
+		if err := errors.Join(servers[i].SetKeepAlive(false), clients[i].SetKeepAlive(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conns := syscallConns(servers)
-	plain, dPlain := plainDumpAll(t, servers)
 
 	// The namespace's freezer (the module's client) is made once, by a
 	// first checkpoint of one session (a GET), before the timing.
 	if one, err := CheckpointAll(t.Context(), conns[:1], nil); err != nil || moduleOf(mustFreezer(t)) == nil {
 		t.Fatalf("a first checkpoint with the module: %v, %v", one, err)
 	}
-	start := time.Now()
-	imgs, err := CheckpointAll(t.Context(), conns, nil)
-	dModule := time.Since(start)
-	if err != nil {
-		t.Fatalf("CheckpointAll: %v", err)
+	lc := moduleOf(mustFreezer(t)).c.(*linuxClient)
+	f := commonFilter(tuples(t, conns), make([]error, n))
+	// Each figure in turn, benchReps times: the per-fd dump, the module's
+	// (GET flag compact), the module's in attributes (a module without the
+	// flag), and the module's dump alone (reading, decoding).
+	var dPlain, dModule, dAttrs, dRecv, dDecode, dTuples, dMatch []time.Duration
+	var plain, imgs, attrs []*Image
+	for range benchReps {
+		var d time.Duration
+		runtime.GC() // each figure starts without the garbage of the one before
+		plain, d = plainDumpAll(t, servers)
+		dPlain = append(dPlain, d)
+		runtime.GC()
+		imgs, d = timedCheckpoint(t, conns)
+		dModule = append(dModule, d)
+		lc.noCompact.Store(true)
+		runtime.GC()
+		attrs, d = timedCheckpoint(t, conns)
+		dAttrs = append(dAttrs, d)
+		lc.noCompact.Store(false)
+		// The dump alone: the module's work and the reads, then the decoding.
+		ae := netlink.NewAttributeEncoder()
+		ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
+		getFlags(ae, true, true)
+		runtime.GC()
+		start := time.Now()
+		msgs, err := lc.dump(t.Context(), tcptakeh.CmdGet, ae)
+		dRecv = append(dRecv, time.Since(start))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		got, err := decodeSessions(msgs, true)
+		dDecode = append(dDecode, time.Since(start))
+		if err != nil || len(got) != n {
+			t.Fatalf("dump: %d sessions, %v", len(got), err)
+		}
+		// What CheckpointAll adds: the conns' tuples, the matching.
+		start = time.Now()
+		tus := tuples(t, conns)
+		dTuples = append(dTuples, time.Since(start))
+		start = time.Now()
+		byKey := make(map[sessionKey]*Image, n)
+		for _, img := range got {
+			byKey[keyOf(img.Tuple)] = img
+		}
+		for _, tu := range tus {
+			if byKey[keyOf(tu)] == nil {
+				t.Fatalf("%v not in the dump", tu)
+			}
+		}
+		dMatch = append(dMatch, time.Since(start))
 	}
 	for i, img := range imgs {
 		p := plain[i]
@@ -76,21 +140,65 @@ func checkpointDump(t *testing.T, n int) {
 				len(img.RecvQueue)+len(img.SendUnacked)+len(img.SendUnsent),
 				p.Tuple, p.State, p.SndUna, p.SndNxt, p.WriteSeq, p.RcvNxt)
 		}
+		// The attribute form: the same images but the capture times and
+		// our TSval (a clock, in ms: moved forward by at most the time
+		// between the two checkpoints).
+		a, b := *img, *attrs[i]
+		if d := b.TSVal - a.TSVal; d > 60000 {
+			t.Fatalf("session %d: TSval %d in the compact dump, %d in the later one in attributes", i, a.TSVal, b.TSVal)
+		}
+		a.CaptureTime, b.CaptureTime, a.TSVal, b.TSVal = time.Time{}, time.Time{}, 0, 0
+		if diff := cmp.Diff(b, a, cmpAddrPort); diff != "" {
+			t.Fatalf("session %d: compact image differs from the attribute form (-attributes +compact):\n%s", i, diff)
+		}
 	}
 	// One GET per session instead (batches under dumpMin), on a part.
 	k := min(n, 200)
-	start = time.Now()
+	start := time.Now()
 	for _, c := range conns[:k] {
 		if _, err := CheckpointAll(t.Context(), []syscall.Conn{c}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dGet := time.Since(start)
-	per := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
-	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_us=%.2f baseline=%.2f ratio=%.3f (%s)",
-		n, per(dModule, n), per(dPlain, n), per(dModule, n)/per(dPlain, n), kernelRelease()))
+	base := perSession(median(dPlain), n)
+	line := func(figure string, ds []time.Duration, note string) {
+		v := perSession(median(ds), n)
+		t.Log(fmt.Sprintf("bench: N=%d %s=%.2f baseline=%.2f ratio=%.3f (%s; median of %d, min/max %.2f/%.2f, baseline %.2f/%.2f)",
+			n, figure, v, base, v/base, note, len(ds), perSession(slices.Min(ds), n), perSession(slices.Max(ds), n),
+			perSession(slices.Min(dPlain), n), perSession(slices.Max(dPlain), n)))
+	}
+	line("checkpoint_module_us", dModule, kernelRelease())
+	line("checkpoint_module_attrs_us", dAttrs, "without GET flag compact")
+	line("checkpoint_module_recv_us", dRecv, "the compact dump's netlink messages: the module's work and the reads")
+	line("checkpoint_module_decode_us", dDecode, "decoding them")
+	line("checkpoint_module_tuples_us", dTuples, "the conns' tuples")
+	line("checkpoint_module_match_us", dMatch, "matching the images to the conns")
+	v := perSession(dGet, k)
 	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_get_us=%.2f baseline=%.2f ratio=%.3f (one GET each, %d sessions)",
-		n, per(dGet, k), per(dPlain, n), per(dGet, k)/per(dPlain, n), k))
+		n, v, base, v/base, k))
+}
+
+// benchReps is how many times TestVMCheckpointDump takes each figure.
+const benchReps = 3
+
+// timedCheckpoint is CheckpointAll of conns and its duration.
+func timedCheckpoint(t *testing.T, conns []syscall.Conn) ([]*Image, time.Duration) {
+	start := time.Now()
+	imgs, err := CheckpointAll(t.Context(), conns, nil)
+	d := time.Since(start)
+	if err != nil {
+		t.Fatalf("CheckpointAll: %v", err)
+	}
+	return imgs, d
+}
+
+func perSession(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func kernelRelease() string {
@@ -105,4 +213,16 @@ func mustFreezer(t *testing.T) Freezer {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// tuples are the conns' tuples, as CheckpointAll reads them.
+func tuples(t *testing.T, conns []syscall.Conn) []Tuple {
+	out := make([]Tuple, len(conns))
+	for i, c := range conns {
+		var ok bool
+		if out[i], ok = connTuple(c.(*net.TCPConn)); !ok {
+			t.Fatalf("conn %d: no tuple", i)
+		}
+	}
+	return out
 }

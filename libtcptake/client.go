@@ -170,7 +170,9 @@ func (f SessionFilter) family() (uint16, error) {
 // Sessions snapshots every TCP session of the namespace that f matches,
 // in one consistent dump (retried when the kernel flags it interrupted).
 // withBuffers is as for Get. Sessions the module could not snapshot are
-// left out and named by a *SessionsError, returned with the others.
+// left out and named by a *SessionsError, returned with the others. The
+// dump asks for each session's state in one struct (GET flag compact),
+// and in attributes from a module without the flag.
 func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
 	if _, err := f.family(); err != nil {
 		return nil, opErr(OpDump, nil, err)

@@ -76,6 +76,20 @@ const (
 const (
 	// GetFlagsBuffers: Include the receive and send queue bytes (buffer export).
 	GetFlagsBuffers = 1
+	// GetFlagsCompact: Put each session's tuple and scalar state as one compact attribute (struct session-compact) instead of the tuple nest and the attributes state to snd-ssthresh and capture-time-ns; chunks, error and continuations stay as they are.
+	GetFlagsCompact = 2
+)
+
+// CompactHas flags: Which optional values of a struct session-compact are set.
+const (
+	// CompactHasRcvbuf: rcvbuf is set (the application locked SO_RCVBUF).
+	CompactHasRcvbuf = 1
+	// CompactHasSndbuf: sndbuf is set (the application locked SO_SNDBUF).
+	CompactHasSndbuf = 2
+	// CompactHasTtl: ttl is set (by the application).
+	CompactHasTtl = 4
+	// CompactHasV6only: v6only is set (an AF_INET6 socket).
+	CompactHasV6only = 8
 )
 
 // ThawFlags flags: Flags of THAW.
@@ -95,6 +109,55 @@ const (
 	EventFrozen  = 0
 	EventThawed  = 1
 	EventExpired = 2
+)
+
+// Struct session-compact: its size and member offsets, in bytes (host byte order).
+const (
+	SessionCompactSize              = 168
+	SessionCompactOffCaptureTimeNs  = 0   // u64, 8 bytes
+	SessionCompactOffSndUna         = 8   // u32, 4 bytes
+	SessionCompactOffSndNxt         = 12  // u32, 4 bytes
+	SessionCompactOffWriteSeq       = 16  // u32, 4 bytes
+	SessionCompactOffRcvNxt         = 20  // u32, 4 bytes
+	SessionCompactOffRcvqLen        = 24  // u32, 4 bytes
+	SessionCompactOffSndqUnackedLen = 28  // u32, 4 bytes
+	SessionCompactOffSndqUnsentLen  = 32  // u32, 4 bytes
+	SessionCompactOffOptions        = 36  // u32, 4 bytes
+	SessionCompactOffMssClamp       = 40  // u32, 4 bytes
+	SessionCompactOffTsval          = 44  // u32, 4 bytes
+	SessionCompactOffSndWl1         = 48  // u32, 4 bytes
+	SessionCompactOffSndWnd         = 52  // u32, 4 bytes
+	SessionCompactOffMaxWindow      = 56  // u32, 4 bytes
+	SessionCompactOffRcvWnd         = 60  // u32, 4 bytes
+	SessionCompactOffRcvWup         = 64  // u32, 4 bytes
+	SessionCompactOffKeepIdle       = 68  // u32, 4 bytes
+	SessionCompactOffKeepIntvl      = 72  // u32, 4 bytes
+	SessionCompactOffKeepCnt        = 76  // u32, 4 bytes
+	SessionCompactOffUserTimeout    = 80  // u32, 4 bytes
+	SessionCompactOffRcvbuf         = 84  // u32, 4 bytes
+	SessionCompactOffSndbuf         = 88  // u32, 4 bytes
+	SessionCompactOffTsRecent       = 92  // u32, 4 bytes
+	SessionCompactOffSrttUs         = 96  // u32, 4 bytes
+	SessionCompactOffMdevUs         = 100 // u32, 4 bytes
+	SessionCompactOffRtoUs          = 104 // u32, 4 bytes
+	SessionCompactOffSndCwnd        = 108 // u32, 4 bytes
+	SessionCompactOffSndSsthresh    = 112 // u32, 4 bytes
+	SessionCompactOffIfindex        = 116 // u32, 4 bytes
+	SessionCompactOffLocalAddr      = 120 // binary, 16 bytes
+	SessionCompactOffRemoteAddr     = 136 // binary, 16 bytes
+	SessionCompactOffFamily         = 152 // u16, 2 bytes
+	SessionCompactOffLocalPort      = 154 // u16 big-endian, 2 bytes
+	SessionCompactOffRemotePort     = 156 // u16 big-endian, 2 bytes
+	SessionCompactOffState          = 158 // u8, 1 bytes
+	SessionCompactOffSndWscale      = 159 // u8, 1 bytes
+	SessionCompactOffRcvWscale      = 160 // u8, 1 bytes
+	SessionCompactOffNodelay        = 161 // u8, 1 bytes
+	SessionCompactOffKeepalive      = 162 // u8, 1 bytes
+	SessionCompactOffTos            = 163 // u8, 1 bytes
+	SessionCompactOffTtl            = 164 // u8, 1 bytes
+	SessionCompactOffV6only         = 165 // u8, 1 bytes
+	SessionCompactOffHas            = 166 // u8, 1 bytes
+	SessionCompactOffReserved       = 167 // binary, 1 bytes
 )
 
 // Attribute set "tuple": A TCP 4-tuple. Addresses and ports are in network byte order.
@@ -154,7 +217,8 @@ const (
 	ASessionGeneration     = 42 // Checkpoint generation, increasing per session.
 	ASessionPad            = 43 // Alignment padding of u64 attributes; carries nothing.
 	ASessionError          = 44 // GET dump only: the session could not be snapshotted; an errno (EFBIG a queue larger than queue-max with flag buffers, ENOMEM, EIO queues inconsistent). The entry has what was read before the failure and no queue bytes; the dump goes on with the next session instead of ending.
-	ASessionMax            = 44
+	ASessionCompact        = 45 // GET with flag compact only: the tuple and the attributes state to snd-ssthresh and capture-time-ns of this set (but the chunks) in one struct session-compact, in their place. Continuations carry the tuple nest, as without the flag.
+	ASessionMax            = 45
 )
 
 // Attribute set "segment": A segment the peer sent while its tuple was frozen.

@@ -1185,6 +1185,15 @@ static void t_get_do(void)
 	expect_err(&r, ENOENT, MSG_NO_SESSION, -1, "GET of a tuple without a socket");
 }
 
+/* n loopback pairs: fds[2i] the client of tup[2i], fds[2i+1] the server. */
+static void pairs_lo_tuples(int n, int *fds, struct tuple *tup)
+{
+	for (int i = 0; i < n; i++) {
+		pair_lo(&fds[2 * i], &fds[2 * i + 1], &tup[2 * i]);
+		tuple_from_fd(fds[2 * i + 1], &tup[2 * i + 1]);
+	}
+}
+
 /* GET dump: exactly the sessions of the netns, each once; tuple filters. */
 static void t_get_dump(void)
 {
@@ -1195,10 +1204,7 @@ static void t_get_dump(void)
 	int fds[6];
 
 	tt_open_or_fail(&T);
-	for (int i = 0; i < 3; i++) {
-		pair_lo(&fds[2 * i], &fds[2 * i + 1], &tup[2 * i]);
-		tuple_from_fd(fds[2 * i + 1], &tup[2 * i + 1]);
-	}
+	pairs_lo_tuples(3, fds, tup);
 	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
 	tt_get_dump(&T, &m, &d, &r);
 	expect_ok(&r, "GET dump");
@@ -1221,6 +1227,96 @@ static void t_get_dump(void)
 	expect_ok(&r, "GET dump filtered on local-port");
 	EQ(d.n, 1, "sessions matching one local port");
 	CHECK(tuple_eq(&d.s[0].tup, &tup[2]), "filtered dump returned %s", tuple_str(&d.s[0].tup));
+}
+
+/* The session of dump d with tuple t, or NULL. */
+static const struct tt_session *dump_find(const struct tt_dump *d, const struct tuple *t)
+{
+	for (size_t k = 0; k < d->n; k++)
+		if (tuple_eq(&d->s[k].tup, t))
+			return &d->s[k];
+	return NULL;
+}
+
+/*
+ * GET flag compact: each session of a dump (and a do) carries exactly one
+ * attribute besides its chunks, a struct session-compact of the uapi size
+ * whose tuple and values are the attribute reply's.
+ */
+static void t_get_dump_compact(void)
+{
+	struct tuple tup[4];
+	struct tt_dump d, c;
+	struct tt_session g;
+	struct nlres r;
+	struct msg m;
+	int fds[4];
+
+	tt_open_or_fail(&T);
+	pairs_lo_tuples(2, fds, tup);
+	/* 5 bytes unread in the first server's receive queue */
+	if (write(fds[0], "hello", 5) != 5)
+		FAIL("write: %s", strerror(errno));
+	sleep_ms(50);
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_u32(&m, TCPTAKE_A_GET_FLAGS, TCPTAKE_GET_FLAGS_BUFFERS);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump");
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_u32(&m, TCPTAKE_A_GET_FLAGS, TCPTAKE_GET_FLAGS_BUFFERS | TCPTAKE_GET_FLAGS_COMPACT);
+	tt_get_dump(&T, &m, &c, &r);
+	expect_ok(&r, "GET dump, flag compact");
+	EQ(c.n, d.n, "sessions in the compact dump");
+	EQ(c.n, 4, "sessions in the dump");
+	for (int i = 0; i < 4; i++) {
+		const struct tt_session *a = dump_find(&d, &tup[i]), *b = dump_find(&c, &tup[i]);
+		const struct tcptake_session_compact *x;
+
+		CHECK(a && b, "session %s in both dumps", tuple_str(&tup[i]));
+		if (!a || !b)
+			continue;
+		x = &b->compact;
+		CHECK(b->has[TCPTAKE_A_SESSION_COMPACT], "compact attribute present");
+		EQ(b->nattrs, 1, "attributes besides the chunks in a compact nest");
+		CHECK(!b->has[TCPTAKE_A_SESSION_TUPLE], "no tuple nest besides the compact struct");
+		EQ(b->v[TCPTAKE_A_SESSION_COMPACT], sizeof(*x), "compact attribute length");
+		const struct { uint64_t got; int attr; } f[] = {
+			{ x->state, TCPTAKE_A_SESSION_STATE },
+			{ x->snd_una, TCPTAKE_A_SESSION_SND_UNA },
+			{ x->snd_nxt, TCPTAKE_A_SESSION_SND_NXT },
+			{ x->write_seq, TCPTAKE_A_SESSION_WRITE_SEQ },
+			{ x->rcv_nxt, TCPTAKE_A_SESSION_RCV_NXT },
+			{ x->rcvq_len, TCPTAKE_A_SESSION_RCVQ_LEN },
+			{ x->options, TCPTAKE_A_SESSION_OPTIONS },
+			{ x->mss_clamp, TCPTAKE_A_SESSION_MSS_CLAMP },
+			{ x->snd_wscale, TCPTAKE_A_SESSION_SND_WSCALE },
+			{ x->rcv_wnd, TCPTAKE_A_SESSION_RCV_WND },
+			{ x->nodelay, TCPTAKE_A_SESSION_NODELAY },
+		};
+		char what[64];
+
+		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+			snprintf(what, sizeof(what), "compact value of session attribute %d", f[k].attr);
+			EQ(f[k].got, a->v[f[k].attr], what);
+		}
+		EQ(x->rcvq_len, b->qlen[Q_RCV], "receive queue bytes of the compact dump");
+		EQ(!!(x->has & TCPTAKE_COMPACT_HAS_TTL), a->has[TCPTAKE_A_SESSION_TTL], "compact has ttl");
+		EQ(x->has & ~(TCPTAKE_COMPACT_HAS_RCVBUF | TCPTAKE_COMPACT_HAS_SNDBUF |
+			      TCPTAKE_COMPACT_HAS_TTL | TCPTAKE_COMPACT_HAS_V6ONLY), 0, "compact has: known bits");
+		for (size_t k = 0; k < sizeof(x->reserved); k++)
+			EQ(x->reserved[k], 0, "compact reserved");
+	}
+	EQ(dump_find(&c, &tup[1])->qlen[Q_RCV], 5, "unread bytes in the compact dump");
+	CHECK(!memcmp(dump_find(&c, &tup[1])->q[Q_RCV], "hello", 5), "unread bytes of the compact dump");
+
+	tt_get(&T, &tup[1], TCPTAKE_GET_FLAGS_COMPACT, &g, &r);
+	expect_ok(&r, "GET do, flag compact");
+	EQ(g.nattrs, 1, "attributes besides the chunks in a compact do");
+	CHECK(tuple_eq(&g.tup, &tup[1]), "compact do tuple %s", tuple_str(&g.tup));
+	EQ(g.v[TCPTAKE_A_SESSION_COMPACT], sizeof(g.compact), "compact attribute length (do)");
+	EQ(g.compact.rcv_nxt, dump_find(&d, &tup[1])->v[TCPTAKE_A_SESSION_RCV_NXT], "compact rcv-nxt (do)");
+	EQ(g.compact.rcvq_len, 5, "compact rcvq-len (do)");
+	session_free(&g);
 }
 
 static int write_str(const char *path, const char *v)
@@ -2685,6 +2781,7 @@ static const struct ktest tests[] = {
 	{ "thaw_not_frozen_enoent", t_thaw_enoent },
 	{ "get_do", t_get_do },
 	{ "get_dump", t_get_dump },
+	{ "get_dump_compact", t_get_dump_compact },
 	{ "set_in_repair", t_set },
 	{ "set_not_in_repair", t_set_not_repair },
 	{ "set_policy_follows_spec", t_set_policy_spec },

@@ -185,6 +185,9 @@ struct tt_session {
 	uint8_t *q[3];		/* rcvq, sndq-unacked, sndq-unsent bytes */
 	size_t qlen[3];
 	unsigned int nests;	/* nests merged into this session */
+	unsigned int nattrs;	/* attributes of the first nest but tuple nest and chunks */
+	/* the compact attribute's struct (GET flag compact), v[] its length */
+	struct tcptake_session_compact compact;
 };
 enum { Q_RCV, Q_UNACKED, Q_UNSENT };
 void session_free(struct tt_session *s);

@@ -566,6 +566,35 @@ static void append(struct tt_session *s, int q, const struct nlattr *a)
 }
 
 /*
+ * The tuple of a session nest: its tuple nest, or (GET flag compact) the
+ * tuple in its struct session-compact.
+ */
+static void session_tuple(const struct attrs *t, struct tuple *tup)
+{
+	const struct nlattr *c = t->tb[TCPTAKE_A_SESSION_COMPACT];
+	struct tcptake_session_compact sc;
+
+	if (t->tb[TCPTAKE_A_SESSION_TUPLE]) {
+		if (c)
+			FAIL("session nest with a tuple nest and a compact struct");
+		parse_tuple(t->tb[TCPTAKE_A_SESSION_TUPLE], tup);
+		return;
+	}
+	if (!c)
+		FAIL("session nest without tuple");
+	if (a_len(c) < sizeof(sc))
+		FAIL("compact struct of %zu bytes, want %zu", (size_t)a_len(c), sizeof(sc));
+	memcpy(&sc, a_data(c), sizeof(sc));
+	memset(tup, 0, sizeof(*tup));
+	tup->family = sc.family;
+	memcpy(tup->laddr, sc.local_addr, sizeof(tup->laddr));
+	memcpy(tup->raddr, sc.remote_addr, sizeof(tup->raddr));
+	tup->lport = sc.local_port;
+	tup->rport = sc.remote_port;
+	tup->ifindex = sc.ifindex;
+}
+
+/*
  * Merge one session nest into *s. The first nest (s->nests == 0) sets the
  * scalars; continuations must repeat the tuple and may carry only chunks.
  */
@@ -576,9 +605,7 @@ static void merge_session(struct tt_session *s, const struct nlattr *nest)
 	struct tuple tup;
 
 	parse_nested(&t, nest);
-	if (!t.tb[TCPTAKE_A_SESSION_TUPLE])
-		FAIL("session nest without tuple");
-	parse_tuple(t.tb[TCPTAKE_A_SESSION_TUPLE], &tup);
+	session_tuple(&t, &tup);
 	if (s->nests && !tuple_eq(&tup, &s->tup))
 		FAIL("continuation nest for %s after %s", tuple_str(&tup), tuple_str(&s->tup));
 	s->tup = tup;
@@ -587,6 +614,7 @@ static void merge_session(struct tt_session *s, const struct nlattr *nest)
 
 		switch (type) {
 		case TCPTAKE_A_SESSION_TUPLE:
+			s->has[type] = true;
 			break;
 		case TCPTAKE_A_SESSION_RCVQ:
 			append(s, Q_RCV, a);
@@ -603,6 +631,10 @@ static void merge_session(struct tt_session *s, const struct nlattr *nest)
 			if (s->nests)
 				FAIL("continuation nest repeats attribute %u", type);
 			s->has[type] = true;
+			s->nattrs++;
+			if (type == TCPTAKE_A_SESSION_COMPACT)
+				memcpy(&s->compact, a_data(a),
+				       a_len(a) < sizeof(s->compact) ? a_len(a) : sizeof(s->compact));
 			switch (a_len(a)) {
 			case 1: s->v[type] = a_u8(a); break;
 			case 2: s->v[type] = a_u16(a); break;
@@ -656,11 +688,10 @@ static void dump_cb(const struct nlmsghdr *nh, void *arg)
 		if ((a->nla_type & NLA_TYPE_MASK) != TCPTAKE_A_SESSION)
 			continue;
 		parse_nested(&t, a);
-		if (!t.tb[TCPTAKE_A_SESSION_TUPLE])
-			FAIL("dump: session nest without tuple");
-		parse_tuple(t.tb[TCPTAKE_A_SESSION_TUPLE], &tup);
-		/* A continuation carries no state attribute. */
-		if (last && tuple_eq(&tup, &last->tup) && !t.tb[TCPTAKE_A_SESSION_STATE]) {
+		session_tuple(&t, &tup);
+		/* A continuation carries no state attribute (nor compact). */
+		if (last && tuple_eq(&tup, &last->tup) && !t.tb[TCPTAKE_A_SESSION_STATE] &&
+		    !t.tb[TCPTAKE_A_SESSION_COMPACT]) {
 			merge_session(last, a);
 			continue;
 		}

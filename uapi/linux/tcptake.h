@@ -7,6 +7,8 @@
 #ifndef _UAPI_LINUX_TCPTAKE_H
 #define _UAPI_LINUX_TCPTAKE_H
 
+#include <linux/types.h>
+
 #define TCPTAKE_FAMILY_NAME	"tcptake"
 #define TCPTAKE_FAMILY_VERSION	1
 
@@ -64,9 +66,31 @@ enum tcptake_opt {
  * enum tcptake_get_flags - Flags of GET.
  * @TCPTAKE_GET_FLAGS_BUFFERS: Include the receive and send queue bytes (buffer
  *   export).
+ * @TCPTAKE_GET_FLAGS_COMPACT: Put each session's tuple and scalar state as one
+ *   compact attribute (struct session-compact) instead of the tuple nest and
+ *   the attributes state to snd-ssthresh and capture-time-ns; chunks, error
+ *   and continuations stay as they are.
  */
 enum tcptake_get_flags {
 	TCPTAKE_GET_FLAGS_BUFFERS = 1,
+	TCPTAKE_GET_FLAGS_COMPACT = 2,
+};
+
+/**
+ * enum tcptake_compact_has - Which optional values of a struct session-compact
+ *   are set.
+ * @TCPTAKE_COMPACT_HAS_RCVBUF: rcvbuf is set (the application locked
+ *   SO_RCVBUF).
+ * @TCPTAKE_COMPACT_HAS_SNDBUF: sndbuf is set (the application locked
+ *   SO_SNDBUF).
+ * @TCPTAKE_COMPACT_HAS_TTL: ttl is set (by the application).
+ * @TCPTAKE_COMPACT_HAS_V6ONLY: v6only is set (an AF_INET6 socket).
+ */
+enum tcptake_compact_has {
+	TCPTAKE_COMPACT_HAS_RCVBUF = 1,
+	TCPTAKE_COMPACT_HAS_SNDBUF = 2,
+	TCPTAKE_COMPACT_HAS_TTL = 4,
+	TCPTAKE_COMPACT_HAS_V6ONLY = 8,
 };
 
 /**
@@ -176,6 +200,7 @@ enum {
 	TCPTAKE_A_SESSION_GENERATION,
 	TCPTAKE_A_SESSION_PAD,
 	TCPTAKE_A_SESSION_ERROR,
+	TCPTAKE_A_SESSION_COMPACT,
 
 	__TCPTAKE_A_SESSION_MAX,
 	TCPTAKE_A_SESSION_MAX = (__TCPTAKE_A_SESSION_MAX - 1)
@@ -237,6 +262,62 @@ enum {
 
 	__TCPTAKE_CMD_MAX,
 	TCPTAKE_CMD_MAX = (__TCPTAKE_CMD_MAX - 1)
+};
+
+/*
+ * struct tcptake_session_compact - The tuple and scalar state of a session
+ * in one fixed layout (GET flag compact), host byte order but the ports,
+ * naturally aligned without implicit padding. Each member means what the
+ * session or tuple attribute of the same name means; has says which optional
+ * ones are set (those a reply without the flag leaves out). A receiver
+ * accepts a longer struct (members appended by a newer module) and rejects a
+ * shorter one.
+ */
+struct tcptake_session_compact {
+	__u64 capture_time_ns;
+	__u32 snd_una;
+	__u32 snd_nxt;
+	__u32 write_seq;
+	__u32 rcv_nxt;
+	__u32 rcvq_len;
+	__u32 sndq_unacked_len;
+	__u32 sndq_unsent_len;
+	__u32 options;
+	__u32 mss_clamp;
+	__u32 tsval;
+	__u32 snd_wl1;
+	__u32 snd_wnd;
+	__u32 max_window;
+	__u32 rcv_wnd;
+	__u32 rcv_wup;
+	__u32 keep_idle;
+	__u32 keep_intvl;
+	__u32 keep_cnt;
+	__u32 user_timeout;
+	__u32 rcvbuf;
+	__u32 sndbuf;
+	__u32 ts_recent;
+	__u32 srtt_us;
+	__u32 mdev_us;
+	__u32 rto_us;
+	__u32 snd_cwnd;
+	__u32 snd_ssthresh;
+	__u32 ifindex;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 family;
+	__be16 local_port;
+	__be16 remote_port;
+	__u8 state;
+	__u8 snd_wscale;
+	__u8 rcv_wscale;
+	__u8 nodelay;
+	__u8 keepalive;
+	__u8 tos;
+	__u8 ttl;
+	__u8 v6only;
+	__u8 has;
+	__u8 reserved[1];
 };
 
 #define TCPTAKE_MCGRP_EVENTS	"events"

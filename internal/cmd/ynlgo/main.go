@@ -4,8 +4,13 @@
 // pairing every Go constant with the C header ynl-gen-c.py generated from
 // the same spec (ci/ynl-gen.sh), which uapicheck's test compares.
 //
+// The kernel's generator leaves struct definitions out of the uapi
+// header; with -uapi, ynlgo adds them to the header it generated (each
+// struct, naturally aligned without implicit padding), and the Go
+// constants give their sizes and member offsets.
+//
 //	go run ./internal/cmd/ynlgo -spec uapi/tcptake.yaml -go internal/tcptakeh/zconst.go \\
-//		-cgocheck internal/tcptakeh/uapicheck/zuapi.go
+//		-cgocheck internal/tcptakeh/uapicheck/zuapi.go -uapi uapi/linux/tcptake.h
 package main
 
 import (
@@ -42,6 +47,66 @@ type definition struct {
 	Doc        string
 	ValueStart *int `yaml:"value-start"`
 	Entries    []entry
+	Members    []member
+}
+
+// member is a struct member: a scalar, or binary of len bytes.
+type member struct {
+	Name      string
+	Type      string
+	Len       int
+	ByteOrder string `yaml:"byte-order"`
+	Doc       string
+}
+
+// field is a member laid out: its offset and size in bytes.
+type field struct {
+	member
+	off, size int
+}
+
+var scalarSize = map[string]int{"u8": 1, "u16": 2, "u32": 4, "u64": 8}
+
+// layout places the members of struct d at their natural alignment and
+// fails where C would pad (between members or at the end): the layout is
+// then the same on every ABI.
+func layout(d definition) ([]field, int, error) {
+	var out []field
+	off, align := 0, 1
+	for _, m := range d.Members {
+		size, a := scalarSize[m.Type], scalarSize[m.Type]
+		if m.Type == "binary" {
+			size, a = m.Len, 1
+		}
+		if size == 0 {
+			return nil, 0, fmt.Errorf("struct %s: member %s: type %q without a size", d.Name, m.Name, m.Type)
+		}
+		if off%a != 0 {
+			return nil, 0, fmt.Errorf("struct %s: member %s at offset %d needs padding", d.Name, m.Name, off)
+		}
+		out = append(out, field{m, off, size})
+		off += size
+		align = max(align, a)
+	}
+	if off%align != 0 {
+		return nil, 0, fmt.Errorf("struct %s: %d bytes need tail padding to %d", d.Name, off, align)
+	}
+	return out, off, nil
+}
+
+// structs returns the laid-out struct definitions of s.
+func structs(s *spec) (names []string, fields [][]field, sizes []int) {
+	for _, d := range s.Definitions {
+		if d.Type != "struct" {
+			continue
+		}
+		fs, size, err := layout(d)
+		if err != nil {
+			fatal(err)
+		}
+		names, fields, sizes = append(names, d.Name), append(fields, fs), append(sizes, size)
+	}
+	return names, fields, sizes
 }
 
 type attr struct {
@@ -74,6 +139,7 @@ func main() {
 	specPath := flag.String("spec", "uapi/tcptake.yaml", "YNL spec")
 	goOut := flag.String("go", "", "write the Go constants here")
 	cgoOut := flag.String("cgocheck", "", "write the cgo cross-check package here")
+	uapiOut := flag.String("uapi", "", "add the struct definitions to this generated C header")
 	flag.Parse()
 
 	raw, err := os.ReadFile(*specPath)
@@ -97,6 +163,92 @@ func main() {
 		}
 		write(out.path, src)
 	}
+	if *uapiOut != "" {
+		h, err := os.ReadFile(*uapiOut)
+		if err != nil {
+			fatal(err)
+		}
+		h, err = addStructs(&s, h)
+		if err != nil {
+			fatal(fmt.Errorf("%s: %w", *uapiOut, err))
+		}
+		write(*uapiOut, h)
+	}
+}
+
+// addStructs puts the C struct definitions of s into the uapi header h as
+// ynl-gen-c.py generated it: <linux/types.h> after the include guard's
+// define, the structs before the mcast group names (or the guard's end).
+func addStructs(s *spec, h []byte) ([]byte, error) {
+	names, fields, _ := structs(s)
+	if len(names) == 0 {
+		return h, nil
+	}
+	guard := []byte("#define _UAPI_LINUX_" + cName(s.Name) + "_H\n")
+	i := bytes.Index(h, guard)
+	if i < 0 || bytes.Contains(h, []byte("struct "+cLower(s.Name))) {
+		return nil, fmt.Errorf("not the header ynl-gen-c.py generated")
+	}
+	i += len(guard)
+	var c bytes.Buffer
+	for k, name := range names {
+		for _, d := range s.Definitions {
+			if d.Name == name {
+				c.WriteString("/*\n")
+				for _, l := range wrap("struct "+cLower(s.Name, name)+" - "+comment(d.Doc), 74) {
+					c.WriteString(" * " + l + "\n")
+				}
+				c.WriteString(" */\n")
+			}
+		}
+		fmt.Fprintf(&c, "struct %s {\n", cLower(s.Name, name))
+		for _, f := range fields[k] {
+			switch {
+			case f.Type == "binary":
+				fmt.Fprintf(&c, "\t__u8 %s[%d];\n", cLower(f.Name), f.Len)
+			case f.ByteOrder == "big-endian":
+				fmt.Fprintf(&c, "\t__be%s %s;\n", f.Type[1:], cLower(f.Name))
+			default:
+				fmt.Fprintf(&c, "\t__%s %s;\n", f.Type, cLower(f.Name))
+			}
+		}
+		c.WriteString("};\n\n")
+	}
+	end := bytes.LastIndex(h, []byte("#define "+cName(s.Name)+"_MCGRP_"))
+	if end < 0 {
+		end = bytes.LastIndex(h, []byte("#endif"))
+	}
+	if end < i {
+		return nil, fmt.Errorf("no place for the structs")
+	}
+	var out bytes.Buffer
+	out.Write(h[:i])
+	out.WriteString("\n#include <linux/types.h>\n")
+	out.Write(h[i:end])
+	out.Write(c.Bytes())
+	out.Write(h[end:])
+	return out.Bytes(), nil
+}
+
+// wrap breaks text into lines of at most width bytes (longer words alone).
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines, line = append(lines, line), ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
+}
+
+// cLower is the C identifier of a lower-case spec name: "snd-una" -> "snd_una".
+func cLower(parts ...string) string {
+	return strings.ReplaceAll(strings.Join(parts, "_"), "-", "_")
 }
 
 func fatal(err error) {
@@ -202,7 +354,7 @@ func genCgoCheck(s *spec, specPath string) []byte {
 	fmt.Fprintf(&b, "// Code generated by internal/cmd/ynlgo from %s. DO NOT EDIT.\n\n", specPath)
 	b.WriteString("//go:build cgo\n\npackage uapicheck\n\n")
 	b.WriteString("// #cgo CFLAGS: -I${SRCDIR}/../../../uapi\n// #include <linux/tcptake.h>\nimport \"C\"\n\n")
-	b.WriteString("import \"github.com/tcptake/tcptake/internal/tcptakeh\"\n\n")
+	b.WriteString("import (\n\t\"unsafe\"\n\n\t\"github.com/tcptake/tcptake/internal/tcptakeh\"\n)\n\n")
 	b.WriteString("// Strings pairs the Go string constants with the header's.\n")
 	b.WriteString("var Strings = []struct{ Name, Go, C string }{\n")
 	fmt.Fprintf(&b, "\t{\"FamilyName\", tcptakeh.FamilyName, C.%s_FAMILY_NAME},\n", cName(s.Name))
@@ -213,6 +365,16 @@ func genCgoCheck(s *spec, specPath string) []byte {
 	b.WriteString("var Ints = []struct {\n\tName  string\n\tGo, C int64\n}{\n")
 	for _, c := range constants(s) {
 		fmt.Fprintf(&b, "\t{%q, tcptakeh.%s, C.%s},\n", c.goN, c.goN, c.c)
+	}
+	names, fields, _ := structs(s)
+	for k, name := range names {
+		cs := "C.struct_" + cLower(s.Name, name)
+		g := goName(name)
+		fmt.Fprintf(&b, "\t{%q, tcptakeh.%sSize, int64(unsafe.Sizeof(%s{}))},\n", g+"Size", g, cs)
+		for _, f := range fields[k] {
+			goN := g + "Off" + goName(f.Name)
+			fmt.Fprintf(&b, "\t{%q, tcptakeh.%s, int64(unsafe.Offsetof(%s{}.%s))},\n", goN, goN, cs, cLower(f.Name))
+		}
 	}
 	b.WriteString("}\n")
 	return b.Bytes()
@@ -248,6 +410,20 @@ func genGo(s *spec, specPath string) []byte {
 			}
 			b.WriteString(")\n\n")
 		}
+	}
+	names, fields, sizes := structs(s)
+	for k, name := range names {
+		g := goName(name)
+		fmt.Fprintf(&b, "// Struct %s: its size and member offsets, in bytes (host byte order).\nconst (\n", name)
+		fmt.Fprintf(&b, "\t%sSize = %d\n", g, sizes[k])
+		for _, f := range fields[k] {
+			order := ""
+			if f.ByteOrder != "" {
+				order = " " + f.ByteOrder
+			}
+			fmt.Fprintf(&b, "\t%sOff%s = %d // %s%s, %d bytes\n", g, goName(f.Name), f.off, f.Type, order, f.size)
+		}
+		b.WriteString(")\n\n")
 	}
 	for _, set := range s.AttributeSets {
 		_, pg := attrPrefix(s, set.Name)

@@ -8,7 +8,11 @@ package uapicheck
 // #include <linux/tcptake.h>
 import "C"
 
-import "github.com/tcptake/tcptake/internal/tcptakeh"
+import (
+	"unsafe"
+
+	"github.com/tcptake/tcptake/internal/tcptakeh"
+)
 
 // Strings pairs the Go string constants with the header's.
 var Strings = []struct{ Name, Go, C string }{
@@ -50,6 +54,11 @@ var Ints = []struct {
 	{"OptUsecTs", tcptakeh.OptUsecTs, C.TCPTAKE_OPT_USEC_TS},
 	{"OptAccecn", tcptakeh.OptAccecn, C.TCPTAKE_OPT_ACCECN},
 	{"GetFlagsBuffers", tcptakeh.GetFlagsBuffers, C.TCPTAKE_GET_FLAGS_BUFFERS},
+	{"GetFlagsCompact", tcptakeh.GetFlagsCompact, C.TCPTAKE_GET_FLAGS_COMPACT},
+	{"CompactHasRcvbuf", tcptakeh.CompactHasRcvbuf, C.TCPTAKE_COMPACT_HAS_RCVBUF},
+	{"CompactHasSndbuf", tcptakeh.CompactHasSndbuf, C.TCPTAKE_COMPACT_HAS_SNDBUF},
+	{"CompactHasTtl", tcptakeh.CompactHasTtl, C.TCPTAKE_COMPACT_HAS_TTL},
+	{"CompactHasV6only", tcptakeh.CompactHasV6only, C.TCPTAKE_COMPACT_HAS_V6ONLY},
 	{"ThawFlagsKick", tcptakeh.ThawFlagsKick, C.TCPTAKE_THAW_FLAGS_KICK},
 	{"FreezeFlagsReplace", tcptakeh.FreezeFlagsReplace, C.TCPTAKE_FREEZE_FLAGS_REPLACE},
 	{"EventFrozen", tcptakeh.EventFrozen, C.TCPTAKE_EVENT_FROZEN},
@@ -106,6 +115,7 @@ var Ints = []struct {
 	{"ASessionGeneration", tcptakeh.ASessionGeneration, C.TCPTAKE_A_SESSION_GENERATION},
 	{"ASessionPad", tcptakeh.ASessionPad, C.TCPTAKE_A_SESSION_PAD},
 	{"ASessionError", tcptakeh.ASessionError, C.TCPTAKE_A_SESSION_ERROR},
+	{"ASessionCompact", tcptakeh.ASessionCompact, C.TCPTAKE_A_SESSION_COMPACT},
 	{"ASessionMax", tcptakeh.ASessionMax, C.TCPTAKE_A_SESSION_MAX},
 	{"ASegmentSeq", tcptakeh.ASegmentSeq, C.TCPTAKE_A_SEGMENT_SEQ},
 	{"ASegmentAck", tcptakeh.ASegmentAck, C.TCPTAKE_A_SEGMENT_ACK},
@@ -145,4 +155,49 @@ var Ints = []struct {
 	{"CmdFreezeList", tcptakeh.CmdFreezeList, C.TCPTAKE_CMD_FREEZE_LIST},
 	{"CmdFreezeNtf", tcptakeh.CmdFreezeNtf, C.TCPTAKE_CMD_FREEZE_NTF},
 	{"CmdMax", tcptakeh.CmdMax, C.TCPTAKE_CMD_MAX},
+	{"SessionCompactSize", tcptakeh.SessionCompactSize, int64(unsafe.Sizeof(C.struct_tcptake_session_compact{}))},
+	{"SessionCompactOffCaptureTimeNs", tcptakeh.SessionCompactOffCaptureTimeNs, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.capture_time_ns))},
+	{"SessionCompactOffSndUna", tcptakeh.SessionCompactOffSndUna, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_una))},
+	{"SessionCompactOffSndNxt", tcptakeh.SessionCompactOffSndNxt, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_nxt))},
+	{"SessionCompactOffWriteSeq", tcptakeh.SessionCompactOffWriteSeq, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.write_seq))},
+	{"SessionCompactOffRcvNxt", tcptakeh.SessionCompactOffRcvNxt, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rcv_nxt))},
+	{"SessionCompactOffRcvqLen", tcptakeh.SessionCompactOffRcvqLen, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rcvq_len))},
+	{"SessionCompactOffSndqUnackedLen", tcptakeh.SessionCompactOffSndqUnackedLen, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.sndq_unacked_len))},
+	{"SessionCompactOffSndqUnsentLen", tcptakeh.SessionCompactOffSndqUnsentLen, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.sndq_unsent_len))},
+	{"SessionCompactOffOptions", tcptakeh.SessionCompactOffOptions, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.options))},
+	{"SessionCompactOffMssClamp", tcptakeh.SessionCompactOffMssClamp, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.mss_clamp))},
+	{"SessionCompactOffTsval", tcptakeh.SessionCompactOffTsval, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.tsval))},
+	{"SessionCompactOffSndWl1", tcptakeh.SessionCompactOffSndWl1, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_wl1))},
+	{"SessionCompactOffSndWnd", tcptakeh.SessionCompactOffSndWnd, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_wnd))},
+	{"SessionCompactOffMaxWindow", tcptakeh.SessionCompactOffMaxWindow, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.max_window))},
+	{"SessionCompactOffRcvWnd", tcptakeh.SessionCompactOffRcvWnd, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rcv_wnd))},
+	{"SessionCompactOffRcvWup", tcptakeh.SessionCompactOffRcvWup, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rcv_wup))},
+	{"SessionCompactOffKeepIdle", tcptakeh.SessionCompactOffKeepIdle, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.keep_idle))},
+	{"SessionCompactOffKeepIntvl", tcptakeh.SessionCompactOffKeepIntvl, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.keep_intvl))},
+	{"SessionCompactOffKeepCnt", tcptakeh.SessionCompactOffKeepCnt, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.keep_cnt))},
+	{"SessionCompactOffUserTimeout", tcptakeh.SessionCompactOffUserTimeout, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.user_timeout))},
+	{"SessionCompactOffRcvbuf", tcptakeh.SessionCompactOffRcvbuf, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rcvbuf))},
+	{"SessionCompactOffSndbuf", tcptakeh.SessionCompactOffSndbuf, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.sndbuf))},
+	{"SessionCompactOffTsRecent", tcptakeh.SessionCompactOffTsRecent, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.ts_recent))},
+	{"SessionCompactOffSrttUs", tcptakeh.SessionCompactOffSrttUs, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.srtt_us))},
+	{"SessionCompactOffMdevUs", tcptakeh.SessionCompactOffMdevUs, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.mdev_us))},
+	{"SessionCompactOffRtoUs", tcptakeh.SessionCompactOffRtoUs, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rto_us))},
+	{"SessionCompactOffSndCwnd", tcptakeh.SessionCompactOffSndCwnd, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_cwnd))},
+	{"SessionCompactOffSndSsthresh", tcptakeh.SessionCompactOffSndSsthresh, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_ssthresh))},
+	{"SessionCompactOffIfindex", tcptakeh.SessionCompactOffIfindex, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.ifindex))},
+	{"SessionCompactOffLocalAddr", tcptakeh.SessionCompactOffLocalAddr, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.local_addr))},
+	{"SessionCompactOffRemoteAddr", tcptakeh.SessionCompactOffRemoteAddr, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.remote_addr))},
+	{"SessionCompactOffFamily", tcptakeh.SessionCompactOffFamily, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.family))},
+	{"SessionCompactOffLocalPort", tcptakeh.SessionCompactOffLocalPort, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.local_port))},
+	{"SessionCompactOffRemotePort", tcptakeh.SessionCompactOffRemotePort, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.remote_port))},
+	{"SessionCompactOffState", tcptakeh.SessionCompactOffState, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.state))},
+	{"SessionCompactOffSndWscale", tcptakeh.SessionCompactOffSndWscale, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.snd_wscale))},
+	{"SessionCompactOffRcvWscale", tcptakeh.SessionCompactOffRcvWscale, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.rcv_wscale))},
+	{"SessionCompactOffNodelay", tcptakeh.SessionCompactOffNodelay, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.nodelay))},
+	{"SessionCompactOffKeepalive", tcptakeh.SessionCompactOffKeepalive, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.keepalive))},
+	{"SessionCompactOffTos", tcptakeh.SessionCompactOffTos, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.tos))},
+	{"SessionCompactOffTtl", tcptakeh.SessionCompactOffTtl, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.ttl))},
+	{"SessionCompactOffV6only", tcptakeh.SessionCompactOffV6only, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.v6only))},
+	{"SessionCompactOffHas", tcptakeh.SessionCompactOffHas, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.has))},
+	{"SessionCompactOffReserved", tcptakeh.SessionCompactOffReserved, int64(unsafe.Offsetof(C.struct_tcptake_session_compact{}.reserved))},
 }
