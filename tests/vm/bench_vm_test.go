@@ -55,17 +55,7 @@ func TestVMSwitchoverBench(t *testing.T) {
 	// The baseline first, on loopback pairs of this namespace.
 	loop := plainLoop(t, n)
 
-	dir := t.TempDir()
-	rt := dialRtnl(t, -1)
-	br := makeBridge(t, rt)
-	var pubs [2]string
-	for i, name := range []string{"act", "sby"} {
-		pub, err := ha.GenerateKey(filepath.Join(dir, name+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pubs[i] = ha.FormatPublicKey(pub)
-	}
+	dir, rt, br, pubs := newCluster(t)
 	echoAt := netip.AddrPortFrom(vip4, 9000)
 	common := func(name, peerKey string) []string {
 		return []string{streamd, "--echo-listen", echoAt.String(), "--vip", vip4.String() + "/24@eth0",

@@ -92,18 +92,7 @@ func TestVMSwitchover(t *testing.T) {
 	streamd := streamdPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	rt := dialRtnl(t, -1)
-	br := makeBridge(t, rt)
-
-	var pubs [2]string
-	for i, name := range []string{"act", "sby"} {
-		pub, err := ha.GenerateKey(filepath.Join(dir, name+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pubs[i] = ha.FormatPublicKey(pub)
-	}
+	dir, rt, br, pubs := newCluster(t)
 	common := func(name, peerKey string) []string {
 		return []string{streamd, "--listen", netip.AddrPortFrom(vip4, 8080).String(),
 			"--echo-listen", netip.AddrPortFrom(vip6, 9000).String(),
@@ -145,6 +134,24 @@ func TestVMSwitchover(t *testing.T) {
 			}
 		}
 	}
+}
+
+// newCluster is what a cluster test starts from: a directory, the client's
+// rtnetlink connection and bridge (makeBridge), and the public keys of
+// the nodes act and sby, whose private keys are in dir/NAME.key.
+func newCluster(t *testing.T) (dir string, rt *rtnetlink.Conn, br uint32, pubs [2]string) {
+	t.Helper()
+	dir = t.TempDir()
+	rt = dialRtnl(t, -1)
+	br = makeBridge(t, rt)
+	for i, name := range []string{"act", "sby"} {
+		pub, err := ha.GenerateKey(filepath.Join(dir, name+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs[i] = ha.FormatPublicKey(pub)
+	}
+	return dir, rt, br, pubs
 }
 
 // node is a streamd process in a namespace of its own.
