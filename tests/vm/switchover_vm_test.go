@@ -277,7 +277,12 @@ func startNode(t *testing.T, rt *rtnetlink.Conn, br uint32, name string, host in
 	if err != nil {
 		t.Fatalf("veth for %s: %v", name, err)
 	}
-	linkUp(t, rt, linkIndex(t, rt, name+"0"), br)
+	// Deleted here, not with the namespace: a dying namespace takes its
+	// veth pairs away later, in a workqueue, and the next test would find
+	// <name>0 still there.
+	outside := linkIndex(t, rt, name+"0")
+	t.Cleanup(func() { rt.Link.Delete(outside) })
+	linkUp(t, rt, outside, br)
 	in := dialRtnl(t, n.ns)
 	linkUp(t, in, linkIndex(t, in, "lo"), 0)
 	eth := linkIndex(t, in, "eth0")
