@@ -94,6 +94,14 @@ func (f *fakeOps) stopAll(_ context.Context, conns []*net.TCPConn) ([]session, e
 	return out, nil
 }
 
+func (f *fakeOps) getAll(_ context.Context, ss []session) ([]*libtcptake.Image, error) {
+	imgs := make([]*libtcptake.Image, len(ss))
+	for i, s := range ss {
+		imgs[i], _ = s.(*fakeSession).Get()
+	}
+	return imgs, nil
+}
+
 func (f *fakeOps) setAll(_ context.Context, imgs []*libtcptake.Image) ([]session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -12,6 +12,8 @@ import (
 // a fake that needs no privileges and counts every call.
 type sessionOps interface {
 	stopAll(ctx context.Context, conns []*net.TCPConn) ([]session, error)
+	// getAll reads stopped sessions' images (libtcptake.GetAll).
+	getAll(ctx context.Context, ss []session) ([]*libtcptake.Image, error)
 	setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session, error)
 	// restartAll returns one entry per session, nil where it failed,
 	// and an error joining the failures.
@@ -32,7 +34,6 @@ type peerWatch interface {
 
 // session is a stopped or set libtcptake session.
 type session interface {
-	Get() (*libtcptake.Image, error)
 	Release() error
 	Thaw(ctx context.Context) error
 	PeerAt(p libtcptake.PeerPosition) error
@@ -49,6 +50,10 @@ func (l libOps) stopAll(ctx context.Context, conns []*net.TCPConn) ([]session, e
 	return sessions(ss), err
 }
 
+func (l libOps) getAll(ctx context.Context, ss []session) ([]*libtcptake.Image, error) {
+	return libtcptake.GetAll(ctx, libSessions(ss))
+}
+
 func (l libOps) setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session, error) {
 	ss, err := libtcptake.SetAll(ctx, imgs, l.o)
 	return sessions(ss), err
@@ -58,14 +63,18 @@ func (l libOps) setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session
 // not be brought back (libtcptake closed it and reset its peer), and nil
 // for all when RestartAll refused the call as a whole.
 func (l libOps) restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error) {
+	conns, err := libtcptake.RestartAll(ctx, libSessions(ss))
+	out := make([]*net.TCPConn, len(ss))
+	copy(out, conns)
+	return out, err
+}
+
+func libSessions(ss []session) []*libtcptake.Session {
 	ls := make([]*libtcptake.Session, len(ss))
 	for i, s := range ss {
 		ls[i] = s.(*libtcptake.Session)
 	}
-	conns, err := libtcptake.RestartAll(ctx, ls)
-	out := make([]*net.TCPConn, len(ss))
-	copy(out, conns)
-	return out, err
+	return ls
 }
 
 func (l libOps) watchPeers() (peerWatch, error) {

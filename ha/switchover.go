@@ -177,11 +177,16 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		out.stopped = append(out.stopped, ss...)
 		out.conns = append(out.conns, conns...)
 		out.states = append(out.states, states...)
+		got, err := n.ops.getAll(ctx, ss)
+		if err != nil {
+			n.retrack(ts)
+			return fail(StepStop, err)
+		}
 		imgs := make([][]byte, len(ss))
-		for i, s := range ss {
+		for i, img := range got {
 			err := n.faultAt(StepStop)
 			if err == nil {
-				imgs[i], err = image(s, states[i], &out.positions)
+				imgs[i], err = image(img, states[i], &out.positions)
 			}
 			if err != nil {
 				n.retrack(ts)
@@ -369,14 +374,9 @@ func pauseAll(ts []*Tracked) ([]*Tracked, [][]byte) {
 	return open, openStates
 }
 
-// image gets a stopped session's image with its application state, in
-// the image encoding, and appends its position (the image without its
-// queues) to pos.
-func image(s session, state []byte, pos *[]*libtcptake.Image) ([]byte, error) {
-	img, err := s.Get()
-	if err != nil {
-		return nil, err
-	}
+// image encodes a stopped session's image with its application state,
+// and appends its position (the image without its queues) to pos.
+func image(img *libtcptake.Image, state []byte, pos *[]*libtcptake.Image) ([]byte, error) {
 	img.AppState = state
 	b, err := img.MarshalBinary()
 	img.RecvQueue, img.SendUnacked, img.SendUnsent, img.AppState = nil, nil, nil, nil

@@ -29,11 +29,13 @@ type Client struct {
 type osClient interface {
 	io.Closer
 	info(ctx context.Context) (*ModuleInfo, error)
-	freeze(ctx context.Context, t Tuple, o FreezeOptions) error
-	thaw(ctx context.Context, t Tuple, kick bool) error
+	// freeze and thaw return one error per tuple (nil: done).
+	freeze(ctx context.Context, ts []Tuple, o FreezeOptions) []error
+	thaw(ctx context.Context, ts []Tuple, kick bool) []error
 	get(ctx context.Context, t Tuple, withBuffers bool) (*Image, error)
 	sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error)
-	set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error
+	// set applies ks[i] to ts[i]; one error per tuple.
+	set(ctx context.Context, ts []Tuple, ks []KernelState, fields KernelFields) []error
 	peerSegments(ctx context.Context, t Tuple) ([]Segment, error)
 	freezes(ctx context.Context) ([]FreezeInfo, error)
 	events(ctx context.Context) (<-chan FreezeEvent, error)
@@ -97,7 +99,17 @@ func (c *Client) Freeze(ctx context.Context, t Tuple, o FreezeOptions) error {
 	if err := checkTimeout(o.Timeout); err != nil {
 		return opErr(OpFreeze, t, err)
 	}
-	return c.c.freeze(ctx, t, o)
+	return c.c.freeze(ctx, []Tuple{t}, o)[0]
+}
+
+// FreezeAll freezes each tuple of ts as Freeze does, with many requests
+// in each system call. It returns errors.Join of the *Error of each tuple
+// that could not be frozen; the others are.
+func (c *Client) FreezeAll(ctx context.Context, ts []Tuple, o FreezeOptions) error {
+	if err := checkTimeout(o.Timeout); err != nil {
+		return opErr(OpFreeze, nil, err)
+	}
+	return errors.Join(c.c.freeze(ctx, ts, o)...)
 }
 
 // checkTimeout rejects timeouts the module would reject.
@@ -123,7 +135,14 @@ func timeoutMs(d time.Duration) uint32 {
 // errors.Is(err, os.ErrNotExist) when t is not frozen (never frozen,
 // thawed, or expired).
 func (c *Client) Thaw(ctx context.Context, t Tuple, kick bool) error {
-	return c.c.thaw(ctx, t, kick)
+	return c.c.thaw(ctx, []Tuple{t}, kick)[0]
+}
+
+// ThawAll thaws each tuple of ts as Thaw does, with many requests in each
+// system call. It returns errors.Join of the *Error of each tuple that
+// could not be thawed; the others are.
+func (c *Client) ThawAll(ctx context.Context, ts []Tuple, kick bool) error {
+	return errors.Join(c.c.thaw(ctx, ts, kick)...)
 }
 
 // Get snapshots the session of t atomically, without stopping it. With
@@ -203,7 +222,7 @@ func (c *Client) Set(ctx context.Context, t Tuple, ks KernelState, fields Kernel
 	if fields&^KernelAll != 0 || fields == 0 {
 		return opErr(OpSet, t, fmt.Errorf("no or unknown kernel fields %#x", uint8(fields)))
 	}
-	return c.c.set(ctx, t, ks, fields)
+	return c.c.set(ctx, []Tuple{t}, []KernelState{ks}, fields)[0]
 }
 
 // Segment is a segment the peer sent while its tuple was frozen.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/tcptake/tcptake/internal/tcptakeh"
 )
@@ -29,13 +30,16 @@ var _ osClient = (*linuxClient)(nil)
 // linuxClient is the generic netlink implementation of a Client.
 type linuxClient struct {
 	family genetlink.Family
-	// dial opens a new connection in the Client's namespace: for Events,
-	// and to replace a connection left with unread replies by a cancelled
-	// request. nil in tests that inject one connection.
-	dial func() (*genetlink.Conn, error)
+	// dial opens a new socket in the Client's namespace: for Events, and
+	// to replace a socket left with unread replies by a cancelled request.
+	// nil in tests that inject one connection.
+	dial func() (*netlink.Conn, error)
 
 	mu sync.Mutex
 	c  *genetlink.Conn // nil after Close, or until redialled
+	// nl is c's socket, for batches of requests in one system call
+	// (executeAll); nil in tests whose fakes take one request at a time.
+	nl *netlink.Conn
 
 	// noCompact: the module rejected GET flag compact (it predates it);
 	// dumps ask for the session attributes instead.
@@ -50,24 +54,24 @@ type linuxClient struct {
 const recvBuffer = 128 << 10
 
 func newClient(o ClientOptions) (osClient, error) {
-	dial := func() (*genetlink.Conn, error) {
-		return genetlink.Dial(&netlink.Config{Strict: true, NetNS: o.NetNS, MessageBufferSize: recvBuffer})
+	dial := func() (*netlink.Conn, error) {
+		return netlink.Dial(unix.NETLINK_GENERIC, &netlink.Config{Strict: true, NetNS: o.NetNS, MessageBufferSize: recvBuffer})
 	}
-	conn, err := dial()
+	nl, err := dial()
 	if err != nil {
 		return nil, opErr(OpOpen, nil, err)
 	}
-	c, err := initClient(conn, dial)
+	c, err := initClient(genetlink.NewConn(nl), nl, dial)
 	if err != nil {
-		conn.Close()
+		nl.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// initClient looks the family up on conn; tests call it with genltest
-// connections.
-func initClient(conn *genetlink.Conn, dial func() (*genetlink.Conn, error)) (*linuxClient, error) {
+// initClient looks the family up on conn (whose socket is nl, or nil);
+// tests call it with genltest connections.
+func initClient(conn *genetlink.Conn, nl *netlink.Conn, dial func() (*netlink.Conn, error)) (*linuxClient, error) {
 	f, err := conn.GetFamily(tcptakeh.FamilyName)
 	if err != nil {
 		e := opErr(OpOpen, nil, err).(*Error)
@@ -76,7 +80,7 @@ func initClient(conn *genetlink.Conn, dial func() (*genetlink.Conn, error)) (*li
 		}
 		return nil, e
 	}
-	return &linuxClient{family: f, dial: dial, c: conn}, nil
+	return &linuxClient{family: f, dial: dial, c: conn, nl: nl}, nil
 }
 
 func (c *linuxClient) Close() error {
@@ -86,7 +90,7 @@ func (c *linuxClient) Close() error {
 		return nil
 	}
 	err := c.c.Close()
-	c.c, c.dial = nil, nil
+	c.c, c.nl, c.dial = nil, nil, nil
 	return err
 }
 
@@ -97,9 +101,8 @@ type msg struct {
 }
 
 // execute sends a request of command cmd with the attributes of ae and
-// returns the family's reply messages (acks and other types left out).
-// The request honours ctx: its deadline, and cancellation (the connection
-// is then replaced, since replies may still be on their way).
+// returns the family's reply messages (acks and other types left out),
+// under ctx (see with).
 func (c *linuxClient) execute(ctx context.Context, cmd uint8, flags netlink.HeaderFlags, ae *netlink.AttributeEncoder) ([]msg, error) {
 	var data []byte
 	if ae != nil {
@@ -109,20 +112,32 @@ func (c *linuxClient) execute(ctx context.Context, cmd uint8, flags netlink.Head
 		}
 		data = b
 	}
+	var msgs []msg
+	err := c.with(ctx, func(conn *genetlink.Conn, _ *netlink.Conn) (err error) {
+		msgs, err = c.roundTrip(conn, cmd, flags, data)
+		return err
+	})
+	return msgs, err
+}
+
+// with runs fn on the Client's socket, alone, under ctx: its deadline, and
+// cancellation (the socket is then replaced, since replies may still be
+// on their way).
+func (c *linuxClient) with(ctx context.Context, fn func(*genetlink.Conn, *netlink.Conn) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if c.c == nil {
 		if c.dial == nil {
-			return nil, errors.New("client closed")
+			return errors.New("client closed")
 		}
-		conn, err := c.dial()
+		nl, err := c.dial()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		c.c = conn
+		c.c, c.nl = genetlink.NewConn(nl), nl
 	}
 	conn := c.c
 
@@ -134,26 +149,23 @@ func (c *linuxClient) execute(ctx context.Context, cmd uint8, flags netlink.Head
 		defer close(fired)
 		_ = conn.SetDeadline(time.Unix(1, 0))
 	})
-	msgs, err := c.roundTrip(conn, cmd, flags, data)
+	err := fn(conn, c.nl)
 	if !stop() {
 		<-fired
 	}
-	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			// Replies may still come: never read them as the answer to
-			// the next request.
-			if c.dial != nil {
-				conn.Close()
-				c.c = nil
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, context.DeadlineExceeded
+	if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+		// Replies may still come: never read them as the answer to the
+		// next request.
+		if c.dial != nil {
+			conn.Close()
+			c.c, c.nl = nil, nil
 		}
-		return nil, err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return context.DeadlineExceeded
 	}
-	return msgs, nil
+	return err
 }
 
 func (c *linuxClient) roundTrip(conn *genetlink.Conn, cmd uint8, flags netlink.HeaderFlags, data []byte) ([]msg, error) {
@@ -179,6 +191,115 @@ func (c *linuxClient) roundTrip(conn *genetlink.Conn, cmd uint8, flags netlink.H
 		out = append(out, msg{h: nmsgs[i].Header, m: gmsgs[i]})
 	}
 	return out, nil
+}
+
+// batchMax is how many requests executeAll puts in one system call. Each
+// failed request is answered by an error message of its own; the socket's
+// receive buffer (208 KiB by default, counted with each message's ~1.3 KiB
+// of kernel overhead) must hold them all.
+const batchMax = 64
+
+// executeAll sends one request of command cmd per encoder, without reply
+// data, and returns each one's error (nil: done). A batch of up to
+// batchMax requests goes out in one system call, and only its last
+// request asks for an ack: the kernel runs them in order, answers a
+// failed one with an error message carrying its sequence number, and goes
+// on. Without a socket of its own (test fakes), one request at a time.
+func (c *linuxClient) executeAll(ctx context.Context, cmd uint8, aes []*netlink.AttributeEncoder) []error {
+	errs := make([]error, len(aes))
+	msgs := make([]netlink.Message, len(aes))
+	for i, ae := range aes {
+		b, err := ae.Encode()
+		if err == nil {
+			b, err = (&genetlink.Message{Header: genetlink.Header{Command: cmd, Version: tcptakeh.FamilyVersion}, Data: b}).MarshalBinary()
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msgs[i] = netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family.ID), Flags: netlink.Request}, Data: b}
+	}
+	answered := 0 // the requests before it have their answers
+	err := c.with(ctx, func(conn *genetlink.Conn, nl *netlink.Conn) error {
+		for answered < len(msgs) {
+			batch := make([]netlink.Message, 0, batchMax)
+			idx := make([]int, 0, batchMax)
+			end := answered
+			for ; end < len(msgs) && len(batch) < batchMax; end++ {
+				if errs[end] == nil {
+					batch, idx = append(batch, msgs[end]), append(idx, end)
+				}
+			}
+			failed := func(k int, err error) { errs[idx[k]] = err }
+			if err := c.sendBatch(conn, nl, batch, failed); err != nil {
+				return err
+			}
+			answered = end
+		}
+		return nil
+	})
+	for i := answered; err != nil && i < len(errs); i++ {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// sendBatch sends the requests of batch, in one system call where nl is
+// a socket, and reports each failed one to failed with its index.
+func (c *linuxClient) sendBatch(conn *genetlink.Conn, nl *netlink.Conn, batch []netlink.Message, failed func(int, error)) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if nl == nil {
+		for k, m := range batch {
+			var gm genetlink.Message
+			err := gm.UnmarshalBinary(m.Data)
+			if err == nil {
+				_, err = c.roundTrip(conn, gm.Header.Command, netlink.Request|netlink.Acknowledge, gm.Data)
+			}
+			if err != nil {
+				failed(k, err)
+			}
+		}
+		return nil
+	}
+	batch[len(batch)-1].Header.Flags |= netlink.Acknowledge
+	sent, err := nl.SendMessages(batch)
+	if err != nil {
+		return err
+	}
+	return receiveAcks(nl, sent, failed)
+}
+
+// receiveAcks reads the answers to the batch sent, whose last message asks
+// for an ack, until that ack: each error message goes to failed with the
+// index of its request in sent.
+func receiveAcks(nl *netlink.Conn, sent []netlink.Message, failed func(int, error)) error {
+	first, last := sent[0].Header.Sequence, sent[len(sent)-1].Header.Sequence
+	for {
+		msgs, err := nl.Receive()
+		var oe *netlink.OpError
+		if errors.As(err, &oe) && oe.Sequence-first < uint32(len(sent)) {
+			failed(int(oe.Sequence-first), err)
+			if oe.Sequence == last {
+				return nil
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			return errors.New("netlink: the batch's ack did not come")
+		}
+		for _, m := range msgs {
+			if m.Header.Type == netlink.Error && m.Header.Sequence == last {
+				return nil
+			}
+		}
+	}
 }
 
 // isControl reports whether t is a netlink control message type (an ack,
@@ -253,29 +374,37 @@ func (c *linuxClient) info(ctx context.Context) (*ModuleInfo, error) {
 	return &mi, nil
 }
 
-func (c *linuxClient) freeze(ctx context.Context, t Tuple, o FreezeOptions) error {
-	ae := tupleRequest(t)
-	if o.Timeout > 0 {
-		ae.Uint32(tcptakeh.ATimeoutMs, timeoutMs(o.Timeout))
+func (c *linuxClient) freeze(ctx context.Context, ts []Tuple, o FreezeOptions) []error {
+	aes := make([]*netlink.AttributeEncoder, len(ts))
+	for i, t := range ts {
+		aes[i] = tupleRequest(t)
+		if o.Timeout > 0 {
+			aes[i].Uint32(tcptakeh.ATimeoutMs, timeoutMs(o.Timeout))
+		}
+		if o.Replace {
+			aes[i].Uint32(tcptakeh.AFreezeFlags, tcptakeh.FreezeFlagsReplace)
+		}
 	}
-	if o.Replace {
-		ae.Uint32(tcptakeh.AFreezeFlags, tcptakeh.FreezeFlagsReplace)
-	}
-	if _, err := c.execute(ctx, tcptakeh.CmdFreeze, netlink.Request|netlink.Acknowledge, ae); err != nil {
-		return opErr(OpFreeze, t, err)
-	}
-	return nil
+	return tupleErrs(OpFreeze, ts, c.executeAll(ctx, tcptakeh.CmdFreeze, aes))
 }
 
-func (c *linuxClient) thaw(ctx context.Context, t Tuple, kick bool) error {
-	ae := tupleRequest(t)
-	if kick {
-		ae.Uint32(tcptakeh.AThawFlags, tcptakeh.ThawFlagsKick)
+func (c *linuxClient) thaw(ctx context.Context, ts []Tuple, kick bool) []error {
+	aes := make([]*netlink.AttributeEncoder, len(ts))
+	for i, t := range ts {
+		aes[i] = tupleRequest(t)
+		if kick {
+			aes[i].Uint32(tcptakeh.AThawFlags, tcptakeh.ThawFlagsKick)
+		}
 	}
-	if _, err := c.execute(ctx, tcptakeh.CmdThaw, netlink.Request|netlink.Acknowledge, ae); err != nil {
-		return opErr(OpThaw, t, err)
+	return tupleErrs(OpThaw, ts, c.executeAll(ctx, tcptakeh.CmdThaw, aes))
+}
+
+// tupleErrs makes each error of errs the *Error of op on its tuple.
+func tupleErrs(op Op, ts []Tuple, errs []error) []error {
+	for i, err := range errs {
+		errs[i] = opErr(op, ts[i], err)
 	}
-	return nil
+	return errs
 }
 
 // getFlags adds the get-flags attribute.
@@ -420,17 +549,17 @@ func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers
 	return imgs, err
 }
 
-func (c *linuxClient) set(ctx context.Context, t Tuple, ks KernelState, fields KernelFields) error {
-	ae := tupleRequest(t)
-	ae.Nested(tcptakeh.ASession, func(nae *netlink.AttributeEncoder) error {
-		encodeTupleNest(nae, tcptakeh.ASessionTuple, t)
-		encodeKernelState(nae, ks, fields)
-		return nil
-	})
-	if _, err := c.execute(ctx, tcptakeh.CmdSet, netlink.Request|netlink.Acknowledge, ae); err != nil {
-		return opErr(OpSet, t, err)
+func (c *linuxClient) set(ctx context.Context, ts []Tuple, ks []KernelState, fields KernelFields) []error {
+	aes := make([]*netlink.AttributeEncoder, len(ts))
+	for i, t := range ts {
+		aes[i] = tupleRequest(t)
+		aes[i].Nested(tcptakeh.ASession, func(nae *netlink.AttributeEncoder) error {
+			encodeTupleNest(nae, tcptakeh.ASessionTuple, t)
+			encodeKernelState(nae, ks[i], fields)
+			return nil
+		})
 	}
-	return nil
+	return tupleErrs(OpSet, ts, c.executeAll(ctx, tcptakeh.CmdSet, aes))
 }
 
 func (c *linuxClient) peerSegments(ctx context.Context, t Tuple) ([]Segment, error) {
@@ -514,10 +643,11 @@ func (c *linuxClient) events(ctx context.Context) (<-chan FreezeEvent, error) {
 	if !found {
 		return nil, opErr(OpEvents, nil, fmt.Errorf("%w: module has no %q multicast group", ErrUnsupported, tcptakeh.McgrpEvents))
 	}
-	conn, err := dial()
+	nl, err := dial()
 	if err != nil {
 		return nil, opErr(OpEvents, nil, err)
 	}
+	conn := genetlink.NewConn(nl)
 	if err := conn.JoinGroup(group); err != nil {
 		conn.Close()
 		return nil, opErr(OpEvents, nil, err)

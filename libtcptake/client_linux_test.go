@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"iter"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +46,7 @@ var ack = []genetlink.Message{{}}
 func testClient(t *testing.T, cmd uint8, flags netlink.HeaderFlags, fn genltest.Func) *Client {
 	t.Helper()
 	conn := genltest.Dial(genltest.ServeFamily(testFamily, genltest.CheckRequest(testFamily.ID, cmd, flags, fn)))
-	lc, err := initClient(conn, nil)
+	lc, err := initClient(conn, nil, nil)
 	if err != nil {
 		t.Fatalf("initClient: %v", err)
 	}
@@ -83,7 +85,7 @@ func TestClientNotLoaded(t *testing.T) {
 	conn := genltest.Dial(func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
 		return nil, genltest.Error(int(unix.ENOENT))
 	})
-	_, err := initClient(conn, nil)
+	_, err := initClient(conn, nil, nil)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want os.ErrNotExist", err)
 	}
@@ -620,7 +622,7 @@ func (k *rawKernel) dial() *genetlink.Conn {
 }
 
 func (k *rawKernel) client() *Client {
-	lc, err := initClient(k.dial(), nil)
+	lc, err := initClient(k.dial(), nil, nil)
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -868,8 +870,8 @@ func (s *eventSocket) ReceiveIter() iter.Seq2[netlink.Message, error] {
 func TestClientEvents(t *testing.T) {
 	sock := newEventSocket()
 	k := &rawKernel{t: t}
-	lc, err := initClient(k.dial(), func() (*genetlink.Conn, error) {
-		return genetlink.NewConn(netlink.NewConn(sock, 1)), nil
+	lc, err := initClient(k.dial(), nil, func() (*netlink.Conn, error) {
+		return netlink.NewConn(sock, 1), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1328,5 +1330,261 @@ func BenchmarkDecodeSessions(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// batchSocket is a fake module socket that answers as the kernel does: it
+// runs the requests of one system call in order, answers each failed one
+// (fail's errno, with extack) and each that asks for an ack, and hands out
+// one answer per read.
+type batchSocket struct {
+	t       *testing.T
+	fail    func(i int, gm genetlink.Message) unix.Errno // i: the request's number
+	sendErr func(call int) error
+	calls   [][]netlink.Message // the requests of each system call
+	n       int
+	queue   []netlink.Message
+}
+
+func (s *batchSocket) Close() error                    { return nil }
+func (s *batchSocket) Send(m netlink.Message) error    { return s.SendMessages([]netlink.Message{m}) }
+func (s *batchSocket) SetDeadline(time.Time) error     { return nil }
+func (s *batchSocket) SetReadDeadline(time.Time) error { return nil }
+
+func (s *batchSocket) SendMessages(msgs []netlink.Message) error {
+	if s.sendErr != nil {
+		if err := s.sendErr(len(s.calls)); err != nil {
+			return err
+		}
+	}
+	s.calls = append(s.calls, slices.Clone(msgs))
+	for _, req := range msgs {
+		var gm genetlink.Message
+		if err := gm.UnmarshalBinary(req.Data); err != nil {
+			s.t.Fatal(err)
+		}
+		errno := s.fail(s.n, gm)
+		s.n++
+		switch {
+		case errno != 0:
+			m := extackError(req, errno, fmt.Sprintf("request %d refused", s.n-1))
+			m.Header.Sequence, m.Header.PID = req.Header.Sequence, req.Header.PID
+			s.queue = append(s.queue, m)
+		case req.Header.Flags&netlink.Acknowledge != 0:
+			s.queue = append(s.queue, netlink.Message{
+				Header: netlink.Header{Type: netlink.Error, Flags: netlink.Capped, Sequence: req.Header.Sequence, PID: req.Header.PID},
+				Data:   make([]byte, 4+16),
+			})
+		}
+	}
+	return nil
+}
+
+func (s *batchSocket) Receive() ([]netlink.Message, error) {
+	if len(s.queue) == 0 {
+		return nil, errors.New("read would block forever")
+	}
+	m := s.queue[0]
+	s.queue = s.queue[1:]
+	return []netlink.Message{m}, nil
+}
+
+func (s *batchSocket) ReceiveIter() iter.Seq2[netlink.Message, error] {
+	return func(yield func(netlink.Message, error) bool) {
+		msgs, err := s.Receive()
+		if err != nil {
+			yield(netlink.Message{}, err)
+			return
+		}
+		yield(msgs[0], nil)
+	}
+}
+
+// batchClient is a Client whose socket is s (the family's lookup is
+// genltest's).
+func batchClient(t *testing.T, s *batchSocket) *Client {
+	lc, err := initClient(genltest.Dial(genltest.ServeFamily(testFamily, nil)), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.nl = netlink.NewConn(s, 1)
+	lc.c = genetlink.NewConn(lc.nl)
+	return &Client{c: lc}
+}
+
+// portTuples are n IPv4 tuples told apart by the remote port, 1000 + i.
+func portTuples(n int) []Tuple {
+	ts := make([]Tuple, n)
+	for i := range ts {
+		ts[i] = Tuple{Local: tu4.Local, Remote: netip.AddrPortFrom(tu4.Remote.Addr(), uint16(1000+i))}
+	}
+	return ts
+}
+
+// requestPort is the remote port of a request's tuple.
+func requestPort(t *testing.T, gm genetlink.Message) uint16 {
+	ad, err := netlink.NewAttributeDecoder(gm.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tu Tuple
+	for ad.Next() {
+		if ad.Type() == tcptakeh.ATuple {
+			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &tu) })
+		}
+	}
+	if err := ad.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tu.Remote.Port()
+}
+
+func TestClientBatch(t *testing.T) {
+	const n = 2*batchMax + 22
+	ts := portTuples(n)
+	// Refused: one in the first batch, the last of the first (its error is
+	// the batch's ack) and one in the third.
+	refused := map[int]unix.Errno{5: unix.ENOENT, batchMax - 1: unix.ENOENT, 2*batchMax + 3: unix.EINVAL}
+	s := &batchSocket{t: t, fail: func(i int, gm genetlink.Message) unix.Errno {
+		if gm.Header.Command != tcptakeh.CmdThaw {
+			t.Errorf("request %d: command %d", i, gm.Header.Command)
+		}
+		if got := requestPort(t, gm); got != uint16(1000+i) {
+			t.Errorf("request %d is for port %d", i, got)
+		}
+		return refused[i]
+	}}
+	c := batchClient(t, s)
+	errs := c.c.thaw(context.Background(), ts, true)
+	for i, err := range errs {
+		errno, bad := refused[i]
+		var e *Error
+		switch {
+		case !bad && err != nil:
+			t.Errorf("thaw %d: %v", i, err)
+		case bad && (!errors.As(err, &e) || !errors.Is(err, errno) || e.Session != ts[i].String() ||
+			e.Message != fmt.Sprintf("request %d refused", i) || e.Op != OpThaw):
+			t.Errorf("thaw %d: %#v, want *Error %v \"request %d refused\"", i, err, errno, i)
+		}
+	}
+	if len(s.calls) != 3 {
+		t.Fatalf("%d system calls, want 3", len(s.calls))
+	}
+	for k, call := range s.calls {
+		if want := min(batchMax, n-k*batchMax); len(call) != want {
+			t.Errorf("call %d: %d requests, want %d", k, len(call), want)
+		}
+		for j, m := range call {
+			if acked, last := m.Header.Flags&netlink.Acknowledge != 0, j == len(call)-1; acked != last {
+				t.Errorf("call %d, request %d: ack %v", k, j, acked)
+			}
+		}
+	}
+	if len(s.queue) != 0 {
+		t.Errorf("%d answers left unread", len(s.queue))
+	}
+	// thawErr prefers the real failure to the expired freezes.
+	if err := thawErr(errs); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("thawErr = %v, want the EINVAL", err)
+	}
+	s.n = 0
+	if err := c.ThawAll(context.Background(), ts, true); !errors.Is(err, unix.EINVAL) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ThawAll: %v, want the EINVAL and the ENOENTs", err)
+	}
+}
+
+func TestClientBatchSendFails(t *testing.T) {
+	ts := portTuples(batchMax + 1)
+	s := &batchSocket{t: t, fail: func(int, genetlink.Message) unix.Errno { return 0 },
+		sendErr: func(call int) error {
+			if call == 1 {
+				return unix.ENOBUFS
+			}
+			return nil
+		}}
+	errs := batchClient(t, s).c.freeze(context.Background(), ts, FreezeOptions{Replace: true})
+	for i, err := range errs {
+		if i < batchMax && err != nil || i == batchMax && !errors.Is(err, unix.ENOBUFS) {
+			t.Errorf("freeze %d: %v", i, err)
+		}
+	}
+}
+
+func TestModuleFreezerFreezeAll(t *testing.T) {
+	ts := portTuples(10)
+	var thawed []uint16
+	s := &batchSocket{t: t}
+	s.fail = func(i int, gm genetlink.Message) unix.Errno {
+		if gm.Header.Command == tcptakeh.CmdThaw {
+			thawed = append(thawed, requestPort(t, gm))
+			return 0
+		}
+		if i == 7 {
+			return unix.ENOSPC
+		}
+		return 0
+	}
+	mf := &ModuleFreezer{C: batchClient(t, s)}
+	if err := mf.FreezeAll(context.Background(), ts); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("FreezeAll: %v, want ENOSPC", err)
+	}
+	want := []uint16{1000, 1001, 1002, 1003, 1004, 1005, 1006, 1008, 1009}
+	if !slices.Equal(thawed, want) {
+		t.Fatalf("thawed %v, want the frozen ones %v", thawed, want)
+	}
+}
+
+// TestGetAllDump: with the module, GetAll reads stopped sessions from one
+// GET dump filtered on their shared local address and port, and reads a
+// session missing from it through its socket.
+func TestGetAllDump(t *testing.T) {
+	const n = dumpMin + 8
+	msgs := dumpMsgs(t, n, 16, true)
+	want, err := decodeSessions(msgs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const missing = 5 // dropped from the dump
+	dumps := 0
+	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		dumps++
+		checkData(t, []netlink.Attribute{
+			nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)[:3]...), // 10.0.0.1:80, the local end they share
+			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)},
+		}, greq.Data)
+		var out []genetlink.Message
+		for i, img := range want {
+			if i != missing {
+				out = append(out, reply(t, tcptakeh.CmdGet, compactSession(t, img, 0)))
+			}
+		}
+		return out, nil
+	})
+	f := &ModuleFreezer{C: c}
+	ss := make([]*Session, n)
+	for i := range ss {
+		// A descriptor that is none: only the missing session reads it.
+		ss[i] = &Session{fd: 1 << 20, tuple: want[i].Tuple, freezer: f, gen: 3}
+	}
+	got, err := GetAll(context.Background(), ss)
+	if dumps != 1 {
+		t.Fatalf("%d dumps, want 1", dumps)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Session != want[missing].Tuple.String() || !errors.Is(err, unix.EBADF) {
+		t.Fatalf("err = %v, want the missing session's EBADF", err)
+	}
+	for i := range ss {
+		if i == missing {
+			if got[i] != nil {
+				t.Errorf("session %d: image %v", i, got[i])
+			}
+			continue
+		}
+		w := *want[i]
+		w.Generation = 4
+		if diff := cmp.Diff(&w, got[i], cmpAddrPort); diff != "" {
+			t.Errorf("session %d (-want +got):\n%s", i, diff)
+		}
 	}
 }

@@ -24,8 +24,9 @@
 // repair mode, lifts the drop and sends the unsent bytes, so nothing waits
 // for a retransmission timeout. Restart on the original session resumes it
 // in place. Release closes a stopped session without a FIN or RST.
-// StopAll, SetAll and RestartAll do the same for many sessions with one
-// freeze batch; Checkpoint and CheckpointAll take failover checkpoints of
+// StopAll, GetAll, SetAll and RestartAll do the same for many sessions
+// with one freeze batch (with the kernel module: many requests to a
+// system call, and GetAll's images from one GET dump); Checkpoint and CheckpointAll take failover checkpoints of
 // live sessions. A checkpoint restored after its node died is stale: with
 // Options.Adjust, Restart learns where each peer really is and re-aligns
 // the session on it, and Session.Adjustment reports what it found

@@ -5,6 +5,8 @@ package libtcptake
 
 import (
 	"context"
+	"errors"
+	"os"
 	"time"
 
 	"github.com/tcptake/tcptake/internal/tcptakeh"
@@ -42,14 +44,31 @@ func freezeAll(ctx context.Context, f Freezer, ts []Tuple) error {
 	return nil
 }
 
-// thawAll thaws ts; batch freezers cannot kick and ignore kick.
+// thawAll thaws ts. kick is the module's; other batch freezers ignore it.
 func thawAll(ctx context.Context, f Freezer, ts []Tuple, kick bool) error {
+	if mc := moduleOf(f); mc != nil {
+		return thawErr(mc.c.thaw(ctx, ts, kick))
+	}
 	if bf, ok := f.(BatchFreezer); ok {
 		return bf.ThawAll(ctx, ts)
 	}
+	errs := make([]error, len(ts))
+	for i, t := range ts {
+		errs[i] = f.Thaw(ctx, t, kick)
+	}
+	return thawErr(errs)
+}
+
+// thawErr is the error of a batch of thaws: the first that is not
+// os.ErrNotExist, which callers forgive (a freeze that expired left
+// nothing to lift), else the first.
+func thawErr(errs []error) error {
 	var first error
-	for _, t := range ts {
-		if err := f.Thaw(ctx, t, kick); err != nil && first == nil {
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if first == nil {
 			first = err
 		}
 	}

@@ -2,6 +2,7 @@ package libtcptake
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -16,7 +17,7 @@ type ModuleFreezer struct {
 	Timeout time.Duration
 }
 
-var _ Freezer = (*ModuleFreezer)(nil)
+var _ BatchFreezer = (*ModuleFreezer)(nil)
 
 // Freeze drops the tuple's packets in both directions. Freezing a frozen
 // tuple re-arms its timeout (FREEZE with flag replace), so it is not an
@@ -31,6 +32,29 @@ func (f *ModuleFreezer) Freeze(ctx context.Context, t Tuple) error {
 // its freeze expired): the drop is gone, but no kick was sent.
 func (f *ModuleFreezer) Thaw(ctx context.Context, t Tuple, kick bool) error {
 	return f.C.Thaw(ctx, t, kick)
+}
+
+// FreezeAll freezes every tuple of ts, many to a system call. On error
+// none is left frozen.
+func (f *ModuleFreezer) FreezeAll(ctx context.Context, ts []Tuple) error {
+	errs := f.C.c.freeze(ctx, ts, FreezeOptions{Timeout: f.Timeout, Replace: true})
+	var frozen []Tuple
+	for i, err := range errs {
+		if err == nil {
+			frozen = append(frozen, ts[i])
+		}
+	}
+	if len(frozen) == len(ts) {
+		return nil
+	}
+	f.C.c.thaw(context.WithoutCancel(ctx), frozen, false)
+	return errors.Join(errs...)
+}
+
+// ThawAll lifts the freezes of ts, many to a system call, without kick
+// (Client.ThawAll can kick).
+func (f *ModuleFreezer) ThawAll(ctx context.Context, ts []Tuple) error {
+	return f.C.ThawAll(ctx, ts, false)
 }
 
 // moduleOf returns the module client behind f, or nil when f is not the

@@ -20,15 +20,73 @@ import (
 // Get reads the stopped session's image, queue bytes included. The
 // session stays stopped: Get may be called again.
 func (s *Session) Get() (*Image, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.open() || s.started {
-		return nil, opErr(OpGet, s, errors.New("session is not stopped"))
+	imgs, err := GetAll(context.Background(), []*Session{s})
+	if err != nil {
+		return nil, err
 	}
-	if s.img != nil { // restored: its send queue is still to be written
-		img := *s.img
-		return &img, nil
+	return imgs[0], nil
+}
+
+// GetAll reads the images of stopped sessions, as Get does: imgs[i] is
+// ss[i]'s, nil where it failed, and err joins the *Error of each failure.
+// Where the module freezes dumpMin sessions or more, their images come
+// from one GET dump (each atomic, under its socket lock) instead of a
+// dozen system calls and a GET each.
+func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
+	imgs = make([]*Image, len(ss))
+	errs := make([]error, len(ss))
+	var dump []int // the sessions to read from a dump
+	mc := (*Client)(nil)
+	if len(ss) > 0 {
+		mc = moduleOf(ss[0].freezer)
 	}
+	for i, s := range ss {
+		if s == nil {
+			errs[i] = opErr(OpGet, nil, errors.New("nil session"))
+			continue
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case !s.open() || s.started:
+			errs[i] = opErr(OpGet, s, errors.New("session is not stopped"))
+		case s.img != nil: // restored: its send queue is still to be written
+			img := *s.img
+			imgs[i] = &img
+		case mc != nil && moduleOf(s.freezer) == mc:
+			dump = append(dump, i)
+		default:
+			imgs[i], errs[i] = s.get()
+		}
+	}
+	if len(dump) >= dumpMin {
+		tuples := make([]Tuple, len(dump))
+		for k, i := range dump {
+			tuples[k] = ss[i].tuple
+		}
+		got, err := dumpImages(ctx, mc, tuples, make([]error, len(tuples)))
+		if err != nil {
+			ss[0].opts.logger().Debug("tcptake: get: the dump failed, reading each session", "err", err)
+		}
+		for k, i := range dump {
+			if err == nil && got[k] != nil {
+				imgs[i] = got[k]
+				ss[i].gen++
+				imgs[i].Generation = ss[i].gen
+			}
+		}
+	}
+	for _, i := range dump {
+		if imgs[i] == nil { // one at a time, or not in the dump (its error is Get's)
+			imgs[i], errs[i] = ss[i].get()
+		}
+	}
+	return imgs, errors.Join(errs...)
+}
+
+// get reads the image of a stopped session through its socket, and what
+// TCP_REPAIR cannot read through the module.
+func (s *Session) get() (*Image, error) {
 	var img *Image
 	err := s.sock(func(fd int) (err error) {
 		img, err = getImage(fd, s.tuple)
@@ -183,24 +241,16 @@ func CheckpointAll(ctx context.Context, conns []syscall.Conn, o *Options) (imgs 
 	if err != nil {
 		return nil, err
 	}
-	imgs = make([]*Image, len(conns))
-	mc := moduleOf(f)
-	if mc == nil {
-		ss, err := StopAll(ctx, conns, o)
-		if err != nil {
-			return nil, err
-		}
-		var errs []error
-		for i, s := range ss {
-			imgs[i], err = s.Get()
-			errs = append(errs, err)
-		}
-		if _, err := RestartAll(ctx, ss); err != nil {
-			errs = append(errs, err)
-		}
-		return imgs, errors.Join(errs...)
+	if mc := moduleOf(f); mc != nil {
+		return moduleCheckpointAll(ctx, mc, conns)
 	}
-	return moduleCheckpointAll(ctx, mc, conns)
+	ss, err := StopAll(ctx, conns, o)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err = GetAll(ctx, ss)
+	_, rerr := RestartAll(ctx, ss)
+	return imgs, errors.Join(err, rerr)
 }
 
 // moduleCheckpointAll takes each session's image atomically, under its
@@ -227,39 +277,51 @@ func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) 
 	if !dump {
 		for i, t := range tuples {
 			if errs[i] == nil {
-				imgs[i], errs[i] = mc.Get(ctx, t, true)
+				if imgs[i], errs[i] = mc.Get(ctx, t, true); imgs[i] != nil {
+					imgs[i].Tuple = t // the socket's family
+				}
 			}
 		}
-	} else {
-		dumped, err := mc.Sessions(ctx, commonFilter(tuples, errs), true)
-		var partial *SessionsError
-		if err != nil && !errors.As(err, &partial) {
-			return nil, err
-		}
-		byKey := make(map[sessionKey]*Image, len(dumped))
-		for _, img := range dumped {
-			byKey[keyOf(img.Tuple)] = img
-		}
-		for i, t := range tuples {
-			if errs[i] != nil {
-				continue
-			}
-			if imgs[i] = byKey[keyOf(t)]; imgs[i] == nil {
-				// Not a session (closed meanwhile, or in a state that
-				// cannot move), or named by the dump's error.
-				errs[i] = opErr(OpCheckpoint, t, errors.Join(os.ErrNotExist, err))
-			}
-		}
+		return imgs, errors.Join(errs...)
 	}
-	for i, img := range imgs {
-		if img != nil {
-			img.Tuple = tuples[i] // the socket's family
-		}
+	imgs, err := dumpImages(ctx, mc, tuples, errs)
+	if err != nil {
+		return nil, err
 	}
 	return imgs, errors.Join(errs...)
 }
 
-// dumpMin is the batch from which moduleCheckpointAll dumps.
+// dumpImages takes the images of the sessions of tuples whose errs are nil
+// from one GET dump with their buffers, filtered to the local address and
+// port they share, if any. imgs[i] is tuples[i]'s, with its tuple; a
+// session missing from the dump (closed, in a state that cannot move, or
+// named by the dump's error) gets its error in errs[i]. err is a failure
+// of the dump as a whole.
+func dumpImages(ctx context.Context, mc *Client, tuples []Tuple, errs []error) (imgs []*Image, err error) {
+	dumped, err := mc.Sessions(ctx, commonFilter(tuples, errs), true)
+	var partial *SessionsError
+	if err != nil && !errors.As(err, &partial) {
+		return nil, err
+	}
+	byKey := make(map[sessionKey]*Image, len(dumped))
+	for _, img := range dumped {
+		byKey[keyOf(img.Tuple)] = img
+	}
+	imgs = make([]*Image, len(tuples))
+	for i, t := range tuples {
+		if errs[i] != nil {
+			continue
+		}
+		if imgs[i] = byKey[keyOf(t)]; imgs[i] == nil {
+			errs[i] = opErr(OpCheckpoint, t, errors.Join(os.ErrNotExist, err))
+			continue
+		}
+		imgs[i].Tuple = t // the socket's family
+	}
+	return imgs, nil
+}
+
+// dumpMin is the batch from which moduleCheckpointAll and GetAll dump.
 const dumpMin = 32
 
 // liveTuple checks that conn is a TCP session tcptake can move and

@@ -5,11 +5,11 @@ package libtcptake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,17 +52,40 @@ func SetAll(ctx context.Context, imgs []*Image, o *Options) ([]*Session, error) 
 	if err := freezeAll(ctx, freezer, tuples); err != nil {
 		return nil, err
 	}
+	undo := func(set []*Session, err error) ([]*Session, error) {
+		for _, s := range set {
+			s.closeSocket()
+		}
+		thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
+		return nil, err
+	}
 	for i, s := range ss {
 		s.freezer = freezer
 		if err := s.set(imgs[i]); err != nil {
-			for _, s := range ss[:i+1] {
-				s.closeSocket()
-			}
-			thawAll(context.WithoutCancel(ctx), freezer, tuples, false)
-			return nil, err
+			return undo(ss[:i+1], err)
 		}
 	}
+	if err := setKernel(ctx, moduleOf(freezer), ss, imgs); err != nil {
+		return undo(ss, err)
+	}
 	return ss, nil
+}
+
+// setKernel seeds the restored sessions' RTT, RTO and congestion state
+// through the module, many to a system call, so that none guesses a 1 s
+// RTO nor restarts from slow start.
+func setKernel(ctx context.Context, mc *Client, ss []*Session, imgs []*Image) error {
+	if mc == nil {
+		return nil
+	}
+	var ts []Tuple
+	var ks []KernelState
+	for i, img := range imgs {
+		if img.Kernel != nil {
+			ts, ks = append(ts, ss[i].tuple), append(ks, *img.Kernel)
+		}
+	}
+	return errors.Join(mc.c.set(ctx, ts, ks, KernelAll)...)
 }
 
 func (s *Session) set(img *Image) error {
@@ -157,16 +180,6 @@ func (s *Session) set(img *Image) error {
 	if w := img.Window; w != nil && !img.State.finReceived() {
 		if err := setRepairWindow(fd, w); err != nil {
 			return fail("setsockopt TCP_REPAIR_WINDOW", err)
-		}
-	}
-	if mc := moduleOf(s.freezer); mc != nil && img.Kernel != nil {
-		// Seed RTT, RTO and congestion state, so the restored session
-		// neither guesses a 1 s RTO nor restarts from slow start.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := mc.Set(ctx, t, *img.Kernel, KernelAll)
-		cancel()
-		if err != nil {
-			return err
 		}
 	}
 	// Room for the whole send queue, which Restart writes without
