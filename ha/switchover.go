@@ -177,11 +177,13 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 		out.stopped = append(out.stopped, ss...)
 		out.conns = append(out.conns, conns...)
 		out.states = append(out.states, states...)
+		tg := n.clock.Now()
 		got, err := n.ops.getAll(ctx, ss)
 		if err != nil {
 			n.retrack(ts)
 			return fail(StepStop, err)
 		}
+		te := n.clock.Now()
 		imgs := make([][]byte, len(ss))
 		for i, img := range got {
 			err := n.faultAt(StepStop)
@@ -193,10 +195,12 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 				return fail(StepStop, err)
 			}
 		}
+		ts0 := n.clock.Now()
 		if err := n.send(l, msgImage, imgs...); err != nil { // the batch in one write
 			n.retrack(ts)
 			return fail(StepStop, err)
 		}
+		n.log.Debug("switchover: batch sent", "sessions", len(ss), "get", te.Sub(tg), "encode", ts0.Sub(te), "send", n.clock.Now().Sub(ts0))
 		if f, ok := peek(rx); ok && f.typ == msgAbort {
 			n.retrack(ts)
 			return fail(StepSet, refusal(f))
@@ -210,7 +214,9 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	var watched []*libtcptake.Image // and pos: what the peers send after them follows with go
 	var pos []libtcptake.PeerPosition
 	if watch != nil {
+		tw := n.clock.Now()
 		watched, pos = out.positions, watch.positions(ctx, out.positions)
+		n.log.Debug("switchover: peers asked", "sessions", len(pos), "took", n.clock.Now().Sub(tw))
 		end.PeerAcks = make([]uint32, len(pos))
 		for i, p := range pos {
 			end.PeerAcks[i] = p.Ack

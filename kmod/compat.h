@@ -145,6 +145,13 @@ tcptake_genl_merge_ops(struct genl_ops *ops, const struct genl_split_ops *sp,
 			ops[k].maxattr = sp[i].maxattr;
 			k++;
 		}
+		/* One policy per command: the wider (GET's dump also takes
+		 * tuples, which its do then accepts and ignores).
+		 */
+		if (sp[i].maxattr > ops[j].maxattr) {
+			ops[j].policy = sp[i].policy;
+			ops[j].maxattr = sp[i].maxattr;
+		}
 		if (sp[i].doit)
 			ops[j].doit = sp[i].doit;
 		if (sp[i].dumpit) {

@@ -131,9 +131,10 @@ static const struct nla_policy tcptake_get_do_nl_policy[TCPTAKE_A_GET_FLAGS + 1]
 };
 
 /* TCPTAKE_CMD_GET - dump */
-static const struct nla_policy tcptake_get_dump_nl_policy[TCPTAKE_A_GET_FLAGS + 1] = {
+static const struct nla_policy tcptake_get_dump_nl_policy[TCPTAKE_A_TUPLES + 1] = {
 	[TCPTAKE_A_TUPLE] = NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 	[TCPTAKE_A_GET_FLAGS] = { .type = NLA_U32, },
+	[TCPTAKE_A_TUPLES] = NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 };
 
 /* TCPTAKE_CMD_SET - do */
@@ -181,7 +182,7 @@ const struct genl_split_ops tcptake_nl_ops[8] = {
 		.dumpit		= tcptake_nl_get_dumpit,
 		.done		= tcptake_nl_get_done,
 		.policy		= tcptake_get_dump_nl_policy,
-		.maxattr	= TCPTAKE_A_GET_FLAGS,
+		.maxattr	= TCPTAKE_A_TUPLES,
 		.flags		= GENL_UNS_ADMIN_PERM | GENL_CMD_CAP_DUMP,
 	},
 	{

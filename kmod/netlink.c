@@ -127,8 +127,10 @@ static int tcptake_nl_parse_tuple(const struct nlattr *nest,
 }
 
 /* The full tuple of a do request: family, both addresses, both ports. */
-static int tcptake_nl_req_tuple(struct genl_info *info,
-				struct tcptake_tuple *t)
+/* Parse a tuple that names one session: every value but ifindex given. */
+static int tcptake_nl_parse_whole_tuple(struct nlattr *nest,
+					struct tcptake_tuple *t,
+					struct netlink_ext_ack *extack)
 {
 	static const u8 required[] = {
 		TCPTAKE_A_TUPLE_FAMILY,
@@ -137,26 +139,32 @@ static int tcptake_nl_req_tuple(struct genl_info *info,
 		TCPTAKE_A_TUPLE_REMOTE_ADDR,
 		TCPTAKE_A_TUPLE_REMOTE_PORT,
 	};
-	struct nlattr *nest = info->attrs[TCPTAKE_A_TUPLE];
 	unsigned int i;
 	u32 present;
 	int err;
 
-	if (GENL_REQ_ATTR_CHECK(info, TCPTAKE_A_TUPLE)) {
-		NL_SET_ERR_MSG_MOD(info->extack, "missing tuple");
-		return -EINVAL;
-	}
-	err = tcptake_nl_parse_tuple(nest, t, &present, info->extack);
+	err = tcptake_nl_parse_tuple(nest, t, &present, extack);
 	if (err)
 		return err;
 	for (i = 0; i < ARRAY_SIZE(required); i++) {
 		if (!(present & BIT(required[i]))) {
-			NL_SET_ERR_ATTR_MISS(info->extack, nest, required[i]);
-			NL_SET_ERR_MSG_MOD(info->extack, "incomplete tuple");
+			NL_SET_ERR_ATTR_MISS(extack, nest, required[i]);
+			NL_SET_ERR_MSG_MOD(extack, "incomplete tuple");
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+static int tcptake_nl_req_tuple(struct genl_info *info,
+				struct tcptake_tuple *t)
+{
+	if (GENL_REQ_ATTR_CHECK(info, TCPTAKE_A_TUPLE)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "missing tuple");
+		return -EINVAL;
+	}
+	return tcptake_nl_parse_whole_tuple(info->attrs[TCPTAKE_A_TUPLE], t,
+					    info->extack);
 }
 
 static int tcptake_nl_put_tuple(struct sk_buff *skb, int type,
@@ -639,6 +647,10 @@ out:
  * @compact: put each session's values as one struct (GET flag compact)
  * @bad_flags: get-flags with unknown bits, to report from the first
  *	dumpit (where .start has no extack to report them)
+ * @tuples: the sessions to dump (GET tuples attributes), or NULL to walk
+ *	the established hash
+ * @ntuples: entries in @tuples
+ * @next_tuple: next entry of @tuples to look up
  * @bucket: next established-hash bucket to pin
  * @batch: pinned sessions of the current bucket
  * @snap: session being put, possibly over several messages
@@ -649,6 +661,9 @@ struct tcptake_get_dump {
 	bool			buffers;
 	bool			compact;
 	const struct nlattr	*bad_flags;
+	struct tcptake_tuple	*tuples;
+	unsigned int		ntuples;
+	unsigned int		next_tuple;
 	unsigned int		bucket;
 	struct tcptake_batch	batch;
 	struct tcptake_snap	snap;
@@ -663,6 +678,50 @@ struct tcptake_list_ctx {
 	unsigned int	bucket;
 	unsigned int	idx;
 };
+
+static void tcptake_get_dump_free(struct tcptake_get_dump *d)
+{
+	tcptake_snap_release(&d->snap);
+	tcptake_batch_release(&d->batch);
+	kfree(d->batch.socks);
+	kvfree(d->tuples);
+	kfree(d);
+}
+
+/* The tuples attributes of a GET dump request, into d->tuples. */
+static int tcptake_nl_parse_tuples(const struct nlmsghdr *nlh,
+				   struct tcptake_get_dump *d,
+				   struct netlink_ext_ack *extack)
+{
+	struct nlattr *a;
+	unsigned int n = 0;
+	int rem, err;
+
+	nlmsg_for_each_attr(a, nlh, GENL_HDRLEN, rem)
+		if (nla_type(a) == TCPTAKE_A_TUPLES)
+			n++;
+	if (!n)
+		return 0;
+	if (n > TCPTAKE_GET_TUPLES_MAX) {
+		NL_SET_ERR_MSG_MOD(extack, "more tuples than get-tuples-max");
+		return -E2BIG;
+	}
+	d->tuples = kvcalloc(n, sizeof(*d->tuples), GFP_KERNEL_ACCOUNT);
+	if (!d->tuples) {
+		NL_SET_ERR_MSG_MOD(extack, "cannot allocate the tuples");
+		return -ENOMEM;
+	}
+	nlmsg_for_each_attr(a, nlh, GENL_HDRLEN, rem) {
+		if (nla_type(a) != TCPTAKE_A_TUPLES)
+			continue;
+		err = tcptake_nl_parse_whole_tuple(a, &d->tuples[d->ntuples],
+						   extack);
+		if (err)
+			return err;
+		d->ntuples++;
+	}
+	return 0;
+}
 
 int tcptake_nl_get_start(struct netlink_callback *cb)
 {
@@ -700,17 +759,46 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 	}
 	d->buffers = flags & TCPTAKE_GET_FLAGS_BUFFERS;
 	d->compact = flags & TCPTAKE_GET_FLAGS_COMPACT;
-	if (attrs[TCPTAKE_A_TUPLE]) {
+	err = tcptake_nl_parse_tuples(cb->nlh, d, cb->extack);
+	if (!err && d->tuples && attrs[TCPTAKE_A_TUPLE]) {
+		TCPTAKE_ERR_ATTR(cb->extack, attrs[TCPTAKE_A_TUPLE],
+				 "tuple and tuples exclude each other");
+		err = -EINVAL;
+	}
+	if (!err && attrs[TCPTAKE_A_TUPLE])
 		err = tcptake_nl_parse_tuple(attrs[TCPTAKE_A_TUPLE],
 					     &d->filter.t, &d->filter.present,
 					     cb->extack);
-		if (err) {
-			kfree(d);
-			return err;
-		}
+	if (err) {
+		tcptake_get_dump_free(d);
+		return err;
 	}
 	ctx->d = d;
 	return 0;
+}
+
+/* The next session of a GET dump, referenced; NULL at the end or on error. */
+static struct sock *tcptake_get_next(struct net *net,
+				     struct tcptake_get_dump *d, int *err)
+{
+	struct sock *sk;
+
+	*err = 0;
+	if (d->tuples) {
+		while (d->next_tuple < d->ntuples) {
+			sk = tcptake_sk_lookup(net, &d->tuples[d->next_tuple++]);
+			if (sk)
+				return sk;
+		}
+		return NULL;
+	}
+	if (d->batch.next == d->batch.n) {
+		*err = tcptake_batch_fill(net, &d->bucket, &d->filter,
+					  &d->batch);
+		if (*err || !d->batch.n)
+			return NULL;
+	}
+	return d->batch.socks[d->batch.next++];
 }
 
 int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
@@ -725,9 +813,10 @@ int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 					&flags, cb->extack);
 	/* Re-read at each call, also the last one (it ends the walk and
 	 * adds NLMSG_DONE): a change of the set of sessions since the
-	 * previous call flags the next message, NLMSG_DONE included.
+	 * previous call flags the next message, NLMSG_DONE included. A dump
+	 * of chosen tuples walks no set: never flagged.
 	 */
-	cb->seq = tcptake_session_gen(sock_net(skb->sk));
+	cb->seq = d->tuples ? 0 : tcptake_session_gen(sock_net(skb->sk));
 	for (;;) {
 		if (d->snap_busy) {
 			err = tcptake_nl_fill_session(skb, &d->snap,
@@ -746,32 +835,29 @@ int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 			d->snap_busy = false;
 			continue;
 		}
-		if (d->batch.next < d->batch.n) {
-			sk = d->batch.socks[d->batch.next++];
-			err = tcptake_snap_take(sk, &d->snap,
-						d->buffers ? SIZE_MAX : 0, NULL);
-			sock_put(sk);
-			if (err) {
-				tcptake_snap_release(&d->snap);
-				/* Closed since it was pinned: not a session now. */
-				if (err == -ENOENT)
-					continue;
-				/* One socket does not end the dump: it gets an
-				 * entry of its own, with the errno.
-				 */
-				d->snap.error = -err;
-			}
-			d->snap_busy = true;
-			continue;
-		}
-		err = tcptake_batch_fill(sock_net(skb->sk), &d->bucket,
-					 &d->filter, &d->batch);
+		sk = tcptake_get_next(sock_net(skb->sk), d, &err);
 		if (err) {
 			NL_SET_ERR_MSG_MOD(cb->extack, "cannot pin sessions");
 			return err;
 		}
-		if (!d->batch.n)
+		if (!sk)
 			break;
+		err = tcptake_snap_take(sk, &d->snap, d->buffers ? SIZE_MAX : 0,
+					NULL);
+		sock_put(sk);
+		if (err) {
+			tcptake_snap_release(&d->snap);
+			/* Closed since it was pinned, or not a session (a
+			 * listener of a chosen tuple's address): left out.
+			 */
+			if (err == -ENOENT)
+				continue;
+			/* One socket does not end the dump: it gets an entry
+			 * of its own, with the errno.
+			 */
+			d->snap.error = -err;
+		}
+		d->snap_busy = true;
 	}
 	return skb->len;
 }
@@ -780,12 +866,8 @@ int tcptake_nl_get_done(struct netlink_callback *cb)
 {
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
 
-	if (!d)
-		return 0;
-	tcptake_snap_release(&d->snap);
-	tcptake_batch_release(&d->batch);
-	kfree(d->batch.socks);
-	kfree(d);
+	if (d)
+		tcptake_get_dump_free(d);
 	return 0;
 }
 

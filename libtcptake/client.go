@@ -33,7 +33,8 @@ type osClient interface {
 	freeze(ctx context.Context, ts []Tuple, o FreezeOptions) []error
 	thaw(ctx context.Context, ts []Tuple, kick bool) []error
 	get(ctx context.Context, t Tuple, withBuffers bool) (*Image, error)
-	sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error)
+	// sessions dumps the sessions f matches, or with ts non-nil those of ts.
+	sessions(ctx context.Context, f SessionFilter, ts []Tuple, withBuffers bool) ([]*Image, error)
 	// set applies ks[i] to ts[i]; one error per tuple.
 	set(ctx context.Context, ts []Tuple, ks []KernelState, fields KernelFields) []error
 	peerSegments(ctx context.Context, t Tuple) ([]Segment, error)
@@ -196,7 +197,23 @@ func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool
 	if _, err := f.family(); err != nil {
 		return nil, opErr(OpDump, nil, err)
 	}
-	return c.c.sessions(ctx, f, withBuffers)
+	return c.c.sessions(ctx, f, nil, withBuffers)
+}
+
+// SessionsOf snapshots the sessions of ts, as Sessions does, in ts' order
+// (GET dumps of chosen tuples: their cost is theirs alone, not the
+// namespace's whole set of sessions). A tuple without a session is left
+// out. A module older than the tuples attribute refuses with EINVAL.
+func (c *Client) SessionsOf(ctx context.Context, ts []Tuple, withBuffers bool) ([]*Image, error) {
+	for _, t := range ts {
+		if _, err := tupleFamily(t); err != nil {
+			return nil, opErr(OpDump, t, err)
+		}
+	}
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	return c.c.sessions(ctx, SessionFilter{}, ts, withBuffers)
 }
 
 // KernelFields selects the KernelState fields Set applies.

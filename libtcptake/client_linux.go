@@ -473,7 +473,7 @@ func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
 		LocalPort:  t.Local.Port(),
 		RemoteAddr: t.Remote.Addr(),
 		RemotePort: t.Remote.Port(),
-	}, true)
+	}, nil, true)
 	var partial *SessionsError
 	if err != nil && !errors.As(err, &partial) {
 		var e *Error
@@ -522,12 +522,46 @@ func sessionErr(op Op, t fmt.Stringer, err error) error {
 // one struct (GET flag compact: a fraction of the module's and the
 // decoder's work per session), or in attributes from a module without
 // the flag.
-func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, withBuffers bool) ([]*Image, error) {
+func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple, withBuffers bool) ([]*Image, error) {
+	if ts == nil {
+		return c.dumpSessions(ctx, withBuffers, func(ae *netlink.AttributeEncoder) {
+			if f != (SessionFilter{}) { // Client.Sessions checked it
+				ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
+			}
+		})
+	}
+	var out []*Image
+	var failed SessionsError
+	for len(ts) > 0 {
+		part := ts[:min(len(ts), tcptakeh.GetTuplesMax)]
+		ts = ts[len(part):]
+		imgs, err := c.dumpSessions(ctx, withBuffers, func(ae *netlink.AttributeEncoder) {
+			for _, t := range part {
+				encodeTupleNest(ae, tcptakeh.ATuples, t)
+			}
+		})
+		var partial *SessionsError
+		if err != nil && !errors.As(err, &partial) {
+			return nil, err
+		}
+		out = append(out, imgs...)
+		if partial != nil {
+			failed.Failed = append(failed.Failed, partial.Failed...)
+			failed.tuples = append(failed.tuples, partial.tuples...)
+		}
+	}
+	if len(failed.Failed) > 0 {
+		return out, &failed
+	}
+	return out, nil
+}
+
+// dumpSessions runs a GET dump whose request attributes choose puts,
+// besides the flags.
+func (c *linuxClient) dumpSessions(ctx context.Context, withBuffers bool, choose func(*netlink.AttributeEncoder)) ([]*Image, error) {
 	request := func(compact bool) *netlink.AttributeEncoder {
 		ae := netlink.NewAttributeEncoder()
-		if f != (SessionFilter{}) { // Client.Sessions checked it
-			ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
-		}
+		choose(ae)
 		getFlags(ae, withBuffers, compact)
 		return ae
 	}

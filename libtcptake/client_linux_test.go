@@ -1535,8 +1535,8 @@ func TestModuleFreezerFreezeAll(t *testing.T) {
 }
 
 // TestGetAllDump: with the module, GetAll reads stopped sessions from one
-// GET dump filtered on their shared local address and port, and reads a
-// session missing from it through its socket.
+// GET dump of their tuples, and reads a session missing from it through
+// its socket.
 func TestGetAllDump(t *testing.T) {
 	const n = dumpMin + 8
 	msgs := dumpMsgs(t, n, 16, true)
@@ -1548,10 +1548,12 @@ func TestGetAllDump(t *testing.T) {
 	dumps := 0
 	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
 		dumps++
-		checkData(t, []netlink.Attribute{
-			nest(t, tcptakeh.ATuple, tupleAttrs(t, tu4)[:3]...), // 10.0.0.1:80, the local end they share
-			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)},
-		}, greq.Data)
+		var attrs []netlink.Attribute // every session's tuple, in order
+		for _, img := range want {
+			attrs = append(attrs, nest(t, tcptakeh.ATuples, tupleAttrs(t, img.Tuple)...))
+		}
+		attrs = append(attrs, netlink.Attribute{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)})
+		checkData(t, attrs, greq.Data)
 		var out []genetlink.Message
 		for i, img := range want {
 			if i != missing {
@@ -1566,13 +1568,18 @@ func TestGetAllDump(t *testing.T) {
 		// A descriptor that is none: only the missing session reads it.
 		ss[i] = &Session{fd: 1 << 20, tuple: want[i].Tuple, freezer: f, gen: 3}
 	}
-	got, err := GetAll(context.Background(), ss)
+	// A nil session first: an error of its own.
+	got, err := GetAll(context.Background(), append([]*Session{nil}, ss...))
+	if got[0] != nil || err == nil || !strings.Contains(err.Error(), "tcptake: get: nil session") {
+		t.Fatalf("nil session: %v, %v", got[0], err)
+	}
+	got = got[1:]
 	if dumps != 1 {
 		t.Fatalf("%d dumps, want 1", dumps)
 	}
-	var e *Error
-	if !errors.As(err, &e) || e.Session != want[missing].Tuple.String() || !errors.Is(err, unix.EBADF) {
-		t.Fatalf("err = %v, want the missing session's EBADF", err)
+	if want := "tcptake: get: nil session\ntcptake: get " + want[missing].Tuple.String() +
+		": getsockopt TCP_INFO: bad file descriptor"; err.Error() != want || !errors.Is(err, unix.EBADF) {
+		t.Fatalf("err = %v, want:\n%s", err, want)
 	}
 	for i := range ss {
 		if i == missing {
@@ -1586,5 +1593,46 @@ func TestGetAllDump(t *testing.T) {
 		if diff := cmp.Diff(&w, got[i], cmpAddrPort); diff != "" {
 			t.Errorf("session %d (-want +got):\n%s", i, diff)
 		}
+	}
+}
+
+// TestClientSessionsOf: the tuples go out get-tuples-max to a dump, in
+// order; no tuple, no dump; a bad tuple, no dump either.
+func TestClientSessionsOf(t *testing.T) {
+	ts := portTuples(tcptakeh.GetTuplesMax + 6)
+	var counts []int
+	next := 0
+	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		ad, err := netlink.NewAttributeDecoder(greq.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ad.Next() {
+			if ad.Type() == tcptakeh.ATuples {
+				var tu Tuple
+				ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &tu) })
+				if tu != ts[next] {
+					t.Errorf("tuple %d is %v, want %v", next, tu, ts[next])
+				}
+				n++
+				next++
+			}
+		}
+		counts = append(counts, n)
+		return []genetlink.Message{reply(t, tcptakeh.CmdGet)}, nil // no session
+	})
+	if _, err := c.SessionsOf(context.Background(), ts, true); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(counts, []int{tcptakeh.GetTuplesMax, 6}) {
+		t.Fatalf("tuples per dump %v, want [%d 6]", counts, tcptakeh.GetTuplesMax)
+	}
+	counts = nil
+	if imgs, err := c.SessionsOf(context.Background(), nil, true); imgs != nil || err != nil || counts != nil {
+		t.Fatalf("no tuples: %v, %v after %d dumps", imgs, err, len(counts))
+	}
+	if _, err := c.SessionsOf(context.Background(), []Tuple{{}}, true); !errors.Is(err, errTuple) || counts != nil {
+		t.Fatalf("zero tuple: %v after %d dumps", err, len(counts))
 	}
 }

@@ -30,15 +30,18 @@ func (s *Session) Get() (*Image, error) {
 // GetAll reads the images of stopped sessions, as Get does: imgs[i] is
 // ss[i]'s, nil where it failed, and err joins the *Error of each failure.
 // Where the module freezes dumpMin sessions or more, their images come
-// from one GET dump (each atomic, under its socket lock) instead of a
-// dozen system calls and a GET each.
+// from a GET dump of their tuples (each atomic, under its socket lock)
+// instead of a dozen system calls and a GET each.
 func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 	imgs = make([]*Image, len(ss))
 	errs := make([]error, len(ss))
 	var dump []int // the sessions to read from a dump
-	mc := (*Client)(nil)
-	if len(ss) > 0 {
-		mc = moduleOf(ss[0].freezer)
+	var mc *Client // the module of the first session, if any
+	for _, s := range ss {
+		if s != nil {
+			mc = moduleOf(s.freezer)
+			break
+		}
 	}
 	for i, s := range ss {
 		if s == nil {
@@ -64,20 +67,29 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 		for k, i := range dump {
 			tuples[k] = ss[i].tuple
 		}
-		got, err := dumpImages(ctx, mc, tuples, make([]error, len(tuples)))
+		got, err := dumpImages(ctx, mc, tuples, make([]error, len(tuples)), true)
 		if err != nil {
-			ss[0].opts.logger().Debug("tcptake: get: the dump failed, reading each session", "err", err)
+			ss[dump[0]].opts.logger().Debug("tcptake: get: the dump failed, reading each session", "err", err)
 		}
 		for k, i := range dump {
-			if err == nil && got[k] != nil {
-				imgs[i] = got[k]
+			var img *Image
+			if err == nil {
+				img = got[k]
+			}
+			switch {
+			case img == nil:
+			case !img.State.Migratable(): // as getImage says it
+				errs[i] = opErr(OpGet, ss[i], fmt.Errorf("%w: %v", ErrState, img.State))
+				dump[k] = -1
+			default:
+				imgs[i] = img
 				ss[i].gen++
-				imgs[i].Generation = ss[i].gen
+				img.Generation = ss[i].gen
 			}
 		}
 	}
 	for _, i := range dump {
-		if imgs[i] == nil { // one at a time, or not in the dump (its error is Get's)
+		if i >= 0 && imgs[i] == nil { // one at a time, or not in the dump (its error is Get's)
 			imgs[i], errs[i] = ss[i].get()
 		}
 	}
@@ -232,7 +244,7 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 }
 
 // CheckpointAll takes the images of many live sessions, as Checkpoint
-// does, with one freeze batch without the module (StopAll, Get each,
+// does, with one freeze batch without the module (StopAll, GetAll,
 // RestartAll in place). imgs[i] is conns[i]'s image, nil when it could not
 // be taken; err joins the failures. The application must not use the
 // conns meanwhile (repair mode refuses its reads and writes).
@@ -284,7 +296,7 @@ func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) 
 		}
 		return imgs, errors.Join(errs...)
 	}
-	imgs, err := dumpImages(ctx, mc, tuples, errs)
+	imgs, err := dumpImages(ctx, mc, tuples, errs, false)
 	if err != nil {
 		return nil, err
 	}
@@ -292,13 +304,25 @@ func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) 
 }
 
 // dumpImages takes the images of the sessions of tuples whose errs are nil
-// from one GET dump with their buffers, filtered to the local address and
-// port they share, if any. imgs[i] is tuples[i]'s, with its tuple; a
-// session missing from the dump (closed, in a state that cannot move, or
-// named by the dump's error) gets its error in errs[i]. err is a failure
-// of the dump as a whole.
-func dumpImages(ctx context.Context, mc *Client, tuples []Tuple, errs []error) (imgs []*Image, err error) {
-	dumped, err := mc.Sessions(ctx, commonFilter(tuples, errs), true)
+// from one GET dump with their buffers: of those tuples (chosen), or of
+// the namespace's sessions filtered to the local address and port they
+// share, if any (the cheaper for all or most of them). imgs[i] is
+// tuples[i]'s, with its tuple; a session missing from the dump (closed,
+// in a state that cannot move, or named by the dump's error) gets its
+// error in errs[i]. err is a failure of the dump as a whole.
+func dumpImages(ctx context.Context, mc *Client, tuples []Tuple, errs []error, chosen bool) (imgs []*Image, err error) {
+	var dumped []*Image
+	if chosen {
+		var ts []Tuple
+		for i, t := range tuples {
+			if errs[i] == nil {
+				ts = append(ts, t)
+			}
+		}
+		dumped, err = mc.SessionsOf(ctx, ts, true)
+	} else {
+		dumped, err = mc.Sessions(ctx, commonFilter(tuples, errs), true)
+	}
 	var partial *SessionsError
 	if err != nil && !errors.As(err, &partial) {
 		return nil, err

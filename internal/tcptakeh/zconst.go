@@ -14,6 +14,9 @@ const McgrpEvents = "events"
 // ChunkMax: Largest queue chunk attribute, in bytes.
 const ChunkMax = 32768
 
+// GetTuplesMax: Most tuples attributes in one GET dump request.
+const GetTuplesMax = 1024
+
 // QueueMax: Largest queue (receive, unacked or unsent) in one session, in bytes.
 const QueueMax = 67108864
 
@@ -259,7 +262,8 @@ const (
 	AVersion     = 9  // Module version (INFO).
 	AMaxFreezes  = 10 // Freeze table size per network namespace (INFO).
 	AFreezes     = 11 // Tuples frozen now in the caller's namespace (INFO).
-	AMax         = 11
+	ATuples      = 12 // GET dump: the sessions to snapshot, each a whole tuple (family, both addresses and ports; ifindex optional), in this order, instead of walking the namespace's sessions; at most get-tuples-max. A tuple without a session is left out.
+	AMax         = 12
 )
 
 // Commands.

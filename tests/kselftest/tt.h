@@ -56,7 +56,7 @@ int ktap_run(const struct ktest *tests, size_t n, int argc, char **argv);
 
 /* ---- netlink messages ---------------------------------------------------- */
 
-#define MSG_MAX 16384
+#define MSG_MAX 65536
 
 struct msg {
 	union {

@@ -27,6 +27,7 @@ var Ints = []struct {
 }{
 	{"FamilyVersion", tcptakeh.FamilyVersion, C.TCPTAKE_FAMILY_VERSION},
 	{"ChunkMax", tcptakeh.ChunkMax, C.TCPTAKE_CHUNK_MAX},
+	{"GetTuplesMax", tcptakeh.GetTuplesMax, C.TCPTAKE_GET_TUPLES_MAX},
 	{"QueueMax", tcptakeh.QueueMax, C.TCPTAKE_QUEUE_MAX},
 	{"AppStateMax", tcptakeh.AppStateMax, C.TCPTAKE_APP_STATE_MAX},
 	{"FreezeTimeoutDefaultMs", tcptakeh.FreezeTimeoutDefaultMs, C.TCPTAKE_FREEZE_TIMEOUT_DEFAULT_MS},
@@ -145,6 +146,7 @@ var Ints = []struct {
 	{"AVersion", tcptakeh.AVersion, C.TCPTAKE_A_VERSION},
 	{"AMaxFreezes", tcptakeh.AMaxFreezes, C.TCPTAKE_A_MAX_FREEZES},
 	{"AFreezes", tcptakeh.AFreezes, C.TCPTAKE_A_FREEZES},
+	{"ATuples", tcptakeh.ATuples, C.TCPTAKE_A_TUPLES},
 	{"AMax", tcptakeh.AMax, C.TCPTAKE_A_MAX},
 	{"CmdInfo", tcptakeh.CmdInfo, C.TCPTAKE_CMD_INFO},
 	{"CmdFreeze", tcptakeh.CmdFreeze, C.TCPTAKE_CMD_FREEZE},
