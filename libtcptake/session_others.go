@@ -39,6 +39,9 @@ func CheckpointAll(context.Context, []syscall.Conn, *Options) ([]*Image, error) 
 	return nil, unsupported(OpCheckpoint)
 }
 
+// GetAll needs Linux.
+func GetAll(context.Context, []*Session) ([]*Image, error) { return nil, unsupported(OpGet) }
+
 // Set needs Linux.
 func Set(context.Context, *Image, *Options) (*Session, error) { return nil, unsupported(OpSet) }
 
