@@ -1568,17 +1568,19 @@ func TestGetAllDump(t *testing.T) {
 		// A descriptor that is none: only the missing session reads it.
 		ss[i] = &Session{fd: 1 << 20, tuple: want[i].Tuple, freezer: f, gen: 3}
 	}
-	// A nil session first: an error of its own.
-	got, err := GetAll(context.Background(), append([]*Session{nil}, ss...))
-	if got[0] != nil || err == nil || !strings.Contains(err.Error(), "tcptake: get: nil session") {
-		t.Fatalf("nil session: %v, %v", got[0], err)
+	// A nil session first, and the first session again last: an error
+	// of their own each.
+	got, err := GetAll(context.Background(), append(append([]*Session{nil}, ss...), ss[0]))
+	if got[0] != nil || got[n+1] != nil {
+		t.Fatalf("nil session, a session twice: images %v, %v", got[0], got[n+1])
 	}
-	got = got[1:]
+	got = got[1 : n+1]
 	if dumps != 1 {
 		t.Fatalf("%d dumps, want 1", dumps)
 	}
 	if want := "tcptake: get: nil session\ntcptake: get " + want[missing].Tuple.String() +
-		": getsockopt TCP_INFO: bad file descriptor"; err.Error() != want || !errors.Is(err, unix.EBADF) {
+		": getsockopt TCP_INFO: bad file descriptor\ntcptake: get " + want[0].Tuple.String() +
+		": session listed twice"; err.Error() != want || !errors.Is(err, unix.EBADF) {
 		t.Fatalf("err = %v, want:\n%s", err, want)
 	}
 	for i := range ss {

@@ -43,11 +43,17 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 			break
 		}
 	}
+	seen := make(map[*Session]bool, len(ss))
 	for i, s := range ss {
-		if s == nil {
+		switch {
+		case s == nil:
 			errs[i] = opErr(OpGet, nil, errors.New("nil session"))
 			continue
+		case seen[s]: // locking it twice would wait forever
+			errs[i] = opErr(OpGet, s, errors.New("session listed twice"))
+			continue
 		}
+		seen[s] = true
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		switch {
