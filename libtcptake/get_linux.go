@@ -36,6 +36,7 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 	imgs = make([]*Image, len(ss))
 	errs := make([]error, len(ss))
 	var dump []int // the sessions to read from a dump
+	var one []int  // the sessions to read through their sockets
 	var mc *Client // the module of the first session, if any
 	for _, s := range ss {
 		if s != nil {
@@ -65,7 +66,7 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 		case mc != nil && moduleOf(s.freezer) == mc:
 			dump = append(dump, i)
 		default:
-			imgs[i], errs[i] = s.get()
+			one = append(one, i)
 		}
 	}
 	if len(dump) >= dumpMin {
@@ -95,10 +96,12 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 		}
 	}
 	for _, i := range dump {
-		if i >= 0 && imgs[i] == nil { // one at a time, or not in the dump (its error is Get's)
-			imgs[i], errs[i] = ss[i].get()
+		if i >= 0 && imgs[i] == nil { // too few, or not in the dump (its error is Get's)
+			one = append(one, i)
 		}
 	}
+	// Mostly the kernel's work: spread over the cores.
+	parallel(len(one), func(k int) { imgs[one[k]], errs[one[k]] = ss[one[k]].get() })
 	return imgs, errors.Join(errs...)
 }
 
