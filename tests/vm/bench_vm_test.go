@@ -94,12 +94,13 @@ func TestVMSwitchoverBench(t *testing.T) {
 	}
 
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
-	line := func(fig string, v, base float64) {
-		t.Logf("bench: N=%d %s=%.2f baseline=%.2f ratio=%.3f (%s, module)", n, fig, v, base, v/base, kernel)
+	line := func(fig string, v, base float64, more string) {
+		t.Logf("bench: N=%d %s=%.2f baseline=%.2f ratio=%.3f (%s, module%s)", n, fig, v, base, v/base, kernel, more)
 	}
-	line("blackout_ms", ms(r.AddressMoved+r.Restart), ms(loop.dump+loop.close+loop.restore))
-	line("dump_us", per(r.StopGet), per(loop.dump+loop.close))
-	line("restore_us", per(r.Set+r.Restart), per(loop.restore))
+	line("blackout_ms", ms(r.AddressMoved+r.Restart), ms(loop.dump+loop.close+loop.restore),
+		fmt.Sprintf("; address moved %.2f ms, restart %.2f ms", ms(r.AddressMoved), ms(r.Restart)))
+	line("dump_us", per(r.StopGet), per(loop.dump+loop.close), "")
+	line("restore_us", per(r.Set+r.Restart), per(loop.restore), fmt.Sprintf("; set %.2f ms", ms(r.Set)))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
