@@ -30,9 +30,9 @@ import (
 // Every session must echo after the move, byte for byte. Bench lines, with
 // the kernel (ratios only: TCG):
 //
-//	bench: N=<n> blackout_ms=<address down + up + restart> baseline=<the loop> ratio=<…> (kernel)
+//	bench: N=<n> blackout_ms=<address down + up + restart> baseline=<the loop> ratio=<…> (kernel, module; address moved …, restart …)
 //	bench: N=<n> dump_us=<stop+get per session> baseline=<the loop's dump + close>
-//	bench: N=<n> restore_us=<set+restart per session> baseline=<the loop's restore>
+//	bench: N=<n> restore_us=<set+restart per session> baseline=<the loop's restore> (…; set …)
 func TestVMSwitchoverBench(t *testing.T) {
 	streamd := streamdPath(t)
 	n := 200
