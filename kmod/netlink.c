@@ -126,7 +126,6 @@ static int tcptake_nl_parse_tuple(const struct nlattr *nest,
 	return 0;
 }
 
-/* The full tuple of a do request: family, both addresses, both ports. */
 /* Parse a tuple that names one session: every value but ifindex given. */
 static int tcptake_nl_parse_whole_tuple(struct nlattr *nest,
 					struct tcptake_tuple *t,
@@ -156,6 +155,7 @@ static int tcptake_nl_parse_whole_tuple(struct nlattr *nest,
 	return 0;
 }
 
+/* The full tuple of a do request: family, both addresses, both ports. */
 static int tcptake_nl_req_tuple(struct genl_info *info,
 				struct tcptake_tuple *t)
 {

@@ -207,31 +207,22 @@ const batchMax = 64
 // on. Without a socket of its own (test fakes), one request at a time.
 func (c *linuxClient) executeAll(ctx context.Context, cmd uint8, aes []*netlink.AttributeEncoder) []error {
 	errs := make([]error, len(aes))
-	msgs := make([]netlink.Message, len(aes))
+	data := make([][]byte, len(aes))
 	for i, ae := range aes {
-		b, err := ae.Encode()
-		if err == nil {
-			b, err = (&genetlink.Message{Header: genetlink.Header{Command: cmd, Version: tcptakeh.FamilyVersion}, Data: b}).MarshalBinary()
-		}
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		msgs[i] = netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family.ID), Flags: netlink.Request}, Data: b}
+		data[i], errs[i] = ae.Encode()
 	}
 	answered := 0 // the requests before it have their answers
 	err := c.with(ctx, func(conn *genetlink.Conn, nl *netlink.Conn) error {
-		for answered < len(msgs) {
-			batch := make([]netlink.Message, 0, batchMax)
-			idx := make([]int, 0, batchMax)
+		for answered < len(data) {
+			idx := make([]int, 0, batchMax) // the batch's requests
 			end := answered
-			for ; end < len(msgs) && len(batch) < batchMax; end++ {
+			for ; end < len(data) && len(idx) < batchMax; end++ {
 				if errs[end] == nil {
-					batch, idx = append(batch, msgs[end]), append(idx, end)
+					idx = append(idx, end)
 				}
 			}
 			failed := func(k int, err error) { errs[idx[k]] = err }
-			if err := c.sendBatch(conn, nl, batch, failed); err != nil {
+			if err := c.sendBatch(conn, nl, cmd, data, idx, failed); err != nil {
 				return err
 			}
 			answered = end
@@ -246,24 +237,28 @@ func (c *linuxClient) executeAll(ctx context.Context, cmd uint8, aes []*netlink.
 	return errs
 }
 
-// sendBatch sends the requests of batch, in one system call where nl is
-// a socket, and reports each failed one to failed with its index.
-func (c *linuxClient) sendBatch(conn *genetlink.Conn, nl *netlink.Conn, batch []netlink.Message, failed func(int, error)) error {
-	if len(batch) == 0 {
-		return nil
-	}
+// sendBatch sends the requests data[idx[k]] of command cmd, in one system
+// call where nl is a socket, and reports each failed one to failed with
+// its k.
+func (c *linuxClient) sendBatch(conn *genetlink.Conn, nl *netlink.Conn, cmd uint8, data [][]byte, idx []int, failed func(int, error)) error {
 	if nl == nil {
-		for k, m := range batch {
-			var gm genetlink.Message
-			err := gm.UnmarshalBinary(m.Data)
-			if err == nil {
-				_, err = c.roundTrip(conn, gm.Header.Command, netlink.Request|netlink.Acknowledge, gm.Data)
-			}
-			if err != nil {
+		for k, i := range idx {
+			if _, err := c.roundTrip(conn, cmd, netlink.Request|netlink.Acknowledge, data[i]); err != nil {
 				failed(k, err)
 			}
 		}
 		return nil
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	batch := make([]netlink.Message, len(idx))
+	for k, i := range idx {
+		b, err := (&genetlink.Message{Header: genetlink.Header{Command: cmd, Version: tcptakeh.FamilyVersion}, Data: data[i]}).MarshalBinary()
+		if err != nil {
+			return err
+		}
+		batch[k] = netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family.ID), Flags: netlink.Request}, Data: b}
 	}
 	batch[len(batch)-1].Header.Flags |= netlink.Acknowledge
 	sent, err := nl.SendMessages(batch)
@@ -375,32 +370,34 @@ func (c *linuxClient) info(ctx context.Context) (*ModuleInfo, error) {
 }
 
 func (c *linuxClient) freeze(ctx context.Context, ts []Tuple, o FreezeOptions) []error {
-	aes := make([]*netlink.AttributeEncoder, len(ts))
-	for i, t := range ts {
-		aes[i] = tupleRequest(t)
+	return c.tupleRequests(ctx, OpFreeze, tcptakeh.CmdFreeze, ts, func(_ int, ae *netlink.AttributeEncoder) {
 		if o.Timeout > 0 {
-			aes[i].Uint32(tcptakeh.ATimeoutMs, timeoutMs(o.Timeout))
+			ae.Uint32(tcptakeh.ATimeoutMs, timeoutMs(o.Timeout))
 		}
 		if o.Replace {
-			aes[i].Uint32(tcptakeh.AFreezeFlags, tcptakeh.FreezeFlagsReplace)
+			ae.Uint32(tcptakeh.AFreezeFlags, tcptakeh.FreezeFlagsReplace)
 		}
-	}
-	return tupleErrs(OpFreeze, ts, c.executeAll(ctx, tcptakeh.CmdFreeze, aes))
+	})
 }
 
 func (c *linuxClient) thaw(ctx context.Context, ts []Tuple, kick bool) []error {
+	return c.tupleRequests(ctx, OpThaw, tcptakeh.CmdThaw, ts, func(_ int, ae *netlink.AttributeEncoder) {
+		if kick {
+			ae.Uint32(tcptakeh.AThawFlags, tcptakeh.ThawFlagsKick)
+		}
+	})
+}
+
+// tupleRequests runs command cmd once for each tuple of ts (executeAll),
+// each request the tuple and what more adds, and returns the *Error of op
+// on each tuple that failed.
+func (c *linuxClient) tupleRequests(ctx context.Context, op Op, cmd uint8, ts []Tuple, more func(i int, ae *netlink.AttributeEncoder)) []error {
 	aes := make([]*netlink.AttributeEncoder, len(ts))
 	for i, t := range ts {
 		aes[i] = tupleRequest(t)
-		if kick {
-			aes[i].Uint32(tcptakeh.AThawFlags, tcptakeh.ThawFlagsKick)
-		}
+		more(i, aes[i])
 	}
-	return tupleErrs(OpThaw, ts, c.executeAll(ctx, tcptakeh.CmdThaw, aes))
-}
-
-// tupleErrs makes each error of errs the *Error of op on its tuple.
-func tupleErrs(op Op, ts []Tuple, errs []error) []error {
+	errs := c.executeAll(ctx, cmd, aes)
 	for i, err := range errs {
 		errs[i] = opErr(op, ts[i], err)
 	}
@@ -518,10 +515,10 @@ func sessionErr(op Op, t fmt.Stringer, err error) error {
 	return opErr(op, t, err)
 }
 
-// sessions dumps the sessions f selects, each session's scalar state in
-// one struct (GET flag compact: a fraction of the module's and the
-// decoder's work per session), or in attributes from a module without
-// the flag.
+// sessions dumps the sessions f selects, or with ts non-nil those of ts
+// (get-tuples-max to a dump), each session's scalar state in one struct
+// (GET flag compact: a fraction of the module's and the decoder's work
+// per session), or in attributes from a module without the flag.
 func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple, withBuffers bool) ([]*Image, error) {
 	if ts == nil {
 		return c.dumpSessions(ctx, withBuffers, func(ae *netlink.AttributeEncoder) {
@@ -584,16 +581,13 @@ func (c *linuxClient) dumpSessions(ctx context.Context, withBuffers bool, choose
 }
 
 func (c *linuxClient) set(ctx context.Context, ts []Tuple, ks []KernelState, fields KernelFields) []error {
-	aes := make([]*netlink.AttributeEncoder, len(ts))
-	for i, t := range ts {
-		aes[i] = tupleRequest(t)
-		aes[i].Nested(tcptakeh.ASession, func(nae *netlink.AttributeEncoder) error {
-			encodeTupleNest(nae, tcptakeh.ASessionTuple, t)
+	return c.tupleRequests(ctx, OpSet, tcptakeh.CmdSet, ts, func(i int, ae *netlink.AttributeEncoder) {
+		ae.Nested(tcptakeh.ASession, func(nae *netlink.AttributeEncoder) error {
+			encodeTupleNest(nae, tcptakeh.ASessionTuple, ts[i])
 			encodeKernelState(nae, ks[i], fields)
 			return nil
 		})
-	}
-	return tupleErrs(OpSet, ts, c.executeAll(ctx, tcptakeh.CmdSet, aes))
+	})
 }
 
 func (c *linuxClient) peerSegments(ctx context.Context, t Tuple) ([]Segment, error) {

@@ -74,7 +74,8 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 		for k, i := range dump {
 			tuples[k] = ss[i].tuple
 		}
-		got, err := dumpImages(ctx, mc, tuples, make([]error, len(tuples)), true)
+		dumped, err := mc.SessionsOf(ctx, tuples, true)
+		got, err := matchImages(tuples, make([]error, len(tuples)), dumped, err)
 		if err != nil {
 			ss[dump[0]].opts.logger().Debug("tcptake: get: the dump failed, reading each session", "err", err)
 		}
@@ -305,36 +306,23 @@ func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) 
 		}
 		return imgs, errors.Join(errs...)
 	}
-	imgs, err := dumpImages(ctx, mc, tuples, errs, false)
+	dumped, err := mc.Sessions(ctx, commonFilter(tuples, errs), true)
+	imgs, err = matchImages(tuples, errs, dumped, err)
 	if err != nil {
 		return nil, err
 	}
 	return imgs, errors.Join(errs...)
 }
 
-// dumpImages takes the images of the sessions of tuples whose errs are nil
-// from one GET dump with their buffers: of those tuples (chosen), or of
-// the namespace's sessions filtered to the local address and port they
-// share, if any (the cheaper for all or most of them). imgs[i] is
-// tuples[i]'s, with its tuple; a session missing from the dump (closed,
-// in a state that cannot move, or named by the dump's error) gets its
-// error in errs[i]. err is a failure of the dump as a whole.
-func dumpImages(ctx context.Context, mc *Client, tuples []Tuple, errs []error, chosen bool) (imgs []*Image, err error) {
-	var dumped []*Image
-	if chosen {
-		var ts []Tuple
-		for i, t := range tuples {
-			if errs[i] == nil {
-				ts = append(ts, t)
-			}
-		}
-		dumped, err = mc.SessionsOf(ctx, ts, true)
-	} else {
-		dumped, err = mc.Sessions(ctx, commonFilter(tuples, errs), true)
-	}
+// matchImages gives each of tuples whose errs are nil its image of dumped,
+// the result of a GET dump with buffers and its error derr: imgs[i] is
+// tuples[i]'s, with that tuple. A session missing from the dump (closed,
+// in a state that cannot move, or named by the dump's *SessionsError)
+// gets its error in errs[i]; err is the failure of the dump as a whole.
+func matchImages(tuples []Tuple, errs []error, dumped []*Image, derr error) (imgs []*Image, err error) {
 	var partial *SessionsError
-	if err != nil && !errors.As(err, &partial) {
-		return nil, err
+	if derr != nil && !errors.As(derr, &partial) {
+		return nil, derr
 	}
 	byKey := make(map[sessionKey]*Image, len(dumped))
 	for _, img := range dumped {
@@ -346,7 +334,7 @@ func dumpImages(ctx context.Context, mc *Client, tuples []Tuple, errs []error, c
 			continue
 		}
 		if imgs[i] = byKey[keyOf(t)]; imgs[i] == nil {
-			errs[i] = opErr(OpCheckpoint, t, errors.Join(os.ErrNotExist, err))
+			errs[i] = opErr(OpCheckpoint, t, errors.Join(os.ErrNotExist, derr))
 			continue
 		}
 		imgs[i].Tuple = t // the socket's family
