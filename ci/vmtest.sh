@@ -94,7 +94,7 @@ fi
 # binary that runs no test.
 gotest=
 {
-	echo "VMTEST_GO_RUN=${VMTEST_GO_RUN:-VM}"
+	echo "VMTEST_GO_RUN='${VMTEST_GO_RUN:-VM}'" # a regexp: | is no pipe
 	echo "VMTEST_GO_TIMEOUT=${VMTEST_GO_TIMEOUT:-80}"
 	[ -z "${TCPTAKE_BENCH_N:-}" ] || echo "TCPTAKE_BENCH_N=$TCPTAKE_BENCH_N"
 } >"$OUT/go.env"

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -55,15 +54,8 @@ func TestVMSwitchoverBench(t *testing.T) {
 	// The baseline first, on loopback pairs of this namespace.
 	loop := plainLoop(t, n)
 
-	dir, rt, br, pubs := newCluster(t)
 	echoAt := netip.AddrPortFrom(vip4, 9000)
-	common := func(name, peerKey string) []string {
-		return []string{streamd, "--echo-listen", echoAt.String(), "--vip", vip4.String() + "/24@eth0",
-			"--key", filepath.Join(dir, name+".key"), "--peer-key", peerKey,
-			"--control", filepath.Join(dir, name+".ctl")}
-	}
-	act := startNode(t, rt, br, "act", 2, append(common("act", pubs[1]), "--role", "active", "--sync-listen", "192.0.2.2:7000"))
-	sby := startNode(t, rt, br, "sby", 3, append(common("sby", pubs[0]), "--role", "standby", "--sync-peer", "192.0.2.2:7000"))
+	act, sby := startPair(t, streamd, "--echo-listen", echoAt.String(), "--vip", vip4.String()+"/24@eth0")
 	waitLinked(ctx, t, act)
 
 	conns := make([]net.Conn, n)

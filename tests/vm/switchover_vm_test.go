@@ -1,9 +1,9 @@
 //go:build linux
 
-// Package vm holds the VM tier's cluster test: two streamd nodes with the
-// tcptake kernel module loaded switch their sessions over and back, as in
-// the host tier, but with the module's FREEZE, GET, SET and THAW kick
-// instead of nftables. ci/vmtest.sh runs it in qemu on every kernel
+// Package vm holds the VM tier's cluster tests: two streamd nodes with the
+// tcptake kernel module loaded switch their sessions over and back, and
+// fail over from their checkpoints, as in the host tier, but with the
+// module's FREEZE, GET, SET and THAW kick instead of nftables. ci/vmtest.sh runs it in qemu on every kernel
 // (TCPTAKE_VMTEST=1, streamd at $TCPTAKE_STREAMD or /streamd).
 //
 //	this process (the client)           act (netns)         sby (netns)
@@ -92,16 +92,9 @@ func TestVMSwitchover(t *testing.T) {
 	streamd := streamdPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir, rt, br, pubs := newCluster(t)
-	common := func(name, peerKey string) []string {
-		return []string{streamd, "--listen", netip.AddrPortFrom(vip4, 8080).String(),
-			"--echo-listen", netip.AddrPortFrom(vip6, 9000).String(),
-			"--vip", vip4.String() + "/24@eth0", "--vip", vip6.String() + "/64@eth0",
-			"--key", filepath.Join(dir, name+".key"), "--peer-key", peerKey,
-			"--control", filepath.Join(dir, name+".ctl"), "-v"}
-	}
-	act := startNode(t, rt, br, "act", 2, append(common("act", pubs[1]), "--role", "active", "--sync-listen", "192.0.2.2:7000"))
-	sby := startNode(t, rt, br, "sby", 3, append(common("sby", pubs[0]), "--role", "standby", "--sync-peer", "192.0.2.2:7000"))
+	act, sby := startPair(t, streamd, "--listen", netip.AddrPortFrom(vip4, 8080).String(),
+		"--echo-listen", netip.AddrPortFrom(vip6, 9000).String(),
+		"--vip", vip4.String()+"/24@eth0", "--vip", vip6.String()+"/64@eth0", "-v")
 	waitLinked(ctx, t, act)
 	events := map[string]*eventLog{"act": watchEvents(ctx, t, act), "sby": watchEvents(ctx, t, sby)}
 
@@ -152,6 +145,23 @@ func newCluster(t *testing.T) (dir string, rt *rtnetlink.Conn, br uint32, pubs [
 		pubs[i] = ha.FormatPublicKey(pub)
 	}
 	return dir, rt, br, pubs
+}
+
+// startPair starts a cluster (newCluster) of two streamd nodes with args:
+// act, the active, at 192.0.2.2 and sby, the standby, at .3, each with its
+// key, its peer's and a control socket.
+func startPair(t *testing.T, streamd string, args ...string) (act, sby *node) {
+	t.Helper()
+	dir, rt, br, pubs := newCluster(t)
+	start := func(name, peerKey string, host int, role ...string) *node {
+		a := append([]string{streamd}, args...)
+		a = append(a, "--key", filepath.Join(dir, name+".key"), "--peer-key", peerKey,
+			"--control", filepath.Join(dir, name+".ctl"))
+		return startNode(t, rt, br, name, host, append(a, role...))
+	}
+	act = start("act", pubs[1], 2, "--role", "active", "--sync-listen", "192.0.2.2:7000")
+	sby = start("sby", pubs[0], 3, "--role", "standby", "--sync-peer", "192.0.2.2:7000")
+	return act, sby
 }
 
 // node is a streamd process in a namespace of its own.
