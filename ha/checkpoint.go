@@ -134,7 +134,7 @@ func (n *Node) checkpoint(ctx context.Context, l *peerLink, ts []*Tracked, state
 		var imgs []*libtcptake.Image
 		var err error
 		if len(conns) > 0 {
-			imgs, err = n.fops.checkpointAll(ctx, conns)
+			imgs, err = n.fops.checkpointAll(ctx, conns, lastSent(batch, l))
 		}
 		if states == nil {
 			for _, t := range batch {
@@ -155,16 +155,24 @@ func (n *Node) checkpoint(ctx context.Context, l *peerLink, ts []*Tracked, state
 				t.ckEncode(&buf, nil, l)
 				continue
 			}
+			at := img.CaptureTime
+			if img == t.ckLast { // the TCP state unchanged since it was sent
+				at = t0
+				if !bytes.Equal(img.AppState, bstates[i]) {
+					c := *img // the application's moved: a copy (ckLast stays)
+					img = &c
+				}
+			}
 			img.AppState = bstates[i]
-			if img.CaptureTime.IsZero() {
-				img.CaptureTime = t0
+			if at.IsZero() {
+				at, img.CaptureTime = t0, t0
 			}
 			if err := t.ckEncode(&buf, img, l); err != nil {
 				failed++
 				errs = append(errs, err)
 				continue
 			}
-			sent, captured = append(sent, t), append(captured, img.CaptureTime)
+			sent, captured = append(sent, t), append(captured, at)
 		}
 	}
 	dur := n.clock.Now().Sub(t0)
@@ -189,6 +197,18 @@ func (n *Node) checkpoint(ctx context.Context, l *peerLink, ts []*Tracked, state
 	}
 	st := n.ck
 	return &st, err
+}
+
+// lastSent is the last image sent on link l of each of ts, nil where none
+// (ckEncode's reference).
+func lastSent(ts []*Tracked, l *peerLink) []*libtcptake.Image {
+	prev := make([]*libtcptake.Image, len(ts))
+	for i, t := range ts {
+		if t.ckLink == l {
+			prev[i] = t.ckLast
+		}
+	}
+	return prev
 }
 
 // ckEncode appends t's checkpoint entry: relative to the last image sent
@@ -404,8 +424,10 @@ func undelta(prev, shell *libtcptake.Image, hdr []byte) (*libtcptake.Image, erro
 
 // checkpointOps are the library calls of checkpoints and takeovers.
 type checkpointOps interface {
-	// checkpointAll returns one image per conn, nil where it failed.
-	checkpointAll(ctx context.Context, conns []*net.TCPConn) ([]*libtcptake.Image, error)
+	// checkpointAll returns one image per conn, nil where it failed;
+	// prev[i] is the last one sent of conns[i] (nil: none): a session
+	// unchanged since gets it back (libtcptake.CheckpointSince).
+	checkpointAll(ctx context.Context, conns []*net.TCPConn, prev []*libtcptake.Image) ([]*libtcptake.Image, error)
 	// setAdjusted sets images that may be stale, for Restart to adjust;
 	// one session per image, nil where it failed.
 	setAdjusted(ctx context.Context, imgs []*libtcptake.Image) ([]session, error)
@@ -492,12 +514,12 @@ func (n *Node) prefreeze(ctx context.Context) {
 	}
 }
 
-func (l libOps) checkpointAll(ctx context.Context, conns []*net.TCPConn) ([]*libtcptake.Image, error) {
+func (l libOps) checkpointAll(ctx context.Context, conns []*net.TCPConn, prev []*libtcptake.Image) ([]*libtcptake.Image, error) {
 	cs := make([]syscall.Conn, len(conns))
 	for i, c := range conns {
 		cs[i] = c
 	}
-	return libtcptake.CheckpointAll(ctx, cs, l.o)
+	return libtcptake.CheckpointSince(ctx, cs, prev, l.o)
 }
 
 func (l libOps) setAdjusted(ctx context.Context, imgs []*libtcptake.Image) ([]session, error) {

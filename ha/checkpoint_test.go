@@ -2,6 +2,7 @@ package ha
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -11,6 +12,50 @@ import (
 
 	"github.com/tcptake/tcptake/libtcptake"
 )
+
+// TestCheckpointUnchanged: a session whose TCP state has not moved since
+// the last checkpoint (the library hands back the image sent) costs a
+// "same" entry; when its application state moved, the standby gets the
+// new one, and the image sent before is left as it was.
+func TestCheckpointUnchanged(t *testing.T) {
+	act, sby := pair(t)
+	ctx := context.Background()
+	st := "one"
+	act.TrackResumable(tcpConn(t), func() []byte { return []byte(st) }, func() {})
+	stored := func() string {
+		sby.Node.mu.Lock()
+		defer sby.Node.mu.Unlock()
+		for _, s := range sby.ckStore {
+			return string(s.img.AppState)
+		}
+		return ""
+	}
+	if _, err := act.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first checkpoint on the standby", func() bool { return stored() == "one" })
+	var first *libtcptake.Image
+	act.Node.mu.Lock()
+	for tr := range act.tracked {
+		first = tr.ckLast
+	}
+	act.Node.mu.Unlock()
+	st2, err := act.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Bytes != 12+9 {
+		t.Errorf("an unchanged session's checkpoint took %d bytes, want 21", st2.Bytes)
+	}
+	st = "two"
+	if _, err := act.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new application state on the standby", func() bool { return stored() == "two" })
+	if string(first.AppState) != "one" {
+		t.Errorf("the image sent first now holds %q", first.AppState)
+	}
+}
 
 // TestCheckpointDelta: the active's checkpoint entries decode on the
 // standby into exactly the images captured — full, then a delta (acked

@@ -36,6 +36,7 @@ type fakeOps struct {
 	// Failover: checkpoints taken, the adjustment of each state, and
 	// the tuples frozen and thawed by the standby's prefreeze.
 	checkpoints int
+	prevGiven   int // previous images given with them
 	adjust      map[string]libtcptake.Adjustment
 	frozen      map[libtcptake.Tuple]bool
 }

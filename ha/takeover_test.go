@@ -9,17 +9,26 @@ import (
 	"github.com/tcptake/tcptake/libtcptake"
 )
 
-func (f *fakeOps) checkpointAll(_ context.Context, conns []*net.TCPConn) ([]*libtcptake.Image, error) {
+func (f *fakeOps) checkpointAll(_ context.Context, conns []*net.TCPConn, prev []*libtcptake.Image) ([]*libtcptake.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]*libtcptake.Image, len(conns))
 	for i, c := range conns {
 		f.checkpoints++
+		tuple := libtcptake.Tuple{
+			Local:  c.LocalAddr().(*net.TCPAddr).AddrPort(),
+			Remote: c.RemoteAddr().(*net.TCPAddr).AddrPort(),
+		}
+		if prev[i] != nil { // idle sessions: the TCP state has not moved
+			f.prevGiven++
+			if prev[i].Tuple != tuple {
+				f.t.Errorf("checkpoint of %s given the previous image of %s", tuple, prev[i].Tuple)
+			}
+			out[i] = prev[i]
+			continue
+		}
 		out[i] = &libtcptake.Image{
-			Tuple: libtcptake.Tuple{
-				Local:  c.LocalAddr().(*net.TCPAddr).AddrPort(),
-				Remote: c.RemoteAddr().(*net.TCPAddr).AddrPort(),
-			},
+			Tuple: tuple,
 			State: libtcptake.StateEstablished, SndUna: 100, SndNxt: 100, WriteSeq: 100, RcvNxt: 7, MSSClamp: 1460,
 		}
 	}
@@ -98,6 +107,11 @@ func TestTakeoverFromCheckpoints(t *testing.T) {
 	if _, err := act.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
+	act.ops.mu.Lock()
+	if act.ops.prevGiven != 3 {
+		t.Errorf("the second checkpoint was given %d previous images, want 3", act.ops.prevGiven)
+	}
+	act.ops.mu.Unlock()
 	eventually(t, "the ended session removed on the standby", func() bool {
 		s := sby.Status()
 		return s.Checkpoint.Sessions == 3 && sby.ops.frozenCount() == 3

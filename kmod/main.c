@@ -61,6 +61,7 @@ static int __init tcptake_init(void)
 {
 	int err;
 
+	tcptake_session_init();
 	err = register_pernet_subsys(&tcptake_net_ops);
 	if (err)
 		return err;

@@ -55,7 +55,7 @@ static const struct netlink_range_validation tcptake_a_timeout_ms_range = {
 };
 
 /* Common nested types */
-const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_COMPACT + 1] = {
+const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_DIGEST + 1] = {
 	[TCPTAKE_A_SESSION_TUPLE] = NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 	[TCPTAKE_A_SESSION_STATE] = NLA_POLICY_RANGE(NLA_U8, 1, 11),
 	[TCPTAKE_A_SESSION_SND_UNA] = { .type = NLA_U32, },
@@ -100,6 +100,7 @@ const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_COMPACT + 1]
 	[TCPTAKE_A_SESSION_GENERATION] = { .type = NLA_U64, },
 	[TCPTAKE_A_SESSION_ERROR] = { .type = NLA_U32, },
 	[TCPTAKE_A_SESSION_COMPACT] = { .type = NLA_BINARY, },
+	[TCPTAKE_A_SESSION_DIGEST] = { .type = NLA_U64, },
 };
 
 const struct nla_policy tcptake_tuple_nl_policy[TCPTAKE_A_TUPLE_IFINDEX + 1] = {
@@ -131,10 +132,12 @@ static const struct nla_policy tcptake_get_do_nl_policy[TCPTAKE_A_GET_FLAGS + 1]
 };
 
 /* TCPTAKE_CMD_GET - dump */
-static const struct nla_policy tcptake_get_dump_nl_policy[TCPTAKE_A_TUPLES + 1] = {
+static const struct nla_policy tcptake_get_dump_nl_policy[TCPTAKE_A_TUPLES_COMPACT + 1] = {
 	[TCPTAKE_A_TUPLE] = NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
 	[TCPTAKE_A_GET_FLAGS] = { .type = NLA_U32, },
 	[TCPTAKE_A_TUPLES] = NLA_POLICY_NESTED(tcptake_tuple_nl_policy),
+	[TCPTAKE_A_KNOWN_DIGESTS] = { .type = NLA_BINARY, },
+	[TCPTAKE_A_TUPLES_COMPACT] = { .type = NLA_BINARY, },
 };
 
 /* TCPTAKE_CMD_SET - do */
@@ -182,7 +185,7 @@ const struct genl_split_ops tcptake_nl_ops[8] = {
 		.dumpit		= tcptake_nl_get_dumpit,
 		.done		= tcptake_nl_get_done,
 		.policy		= tcptake_get_dump_nl_policy,
-		.maxattr	= TCPTAKE_A_TUPLES,
+		.maxattr	= TCPTAKE_A_TUPLES_COMPACT,
 		.flags		= GENL_UNS_ADMIN_PERM | GENL_CMD_CAP_DUMP,
 	},
 	{

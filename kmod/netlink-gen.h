@@ -13,7 +13,7 @@
 #include <uapi/linux/tcptake.h>
 
 /* Common nested types */
-extern const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_COMPACT + 1];
+extern const struct nla_policy tcptake_session_nl_policy[TCPTAKE_A_SESSION_DIGEST + 1];
 extern const struct nla_policy tcptake_tuple_nl_policy[TCPTAKE_A_TUPLE_IFINDEX + 1];
 
 /* Ops table for tcptake */

@@ -239,6 +239,8 @@ static int tcptake_nl_put_session_head(struct sk_buff *skb,
 			s->snd_ssthresh) ||
 	    nla_put_u64_64bit(skb, TCPTAKE_A_SESSION_CAPTURE_TIME_NS,
 			      s->capture_ns, TCPTAKE_A_SESSION_PAD) ||
+	    nla_put_u64_64bit(skb, TCPTAKE_A_SESSION_DIGEST, s->digest,
+			      TCPTAKE_A_SESSION_PAD) ||
 	    (s->error && nla_put_u32(skb, TCPTAKE_A_SESSION_ERROR, s->error)))
 		return -EMSGSIZE;
 	return 0;
@@ -293,6 +295,7 @@ static int tcptake_nl_put_session_compact(struct sk_buff *skb,
 		.tos			= s->tos,
 		.ttl			= s->ttl,
 		.v6only			= s->v6only,
+		.digest			= s->digest,
 	};
 
 	memcpy(c.local_addr, &s->tuple.key.laddr, alen);
@@ -604,7 +607,7 @@ int tcptake_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_MOD(info->extack, "no TCP session with this tuple");
 		return -ENOENT;
 	}
-	err = tcptake_snap_take(sk, &s, buffers ? TCPTAKE_DO_QUEUE_MAX : 0,
+	err = tcptake_snap_take(sk, &s, buffers ? TCPTAKE_DO_QUEUE_MAX : 0, 0,
 				info->extack);
 	sock_put(sk);
 	if (err)
@@ -647,10 +650,15 @@ out:
  * @compact: put each session's values as one struct (GET flag compact)
  * @bad_flags: get-flags with unknown bits, to report from the first
  *	dumpit (where .start has no extack to report them)
- * @tuples: the sessions to dump (GET tuples attributes), or NULL to walk
- *	the established hash
+ * @tuples: the sessions to dump (GET tuples or tuples-compact), or NULL
+ *	to walk the established hash
  * @ntuples: entries in @tuples
  * @next_tuple: next entry of @tuples to look up
+ * @cur: entry of @tuples of the session being taken
+ * @known: the request's known-digests (@ntuples u64s, unaligned), or NULL
+ * @unchanged: bitmap of the entries of @tuples left out as unchanged,
+ *	bit i in byte i / 8 (the spec's unchanged)
+ * @unchanged_put: @unchanged is in a message already
  * @bucket: next established-hash bucket to pin
  * @batch: pinned sessions of the current bucket
  * @snap: session being put, possibly over several messages
@@ -664,6 +672,10 @@ struct tcptake_get_dump {
 	struct tcptake_tuple	*tuples;
 	unsigned int		ntuples;
 	unsigned int		next_tuple;
+	unsigned int		cur;
+	const u8		*known;
+	u8			*unchanged;
+	bool			unchanged_put;
 	unsigned int		bucket;
 	struct tcptake_batch	batch;
 	struct tcptake_snap	snap;
@@ -685,6 +697,7 @@ static void tcptake_get_dump_free(struct tcptake_get_dump *d)
 	tcptake_batch_release(&d->batch);
 	kfree(d->batch.socks);
 	kvfree(d->tuples);
+	kvfree(d->unchanged);
 	kfree(d);
 }
 
@@ -723,10 +736,78 @@ static int tcptake_nl_parse_tuples(const struct nlmsghdr *nlh,
 	return 0;
 }
 
+/* The tuples-compact attribute @a of a GET dump request, into d->tuples. */
+static int tcptake_nl_parse_tuples_compact(const struct nlattr *a,
+					   struct tcptake_get_dump *d,
+					   struct netlink_ext_ack *extack)
+{
+	const struct tcptake_tuple_compact *c = nla_data(a);
+	unsigned int i, n = nla_len(a) / sizeof(*c);
+	struct tcptake_tuple *t;
+	size_t alen;
+
+	if (d->tuples) {
+		TCPTAKE_ERR_ATTR(extack, a, "tuples and tuples-compact exclude each other");
+		return -EINVAL;
+	}
+	if (!n || nla_len(a) % sizeof(*c)) {
+		TCPTAKE_ERR_ATTR(extack, a,
+				 "tuples-compact is not an array of struct tuple-compact");
+		return -EINVAL;
+	}
+	if (n > TCPTAKE_GET_TUPLES_MAX) {
+		TCPTAKE_ERR_ATTR(extack, a, "more tuples than get-tuples-max");
+		return -E2BIG;
+	}
+	d->tuples = kvcalloc(n, sizeof(*d->tuples), GFP_KERNEL_ACCOUNT);
+	if (!d->tuples) {
+		NL_SET_ERR_MSG_MOD(extack, "cannot allocate the tuples");
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++, c++) {
+		if ((c->family != AF_INET && c->family != AF_INET6) ||
+		    c->ifindex > INT_MAX || c->reserved[0] || c->reserved[1]) {
+			TCPTAKE_ERR_ATTR(extack, a,
+					 "bad family, ifindex or reserved in tuples-compact");
+			return -EINVAL;
+		}
+		t = &d->tuples[i];
+		alen = c->family == AF_INET ? 4 : 16;
+		t->key.family = c->family;
+		memcpy(&t->key.laddr, c->local_addr, alen);
+		memcpy(&t->key.raddr, c->remote_addr, alen);
+		t->key.lport = c->local_port;
+		t->key.rport = c->remote_port;
+		t->ifindex = c->ifindex;
+	}
+	d->ntuples = n;
+	return 0;
+}
+
+/* The known-digests attribute @a of a GET dump request, after its tuples. */
+static int tcptake_nl_parse_known(const struct nlattr *a,
+				  struct tcptake_get_dump *d,
+				  struct netlink_ext_ack *extack)
+{
+	if (!d->tuples || nla_len(a) != d->ntuples * sizeof(u64)) {
+		TCPTAKE_ERR_ATTR(extack, a,
+				 "known-digests needs 8 bytes for each tuples");
+		return -EINVAL;
+	}
+	d->unchanged = kvzalloc(DIV_ROUND_UP(d->ntuples, 8),
+				GFP_KERNEL_ACCOUNT);
+	if (!d->unchanged) {
+		NL_SET_ERR_MSG_MOD(extack, "cannot allocate the unchanged bitmap");
+		return -ENOMEM;
+	}
+	d->known = nla_data(a);
+	return 0;
+}
+
 int tcptake_nl_get_start(struct netlink_callback *cb)
 {
 	struct tcptake_get_ctx *ctx = (struct tcptake_get_ctx *)cb->ctx;
-	struct nlattr *attrs[TCPTAKE_A_GET_FLAGS + 1];
+	struct nlattr *attrs[TCPTAKE_A_TUPLES_COMPACT + 1];
 	struct tcptake_get_dump *d;
 	u32 flags;
 	int err;
@@ -737,7 +818,7 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 	 * of a dump changed in 6.6).
 	 */
 	err = nlmsg_parse_deprecated(cb->nlh, GENL_HDRLEN, attrs,
-				     TCPTAKE_A_GET_FLAGS, NULL, cb->extack);
+				     TCPTAKE_A_TUPLES_COMPACT, NULL, cb->extack);
 	if (err)
 		return err;
 	err = tcptake_nl_flags(attrs[TCPTAKE_A_GET_FLAGS],
@@ -760,11 +841,17 @@ int tcptake_nl_get_start(struct netlink_callback *cb)
 	d->buffers = flags & TCPTAKE_GET_FLAGS_BUFFERS;
 	d->compact = flags & TCPTAKE_GET_FLAGS_COMPACT;
 	err = tcptake_nl_parse_tuples(cb->nlh, d, cb->extack);
+	if (!err && attrs[TCPTAKE_A_TUPLES_COMPACT])
+		err = tcptake_nl_parse_tuples_compact(attrs[TCPTAKE_A_TUPLES_COMPACT],
+						      d, cb->extack);
 	if (!err && d->tuples && attrs[TCPTAKE_A_TUPLE]) {
 		TCPTAKE_ERR_ATTR(cb->extack, attrs[TCPTAKE_A_TUPLE],
 				 "tuple and tuples exclude each other");
 		err = -EINVAL;
 	}
+	if (!err && attrs[TCPTAKE_A_KNOWN_DIGESTS])
+		err = tcptake_nl_parse_known(attrs[TCPTAKE_A_KNOWN_DIGESTS], d,
+					     cb->extack);
 	if (!err && attrs[TCPTAKE_A_TUPLE])
 		err = tcptake_nl_parse_tuple(attrs[TCPTAKE_A_TUPLE],
 					     &d->filter.t, &d->filter.present,
@@ -786,7 +873,8 @@ static struct sock *tcptake_get_next(struct net *net,
 	*err = 0;
 	if (d->tuples) {
 		while (d->next_tuple < d->ntuples) {
-			sk = tcptake_sk_lookup(net, &d->tuples[d->next_tuple++]);
+			d->cur = d->next_tuple++;
+			sk = tcptake_sk_lookup(net, &d->tuples[d->cur]);
 			if (sk)
 				return sk;
 		}
@@ -801,10 +889,34 @@ static struct sock *tcptake_get_next(struct net *net,
 	return d->batch.socks[d->batch.next++];
 }
 
+/* Put the unchanged bitmap once, after the dump's last session. */
+static int tcptake_nl_put_unchanged(struct sk_buff *skb,
+				    struct netlink_callback *cb,
+				    struct tcptake_get_dump *d)
+{
+	void *hdr;
+
+	if (!d->unchanged || d->unchanged_put)
+		return 0;
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &tcptake_nl_family, NLM_F_MULTI, TCPTAKE_CMD_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put(skb, TCPTAKE_A_UNCHANGED, DIV_ROUND_UP(d->ntuples, 8),
+		    d->unchanged)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	d->unchanged_put = true;
+	return 0;
+}
+
 int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct tcptake_get_dump *d = ((struct tcptake_get_ctx *)cb->ctx)->d;
 	struct sock *sk;
+	u64 known = 0;
 	u32 flags;
 	int err;
 
@@ -840,11 +952,26 @@ int tcptake_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 			NL_SET_ERR_MSG_MOD(cb->extack, "cannot pin sessions");
 			return err;
 		}
-		if (!sk)
+		if (!sk) {
+			/* The bitmap (128 bytes at most) fits an empty skb. */
+			if (tcptake_nl_put_unchanged(skb, cb, d) && !skb->len) {
+				NL_SET_ERR_MSG_MOD(cb->extack,
+						   "unchanged does not fit a dump message");
+				return -EMSGSIZE;
+			}
 			break;
+		}
+		if (d->known)
+			memcpy(&known, d->known + d->cur * sizeof(u64),
+			       sizeof(u64));
 		err = tcptake_snap_take(sk, &d->snap, d->buffers ? SIZE_MAX : 0,
-					NULL);
+					known, NULL);
 		sock_put(sk);
+		if (err == TCPTAKE_SNAP_UNCHANGED) {
+			d->unchanged[d->cur / 8] |= BIT(d->cur % 8);
+			tcptake_snap_release(&d->snap);
+			continue;
+		}
 		if (err) {
 			tcptake_snap_release(&d->snap);
 			/* Closed since it was pinned, or not a session (a

@@ -20,6 +20,8 @@
 #include <linux/ipv6.h>
 #include <linux/jhash.h>
 #include <linux/mm.h>
+#include <linux/random.h>
+#include <linux/siphash.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/tcp.h>
@@ -204,7 +206,6 @@ static void tcptake_snap_fill(struct sock *sk, struct tcptake_snap *s)
 	s->mss_clamp = max_t(u32, tp->rx_opt.mss_clamp, 64);
 	s->snd_wscale = tp->rx_opt.snd_wscale;
 	s->rcv_wscale = tp->rx_opt.rcv_wscale;
-	s->tsval = tcptake_tsval(tp);
 
 	s->snd_wl1 = tp->snd_wl1;
 	s->snd_wnd = tp->snd_wnd;
@@ -254,7 +255,58 @@ static void tcptake_snap_fill(struct sock *sk, struct tcptake_snap *s)
 	s->rto_us = jiffies_to_usecs(icsk->icsk_rto);
 	s->snd_cwnd = tcp_snd_cwnd(tp);
 	s->snd_ssthresh = tp->snd_ssthresh;
+}
+
+/* The snapshot's clock, tsval and capture time, read last. */
+static void tcptake_snap_clock(struct sock *sk, struct tcptake_snap *s)
+{
+	s->tsval = tcptake_tsval(tcp_sk(sk));
 	s->capture_ns = ktime_get_real_ns();
+}
+
+static siphash_key_t tcptake_digest_key __read_mostly;
+
+/**
+ * tcptake_session_init() - draw the key of the session digests
+ */
+void tcptake_session_init(void)
+{
+	get_random_bytes(&tcptake_digest_key, sizeof(tcptake_digest_key));
+}
+
+/*
+ * The spec's session digest: a SipHash of the snapshot's members from
+ * @state to @snd_ssthresh, read before its clock (@tsval zero).
+ * tcptake_snap_take() zeroes the snapshot first and tcptake_snap_fill()
+ * sets those members one by one, so that their padding hashes as zeros.
+ */
+static u64 tcptake_snap_digest(const struct tcptake_snap *s)
+{
+	return siphash(&s->state, offsetofend(struct tcptake_snap, snd_ssthresh) -
+		       offsetof(struct tcptake_snap, state), &tcptake_digest_key);
+}
+
+/*
+ * Whether the session's digest is @known, read under the socket's
+ * spinlock alone when no one owns the socket (as tcp_get_info() does):
+ * enough for its state, not for copying its queues.  @s is zeroed again
+ * when not.
+ */
+static bool tcptake_snap_unchanged(struct sock *sk, struct tcptake_snap *s,
+				   u64 known)
+{
+	bool slow, same = false;
+
+	slow = lock_sock_fast(sk);
+	if (tcptake_sk_session(sk) && !tcptake_sk_restorable(sk, NULL)) {
+		tcptake_snap_fill(sk, s);
+		s->digest = tcptake_snap_digest(s);
+		same = s->digest == known;
+	}
+	unlock_sock_fast(sk, slow);
+	if (!same)
+		memset(s, 0, sizeof(*s));
+	return same;
 }
 
 /* Copy the data of @skb between *@pos and @end to @base + (*@pos - @start). */
@@ -335,20 +387,25 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
  * @s: filled; release with tcptake_snap_release(), also on error
  * @copy_max: also copy the queue bytes when they total at most this
  *	(0: never); the caller sees from the lengths whether they were
+ * @known: a digest the caller holds of the session, 0 for none
  * @extack: error report
  *
- * Return: 0, -ENOENT (not a synchronized session), -EOPNOTSUPP (not
+ * Return: 0, TCPTAKE_SNAP_UNCHANGED (@s->digest is @known, read without
+ * owning the socket: no queue bytes copied), -ENOENT (not a synchronized session), -EOPNOTSUPP (not
  * restorable: MPTCP subflow, ULP, sk_prot replaced), -EFBIG (copying, and
  * a queue is larger than queue-max), -ENOMEM, or -EIO (queues
  * inconsistent with the sequence numbers).  After an error other than
  * -ENOENT, @s holds the session's state without queue bytes.
  */
 int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
-		      size_t copy_max, struct netlink_ext_ack *extack)
+		      size_t copy_max, u64 known,
+		      struct netlink_ext_ack *extack)
 {
 	int err = 0, q;
 
 	memset(s, 0, sizeof(*s));
+	if (known && tcptake_snap_unchanged(sk, s, known))
+		return TCPTAKE_SNAP_UNCHANGED;
 	lock_sock(sk);
 	if (!tcptake_sk_session(sk)) {
 		NL_SET_ERR_MSG_MOD(extack, "no TCP session with this tuple");
@@ -356,6 +413,8 @@ int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 		goto out;
 	}
 	tcptake_snap_fill(sk, s);
+	s->digest = tcptake_snap_digest(s);
+	tcptake_snap_clock(sk, s);
 	err = tcptake_sk_restorable(sk, extack);
 	if (err || !copy_max)
 		goto out;

@@ -141,7 +141,8 @@ enum tcptake_queue {
  * @qbuf holds the receive queue followed by the send queue (unacked, then
  * unsent); @qoff tracks how much of each queue was put into messages.
  * @error (a dump only): the errno of a snapshot that failed after the
- * scalars were read, reported in the entry.
+ * scalars were read, reported in the entry.  @digest: the spec's session
+ * digest of the scalars.
  */
 struct tcptake_snap {
 	struct tcptake_tuple tuple;
@@ -183,6 +184,7 @@ struct tcptake_snap {
 	u32	snd_cwnd;
 	u32	snd_ssthresh;
 	u64	capture_ns;
+	u64	digest;
 
 	u8	*qbuf;
 	u32	qoff[TCPTAKE_Q_NUM];
@@ -247,8 +249,13 @@ int tcptake_freeze_dump(struct net *net, struct sk_buff *skb,
 /* session.c */
 struct sock *tcptake_sk_lookup(struct net *net, const struct tcptake_tuple *t);
 bool tcptake_sk_session(const struct sock *sk);
+/* tcptake_snap_take(): the session's digest is the one the caller knows. */
+#define TCPTAKE_SNAP_UNCHANGED	1
+
+void tcptake_session_init(void);
 int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
-		      size_t copy_max, struct netlink_ext_ack *extack);
+		      size_t copy_max, u64 known,
+		      struct netlink_ext_ack *extack);
 void tcptake_snap_release(struct tcptake_snap *s);
 int tcptake_session_set(struct sock *sk, struct nlattr **tb,
 			struct netlink_ext_ack *extack);

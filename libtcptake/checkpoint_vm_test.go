@@ -30,6 +30,9 @@ import (
 // The module's dump is in the compact form (GET flag compact); the same
 // dump in attributes must give the same images, and is timed too. Each
 // figure is the median of benchReps runs, taken in turn with the baseline.
+// Then CheckpointSince given the last images: every session unchanged,
+// each gets its previous image back (timed, against the same baseline); a
+// session that received 3 bytes gets a new one, with them.
 func TestVMCheckpointDump(t *testing.T) {
 	needVM(t)
 	n := 1000
@@ -78,7 +81,6 @@ func checkpointDump(t *testing.T, n int) {
 		t.Fatalf("a first checkpoint with the module: %v, %v", one, err)
 	}
 	lc := moduleOf(mustFreezer(t)).c.(*linuxClient)
-	f := commonFilter(tuples(t, conns), make([]error, n))
 	// Each figure in turn, benchReps times: the per-fd dump, the module's
 	// (GET flag compact), the module's in attributes (a module without the
 	// flag), and the module's dump alone (reading, decoding).
@@ -97,27 +99,34 @@ func checkpointDump(t *testing.T, n int) {
 		attrs, d = timedCheckpoint(t, conns)
 		dAttrs = append(dAttrs, d)
 		lc.noCompact.Store(false)
-		// The dump alone: the module's work and the reads, then the decoding.
-		ae := netlink.NewAttributeEncoder()
-		ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
-		getFlags(ae, true, true)
+		// CheckpointAll's parts: the conns' tuples; the dumps of them
+		// (the requests, the module's work and the reads); decoding them;
+		// matching the images to the conns.
 		runtime.GC()
 		start := time.Now()
-		msgs, err := lc.dump(t.Context(), tcptakeh.CmdGet, ae)
-		dRecv = append(dRecv, time.Since(start))
-		if err != nil {
-			t.Fatal(err)
+		tus := tuples(t, conns)
+		dTuples = append(dTuples, time.Since(start))
+		start = time.Now()
+		var msgs []msg
+		for part := range slices.Chunk(tus, tcptakeh.GetTuplesMax) {
+			ae := netlink.NewAttributeEncoder()
+			for _, tu := range part {
+				encodeTupleNest(ae, tcptakeh.ATuples, tu)
+			}
+			getFlags(ae, true, true)
+			m, err := lc.dump(t.Context(), tcptakeh.CmdGet, ae)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, m...)
 		}
+		dRecv = append(dRecv, time.Since(start))
 		start = time.Now()
 		got, err := decodeSessions(msgs, true)
 		dDecode = append(dDecode, time.Since(start))
 		if err != nil || len(got) != n {
 			t.Fatalf("dump: %d sessions, %v", len(got), err)
 		}
-		// What CheckpointAll adds: the conns' tuples, the matching.
-		start = time.Now()
-		tus := tuples(t, conns)
-		dTuples = append(dTuples, time.Since(start))
 		start = time.Now()
 		byKey := make(map[sessionKey]*Image, n)
 		for _, img := range got {
@@ -152,6 +161,7 @@ func checkpointDump(t *testing.T, n int) {
 			t.Fatalf("session %d: compact image differs from the attribute form (-attributes +compact):\n%s", i, diff)
 		}
 	}
+	dSince, dSinceDumps := checkpointSince(t, clients[0], conns, imgs)
 	// One GET per session instead (batches under dumpMin), on a part.
 	k := min(n, 200)
 	start := time.Now()
@@ -170,13 +180,66 @@ func checkpointDump(t *testing.T, n int) {
 	}
 	line("checkpoint_module_us", dModule, kernelRelease())
 	line("checkpoint_module_attrs_us", dAttrs, "without GET flag compact")
-	line("checkpoint_module_recv_us", dRecv, "the compact dump's netlink messages: the module's work and the reads")
+	line("checkpoint_module_unchanged_us", dSince, "CheckpointSince, no session changed since: looked up, not read")
+	line("checkpoint_module_unchanged_dump_us", dSinceDumps, "its dumps alone: the requests, the module's work and the reads")
+	line("checkpoint_module_recv_us", dRecv, "the compact dumps of their tuples: the requests, the module's work and the reads")
 	line("checkpoint_module_decode_us", dDecode, "decoding them")
 	line("checkpoint_module_tuples_us", dTuples, "the conns' tuples")
 	line("checkpoint_module_match_us", dMatch, "matching the images to the conns")
 	v := perSession(dGet, k)
 	t.Log(fmt.Sprintf("bench: N=%d checkpoint_module_get_us=%.2f baseline=%.2f ratio=%.3f (one GET each, %d sessions)",
 		n, v, base, v/base, k))
+}
+
+// checkpointSince takes benchReps checkpoints of conns, idle since prev
+// was taken, with CheckpointSince and checks that each session got its
+// previous image back; then client, the peer of conns[0], sends 3 bytes,
+// and conns[0] alone gets a new image, with them. It returns the durations
+// of CheckpointSince and of its dumps alone (Client.SessionsChanged).
+func checkpointSince(t *testing.T, client net.Conn, conns []syscall.Conn, prev []*Image) (ds, dumps []time.Duration) {
+	tus, known := make([]Tuple, len(prev)), make([]uint64, len(prev))
+	for i, img := range prev {
+		tus[i], known[i] = img.Tuple, img.Digest
+	}
+	for range benchReps {
+		runtime.GC()
+		start := time.Now()
+		imgs, err := CheckpointSince(t.Context(), conns, prev, nil)
+		ds = append(ds, time.Since(start))
+		if err != nil {
+			t.Fatalf("CheckpointSince: %v", err)
+		}
+		runtime.GC()
+		start = time.Now()
+		got, unchanged, err := moduleOf(mustFreezer(t)).SessionsChanged(t.Context(), tus, known, true)
+		dumps = append(dumps, time.Since(start))
+		if err != nil || len(got) != 0 || slices.Contains(unchanged, false) {
+			t.Fatalf("SessionsChanged: %d sessions changed, %v", len(got), err)
+		}
+		for i, img := range imgs {
+			if img != prev[i] {
+				t.Fatalf("session %d, unchanged: image %p, not the previous one %p", i, img, prev[i])
+			}
+		}
+	}
+	if _, err := client.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	imgs, err := CheckpointSince(t.Context(), conns, prev, nil)
+	if err != nil {
+		t.Fatalf("CheckpointSince: %v", err)
+	}
+	if a, b := imgs[0], prev[0]; a.RcvNxt != b.RcvNxt+3 || string(a.RecvQueue) != string(b.RecvQueue)+"abc" || a.Digest == b.Digest {
+		t.Fatalf("the session that received 3 bytes: rcv-nxt %d (before %d), %q unread (before %q), digest %x (before %x)",
+			a.RcvNxt, b.RcvNxt, a.RecvQueue, b.RecvQueue, a.Digest, b.Digest)
+	}
+	for i := 1; i < len(imgs); i++ {
+		if imgs[i] != prev[i] {
+			t.Fatalf("session %d, unchanged: image %p, not the previous one %p", i, imgs[i], prev[i])
+		}
+	}
+	return ds, dumps
 }
 
 // benchReps is how many times TestVMCheckpointDump takes each figure.

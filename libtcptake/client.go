@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/tcptake/tcptake/internal/tcptakeh"
@@ -33,8 +34,10 @@ type osClient interface {
 	freeze(ctx context.Context, ts []Tuple, o FreezeOptions) []error
 	thaw(ctx context.Context, ts []Tuple, kick bool) []error
 	get(ctx context.Context, t Tuple, withBuffers bool) (*Image, error)
-	// sessions dumps the sessions f matches, or with ts non-nil those of ts.
-	sessions(ctx context.Context, f SessionFilter, ts []Tuple, withBuffers bool) ([]*Image, error)
+	// sessions dumps the sessions f matches, or with ts non-nil those of
+	// ts; with known non-nil (one digest per tuple), those that changed
+	// since, and unchanged[i] for those left out as unchanged.
+	sessions(ctx context.Context, f SessionFilter, ts []Tuple, known []uint64, withBuffers bool) (imgs []*Image, unchanged []bool, err error)
 	// set applies ks[i] to ts[i]; one error per tuple.
 	set(ctx context.Context, ts []Tuple, ks []KernelState, fields KernelFields) []error
 	peerSegments(ctx context.Context, t Tuple) ([]Segment, error)
@@ -197,7 +200,8 @@ func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool
 	if _, err := f.family(); err != nil {
 		return nil, opErr(OpDump, nil, err)
 	}
-	return c.c.sessions(ctx, f, nil, withBuffers)
+	imgs, _, err := c.c.sessions(ctx, f, nil, nil, withBuffers)
+	return imgs, err
 }
 
 // SessionsOf snapshots the sessions of ts, as Sessions does, in ts' order
@@ -205,15 +209,31 @@ func (c *Client) Sessions(ctx context.Context, f SessionFilter, withBuffers bool
 // namespace's whole set of sessions). A tuple without a session is left
 // out. A module older than the tuples attribute refuses with EINVAL.
 func (c *Client) SessionsOf(ctx context.Context, ts []Tuple, withBuffers bool) ([]*Image, error) {
+	imgs, _, err := c.SessionsChanged(ctx, ts, nil, withBuffers)
+	return imgs, err
+}
+
+// SessionsChanged snapshots the sessions of ts as SessionsOf does, but for
+// those whose digest (Image.Digest) is still known[i]: their state has not
+// changed since the image known[i] came from (only the clock moved), and
+// the module leaves them out, queue bytes uncopied, with unchanged[i] set.
+// A tuple neither in imgs nor unchanged has no session. known is one
+// digest per tuple, 0 where none is known; nil reads every session (and
+// unchanged is nil). A module older than the known-digests attribute
+// refuses with EINVAL.
+func (c *Client) SessionsChanged(ctx context.Context, ts []Tuple, known []uint64, withBuffers bool) (imgs []*Image, unchanged []bool, err error) {
 	for _, t := range ts {
 		if _, err := tupleFamily(t); err != nil {
-			return nil, opErr(OpDump, t, err)
+			return nil, nil, opErr(OpDump, t, err)
 		}
 	}
-	if len(ts) == 0 {
-		return nil, nil
+	if known != nil && len(known) != len(ts) {
+		return nil, nil, opErr(OpDump, nil, fmt.Errorf("%w: %d known digests for %d tuples", os.ErrInvalid, len(known), len(ts)))
 	}
-	return c.c.sessions(ctx, SessionFilter{}, ts, withBuffers)
+	if len(ts) == 0 {
+		return nil, nil, nil
+	}
+	return c.c.sessions(ctx, SessionFilter{}, ts, known, withBuffers)
 }
 
 // KernelFields selects the KernelState fields Set applies.

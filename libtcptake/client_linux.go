@@ -4,6 +4,7 @@ package libtcptake
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -44,6 +45,9 @@ type linuxClient struct {
 	// noCompact: the module rejected GET flag compact (it predates it);
 	// dumps ask for the session attributes instead.
 	noCompact atomic.Bool
+	// noTuplesCompact: the module rejected tuples-compact; dumps of
+	// chosen sessions send a tuples nest each instead.
+	noTuplesCompact atomic.Bool
 }
 
 // recvBuffer is the buffer each read of a reply gets: larger than any
@@ -464,13 +468,13 @@ func (c *linuxClient) getByDump(ctx context.Context, t Tuple) (*Image, error) {
 	if err != nil {
 		return nil, opErr(OpGet, t, err)
 	}
-	imgs, err := c.sessions(ctx, SessionFilter{
+	imgs, _, err := c.sessions(ctx, SessionFilter{
 		Family:     fam,
 		LocalAddr:  t.Local.Addr(),
 		LocalPort:  t.Local.Port(),
 		RemoteAddr: t.Remote.Addr(),
 		RemotePort: t.Remote.Port(),
-	}, nil, true)
+	}, nil, nil, true)
 	var partial *SessionsError
 	if err != nil && !errors.As(err, &partial) {
 		var e *Error
@@ -516,46 +520,77 @@ func sessionErr(op Op, t fmt.Stringer, err error) error {
 }
 
 // sessions dumps the sessions f selects, or with ts non-nil those of ts
-// (get-tuples-max to a dump), each session's scalar state in one struct
-// (GET flag compact: a fraction of the module's and the decoder's work
-// per session), or in attributes from a module without the flag.
-func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple, withBuffers bool) ([]*Image, error) {
+// (get-tuples-max to a dump, in one tuples-compact attribute, or a tuples
+// nest each to a module without it), each session's scalar state in one
+// struct (GET flag compact: a fraction of the module's and the decoder's
+// work per session), or in attributes from a module without the flag.
+// With known non-nil, each dump of ts carries their known-digests.
+func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple, known []uint64, withBuffers bool) ([]*Image, []bool, error) {
 	if ts == nil {
-		return c.dumpSessions(ctx, withBuffers, func(ae *netlink.AttributeEncoder) {
+		imgs, _, err := c.dumpSessions(ctx, withBuffers, 0, func(ae *netlink.AttributeEncoder) {
 			if f != (SessionFilter{}) { // Client.Sessions checked it
 				ae.Nested(tcptakeh.ATuple, func(nae *netlink.AttributeEncoder) error { return encodeFilter(nae, f) })
 			}
 		})
+		return imgs, nil, err
 	}
 	var out []*Image
+	var unchanged []bool
 	var failed SessionsError
 	for len(ts) > 0 {
 		part := ts[:min(len(ts), tcptakeh.GetTuplesMax)]
 		ts = ts[len(part):]
-		imgs, err := c.dumpSessions(ctx, withBuffers, func(ae *netlink.AttributeEncoder) {
-			for _, t := range part {
-				encodeTupleNest(ae, tcptakeh.ATuples, t)
+		var pknown []uint64
+		if known != nil {
+			pknown, known = known[:len(part)], known[len(part):]
+		}
+		dump := func(compact bool) ([]*Image, []bool, error) {
+			return c.dumpSessions(ctx, withBuffers, len(pknown), func(ae *netlink.AttributeEncoder) {
+				if compact {
+					ae.Bytes(tcptakeh.ATuplesCompact, tuplesCompact(part))
+				} else {
+					for _, t := range part {
+						encodeTupleNest(ae, tcptakeh.ATuples, t)
+					}
+				}
+				if pknown != nil {
+					b := make([]byte, 8*len(pknown))
+					for i, d := range pknown {
+						binary.NativeEndian.PutUint64(b[8*i:], d)
+					}
+					ae.Bytes(tcptakeh.AKnownDigests, b)
+				}
+			})
+		}
+		compact := !c.noTuplesCompact.Load()
+		imgs, pu, err := dump(compact)
+		if compact && errors.Is(err, syscall.EINVAL) {
+			// A module older than tuples-compact (the policy's unknown
+			// attribute): the nests, from now on if they pass.
+			if imgs, pu, err = dump(false); err == nil {
+				c.noTuplesCompact.Store(true)
 			}
-		})
+		}
 		var partial *SessionsError
 		if err != nil && !errors.As(err, &partial) {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, imgs...)
+		out, unchanged = append(out, imgs...), append(unchanged, pu...)
 		if partial != nil {
 			failed.Failed = append(failed.Failed, partial.Failed...)
 			failed.tuples = append(failed.tuples, partial.tuples...)
 		}
 	}
 	if len(failed.Failed) > 0 {
-		return out, &failed
+		return out, unchanged, &failed
 	}
-	return out, nil
+	return out, unchanged, nil
 }
 
 // dumpSessions runs a GET dump whose request attributes choose puts,
-// besides the flags.
-func (c *linuxClient) dumpSessions(ctx context.Context, withBuffers bool, choose func(*netlink.AttributeEncoder)) ([]*Image, error) {
+// besides the flags; with known > 0 (the request's known-digests), it
+// also returns the reply's unchanged bitmap of that many tuples.
+func (c *linuxClient) dumpSessions(ctx context.Context, withBuffers bool, known int, choose func(*netlink.AttributeEncoder)) ([]*Image, []bool, error) {
 	request := func(compact bool) *netlink.AttributeEncoder {
 		ae := netlink.NewAttributeEncoder()
 		choose(ae)
@@ -570,14 +605,45 @@ func (c *linuxClient) dumpSessions(ctx context.Context, withBuffers bool, choose
 		msgs, err = c.dump(ctx, tcptakeh.CmdGet, request(false))
 	}
 	if err != nil {
-		return nil, opErr(OpDump, nil, err)
+		return nil, nil, opErr(OpDump, nil, err)
+	}
+	var unchanged []bool
+	if known > 0 {
+		if unchanged, err = decodeUnchanged(msgs, known); err != nil {
+			return nil, nil, opErr(OpDump, nil, err)
+		}
 	}
 	imgs, err := decodeSessions(msgs, withBuffers)
 	var partial *SessionsError
 	if err != nil && !errors.As(err, &partial) {
-		return nil, sessionErr(OpDump, nil, err)
+		return nil, nil, sessionErr(OpDump, nil, err)
 	}
-	return imgs, err
+	return imgs, unchanged, err
+}
+
+// decodeUnchanged reads the unchanged bitmap of a GET dump of n tuples
+// with known-digests: the last one of the replies, ceil(n / 8) bytes.
+func decodeUnchanged(msgs []msg, n int) ([]bool, error) {
+	var bits []byte
+	found := false
+	err := eachAttr(msgs, func(ad *netlink.AttributeDecoder) {
+		if ad.Type() == tcptakeh.AUnchanged {
+			bits, found = ad.Bytes(), true
+		}
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrBadImage, err)
+	case !found:
+		return nil, fmt.Errorf("%w: no unchanged attribute in a dump with known digests", ErrBadImage)
+	case len(bits) != (n+7)/8:
+		return nil, fmt.Errorf("%w: unchanged of %d bytes for %d tuples", ErrBadImage, len(bits), n)
+	}
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = bits[i/8]&(1<<(i%8)) != 0
+	}
+	return out, nil
 }
 
 func (c *linuxClient) set(ctx context.Context, ts []Tuple, ks []KernelState, fields KernelFields) []error {

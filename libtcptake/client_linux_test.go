@@ -247,11 +247,15 @@ func testImage(tu Tuple, recv, unacked, unsent []byte) *Image {
 	}
 }
 
-// sessionAttrs encodes img's session nest content with the image codec.
+// sessionAttrs encodes img's session nest content with the image codec,
+// and its digest as the module puts it.
 func sessionAttrs(t testing.TB, img *Image) []byte {
 	t.Helper()
 	ae := netlink.NewAttributeEncoder()
 	encodeSession(ae, img)
+	if img.Digest != 0 {
+		ae.Uint64(tcptakeh.ASessionDigest, img.Digest)
+	}
 	b, err := ae.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -945,7 +949,7 @@ func TestClientEventsNoDial(t *testing.T) {
 }
 
 // FuzzDecodeGetReply feeds a GET reply's attributes to the client's reply
-// decoding, with and without buffers.
+// decoding, with and without buffers, and to the unchanged bitmap's.
 func FuzzDecodeGetReply(f *testing.F) {
 	img := testImage(tu4, []byte("received"), []byte("unacked"), []byte("unsent"))
 	f.Add(attrs(f, netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession, Data: sessionAttrs(f, img)}), true)
@@ -953,8 +957,14 @@ func FuzzDecodeGetReply(f *testing.F) {
 	f.Add(attrs(f, headerAttrs(f, img), continuation(f, tu4, tcptakeh.ASessionRcvq, []byte("x"))), true)
 	f.Add(attrs(f, compactSession(f, img, 0)), true)
 	f.Add(attrs(f, compactSession(f, img, 8), continuation(f, tu4, tcptakeh.ASessionRcvq, []byte("x"))), false)
+	f.Add(attrs(f, netlink.Attribute{Type: tcptakeh.AUnchanged, Data: []byte{0x3f}}), true)
 	f.Fuzz(func(t *testing.T, b []byte, withBuffers bool) {
-		imgs, err := decodeSessions([]msg{{m: genetlink.Message{Data: b}}}, withBuffers)
+		msgs := []msg{{m: genetlink.Message{Data: b}}}
+		n := len(b) % 20
+		if u, err := decodeUnchanged(msgs, n); err == nil && len(u) != n {
+			t.Fatalf("unchanged of %d tuples has %d entries", n, len(u))
+		}
+		imgs, err := decodeSessions(msgs, withBuffers)
 		if err != nil {
 			return
 		}
@@ -1123,6 +1133,7 @@ func compactState(img *Image) []byte {
 	} {
 		b[off] = v
 	}
+	binary.NativeEndian.PutUint64(b[tcptakeh.SessionCompactOffDigest:], img.Digest)
 	return b
 }
 
@@ -1161,6 +1172,7 @@ func compactImages() []*Image {
 	for i, img := range []*Image{a, b} {
 		img.Generation = 0
 		img.CaptureTime = time.Unix(1700000000, int64(i)).UTC()
+		img.Digest = 0xfedcba9876543210 + uint64(i)
 	}
 	return []*Image{a, b}
 }
@@ -1203,13 +1215,20 @@ func TestClientSessionsCompact(t *testing.T) {
 }
 
 // TestDecodeCompactLength: a struct longer than this build knows (a newer
-// module's) is read, a shorter one rejected.
+// module's) is read, the first release's (without digest) too, a shorter
+// one rejected.
 func TestDecodeCompactLength(t *testing.T) {
 	img := compactImages()[0]
+	old := *img
+	old.Digest = 0
 	for _, tc := range []struct {
 		resize int
 		ok     bool
-	}{{0, true}, {8, true}, {64, true}, {-1, false}, {-tcptakeh.SessionCompactSize, false}} {
+	}{{0, true}, {8, true}, {64, true}, {-8, true}, {-9, false}, {-tcptakeh.SessionCompactSize, false}} {
+		want := img
+		if tc.resize == -8 {
+			want = &old
+		}
 		imgs, err := decodeSessions([]msg{{m: reply(t, tcptakeh.CmdGet, compactSession(t, img, tc.resize))}}, true)
 		if !tc.ok {
 			if !errors.Is(err, ErrBadImage) || len(imgs) != 0 {
@@ -1220,7 +1239,7 @@ func TestDecodeCompactLength(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+d bytes: %v", tc.resize, err)
 		}
-		if diff := cmp.Diff([]*Image{img}, imgs, cmpAddrPort); diff != "" {
+		if diff := cmp.Diff([]*Image{want}, imgs, cmpAddrPort); diff != "" {
 			t.Errorf("%+d bytes: (-want +got):\n%s", tc.resize, diff)
 		}
 	}
@@ -1412,6 +1431,152 @@ func batchClient(t *testing.T, s *batchSocket) *Client {
 	return &Client{c: lc}
 }
 
+// TestClientSessionsChanged: a dump of chosen tuples carries the known
+// digests as host-endian u64s, one per tuple; the session answered keeps
+// its digest, the bitmap marks the unchanged one, the third has none. A
+// reply without the bitmap, or with one of the wrong size, is refused, as
+// are digests that do not match the tuples one for one.
+func TestClientSessionsChanged(t *testing.T) {
+	ts := portTuples(3)
+	known := []uint64{0, 0xabc, 0x1122334455667788}
+	bitmap := []byte{0b010}
+	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		ad, err := netlink.NewAttributeDecoder(greq.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		n := 0
+		for ad.Next() {
+			switch ad.Type() {
+			case tcptakeh.ATuplesCompact:
+				if b := ad.Bytes(); bytes.Equal(b, wantTuplesCompact(ts)) {
+					n = len(ts)
+				}
+			case tcptakeh.AKnownDigests:
+				got = ad.Bytes()
+			}
+		}
+		want := slices.Concat(u64(known[0]), u64(known[1]), u64(known[2]))
+		if n != 3 || !bytes.Equal(got, want) {
+			t.Errorf("request: %d tuples, known-digests %x; want 3, %x", n, got, want)
+		}
+		img := testImage(ts[0], []byte("r"), nil, nil)
+		sess := netlink.Attribute{Type: netlink.Nested | tcptakeh.ASession,
+			Data: append(sessionAttrs(t, img), attrs(t, netlink.Attribute{Type: tcptakeh.ASessionDigest, Data: u64(42)})...)}
+		msgs := []genetlink.Message{reply(t, tcptakeh.CmdGet, sess)}
+		if bitmap != nil {
+			msgs = append(msgs, reply(t, tcptakeh.CmdGet, netlink.Attribute{Type: tcptakeh.AUnchanged, Data: bitmap}))
+		}
+		return msgs, nil
+	})
+	ctx := context.Background()
+	imgs, unchanged, err := c.SessionsChanged(ctx, ts, known, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].Tuple != ts[0] || imgs[0].Digest != 42 || string(imgs[0].RecvQueue) != "r" {
+		t.Fatalf("images %v, want the session of %v with digest 42", imgs, ts[0])
+	}
+	if !slices.Equal(unchanged, []bool{false, true, false}) {
+		t.Errorf("unchanged %v, want [false true false]", unchanged)
+	}
+	for _, b := range [][]byte{nil, {0, 0}} {
+		bitmap = b
+		if _, _, err := c.SessionsChanged(ctx, ts, known, true); !errors.Is(err, ErrBadImage) {
+			t.Errorf("unchanged %v: %v, want ErrBadImage", b, err)
+		}
+	}
+	if _, _, err := c.SessionsChanged(ctx, ts, known[:2], true); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("2 digests for 3 tuples: %v, want os.ErrInvalid", err)
+	}
+}
+
+// wantTuplesCompact is the tuples-compact attribute of ts, as the uapi
+// lays out struct tuple-compact (TestTuplesCompact checks it byte for byte).
+func wantTuplesCompact(ts []Tuple) []byte {
+	var b []byte
+	for _, t := range ts {
+		la, ra := t.Local.Addr().Unmap(), t.Remote.Addr().Unmap()
+		l, r := la.As16(), ra.As16()
+		fam := uint16(unix.AF_INET6)
+		if la.Is4() {
+			l, r = [16]byte{}, [16]byte{}
+			copy(l[:], la.AsSlice())
+			copy(r[:], ra.AsSlice())
+			fam = unix.AF_INET
+		}
+		b = append(append(b, l[:]...), r[:]...)
+		b = binary.NativeEndian.AppendUint32(b, t.IfIndex)
+		b = binary.NativeEndian.AppendUint16(b, fam)
+		b = binary.BigEndian.AppendUint16(b, t.Local.Port())
+		b = binary.BigEndian.AppendUint16(b, t.Remote.Port())
+		b = append(b, 0, 0)
+	}
+	return b
+}
+
+// TestTuplesCompact: struct tuple-compact byte for byte, IPv4 (also
+// v4-mapped) and IPv6 with an ifindex.
+func TestTuplesCompact(t *testing.T) {
+	v4 := Tuple{Local: netip.MustParseAddrPort("[::ffff:10.0.0.1]:80"), Remote: netip.MustParseAddrPort("10.0.0.2:1000")}
+	v6 := Tuple{Local: netip.MustParseAddrPort("[fe80::1]:443"), Remote: netip.MustParseAddrPort("[fe80::2]:258"), IfIndex: 7}
+	want := slices.Concat(
+		[]byte{10, 0, 0, 1}, make([]byte, 12), []byte{10, 0, 0, 2}, make([]byte, 12),
+		u32(0), binary.NativeEndian.AppendUint16(nil, unix.AF_INET), []byte{0, 80, 0x03, 0xe8, 0, 0},
+		[]byte{0xfe, 0x80}, make([]byte, 13), []byte{1}, []byte{0xfe, 0x80}, make([]byte, 13), []byte{2},
+		u32(7), binary.NativeEndian.AppendUint16(nil, unix.AF_INET6), []byte{0x01, 0xbb, 0x01, 0x02, 0, 0})
+	got := tuplesCompact([]Tuple{v4, v6})
+	if !bytes.Equal(got, want) || !bytes.Equal(wantTuplesCompact([]Tuple{v4, v6}), want) {
+		t.Fatalf("tuples-compact\n got %x\nwant %x", got, want)
+	}
+}
+
+// TestClientSessionsTuplesCompactFallback: a module that refuses
+// tuples-compact (EINVAL) gets a tuples nest each, from then on; when the
+// nests fail too, the error is theirs and the client tries again next time.
+func TestClientSessionsTuplesCompactFallback(t *testing.T) {
+	ts := portTuples(2)
+	var sent []string
+	nestsFail := true
+	k := &rawKernel{t: t, fn: func(req netlink.Message, gm genetlink.Message) []netlink.Message {
+		ad, err := netlink.NewAttributeDecoder(gm.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nests := 0
+		for ad.Next() {
+			switch ad.Type() {
+			case tcptakeh.ATuplesCompact:
+				sent = append(sent, "compact")
+				return []netlink.Message{extackError(req, unix.EINVAL, "Unknown attribute type")}
+			case tcptakeh.ATuples:
+				nests++
+			}
+		}
+		sent = append(sent, fmt.Sprintf("%d nests", nests))
+		if nestsFail {
+			return []netlink.Message{extackError(req, unix.EINVAL, "bad tuple")}
+		}
+		return []netlink.Message{doneMsg}
+	}}
+	c := k.client()
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.SessionsOf(ctx, ts, false); !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "bad tuple") {
+		t.Fatalf("nests refused too: %v, want EINVAL with the nests' message", err)
+	}
+	nestsFail = false
+	for range 2 {
+		if _, err := c.SessionsOf(ctx, ts, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"compact", "2 nests", "compact", "2 nests", "2 nests"}; !slices.Equal(sent, want) {
+		t.Fatalf("requests %q, want %q", sent, want)
+	}
+}
+
 // portTuples are n IPv4 tuples told apart by the remote port, 1000 + i.
 func portTuples(n int) []Tuple {
 	ts := make([]Tuple, n)
@@ -1548,11 +1713,12 @@ func TestGetAllDump(t *testing.T) {
 	dumps := 0
 	c := testClient(t, tcptakeh.CmdGet, netlink.Request|netlink.Dump, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
 		dumps++
-		var attrs []netlink.Attribute // every session's tuple, in order
+		var ts []Tuple // every session's tuple, in order
 		for _, img := range want {
-			attrs = append(attrs, nest(t, tcptakeh.ATuples, tupleAttrs(t, img.Tuple)...))
+			ts = append(ts, img.Tuple)
 		}
-		attrs = append(attrs, netlink.Attribute{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)})
+		attrs := []netlink.Attribute{{Type: tcptakeh.ATuplesCompact, Data: wantTuplesCompact(ts)},
+			{Type: tcptakeh.AGetFlags, Data: u32(tcptakeh.GetFlagsBuffers | tcptakeh.GetFlagsCompact)}}
 		checkData(t, attrs, greq.Data)
 		var out []genetlink.Message
 		for i, img := range want {
@@ -1611,14 +1777,13 @@ func TestClientSessionsOf(t *testing.T) {
 		}
 		n := 0
 		for ad.Next() {
-			if ad.Type() == tcptakeh.ATuples {
-				var tu Tuple
-				ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeTuple(nad, &tu) })
-				if tu != ts[next] {
-					t.Errorf("tuple %d is %v, want %v", next, tu, ts[next])
+			if ad.Type() == tcptakeh.ATuplesCompact {
+				b := ad.Bytes()
+				n = len(b) / tcptakeh.TupleCompactSize
+				if next+n > len(ts) || !bytes.Equal(b, wantTuplesCompact(ts[next:next+n])) {
+					t.Errorf("tuples-compact of %d bytes from tuple %d is not theirs", len(b), next)
 				}
-				n++
-				next++
+				next += n
 			}
 		}
 		counts = append(counts, n)

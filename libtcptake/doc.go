@@ -26,8 +26,9 @@
 // in place. Release closes a stopped session without a FIN or RST.
 // StopAll, GetAll, SetAll and RestartAll do the same for many sessions
 // with one freeze batch (with the kernel module: many requests to a
-// system call, and GetAll's images from one GET dump); Checkpoint and CheckpointAll take failover checkpoints of
-// live sessions. A checkpoint restored after its node died is stale: with
+// system call, and GetAll's images from one GET dump); Checkpoint and
+// CheckpointAll take failover checkpoints of live sessions, and
+// CheckpointSince those that changed since the previous ones. A checkpoint restored after its node died is stale: with
 // Options.Adjust, Restart learns where each peer really is and re-aligns
 // the session on it, and Session.Adjustment reports what it found
 // (OutgoingAhead, IncomingLost) for the application to decide.

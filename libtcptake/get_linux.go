@@ -75,7 +75,8 @@ func GetAll(ctx context.Context, ss []*Session) (imgs []*Image, err error) {
 			tuples[k] = ss[i].tuple
 		}
 		dumped, err := mc.SessionsOf(ctx, tuples, true)
-		got, err := matchImages(tuples, make([]error, len(tuples)), dumped, err)
+		got := make([]*Image, len(tuples))
+		err = matchImages(tuples, make([]error, len(tuples)), got, dumped, err)
 		if err != nil {
 			ss[dump[0]].opts.logger().Debug("tcptake: get: the dump failed, reading each session", "err", err)
 		}
@@ -259,12 +260,26 @@ func Checkpoint(ctx context.Context, conn syscall.Conn, o *Options) (*Image, err
 // be taken; err joins the failures. The application must not use the
 // conns meanwhile (repair mode refuses its reads and writes).
 func CheckpointAll(ctx context.Context, conns []syscall.Conn, o *Options) (imgs []*Image, err error) {
+	return CheckpointSince(ctx, conns, nil, o)
+}
+
+// CheckpointSince is CheckpointAll given prev[i], the previous image of
+// conns[i]'s session (nil, or prev nil or shorter: none). With the kernel
+// module, a session whose state has not changed since prev[i] was taken
+// (the same Image.Digest: only its clock moved) is not read again: the
+// module looks it up and leaves it out of its dump, and imgs[i] is prev[i]
+// itself, still exact (its CaptureTime and TSVal those of its capture,
+// which go together). Modify such an image only in a copy. A periodic
+// checkpoint of idle sessions then costs little more than their lookup.
+// Without the module, or with one older than the known digests, every
+// session is read.
+func CheckpointSince(ctx context.Context, conns []syscall.Conn, prev []*Image, o *Options) (imgs []*Image, err error) {
 	f, err := o.getFreezer()
 	if err != nil {
 		return nil, err
 	}
 	if mc := moduleOf(f); mc != nil {
-		return moduleCheckpointAll(ctx, mc, conns)
+		return moduleCheckpointAll(ctx, mc, conns, prev)
 	}
 	ss, err := StopAll(ctx, conns, o)
 	if err != nil {
@@ -277,11 +292,10 @@ func CheckpointAll(ctx context.Context, conns []syscall.Conn, o *Options) (imgs 
 
 // moduleCheckpointAll takes each session's image atomically, under its
 // socket lock, buffers included: a few sessions with one GET each, more
-// (dumpMin) with one dump of the namespace's sessions (Client.Sessions,
-// filtered to the conns' local address and port where they share them),
-// which costs the kernel's work and a few reads for all of them instead of
-// a round trip each.
-func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) ([]*Image, error) {
+// (dumpMin) with GET dumps of their tuples (Client.SessionsChanged), which
+// cost the kernel's work and a few reads for all of them instead of a
+// round trip each, and leave out those unchanged since prev.
+func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn, prev []*Image) ([]*Image, error) {
 	imgs := make([]*Image, len(conns))
 	errs := make([]error, len(conns))
 	tuples := make([]Tuple, len(conns))
@@ -306,31 +320,63 @@ func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn) 
 		}
 		return imgs, errors.Join(errs...)
 	}
-	dumped, err := mc.Sessions(ctx, commonFilter(tuples, errs), true)
-	imgs, err = matchImages(tuples, errs, dumped, err)
-	if err != nil {
+	live, idx, known := knownDigests(tuples, errs, prev)
+	dumped, unchanged, err := mc.SessionsChanged(ctx, live, known, true)
+	if known != nil && errors.Is(err, syscall.EINVAL) {
+		// A module older than known-digests: read them all.
+		dumped, unchanged, err = mc.SessionsChanged(ctx, live, nil, true)
+	}
+	for k, u := range unchanged {
+		if u {
+			imgs[idx[k]] = prev[idx[k]] // still exact
+		}
+	}
+	if err = matchImages(tuples, errs, imgs, dumped, err); err != nil {
 		return nil, err
 	}
 	return imgs, errors.Join(errs...)
 }
 
-// matchImages gives each of tuples whose errs are nil its image of dumped,
-// the result of a GET dump with buffers and its error derr: imgs[i] is
-// tuples[i]'s, with that tuple. A session missing from the dump (closed,
-// in a state that cannot move, or named by the dump's *SessionsError)
-// gets its error in errs[i]; err is the failure of the dump as a whole.
-func matchImages(tuples []Tuple, errs []error, dumped []*Image, derr error) (imgs []*Image, err error) {
+// knownDigests lists the tuples whose errs are nil (live), their indexes
+// (idx) and the digest of each one's prev image (known; nil when none has
+// one). prev[i] counts when it has the same tuple, as matchImages sets it.
+func knownDigests(tuples []Tuple, errs []error, prev []*Image) (live []Tuple, idx []int, known []uint64) {
+	live, idx, known = make([]Tuple, 0, len(tuples)), make([]int, 0, len(tuples)), make([]uint64, 0, len(tuples))
+	anyKnown := false
+	for i, t := range tuples {
+		if errs[i] != nil {
+			continue
+		}
+		var d uint64
+		if i < len(prev) && prev[i] != nil && prev[i].Tuple == t {
+			d = prev[i].Digest
+		}
+		live, idx, known = append(live, t), append(idx, i), append(known, d)
+		anyKnown = anyKnown || d != 0
+	}
+	if !anyKnown {
+		known = nil
+	}
+	return live, idx, known
+}
+
+// matchImages gives each of tuples whose errs and imgs are nil its image
+// of dumped, the result of a GET dump with buffers, and its error derr:
+// imgs[i] is tuples[i]'s, with that tuple. A session missing from the
+// dump (closed, in a state that cannot move, or named by the dump's
+// *SessionsError) gets its error in errs[i]; err is the failure of the
+// dump as a whole.
+func matchImages(tuples []Tuple, errs []error, imgs, dumped []*Image, derr error) error {
 	var partial *SessionsError
 	if derr != nil && !errors.As(derr, &partial) {
-		return nil, derr
+		return derr
 	}
 	byKey := make(map[sessionKey]*Image, len(dumped))
 	for _, img := range dumped {
 		byKey[keyOf(img.Tuple)] = img
 	}
-	imgs = make([]*Image, len(tuples))
 	for i, t := range tuples {
-		if errs[i] != nil {
+		if errs[i] != nil || imgs[i] != nil {
 			continue
 		}
 		if imgs[i] = byKey[keyOf(t)]; imgs[i] == nil {
@@ -339,7 +385,7 @@ func matchImages(tuples []Tuple, errs []error, dumped []*Image, derr error) (img
 		}
 		imgs[i].Tuple = t // the socket's family
 	}
-	return imgs, nil
+	return nil
 }
 
 // dumpMin is the batch from which moduleCheckpointAll and GetAll dump.
@@ -382,28 +428,4 @@ func wireTuple(t Tuple) Tuple {
 		return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
 	}
 	return Tuple{Local: unmap(t.Local), Remote: unmap(t.Remote), IfIndex: t.IfIndex}
-}
-
-// commonFilter selects the local address and port the tuples share (those
-// whose errs entry is nil), so that a dump reads no more than it must.
-func commonFilter(tuples []Tuple, errs []error) SessionFilter {
-	var f SessionFilter
-	first := true
-	for i, t := range tuples {
-		if errs[i] != nil {
-			continue
-		}
-		w := wireTuple(t)
-		if first {
-			f.LocalAddr, f.LocalPort, first = w.Local.Addr(), w.Local.Port(), false
-			continue
-		}
-		if f.LocalAddr != w.Local.Addr() {
-			f.LocalAddr = netip.Addr{}
-		}
-		if f.LocalPort != w.Local.Port() {
-			f.LocalPort = 0
-		}
-	}
-	return f
 }

@@ -184,6 +184,12 @@ type Image struct {
 	AppState    []byte    `json:"-"`
 	CaptureTime time.Time `json:"capture_time"`
 	Generation  uint64    `json:"generation"`
+
+	// Digest is the kernel module's digest of the session's state but its
+	// clock (the spec's session digest; CheckpointSince,
+	// Client.SessionsChanged), 0 from elsewhere. It holds for the module
+	// load that gave it only, and is not part of the binary image.
+	Digest uint64 `json:"digest,omitempty"`
 }
 
 // String names the session for errors and logs.

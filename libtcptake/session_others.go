@@ -39,6 +39,11 @@ func CheckpointAll(context.Context, []syscall.Conn, *Options) ([]*Image, error) 
 	return nil, unsupported(OpCheckpoint)
 }
 
+// CheckpointSince needs Linux.
+func CheckpointSince(context.Context, []syscall.Conn, []*Image, *Options) ([]*Image, error) {
+	return nil, unsupported(OpCheckpoint)
+}
+
 // GetAll needs Linux.
 func GetAll(context.Context, []*Session) ([]*Image, error) { return nil, unsupported(OpGet) }
 

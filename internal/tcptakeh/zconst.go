@@ -114,9 +114,21 @@ const (
 	EventExpired = 2
 )
 
+// Struct tuple-compact: its size and member offsets, in bytes (host byte order).
+const (
+	TupleCompactSize          = 44
+	TupleCompactOffLocalAddr  = 0  // binary, 16 bytes
+	TupleCompactOffRemoteAddr = 16 // binary, 16 bytes
+	TupleCompactOffIfindex    = 32 // u32, 4 bytes
+	TupleCompactOffFamily     = 36 // u16, 2 bytes
+	TupleCompactOffLocalPort  = 38 // u16 big-endian, 2 bytes
+	TupleCompactOffRemotePort = 40 // u16 big-endian, 2 bytes
+	TupleCompactOffReserved   = 42 // binary, 2 bytes
+)
+
 // Struct session-compact: its size and member offsets, in bytes (host byte order).
 const (
-	SessionCompactSize              = 168
+	SessionCompactSize              = 176
 	SessionCompactOffCaptureTimeNs  = 0   // u64, 8 bytes
 	SessionCompactOffSndUna         = 8   // u32, 4 bytes
 	SessionCompactOffSndNxt         = 12  // u32, 4 bytes
@@ -161,6 +173,7 @@ const (
 	SessionCompactOffV6only         = 165 // u8, 1 bytes
 	SessionCompactOffHas            = 166 // u8, 1 bytes
 	SessionCompactOffReserved       = 167 // binary, 1 bytes
+	SessionCompactOffDigest         = 168 // u64, 8 bytes
 )
 
 // Attribute set "tuple": A TCP 4-tuple. Addresses and ports are in network byte order.
@@ -221,7 +234,8 @@ const (
 	ASessionPad            = 43 // Alignment padding of u64 attributes; carries nothing.
 	ASessionError          = 44 // GET dump only: the session could not be snapshotted; an errno (EFBIG a queue larger than queue-max with flag buffers, ENOMEM, EIO queues inconsistent). The entry has what was read before the failure and no queue bytes; the dump goes on with the next session instead of ending.
 	ASessionCompact        = 45 // GET with flag compact only: the tuple and the attributes state to snd-ssthresh and capture-time-ns of this set (but the chunks) in one struct session-compact, in their place. Continuations carry the tuple nest, as without the flag.
-	ASessionMax            = 45
+	ASessionDigest         = 46 // GET without flag compact (with it, in struct session-compact): a keyed hash (SipHash-2-4, its key drawn when the module loads) of the session's state but its clock, the values of this set from state to snd-ssthresh but tsval. The sequence numbers among them name the queue bytes too (a sequence number names one byte for good). Two GETs of a session give the same digest when only the clock moved between them, barring a 64-bit collision. Not comparable across module loads, nor between sessions.
+	ASessionMax            = 46
 )
 
 // Attribute set "segment": A segment the peer sent while its tuple was frozen.
@@ -251,19 +265,22 @@ const (
 
 // Attribute set "tcptake": Top-level attributes of requests and replies.
 const (
-	ATuple       = 1  // The session addressed (FREEZE, THAW, GET, SET, PEER-GET).
-	ATimeoutMs   = 2  // FREEZE timeout; 0 or absent means freeze-timeout-default-ms.
-	AGetFlags    = 3  // GET flags (enum get-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
-	AThawFlags   = 4  // THAW flags (enum thaw-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
-	AFreezeFlags = 5  // FREEZE flags (enum freeze-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
-	ASession     = 6  // A session image (GET reply, SET request).
-	ASegment     = 7  // PEER-GET reply, oldest first.
-	AFreeze      = 8  // FREEZE-LIST reply entry and notification body.
-	AVersion     = 9  // Module version (INFO).
-	AMaxFreezes  = 10 // Freeze table size per network namespace (INFO).
-	AFreezes     = 11 // Tuples frozen now in the caller's namespace (INFO).
-	ATuples      = 12 // GET dump: the sessions to snapshot, each a whole tuple (family, both addresses and ports; ifindex optional), in this order, instead of walking the namespace's sessions; at most get-tuples-max. A tuple without a session is left out.
-	AMax         = 12
+	ATuple         = 1  // The session addressed (FREEZE, THAW, GET, SET, PEER-GET).
+	ATimeoutMs     = 2  // FREEZE timeout; 0 or absent means freeze-timeout-default-ms.
+	AGetFlags      = 3  // GET flags (enum get-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	AThawFlags     = 4  // THAW flags (enum thaw-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	AFreezeFlags   = 5  // FREEZE flags (enum freeze-flags). Not a policy mask: the module rejects unknown bits itself, with EOPNOTSUPP.
+	ASession       = 6  // A session image (GET reply, SET request).
+	ASegment       = 7  // PEER-GET reply, oldest first.
+	AFreeze        = 8  // FREEZE-LIST reply entry and notification body.
+	AVersion       = 9  // Module version (INFO).
+	AMaxFreezes    = 10 // Freeze table size per network namespace (INFO).
+	AFreezes       = 11 // Tuples frozen now in the caller's namespace (INFO).
+	ATuples        = 12 // GET dump: the sessions to snapshot, each a whole tuple (family, both addresses and ports; ifindex optional), in this order, instead of walking the namespace's sessions; at most get-tuples-max. A tuple without a session is left out.
+	AKnownDigests  = 13 // GET dump with tuples or tuples-compact: the digest the caller holds of each tuple's session, in the tuples' order, as host-endian u64s (0: none); exactly 8 bytes a tuple (EINVAL otherwise). A session whose digest is still the one given is left out of the dump, without its queue bytes being copied, and marked in unchanged.
+	AUnchanged     = 14 // GET dump with known-digests: the dump's last message carries a bitmap of the tuples, bit i (byte i / 8, bit i % 8) set when the session of the i-th tuple was left out as unchanged. A tuple neither answered nor marked has no session.
+	ATuplesCompact = 15 // GET dump: the sessions to snapshot, as tuples (which it excludes) but as an array of struct tuple-compact, one attribute for them all instead of a nest each: less to build and to parse. At most get-tuples-max (E2BIG); EINVAL for an empty array, a length not a multiple of the struct's, an unknown family, an ifindex above INT_MAX or a nonzero reserved.
+	AMax           = 15
 )
 
 // Commands.

@@ -1305,6 +1305,87 @@ static void t_get_dump_tuples(void)
 	EQ(d.n, 0, "sessions in a rejected dump");
 }
 
+/*
+ * GET dump of tuples-compact: the sessions of the entries that have one,
+ * in the array's order, as with tuples; rejected with tuples, empty, with
+ * a length not a multiple of the struct's, an unknown family, a nonzero
+ * reserved, and above get-tuples-max.
+ */
+static void t_get_dump_tuples_compact(void)
+{
+	static struct tuple many[TCPTAKE_GET_TUPLES_MAX + 1];
+	struct tuple tup[6], pick[3];
+	struct tt_dump d;
+	struct nlres r;
+	struct msg m;
+	int fds[6];
+	size_t off;
+	const char *why = start_extack() ?
+		"tcptake: tuples-compact is not an array of struct tuple-compact" : NULL;
+
+	tt_open_or_fail(&T);
+	pairs_lo_tuples(3, fds, tup);
+	pick[0] = tup[3];
+	pick[1] = tup[2];
+	pick[1].rport = htons(1);
+	pick[2] = tup[0];
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_tuples_compact(&m, pick, 3);
+	put_u32(&m, TCPTAKE_A_GET_FLAGS, TCPTAKE_GET_FLAGS_COMPACT);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_ok(&r, "GET dump of 3 compact tuples");
+	CHECK(!r.intr, "NLM_F_DUMP_INTR on a dump of tuples");
+	EQ(d.n, 2, "sessions in a dump of 3 tuples, one without a session");
+	CHECK(d.n == 2 && tuple_eq(&d.s[0].tup, &tup[3]) && tuple_eq(&d.s[1].tup, &tup[0]),
+	      "sessions %s, %s; want %s, %s", tuple_str(&d.s[0].tup), tuple_str(&d.s[1].tup),
+	      tuple_str(&tup[3]), tuple_str(&tup[0]));
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_tuple(&m, TCPTAKE_A_TUPLES, &tup[1]);
+	put_tuples_compact(&m, tup, 1);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_err(&r, EINVAL, start_extack() ? "tcptake: tuples and tuples-compact exclude each other" : NULL,
+		   -1, "GET dump with tuples and tuples-compact");
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_tuples_compact(&m, tup, 0);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_err(&r, EINVAL, why, -1, "GET dump with an empty tuples-compact");
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	off = put_tuples_compact(&m, tup, 2);
+	((struct nlattr *)(m.buf + off))->nla_len -= 4;	/* 1.9 structs */
+	m.nh.nlmsg_len -= 4;
+	tt_get_dump(&T, &m, &d, &r);
+	expect_err(&r, EINVAL, why, -1, "GET dump with tuples-compact of 84 bytes");
+
+	for (int bad = 0; bad < 2; bad++) {
+		struct tcptake_tuple_compact *c;
+
+		msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+		off = put_tuples_compact(&m, tup, 2);
+		c = (struct tcptake_tuple_compact *)(m.buf + off + NLA_HDRLEN) + 1;
+		if (bad)
+			c->reserved[1] = 1;
+		else
+			c->family = AF_UNIX;
+		tt_get_dump(&T, &m, &d, &r);
+		expect_err(&r, EINVAL,
+			   start_extack() ? "tcptake: bad family, ifindex or reserved in tuples-compact" : NULL,
+			   -1, bad ? "GET dump with a nonzero reserved in tuples-compact" :
+				     "GET dump with family AF_UNIX in tuples-compact");
+		EQ(d.n, 0, "sessions in a rejected dump");
+	}
+
+	for (size_t i = 0; i < TCPTAKE_GET_TUPLES_MAX + 1; i++)
+		many[i] = tup[i % 6];
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_tuples_compact(&m, many, TCPTAKE_GET_TUPLES_MAX + 1);
+	tt_get_dump(&T, &m, &d, &r);
+	expect_err(&r, E2BIG, start_extack() ? "tcptake: more tuples than get-tuples-max" : NULL,
+		   -1, "GET dump with get-tuples-max + 1 compact tuples");
+}
+
 /* The session of dump d with tuple t, or NULL. */
 static const struct tt_session *dump_find(const struct tt_dump *d, const struct tuple *t)
 {
@@ -1312,6 +1393,107 @@ static const struct tt_session *dump_find(const struct tt_dump *d, const struct 
 		if (tuple_eq(&d->s[k].tup, t))
 			return &d->s[k];
 	return NULL;
+}
+
+/*
+ * A GET dump of tup[0..n), as tuples-compact or tuples attributes, with
+ * known-digests known (flags buffers, compact).
+ */
+static void dump_known(const struct tuple *tup, bool compact_tuples, const uint64_t *known,
+		       int n, struct tt_dump *d, struct nlres *r)
+{
+	struct msg m;
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	if (compact_tuples)
+		put_tuples_compact(&m, tup, n);
+	for (int i = 0; i < n && !compact_tuples; i++)
+		put_tuple(&m, TCPTAKE_A_TUPLES, &tup[i]);
+	if (known)
+		put(&m, TCPTAKE_A_KNOWN_DIGESTS, known, n * sizeof(*known));
+	put_u32(&m, TCPTAKE_A_GET_FLAGS, TCPTAKE_GET_FLAGS_BUFFERS | TCPTAKE_GET_FLAGS_COMPACT);
+	tt_get_dump(&T, &m, d, r);
+}
+
+/*
+ * GET dump with known-digests: sessions whose digest is the one given are
+ * left out and marked in unchanged (the last message, once); a session
+ * that received 3 bytes and its peer are answered again, with the bytes; a
+ * tuple without a session is neither; the digest is the same in a do and
+ * moves with the state only. Rejected: a length other than 8 bytes a
+ * tuple, and without tuples.
+ */
+static void t_get_dump_known(void)
+{
+	struct tuple tup[7];
+	uint64_t known[7];
+	struct tt_session g;
+	struct tt_dump d;
+	struct nlres r;
+	struct msg m;
+	int fds[6];
+
+	tt_open_or_fail(&T);
+	pairs_lo_tuples(3, fds, tup);
+	tup[6] = tup[2];
+	tup[6].rport = htons(1);	/* no session */
+	sleep_ms(50);
+	dump_known(tup, true, NULL, 7, &d, &r);
+	expect_ok(&r, "GET dump of 7 tuples");
+	EQ(d.n, 6, "sessions in the dump");
+	EQ(d.unchanged_msgs, 0, "unchanged attributes without known-digests");
+	for (int i = 0; i < 6; i++) {
+		const struct tt_session *s = dump_find(&d, &tup[i]);
+
+		CHECK(s && s->has[TCPTAKE_A_SESSION_COMPACT], "session %d in compact form", i);
+		known[i] = s ? s->compact.digest : 0;
+		for (int k = 0; k < i; k++)
+			CHECK(known[k] != known[i], "digests of sessions %d and %d differ", k, i);
+	}
+	known[6] = 12345;
+	tt_get(&T, &tup[2], 0, &g, &r);
+	expect_ok(&r, "GET do");
+	EQ(g.v[TCPTAKE_A_SESSION_DIGEST], known[2], "digest of the do (attributes) and of the dump (compact)");
+	session_free(&g);
+
+	for (int compact = 0; compact < 2; compact++) {
+		dump_known(tup, compact, known, 7, &d, &r);
+		expect_ok(&r, "GET dump with known-digests, nothing changed");
+		CHECK(!r.intr, "NLM_F_DUMP_INTR on a dump of tuples");
+		EQ(d.n, 0, "sessions answered when nothing changed");
+		EQ(d.unchanged_msgs, 1, "messages with unchanged");
+		EQ(d.unchanged_len, 1, "bytes of unchanged for 7 tuples");
+		EQ(d.unchanged[0], 0x3f, "unchanged bitmap: the 6 sessions, not the tuple without one");
+	}
+
+	if (write(fds[0], "abc", 3) != 3)
+		FAIL("write: %s", strerror(errno));
+	sleep_ms(50);
+	dump_known(tup, true, known, 7, &d, &r);
+	expect_ok(&r, "GET dump with known-digests, one pair changed");
+	EQ(d.n, 2, "sessions answered: the writer and the reader");
+	EQ(d.unchanged_after, 2, "sessions before unchanged");
+	EQ(d.unchanged[0], 0x3c, "unchanged bitmap: the other 4 sessions");
+	CHECK(tuple_eq(&d.s[0].tup, &tup[0]) && tuple_eq(&d.s[1].tup, &tup[1]),
+	      "answered %s and %s", tuple_str(&d.s[0].tup), tuple_str(&d.s[1].tup));
+	EQ(d.s[1].qlen[Q_RCV], 3, "unread bytes of the changed session");
+	CHECK(d.s[1].qlen[Q_RCV] == 3 && !memcmp(d.s[1].q[Q_RCV], "abc", 3),
+	      "unread bytes of the changed session");
+	CHECK(d.s[1].compact.digest != known[1], "the changed session's digest moved");
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put_tuple(&m, TCPTAKE_A_TUPLES, &tup[0]);
+	put(&m, TCPTAKE_A_KNOWN_DIGESTS, known, 2 * sizeof(*known));
+	tt_get_dump(&T, &m, &d, &r);
+	expect_err(&r, EINVAL, start_extack() ? "tcptake: known-digests needs 8 bytes for each tuples" : NULL,
+		   -1, "GET dump with 16 bytes of known-digests for one tuple");
+	EQ(d.n, 0, "sessions in a rejected dump");
+
+	msg_genl(&m, T.family, NLM_F_DUMP, TCPTAKE_CMD_GET);
+	put(&m, TCPTAKE_A_KNOWN_DIGESTS, known, sizeof(*known));
+	tt_get_dump(&T, &m, &d, &r);
+	expect_err(&r, EINVAL, start_extack() ? "tcptake: known-digests needs 8 bytes for each tuples" : NULL,
+		   -1, "GET dump with known-digests and no tuples");
 }
 
 /*
@@ -1354,6 +1536,8 @@ static void t_get_dump_compact(void)
 		x = &b->compact;
 		CHECK(b->has[TCPTAKE_A_SESSION_COMPACT], "compact attribute present");
 		EQ(b->nattrs, 1, "attributes besides the chunks in a compact nest");
+		CHECK(a->has[TCPTAKE_A_SESSION_DIGEST], "digest attribute without compact");
+		EQ(x->digest, a->v[TCPTAKE_A_SESSION_DIGEST], "digest of the compact dump and of the attributes");
 		CHECK(!b->has[TCPTAKE_A_SESSION_TUPLE], "no tuple nest besides the compact struct");
 		EQ(b->v[TCPTAKE_A_SESSION_COMPACT], sizeof(*x), "compact attribute length");
 		const struct { uint64_t got; int attr; } f[] = {
@@ -1388,6 +1572,7 @@ static void t_get_dump_compact(void)
 	tt_get(&T, &tup[1], TCPTAKE_GET_FLAGS_COMPACT, &g, &r);
 	expect_ok(&r, "GET do, flag compact");
 	EQ(g.nattrs, 1, "attributes besides the chunks in a compact do");
+	EQ(g.compact.digest, dump_find(&c, &tup[1])->compact.digest, "digest of the do and of the dump");
 	CHECK(tuple_eq(&g.tup, &tup[1]), "compact do tuple %s", tuple_str(&g.tup));
 	EQ(g.v[TCPTAKE_A_SESSION_COMPACT], sizeof(g.compact), "compact attribute length (do)");
 	EQ(g.compact.rcv_nxt, dump_find(&d, &tup[1])->v[TCPTAKE_A_SESSION_RCV_NXT], "compact rcv-nxt (do)");
@@ -2859,6 +3044,8 @@ static const struct ktest tests[] = {
 	{ "get_dump", t_get_dump },
 	{ "get_dump_compact", t_get_dump_compact },
 	{ "get_dump_tuples", t_get_dump_tuples },
+	{ "get_dump_tuples_compact", t_get_dump_tuples_compact },
+	{ "get_dump_known", t_get_dump_known },
 	{ "set_in_repair", t_set },
 	{ "set_not_in_repair", t_set_not_repair },
 	{ "set_policy_follows_spec", t_set_policy_spec },

@@ -150,6 +150,8 @@ int tuple_from_fd(int fd, struct tuple *t);
 bool tuple_eq(const struct tuple *a, const struct tuple *b);
 const char *tuple_str(const struct tuple *t);
 size_t put_tuple(struct msg *m, uint16_t type, const struct tuple *t);
+/* t[0..n) as one tuples-compact attribute. */
+size_t put_tuples_compact(struct msg *m, const struct tuple *t, size_t n);
 void parse_tuple(const struct nlattr *nest, struct tuple *t);
 
 /* INFO */
@@ -196,10 +198,17 @@ void session_free(struct tt_session *s);
 int tt_get(const struct tt *t, const struct tuple *tup, uint32_t flags,
 	   struct tt_session *s, struct nlres *res);
 
-/* GET dump: every session, continuation nests merged. */
+/*
+ * GET dump: every session, continuation nests merged; the unchanged
+ * attribute (known-digests), with how many messages carried one and how
+ * many sessions came before it.
+ */
 struct tt_dump {
 	struct tt_session *s;
 	size_t n, cap;
+	uint8_t unchanged[TCPTAKE_GET_TUPLES_MAX / 8];
+	size_t unchanged_len, unchanged_after;
+	unsigned int unchanged_msgs;
 };
 void tt_get_dump(const struct tt *t, struct msg *req, struct tt_dump *d,
 		 struct nlres *res);

@@ -406,6 +406,28 @@ size_t put_tuple(struct msg *m, uint16_t type, const struct tuple *t)
 	return off;
 }
 
+size_t put_tuples_compact(struct msg *m, const struct tuple *t, size_t n)
+{
+	struct tcptake_tuple_compact *c = calloc(n ? n : 1, sizeof(*c));
+	size_t off;
+
+	if (!c)
+		FAIL("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t alen = t[i].family == AF_INET6 ? 16 : 4;
+
+		memcpy(c[i].local_addr, t[i].laddr, alen);
+		memcpy(c[i].remote_addr, t[i].raddr, alen);
+		c[i].ifindex = t[i].ifindex;
+		c[i].family = t[i].family;
+		c[i].local_port = t[i].lport;
+		c[i].remote_port = t[i].rport;
+	}
+	off = put(m, TCPTAKE_A_TUPLES_COMPACT, c, n * sizeof(*c));
+	free(c);
+	return off;
+}
+
 void parse_tuple(const struct nlattr *nest, struct tuple *t)
 {
 	struct attrs a;
@@ -685,6 +707,15 @@ static void dump_cb(const struct nlmsghdr *nh, void *arg)
 		struct attrs t;
 		struct tuple tup;
 
+		if ((a->nla_type & NLA_TYPE_MASK) == TCPTAKE_A_UNCHANGED) {
+			d->unchanged_len = a_len(a);
+			if (d->unchanged_len > sizeof(d->unchanged))
+				FAIL("unchanged of %zu bytes", d->unchanged_len);
+			memcpy(d->unchanged, a_data(a), d->unchanged_len);
+			d->unchanged_after = d->n;
+			d->unchanged_msgs++;
+			continue;
+		}
 		if ((a->nla_type & NLA_TYPE_MASK) != TCPTAKE_A_SESSION)
 			continue;
 		parse_nested(&t, a);

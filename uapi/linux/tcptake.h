@@ -202,6 +202,7 @@ enum {
 	TCPTAKE_A_SESSION_PAD,
 	TCPTAKE_A_SESSION_ERROR,
 	TCPTAKE_A_SESSION_COMPACT,
+	TCPTAKE_A_SESSION_DIGEST,
 
 	__TCPTAKE_A_SESSION_MAX,
 	TCPTAKE_A_SESSION_MAX = (__TCPTAKE_A_SESSION_MAX - 1)
@@ -247,6 +248,9 @@ enum {
 	TCPTAKE_A_MAX_FREEZES,
 	TCPTAKE_A_FREEZES,
 	TCPTAKE_A_TUPLES,
+	TCPTAKE_A_KNOWN_DIGESTS,
+	TCPTAKE_A_UNCHANGED,
+	TCPTAKE_A_TUPLES_COMPACT,
 
 	__TCPTAKE_A_MAX,
 	TCPTAKE_A_MAX = (__TCPTAKE_A_MAX - 1)
@@ -267,13 +271,28 @@ enum {
 };
 
 /*
+ * struct tcptake_tuple_compact - A whole tuple in one fixed layout (GET
+ * tuples-compact), host byte order but the ports, naturally aligned without
+ * implicit padding.
+ */
+struct tcptake_tuple_compact {
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u32 ifindex;
+	__u16 family;
+	__be16 local_port;
+	__be16 remote_port;
+	__u8 reserved[2];
+};
+
+/*
  * struct tcptake_session_compact - The tuple and scalar state of a session
  * in one fixed layout (GET flag compact), host byte order but the ports,
  * naturally aligned without implicit padding. Each member means what the
  * session or tuple attribute of the same name means; has says which optional
  * ones are set (those a reply without the flag leaves out). A receiver
- * accepts a longer struct (members appended by a newer module) and rejects a
- * shorter one.
+ * accepts a longer struct (members appended by a newer module) and rejects
+ * one shorter than the first release's, which ended at reserved.
  */
 struct tcptake_session_compact {
 	__u64 capture_time_ns;
@@ -320,6 +339,7 @@ struct tcptake_session_compact {
 	__u8 v6only;
 	__u8 has;
 	__u8 reserved[1];
+	__u64 digest;
 };
 
 #define TCPTAKE_MCGRP_EVENTS	"events"
