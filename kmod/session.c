@@ -391,11 +391,12 @@ static int tcptake_snap_copy(struct sock *sk, struct tcptake_snap *s)
  * @extack: error report
  *
  * Return: 0, TCPTAKE_SNAP_UNCHANGED (@s->digest is @known, read without
- * owning the socket: no queue bytes copied), -ENOENT (not a synchronized session), -EOPNOTSUPP (not
- * restorable: MPTCP subflow, ULP, sk_prot replaced), -EFBIG (copying, and
- * a queue is larger than queue-max), -ENOMEM, or -EIO (queues
- * inconsistent with the sequence numbers).  After an error other than
- * -ENOENT, @s holds the session's state without queue bytes.
+ * owning the socket: no queue bytes copied), -ENOENT (not a synchronized
+ * session), -EOPNOTSUPP (not restorable: MPTCP subflow, ULP, sk_prot
+ * replaced), -EFBIG (copying, and a queue is larger than queue-max),
+ * -ENOMEM, or -EIO (queues inconsistent with the sequence numbers).  After
+ * an error other than -ENOENT, @s holds the session's state without queue
+ * bytes.
  */
 int tcptake_snap_take(struct sock *sk, struct tcptake_snap *s,
 		      size_t copy_max, u64 known,
