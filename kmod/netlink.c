@@ -701,6 +701,27 @@ static void tcptake_get_dump_free(struct tcptake_get_dump *d)
 	kfree(d);
 }
 
+/*
+ * Room for @n tuples of a GET dump, at most get-tuples-max; @a: the
+ * attribute to blame for too many, or NULL.
+ */
+static int tcptake_get_dump_alloc_tuples(struct tcptake_get_dump *d,
+					 unsigned int n,
+					 const struct nlattr *a,
+					 struct netlink_ext_ack *extack)
+{
+	if (n > TCPTAKE_GET_TUPLES_MAX) {
+		TCPTAKE_ERR_ATTR(extack, a, "more tuples than get-tuples-max");
+		return -E2BIG;
+	}
+	d->tuples = kvcalloc(n, sizeof(*d->tuples), GFP_KERNEL_ACCOUNT);
+	if (!d->tuples) {
+		NL_SET_ERR_MSG_MOD(extack, "cannot allocate the tuples");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* The tuples attributes of a GET dump request, into d->tuples. */
 static int tcptake_nl_parse_tuples(const struct nlmsghdr *nlh,
 				   struct tcptake_get_dump *d,
@@ -715,15 +736,9 @@ static int tcptake_nl_parse_tuples(const struct nlmsghdr *nlh,
 			n++;
 	if (!n)
 		return 0;
-	if (n > TCPTAKE_GET_TUPLES_MAX) {
-		NL_SET_ERR_MSG_MOD(extack, "more tuples than get-tuples-max");
-		return -E2BIG;
-	}
-	d->tuples = kvcalloc(n, sizeof(*d->tuples), GFP_KERNEL_ACCOUNT);
-	if (!d->tuples) {
-		NL_SET_ERR_MSG_MOD(extack, "cannot allocate the tuples");
-		return -ENOMEM;
-	}
+	err = tcptake_get_dump_alloc_tuples(d, n, NULL, extack);
+	if (err)
+		return err;
 	nlmsg_for_each_attr(a, nlh, GENL_HDRLEN, rem) {
 		if (nla_type(a) != TCPTAKE_A_TUPLES)
 			continue;
@@ -745,6 +760,7 @@ static int tcptake_nl_parse_tuples_compact(const struct nlattr *a,
 	unsigned int i, n = nla_len(a) / sizeof(*c);
 	struct tcptake_tuple *t;
 	size_t alen;
+	int err;
 
 	if (d->tuples) {
 		TCPTAKE_ERR_ATTR(extack, a, "tuples and tuples-compact exclude each other");
@@ -755,15 +771,9 @@ static int tcptake_nl_parse_tuples_compact(const struct nlattr *a,
 				 "tuples-compact is not an array of struct tuple-compact");
 		return -EINVAL;
 	}
-	if (n > TCPTAKE_GET_TUPLES_MAX) {
-		TCPTAKE_ERR_ATTR(extack, a, "more tuples than get-tuples-max");
-		return -E2BIG;
-	}
-	d->tuples = kvcalloc(n, sizeof(*d->tuples), GFP_KERNEL_ACCOUNT);
-	if (!d->tuples) {
-		NL_SET_ERR_MSG_MOD(extack, "cannot allocate the tuples");
-		return -ENOMEM;
-	}
+	err = tcptake_get_dump_alloc_tuples(d, n, a, extack);
+	if (err)
+		return err;
 	for (i = 0; i < n; i++, c++) {
 		if ((c->family != AF_INET && c->family != AF_INET6) ||
 		    c->ifindex > INT_MAX || c->reserved[0] || c->reserved[1]) {

@@ -220,7 +220,7 @@ func (c *Client) SessionsOf(ctx context.Context, ts []Tuple, withBuffers bool) (
 // A tuple neither in imgs nor unchanged has no session. known is one
 // digest per tuple, 0 where none is known; nil reads every session (and
 // unchanged is nil). A module older than the known-digests attribute
-// refuses with EINVAL.
+// reads every session too (unchanged all false).
 func (c *Client) SessionsChanged(ctx context.Context, ts []Tuple, known []uint64, withBuffers bool) (imgs []*Image, unchanged []bool, err error) {
 	for _, t := range ts {
 		if _, err := tupleFamily(t); err != nil {

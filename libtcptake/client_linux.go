@@ -45,9 +45,10 @@ type linuxClient struct {
 	// noCompact: the module rejected GET flag compact (it predates it);
 	// dumps ask for the session attributes instead.
 	noCompact atomic.Bool
-	// noTuplesCompact: the module rejected tuples-compact; dumps of
-	// chosen sessions send a tuples nest each instead.
-	noTuplesCompact atomic.Bool
+	// oldChosen: the module predates tuples-compact and known-digests
+	// (one uapi revision); dumps of chosen sessions send a tuples nest
+	// each and no digests, reading every session.
+	oldChosen atomic.Bool
 }
 
 // recvBuffer is the buffer each read of a reply gets: larger than any
@@ -520,11 +521,13 @@ func sessionErr(op Op, t fmt.Stringer, err error) error {
 }
 
 // sessions dumps the sessions f selects, or with ts non-nil those of ts
-// (get-tuples-max to a dump, in one tuples-compact attribute, or a tuples
-// nest each to a module without it), each session's scalar state in one
-// struct (GET flag compact: a fraction of the module's and the decoder's
-// work per session), or in attributes from a module without the flag.
-// With known non-nil, each dump of ts carries their known-digests.
+// (get-tuples-max to a dump, in one tuples-compact attribute), each
+// session's scalar state in one struct (GET flag compact: a fraction of
+// the module's and the decoder's work per session), or in attributes from
+// a module without the flag. With known non-nil, each dump of ts carries
+// their known-digests. To a module without tuples-compact and
+// known-digests, ts go as a tuples nest each and every session is read
+// (unchanged all false).
 func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple, known []uint64, withBuffers bool) ([]*Image, []bool, error) {
 	if ts == nil {
 		imgs, _, err := c.dumpSessions(ctx, withBuffers, 0, func(ae *netlink.AttributeEncoder) {
@@ -544,15 +547,20 @@ func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple,
 		if known != nil {
 			pknown, known = known[:len(part)], known[len(part):]
 		}
-		dump := func(compact bool) ([]*Image, []bool, error) {
-			return c.dumpSessions(ctx, withBuffers, len(pknown), func(ae *netlink.AttributeEncoder) {
-				if compact {
-					ae.Bytes(tcptakeh.ATuplesCompact, tuplesCompact(part))
-				} else {
+		dump := func(old bool) ([]*Image, []bool, error) {
+			if old {
+				imgs, _, err := c.dumpSessions(ctx, withBuffers, 0, func(ae *netlink.AttributeEncoder) {
 					for _, t := range part {
 						encodeTupleNest(ae, tcptakeh.ATuples, t)
 					}
+				})
+				if pknown == nil {
+					return imgs, nil, err
 				}
+				return imgs, make([]bool, len(part)), err
+			}
+			return c.dumpSessions(ctx, withBuffers, len(pknown), func(ae *netlink.AttributeEncoder) {
+				ae.Bytes(tcptakeh.ATuplesCompact, tuplesCompact(part))
 				if pknown != nil {
 					b := make([]byte, 8*len(pknown))
 					for i, d := range pknown {
@@ -562,13 +570,13 @@ func (c *linuxClient) sessions(ctx context.Context, f SessionFilter, ts []Tuple,
 				}
 			})
 		}
-		compact := !c.noTuplesCompact.Load()
-		imgs, pu, err := dump(compact)
-		if compact && errors.Is(err, syscall.EINVAL) {
-			// A module older than tuples-compact (the policy's unknown
-			// attribute): the nests, from now on if they pass.
-			if imgs, pu, err = dump(false); err == nil {
-				c.noTuplesCompact.Store(true)
+		old := c.oldChosen.Load()
+		imgs, pu, err := dump(old)
+		if !old && errors.Is(err, syscall.EINVAL) {
+			// A module older than both (the policy's unknown attribute):
+			// the nests, from now on if they pass.
+			if imgs, pu, err = dump(true); err == nil {
+				c.oldChosen.Store(true)
 			}
 		}
 		var partial *SessionsError

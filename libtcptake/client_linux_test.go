@@ -1535,6 +1535,7 @@ func TestTuplesCompact(t *testing.T) {
 // TestClientSessionsTuplesCompactFallback: a module that refuses
 // tuples-compact (EINVAL) gets a tuples nest each, from then on; when the
 // nests fail too, the error is theirs and the client tries again next time.
+// Known digests are not sent to it: every session is read.
 func TestClientSessionsTuplesCompactFallback(t *testing.T) {
 	ts := portTuples(2)
 	var sent []string
@@ -1547,7 +1548,7 @@ func TestClientSessionsTuplesCompactFallback(t *testing.T) {
 		nests := 0
 		for ad.Next() {
 			switch ad.Type() {
-			case tcptakeh.ATuplesCompact:
+			case tcptakeh.ATuplesCompact, tcptakeh.AKnownDigests:
 				sent = append(sent, "compact")
 				return []netlink.Message{extackError(req, unix.EINVAL, "Unknown attribute type")}
 			case tcptakeh.ATuples:
@@ -1574,6 +1575,10 @@ func TestClientSessionsTuplesCompactFallback(t *testing.T) {
 	}
 	if want := []string{"compact", "2 nests", "compact", "2 nests", "2 nests"}; !slices.Equal(sent, want) {
 		t.Fatalf("requests %q, want %q", sent, want)
+	}
+	_, unchanged, err := c.SessionsChanged(ctx, ts, []uint64{1, 2}, false)
+	if err != nil || !slices.Equal(unchanged, []bool{false, false}) || sent[len(sent)-1] != "2 nests" {
+		t.Fatalf("known digests to the old module: unchanged %v, %v, request %q", unchanged, err, sent[len(sent)-1])
 	}
 }
 

@@ -322,10 +322,6 @@ func moduleCheckpointAll(ctx context.Context, mc *Client, conns []syscall.Conn, 
 	}
 	live, idx, known := knownDigests(tuples, errs, prev)
 	dumped, unchanged, err := mc.SessionsChanged(ctx, live, known, true)
-	if known != nil && errors.Is(err, syscall.EINVAL) {
-		// A module older than known-digests: read them all.
-		dumped, unchanged, err = mc.SessionsChanged(ctx, live, nil, true)
-	}
 	for k, u := range unchanged {
 		if u {
 			imgs[idx[k]] = prev[idx[k]] // still exact
