@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -30,19 +31,19 @@ func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 	return cs[0], err
 }
 
-// RestartAll restarts many sessions, thawing them in one batch where the
+// RestartAll restarts many sessions, thawing them in batches where the
 // freezer allows it. conns[i] is ss[i]'s conn, or nil when ss[i] could not
 // be brought back: that session was closed and its peer reset, and err
 // joins the *Error of every such session (errors.Join); the others are
 // live. Sessions do not wait for each other: none waits on its peer's
 // window. Each session may appear once, and in one call at a time.
 func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err error) {
-	seen := make(map[*Session]bool, len(ss))
-	for _, s := range ss {
-		if seen[s] { // locking it twice would wait forever
+	at := make(map[*Session]int, len(ss))
+	for i, s := range ss {
+		if _, dup := at[s]; dup { // locking it twice would wait forever
 			return nil, opErr(OpRestart, s, errors.New("session listed twice"))
 		}
-		seen[s] = true
+		at[s] = i
 	}
 	for _, s := range ss {
 		s.mu.Lock()
@@ -51,27 +52,10 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 			return nil, opErr(OpRestart, s, errors.New("session is not stopped"))
 		}
 	}
-	failed := make(map[*Session]error)
-	byFreezer := map[Freezer][]*Session{}
-	for _, s := range ss {
-		byFreezer[s.freezer] = append(byFreezer[s.freezer], s)
-	}
-	for f, group := range byFreezer {
-		leaveRepair(ctx, f, group, failed)
-	}
 	conns = make([]*net.TCPConn, len(ss))
 	errs := make([]error, len(ss))
-	for i, s := range ss {
-		if err := failed[s]; err != nil { // here: abort makes sockets (see shares)
-			errs[i] = err
-			s.abort(ctx)
-		}
-	}
-	parallel(len(ss), func(i int) {
-		s := ss[i]
-		if errs[i] != nil {
-			return
-		}
+	resume := func(s *Session) { // on a worker of shares, each session once
+		i := at[s]
 		c, err := s.resume()
 		if err != nil {
 			errs[i] = err
@@ -82,13 +66,27 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 			return
 		}
 		conns[i] = c
-	})
+	}
+	failed := make(map[*Session]error)
+	byFreezer := map[Freezer][]*Session{}
+	for _, s := range ss {
+		byFreezer[s.freezer] = append(byFreezer[s.freezer], s)
+	}
+	for f, group := range byFreezer {
+		leaveRepair(ctx, f, group, failed, resume)
+	}
+	for i, s := range ss {
+		if err := failed[s]; err != nil { // here: abort makes sockets (see shares)
+			errs[i] = err
+			s.abort(ctx)
+		}
+	}
 	return conns, errors.Join(errs...)
 }
 
-// leaveRepair brings stopped or restored sessions back to life; the
-// sessions that cannot be are recorded in failed, and left in repair mode
-// and frozen for abort:
+// leaveRepair brings stopped or restored sessions back to life, and hands
+// each to resume as soon as it is live; the sessions that cannot be are
+// recorded in failed, and left in repair mode and frozen for abort:
 //
 //  1. each restored session with unacked bytes learns how many of them its
 //     peer has (learnPeers): when the peer received bytes whose ACKs the
@@ -100,9 +98,11 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 //  3. thaw and repair off. The module thaws after repair off, with a
 //     kick: the live socket sends an ACK and what the freeze held back at
 //     once, and a peer in RTO backoff is told to retransmit. Other
-//     freezers thaw first, so the window probe sent at repair off reaches
-//     the peer; held-back bytes are pushed from userspace.
-func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
+//     freezers thaw first, so that the window probe sent at repair off
+//     reaches the peer, in batches of thawBatch: a batch's sessions leave
+//     repair mode and resume, over the cores, while the next is thawed.
+//     Held-back bytes are pushed from userspace.
+func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error, resume func(*Session)) {
 	var probing, adjusting []*Session
 	for _, s := range ss {
 		switch {
@@ -139,63 +139,92 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	if len(live) == 0 {
 		return
 	}
+	errs := make([]error, len(live))
+	defer func() {
+		for i, err := range errs {
+			if err != nil {
+				failed[live[i]] = err
+			}
+		}
+	}()
 	// A freeze that expired already is no reason to fail. A freeze that
 	// cannot be lifted fails its sessions: they can send nothing.
-	thaw := func(kick bool) {
-		err := thawAll(ctx, f, sessionTuples(live), kick)
+	thaw := func(lo, hi int, kick bool) {
+		err := thawAll(ctx, f, sessionTuples(live[lo:hi]), kick)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			return
 		}
-		for _, s := range live {
-			if failed[s] == nil {
-				failed[s] = opErr(OpRestart, s, err)
+		for i := lo; i < hi; i++ {
+			if errs[i] == nil {
+				errs[i] = opErr(OpRestart, live[i], err)
 			}
 		}
 	}
-	module := moduleOf(f) != nil
-	if !module {
-		thaw(false)
-	}
-	errs := make([]error, len(live))
-	parallel(len(live), func(i int) {
-		s := live[i]
-		if failed[s] != nil { // the thaw failed: it stays in repair mode for abort
-			return
-		}
-		// Leaving repair sends a window probe, except with the module
-		// (its kick follows the thaw) and before a restored session's
-		// first data segment, which carries the same ACK and window (a
-		// peer whose window was closed still gets the probe: its answer
-		// opens ours).
-		mode := unix.TCP_REPAIR_OFF
-		if module || len(s.pending) > 0 && (s.img.Window == nil || s.img.Window.SndWnd > 0) {
-			mode = unix.TCP_REPAIR_OFF_NO_WP
-		}
-		if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
-			errs[i] = sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
-			return
-		}
-		s.started = true
-		if !module && s.orig != nil { // a restored session's sends follow in resume
-			s.sock(pushPending)
-		}
-		// Without the module's kick, nor data of its own to carry the
-		// ACK, a socket acknowledges what the peer sent into the freeze
-		// when asked to.
-		if s.ackPeer && !module && len(s.pending) == 0 {
-			if err := ackReceived(s.tuple, s.img); err != nil {
-				s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+	if moduleOf(f) != nil {
+		parallel(len(live), func(i int) { errs[i] = live[i].repairOff(true) })
+		thaw(0, len(live), true)
+		parallel(len(live), func(i int) {
+			if errs[i] == nil {
+				resume(live[i])
 			}
-		}
+		})
+		return
+	}
+	batches := (len(live) + thawBatch - 1) / thawBatch
+	thawed := make([]chan struct{}, batches)
+	for k := range thawed {
+		thawed[k] = make(chan struct{})
+	}
+	var workers sync.WaitGroup
+	workers.Go(func() {
+		parallel(len(live), func(i int) {
+			<-thawed[i/thawBatch]
+			if errs[i] != nil { // not thawed: it stays in repair mode for abort
+				return
+			}
+			if errs[i] = live[i].repairOff(false); errs[i] == nil {
+				resume(live[i])
+			}
+		})
 	})
-	for i, err := range errs {
-		if err != nil {
-			failed[live[i]] = err
+	for k := range thawed { // here, in the caller's network namespace
+		thaw(k*thawBatch, min(len(live), (k+1)*thawBatch), false)
+		close(thawed[k])
+	}
+	workers.Wait()
+}
+
+// thawBatch is how many sessions leaveRepair thaws at a time (one netlink
+// batch of NFTFreezer's).
+const thawBatch = nftTuplesPerBatch
+
+// repairOff takes a thawed session out of repair mode, or, with the
+// module (whose kick follows the thaw), a frozen one.
+func (s *Session) repairOff(module bool) error {
+	// Leaving repair sends a window probe, except with the module (its
+	// kick follows the thaw) and before a restored session's first data
+	// segment, which carries the same ACK and window (a peer whose window
+	// was closed still gets the probe: its answer opens ours).
+	mode := unix.TCP_REPAIR_OFF
+	if module || len(s.pending) > 0 && (s.img.Window == nil || s.img.Window.SndWnd > 0) {
+		mode = unix.TCP_REPAIR_OFF_NO_WP
+	}
+	if err := s.sock(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, mode) }); err != nil {
+		return sockErr(OpRestart, s, "setsockopt TCP_REPAIR", err)
+	}
+	s.started = true
+	if !module && s.orig != nil { // a restored session's sends follow in resume
+		s.sock(pushPending)
+	}
+	// Without the module's kick, nor data of its own to carry the ACK, a
+	// socket acknowledges what the peer sent into the freeze when asked
+	// to.
+	if s.ackPeer && !module && len(s.pending) == 0 {
+		if err := ackReceived(s.tuple, s.img); err != nil {
+			s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
 		}
 	}
-	if module {
-		thaw(true)
-	}
+	return nil
 }
 
 // learnPeers finds how many of its unacked bytes the peer of each restored

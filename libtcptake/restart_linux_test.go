@@ -3,7 +3,12 @@ package libtcptake
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,6 +85,108 @@ func TestRestartAllNetns(t *testing.T) {
 			defer c.Close()
 			if got, want := readN(t, clients[i], 100), bytes.Repeat([]byte{byte(i)}, 100); !bytes.Equal(got, want) {
 				t.Fatalf("session %d: client read %x, want %x", i, got[:4], want[:4])
+			}
+		}
+	})
+}
+
+// batchRecorder passes thaws on to f, records each batch's size, and
+// refuses the batch numbered refuse (from 0).
+type batchRecorder struct {
+	*NFTFreezer
+	mu      sync.Mutex
+	batches []int
+	refuse  int
+}
+
+func (r *batchRecorder) ThawAll(ctx context.Context, ts []Tuple) error {
+	r.mu.Lock()
+	k := len(r.batches)
+	r.batches = append(r.batches, len(ts))
+	r.mu.Unlock()
+	if k == r.refuse {
+		return errors.New("test: thaw refused")
+	}
+	return r.NFTFreezer.ThawAll(ctx, ts)
+}
+
+// TestRestartAllThawBatches restarts more sessions than one thaw batch
+// holds, with the second batch's thaw refused: RestartAll thaws them in
+// batches of thawBatch, in order; the first batch's sessions are live
+// and deliver their unacked bytes, and those of the refused batch are
+// closed, their peers reset, and the error says why.
+func TestRestartAllThawBatches(t *testing.T) {
+	inNewNetns(t, func() {
+		const n = thawBatch + 2*minShare
+		ctx := context.Background()
+		f := &batchRecorder{NFTFreezer: testFreezer(t), refuse: 1}
+		opts := &Options{Freezer: f, ProbeTimeout: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		port := ln.Addr().(*net.TCPAddr).Port
+		clients := make([]net.Conn, n)
+		servers := make([]syscall.Conn, n)
+		for i := range n {
+			if clients[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
+				t.Fatal(err)
+			}
+			defer clients[i].Close()
+			c, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			servers[i] = c.(*net.TCPConn)
+		}
+		unblock := blockPort(t, port, 0)
+		for i, s := range servers {
+			s.(*net.TCPConn).Write([]byte{byte(i), byte(i >> 8), 'x'})
+		}
+		time.Sleep(20 * time.Millisecond)
+		olds, err := StopAll(ctx, servers, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, err := GetAll(ctx, olds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range olds {
+			s.Release()
+			servers[i].(*net.TCPConn).Close()
+		}
+		unblock()
+		news, err := SetAll(ctx, imgs, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns, err := RestartAll(ctx, news)
+		if err == nil || !strings.Contains(err.Error(), "test: thaw refused") {
+			t.Errorf("RestartAll: %v, want the refused thaw", err)
+		}
+		if want := []int{thawBatch, n - thawBatch}; !slices.Equal(f.batches[:2], want) {
+			t.Errorf("thaw batches %v, want %v first", f.batches, want)
+		}
+		for i, c := range conns {
+			clients[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+			if i < thawBatch {
+				if c == nil {
+					t.Fatalf("session %d of the first batch not restarted", i)
+				}
+				defer c.Close()
+				if got, want := readN(t, clients[i], 3), []byte{byte(i), byte(i >> 8), 'x'}; !bytes.Equal(got, want) {
+					t.Fatalf("session %d: client read %x, want %x", i, got, want)
+				}
+				continue
+			}
+			if c != nil {
+				t.Fatalf("session %d of the refused batch restarted", i)
+			}
+			if _, err := clients[i].Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("session %d of the refused batch: client read %v, want a reset", i, err)
 			}
 		}
 	})
