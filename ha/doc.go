@@ -25,7 +25,8 @@
 // epoch than its own never acts as the active again until it has resynced.
 //
 // A switchover (switchover.go) follows five steps: the active pauses,
-// stops and gets its sessions in batches and streams the images; the
+// stops and gets its sessions in batches, those of the slowest paths last
+// (order.go), and streams the images; the
 // standby sets them (frozen, in repair mode, IP_FREEBIND) batch by batch as
 // they arrive and confirms; the active removes the service address; the
 // standby adds and announces it (address.go); the standby restarts the

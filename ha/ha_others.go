@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 )
 
 // The service address, the control socket's credentials and the listener
@@ -25,3 +26,5 @@ func peerIsRoot(*net.UnixConn) error { return errNeedsLinux }
 
 // Listen needs Linux.
 func Listen(context.Context, string) (*net.TCPListener, error) { return nil, errNeedsLinux }
+
+func connRTO(*net.TCPConn) time.Duration { return 0 }

@@ -39,6 +39,10 @@ type fakeOps struct {
 	prevGiven   int // previous images given with them
 	adjust      map[string]libtcptake.Adjustment
 	frozen      map[libtcptake.Tuple]bool
+	// rto is each conn's path RTO (0 when absent), and stopped the
+	// conns stopped, in order.
+	rto     map[*net.TCPConn]time.Duration
+	stopped []*net.TCPConn
 }
 
 type fakeSession struct {
@@ -81,6 +85,7 @@ func (f *fakeOps) stopAll(_ context.Context, conns []*net.TCPConn) ([]session, e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]session, len(conns))
+	f.stopped = append(f.stopped, conns...)
 	for i, c := range conns {
 		f.stops++
 		img := &libtcptake.Image{
@@ -136,6 +141,12 @@ func (f *fakeOps) restartAll(_ context.Context, ss []session) ([]*net.TCPConn, e
 // watchPeers' peers acknowledged all they were sent, and sent "late "
 // and their session's tuple into the freeze, then " later".
 func (f *fakeOps) watchPeers() (peerWatch, error) { return fakeWatch{}, nil }
+
+func (f *fakeOps) pathRTO(c *net.TCPConn) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rto[c]
+}
 
 type fakeWatch struct{}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/tcptake/tcptake/libtcptake"
 )
@@ -21,6 +22,9 @@ type sessionOps interface {
 	// watchPeers keeps what the peers send into the freezes from now on
 	// (libtcptake.WatchPeers).
 	watchPeers() (peerWatch, error)
+	// pathRTO is the retransmission timeout of a live session's path
+	// (byPath).
+	pathRTO(c *net.TCPConn) time.Duration
 }
 
 // peerWatch is a libtcptake.PeerWatch with the node's options.
@@ -76,6 +80,8 @@ func libSessions(ss []session) []*libtcptake.Session {
 	}
 	return ls
 }
+
+func (l libOps) pathRTO(c *net.TCPConn) time.Duration { return connRTO(c) }
 
 func (l libOps) watchPeers() (peerWatch, error) {
 	w, err := libtcptake.WatchPeers()
