@@ -22,58 +22,11 @@ import (
 func TestRestartAllNetns(t *testing.T) {
 	inNewNetns(t, func() {
 		const n = 4 * minShare
-		ctx := context.Background()
 		opts := &Options{Freezer: testFreezer(t), ProbeTimeout: 3 * time.Second}
-		var lc net.ListenConfig
-		lc.SetMultipathTCP(false)
-		ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		port := ln.Addr().(*net.TCPAddr).Port
-		clients := make([]net.Conn, n)
-		servers := make([]syscall.Conn, n)
-		for i := range n {
-			if clients[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
-				t.Fatal(err)
-			}
-			defer clients[i].Close()
-			c, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			servers[i] = c.(*net.TCPConn)
-		}
-		// Unacked: the servers' bytes never reach the clients.
-		unblock := blockPort(t, port, 0)
-		for i, s := range servers {
-			s.(*net.TCPConn).Write(bytes.Repeat([]byte{byte(i)}, 100))
-		}
-		time.Sleep(20 * time.Millisecond)
-		olds, err := StopAll(ctx, servers, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		imgs := make([]*Image, n)
-		for i, s := range olds {
-			if imgs[i], err = s.Get(); err != nil {
-				t.Fatal(err)
-			}
-			if len(imgs[i].SendUnacked) != 100 {
-				t.Fatalf("session %d: %d unacked bytes, want 100", i, len(imgs[i].SendUnacked))
-			}
-			s.Release()
-			servers[i].(*net.TCPConn).Close()
-		}
-		unblock()
-		news, err := SetAll(ctx, imgs, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sent := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100) }
+		clients, news := restoredUnacked(t, n, opts, sent)
 		start := time.Now()
-		conns, err := RestartAll(ctx, news)
+		conns, err := RestartAll(context.Background(), news)
 		took := time.Since(start)
 		if err != nil {
 			t.Fatal(err)
@@ -83,11 +36,68 @@ func TestRestartAllNetns(t *testing.T) {
 		}
 		for i, c := range conns {
 			defer c.Close()
-			if got, want := readN(t, clients[i], 100), bytes.Repeat([]byte{byte(i)}, 100); !bytes.Equal(got, want) {
+			if got, want := readN(t, clients[i], 100), sent(i); !bytes.Equal(got, want) {
 				t.Fatalf("session %d: client read %x, want %x", i, got[:4], want[:4])
 			}
 		}
 	})
+}
+
+// restoredUnacked makes n loopback sessions whose servers sent sent(i)
+// that the clients never acknowledged (dropped), moves the servers' ends
+// to new sockets (stop, get, close, set) and returns the clients and the
+// restored sessions, waiting for Restart.
+func restoredUnacked(t *testing.T, n int, opts *Options, sent func(i int) []byte) ([]net.Conn, []*Session) {
+	t.Helper()
+	ctx := context.Background()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	clients := make([]net.Conn, n)
+	servers := make([]syscall.Conn, n)
+	for i := range n {
+		if clients[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { clients[i].Close() })
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		servers[i] = c.(*net.TCPConn)
+	}
+	// Unacked: the servers' bytes never reach the clients.
+	unblock := blockPort(t, ln.Addr().(*net.TCPAddr).Port, 0)
+	for i, s := range servers {
+		s.(*net.TCPConn).Write(sent(i))
+	}
+	time.Sleep(20 * time.Millisecond)
+	olds, err := StopAll(ctx, servers, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := GetAll(ctx, olds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range olds {
+		if !bytes.Equal(imgs[i].SendUnacked, sent(i)) {
+			t.Fatalf("session %d: unacked %x, want %x", i, imgs[i].SendUnacked, sent(i))
+		}
+		s.Release()
+		servers[i].(*net.TCPConn).Close()
+	}
+	unblock()
+	news, err := SetAll(ctx, imgs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients, news
 }
 
 // batchRecorder passes thaws on to f, records each batch's size, and
@@ -118,56 +128,15 @@ func (r *batchRecorder) ThawAll(ctx context.Context, ts []Tuple) error {
 func TestRestartAllThawBatches(t *testing.T) {
 	inNewNetns(t, func() {
 		const n = thawBatch + 2*minShare
-		ctx := context.Background()
 		f := &batchRecorder{NFTFreezer: testFreezer(t), refuse: 1}
 		opts := &Options{Freezer: f, ProbeTimeout: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		port := ln.Addr().(*net.TCPAddr).Port
-		clients := make([]net.Conn, n)
-		servers := make([]syscall.Conn, n)
-		for i := range n {
-			if clients[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
-				t.Fatal(err)
-			}
-			defer clients[i].Close()
-			c, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			servers[i] = c.(*net.TCPConn)
-		}
-		unblock := blockPort(t, port, 0)
-		for i, s := range servers {
-			s.(*net.TCPConn).Write([]byte{byte(i), byte(i >> 8), 'x'})
-		}
-		time.Sleep(20 * time.Millisecond)
-		olds, err := StopAll(ctx, servers, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		imgs, err := GetAll(ctx, olds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, s := range olds {
-			s.Release()
-			servers[i].(*net.TCPConn).Close()
-		}
-		unblock()
-		news, err := SetAll(ctx, imgs, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns, err := RestartAll(ctx, news)
+		sent := func(i int) []byte { return []byte{byte(i), byte(i >> 8), 'x'} }
+		clients, news := restoredUnacked(t, n, opts, sent)
+		conns, err := RestartAll(context.Background(), news)
 		if err == nil || !strings.Contains(err.Error(), "test: thaw refused") {
 			t.Errorf("RestartAll: %v, want the refused thaw", err)
 		}
-		if want := []int{thawBatch, n - thawBatch}; !slices.Equal(f.batches[:2], want) {
+		if want := []int{thawBatch, n - thawBatch}; len(f.batches) < 2 || !slices.Equal(f.batches[:2], want) {
 			t.Errorf("thaw batches %v, want %v first", f.batches, want)
 		}
 		for i, c := range conns {
@@ -177,7 +146,7 @@ func TestRestartAllThawBatches(t *testing.T) {
 					t.Fatalf("session %d of the first batch not restarted", i)
 				}
 				defer c.Close()
-				if got, want := readN(t, clients[i], 3), []byte{byte(i), byte(i >> 8), 'x'}; !bytes.Equal(got, want) {
+				if got, want := readN(t, clients[i], 3), sent(i); !bytes.Equal(got, want) {
 					t.Fatalf("session %d: client read %x, want %x", i, got, want)
 				}
 				continue
