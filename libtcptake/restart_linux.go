@@ -161,7 +161,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		}
 	}
 	if moduleOf(f) != nil {
-		parallel(len(live), func(i int) { errs[i] = live[i].repairOff(true) })
+		parallel(len(live), func(i int) { errs[i] = live[i].repairOff(true, nil) })
 		thaw(0, len(live), true)
 		parallel(len(live), func(i int) {
 			if errs[i] == nil {
@@ -169,6 +169,23 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			}
 		})
 		return
+	}
+	// Without the module's kick, a session with nothing to send that
+	// holds what its peer sent into the freeze is made to acknowledge
+	// it (ackSegment), on raw sockets opened here, in the caller's
+	// network namespace (see shares).
+	var raw rawSockets
+	defer raw.Close()
+	var acking []Tuple
+	for _, s := range live {
+		if s.acksPeer(false) {
+			acking = append(acking, s.tuple)
+		}
+	}
+	if len(acking) > 0 {
+		if err := raw.open(acking); err != nil {
+			live[0].opts.logger().Warn("tcptake: the peers' bytes are not acknowledged at once", "err", err)
+		}
 	}
 	batches := (len(live) + thawBatch - 1) / thawBatch
 	thawed := make([]chan struct{}, batches)
@@ -182,7 +199,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			if errs[i] != nil { // not thawed: it stays in repair mode for abort
 				return
 			}
-			if errs[i] = live[i].repairOff(false); errs[i] == nil {
+			if errs[i] = live[i].repairOff(false, &raw); errs[i] == nil {
 				resume(live[i])
 			}
 		})
@@ -199,8 +216,9 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 const thawBatch = nftTuplesPerBatch
 
 // repairOff takes a thawed session out of repair mode, or, with the
-// module (whose kick follows the thaw), a frozen one.
-func (s *Session) repairOff(module bool) error {
+// module (whose kick follows the thaw), a frozen one; raw sends the
+// segments of acksPeer (nil with the module).
+func (s *Session) repairOff(module bool, raw *rawSockets) error {
 	// Leaving repair sends a window probe, except with the module (its
 	// kick follows the thaw) and before a restored session's first data
 	// segment, which carries the same ACK and window (a peer whose window
@@ -216,15 +234,20 @@ func (s *Session) repairOff(module bool) error {
 	if !module && s.orig != nil { // a restored session's sends follow in resume
 		s.sock(pushPending)
 	}
-	// Without the module's kick, nor data of its own to carry the ACK, a
-	// socket acknowledges what the peer sent into the freeze when asked
-	// to.
-	if s.ackPeer && !module && len(s.pending) == 0 {
-		if err := ackReceived(s.tuple, s.img); err != nil {
+	if s.acksPeer(module) {
+		if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
 			s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
 		}
 	}
 	return nil
+}
+
+// acksPeer reports whether the session, once out of repair mode, is to be
+// made to acknowledge what its peer sent into the freeze: without the
+// module's kick, nor data of its own to carry the ACK, a socket does so
+// only when asked.
+func (s *Session) acksPeer(module bool) bool {
+	return s.ackPeer && !module && len(s.pending) == 0
 }
 
 // learnPeers finds how many of its unacked bytes the peer of each restored

@@ -196,19 +196,19 @@ func timestamps(opts []byte) (val, ecr uint32) {
 	return 0, 0
 }
 
-// ackReceived makes the restored socket of t acknowledge all its receive
+// ackSegment makes the restored socket of t acknowledge all its receive
 // queue holds (PeerAt put there what the peer sent into the freeze, which
-// the peer still counts as unacknowledged): tcptake sends it a bare
+// the peer still counts as unacknowledged): tcptake sends it this bare
 // segment from the peer just below its window, which it answers with a
 // duplicate ACK carrying its rcv_nxt, window and timestamps (the first
 // such answer of a socket is not rate-limited).
-func ackReceived(t Tuple, img *Image) error {
+func ackSegment(t Tuple, img *Image) segment {
 	wup := img.RcvNxt - uint32(len(img.RecvQueue)) // TCP_QUEUE_SEQ's rcv_wup
 	if w := img.Window; w != nil {
 		wup = w.RcvWup
 	}
-	return sendSegment(segment{src: t.Remote, dst: t.Local, seq: wup - 1, ack: img.SndUna,
-		flags: tcpACK, window: peerWindow(img), ifindex: t.IfIndex})
+	return segment{src: t.Remote, dst: t.Local, seq: wup - 1, ack: img.SndUna,
+		flags: tcpACK, window: peerWindow(img), ifindex: t.IfIndex}
 }
 
 // peerWindow is the window field of the peer's segments, as the image
