@@ -161,7 +161,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 		}
 	}
 	if moduleOf(f) != nil {
-		parallel(len(live), func(i int) { errs[i] = live[i].repairOff(true, nil) })
+		parallel(len(live), func(i int) { errs[i] = live[i].repairOff(true) })
 		thaw(0, len(live), true)
 		parallel(len(live), func(i int) {
 			if errs[i] == nil {
@@ -178,7 +178,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	defer raw.Close()
 	var acking []Tuple
 	for _, s := range live {
-		if s.acksPeer(false) {
+		if s.acksPeer() {
 			acking = append(acking, s.tuple)
 		}
 	}
@@ -199,9 +199,16 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			if errs[i] != nil { // not thawed: it stays in repair mode for abort
 				return
 			}
-			if errs[i] = live[i].repairOff(false, &raw); errs[i] == nil {
-				resume(live[i])
+			s := live[i]
+			if errs[i] = s.repairOff(false); errs[i] != nil {
+				return
 			}
+			if s.acksPeer() {
+				if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
+					s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+				}
+			}
+			resume(s)
 		})
 	})
 	for k := range thawed { // here, in the caller's network namespace
@@ -216,9 +223,8 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 const thawBatch = nftTuplesPerBatch
 
 // repairOff takes a thawed session out of repair mode, or, with the
-// module (whose kick follows the thaw), a frozen one; raw sends the
-// segments of acksPeer (nil with the module).
-func (s *Session) repairOff(module bool, raw *rawSockets) error {
+// module (whose kick follows the thaw), a frozen one.
+func (s *Session) repairOff(module bool) error {
 	// Leaving repair sends a window probe, except with the module (its
 	// kick follows the thaw) and before a restored session's first data
 	// segment, which carries the same ACK and window (a peer whose window
@@ -234,20 +240,15 @@ func (s *Session) repairOff(module bool, raw *rawSockets) error {
 	if !module && s.orig != nil { // a restored session's sends follow in resume
 		s.sock(pushPending)
 	}
-	if s.acksPeer(module) {
-		if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
-			s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
-		}
-	}
 	return nil
 }
 
 // acksPeer reports whether the session, once out of repair mode, is to be
 // made to acknowledge what its peer sent into the freeze: without the
-// module's kick, nor data of its own to carry the ACK, a socket does so
-// only when asked.
-func (s *Session) acksPeer(module bool) bool {
-	return s.ackPeer && !module && len(s.pending) == 0
+// module's kick (which does it), nor data of its own to carry the ACK, a
+// socket does so only when asked.
+func (s *Session) acksPeer() bool {
+	return s.ackPeer && len(s.pending) == 0
 }
 
 // learnPeers finds how many of its unacked bytes the peer of each restored
