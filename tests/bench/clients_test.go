@@ -44,8 +44,12 @@ func pattern(f func(port, j int) byte, port, n int) []byte {
 }
 
 // held is a client's session with 4 KiB in each queue of the server.
+// Until the check it is a socket outside Go's poller: bytes that reach it
+// during the move wake no thread here, as they would not on the remote
+// machine the client stands for.
 type held struct {
-	c       *net.TCPConn
+	fd      int          // until the check
+	c       *net.TCPConn // from the check on
 	port    int
 	arrived time.Time // the server's 4 KiB complete at the client
 	err     error
@@ -53,29 +57,96 @@ type held struct {
 
 // dialHeld opens n sessions to addr and sends each its 4 KiB.
 func dialHeld(addr string, n int) ([]*held, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return nil, fmt.Errorf("hold address %q: want IPv4 address:port", addr)
+	}
 	hs := make([]*held, 0, n)
-	err := func() error {
-		d := net.Dialer{Timeout: 10 * time.Second}
-		for i := range n {
-			c, err := d.Dial("tcp4", addr)
-			if err != nil {
-				return fmt.Errorf("dial %s (session %d): %w", addr, i, err)
-			}
-			h := &held{c: c.(*net.TCPConn), port: c.LocalAddr().(*net.TCPAddr).Port}
-			rc, _ := h.c.SyscallConn()
-			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
-			if _, err := c.Write(pattern(clientByte, h.port, queueBytes)); err != nil {
-				return err
-			}
-			hs = append(hs, h)
+	for i := range n {
+		h, err := dial(ap)
+		if err != nil {
+			closeHeld(hs)
+			return nil, fmt.Errorf("dial %s (session %d): %w", addr, i, err)
 		}
-		return nil
-	}()
-	if err != nil {
-		closeHeld(hs)
-		return nil, err
+		hs = append(hs, h)
 	}
 	return hs, nil
+}
+
+// dial connects a non-blocking socket to ap, stamps what it receives
+// (SO_TIMESTAMPNS) and sends its 4 KiB.
+func dial(ap netip.AddrPort) (*held, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	h := &held{fd: fd}
+	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	if err == nil {
+		err = unix.Connect(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())})
+	}
+	if err == unix.EINPROGRESS {
+		if err = await(fd, unix.POLLOUT); err == nil {
+			var e int
+			if e, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
+				err = unix.Errno(e)
+			}
+		}
+	}
+	var sa unix.Sockaddr
+	if err == nil {
+		sa, err = unix.Getsockname(fd)
+	}
+	if err == nil {
+		h.port = sa.(*unix.SockaddrInet4).Port
+		for b := pattern(clientByte, h.port, queueBytes); err == nil && len(b) > 0; {
+			var k int
+			switch k, err = unix.Write(fd, b); err {
+			case nil:
+				b = b[k:]
+			case unix.EAGAIN:
+				err = await(fd, unix.POLLOUT)
+			}
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return h, nil
+}
+
+// await waits up to 10 s for fd to be ready for events.
+func await(fd int, events int16) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
+		n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return err
+		case n > 0:
+			return nil
+		}
+	}
+}
+
+// conn hands h's socket to Go's poller.
+func (h *held) conn() error {
+	f := os.NewFile(uintptr(h.fd), "held")
+	c, err := net.FileConn(f)
+	f.Close()
+	h.fd = -1
+	if err != nil {
+		return err
+	}
+	h.c = c.(*net.TCPConn)
+	return nil
 }
 
 // readStamped fills b from c and returns when its last bytes reached the
@@ -121,7 +192,11 @@ func readStamped(c *net.TCPConn, b []byte) (time.Time, error) {
 
 func closeHeld(hs []*held) {
 	for _, h := range hs {
-		h.c.Close()
+		if h.c != nil {
+			h.c.Close()
+		} else if h.fd >= 0 {
+			unix.Close(h.fd)
+		}
 	}
 }
 
@@ -135,8 +210,13 @@ func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 	check := make(chan struct{})
 	for _, h := range hs {
 		wg.Go(func() {
-			h.c.SetDeadline(time.Now().Add(timeout))
+			deadline := time.Now().Add(timeout)
 			<-check
+			if err := h.conn(); err != nil {
+				h.err = fmt.Errorf("session :%d: %w", h.port, err)
+				return
+			}
+			h.c.SetDeadline(deadline)
 			got := make([]byte, queueBytes)
 			var err error
 			if h.arrived, err = readStamped(h.c, got); err != nil {
