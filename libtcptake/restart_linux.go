@@ -618,6 +618,10 @@ func (s *Session) reset(img *Image) error {
 // Set made the send buffer large enough for all of them (fitSendBuffer).
 func (s *Session) queueSend() error {
 	img := s.img
+	if s.rttProbe {
+		s.pending = []byte{0}
+		return nil
+	}
 	if len(img.SendUnacked) <= firstFlight(img) {
 		s.pending = concat(img.SendUnacked, img.SendUnsent)
 		return nil
@@ -627,6 +631,28 @@ func (s *Session) queueSend() error {
 		return sockErr(OpRestart, s, "write send queue", err)
 	}
 	return nil
+}
+
+// rttProbe reports whether a restored session is to take an RTT sample at
+// Restart, by sending again the last byte its peer acknowledged (Set puts
+// its send sequence one byte early). Without the module's SET, a restored
+// socket has no RTT estimate: its first retransmission timeout is the
+// kernel's fallback, 3 s (tcp_init_metrics), unless the node kept metrics
+// for the peer. A session with bytes to send at Restart takes its sample
+// from their ACK. An idle one sends nothing until its application does,
+// and if that segment is lost on the way, the peer waits those 3 s. So an
+// idle session sends the one byte: the peer, which has it, drops it
+// unread and acknowledges it at once (a duplicate segment), and that ACK
+// is the sample, and carries the window. The byte's value is not kept in
+// the image and does not matter (0).
+//
+// Only an established session with a window open (its FIN, or a closed
+// window, would change the sequence the byte takes) does so; one whose
+// image holds the module's state is given its RTT by SET.
+func rttProbe(img *Image, module bool) bool {
+	return (!module || img.Kernel == nil) && img.State == StateEstablished &&
+		len(img.SendUnacked) == 0 && len(img.SendUnsent) == 0 &&
+		img.Window != nil && img.Window.SndWnd > 0
 }
 
 // concat is a followed by b, without a copy when one is empty (pending

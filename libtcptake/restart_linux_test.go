@@ -6,12 +6,15 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRestartAllNetns restores a batch large enough to be spread over the
@@ -157,6 +160,80 @@ func TestRestartAllThawBatches(t *testing.T) {
 			if _, err := clients[i].Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("session %d of the refused batch: client read %v, want a reset", i, err)
 			}
+		}
+	})
+}
+
+// TestRestartRTTProbe moves an idle session without the module. Its new
+// socket has no RTT estimate (the namespace keeps no metrics for the
+// peer), so a first segment lost on the way would wait out the kernel's
+// 3 s fallback timeout. Restart sends again the last byte the peer
+// acknowledged: the peer drops it unread, and its ACK is the socket's RTT
+// sample. The application's next bytes, dropped once, then come again
+// within the usual timeout, and the peer reads exactly them.
+func TestRestartRTTProbe(t *testing.T) {
+	inNewNetns(t, func() {
+		ctx := context.Background()
+		opts := &Options{Freezer: testFreezer(t)}
+		client, server := pair(t, "127.0.0.1:0")
+		server.Write([]byte("hello"))
+		readN(t, client, 5)
+		client.Write([]byte("world"))
+		readN(t, server, 5)
+		old, err := Stop(ctx, server, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := old.Get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Release()
+		server.Close()
+		if !rttProbe(img, false) {
+			t.Fatalf("an idle established session (state %v, window %+v) takes no RTT sample", img.State, img.Window)
+		}
+		s, err := Set(ctx, img, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := s.Restart(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+			ti, err := unix.GetsockoptTCPInfo(fdOf(t, conn), unix.IPPROTO_TCP, unix.TCP_INFO)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ti.Rtt > 0 && ti.Rto < uint32(time.Second/time.Microsecond) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("restored socket: rtt %d µs, rto %d µs a second after Restart: no RTT sample", ti.Rtt, ti.Rto)
+			}
+		}
+		unblock := blockPort(t, int(img.Tuple.Local.Port()), 0) // the session's first segment is lost
+		sent := time.Now()
+		if _, err := conn.Write([]byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		unblock()
+		if got := readN(t, client, 5); string(got) != "after" {
+			t.Fatalf("client read %q, want %q", got, "after")
+		}
+		if took := time.Since(sent); took > time.Second {
+			t.Errorf("the lost segment came again after %v, want the RTT's timeout (< 1 s)", took)
+		}
+		client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := client.Read(make([]byte, 8)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("client read %d more bytes (%v), want none", n, err)
+		}
+		client.Write([]byte("again"))
+		if got := readN(t, conn, 5); string(got) != "again" {
+			t.Fatalf("restored session read %q, want %q", got, "again")
 		}
 	})
 }

@@ -133,7 +133,12 @@ func (s *Session) set(img *Image) error {
 			return fail("setsockopt TCP_TIMESTAMP", err)
 		}
 	}
-	if err := setQueueSeq(fd, tcpSendQueue, img.SndUna); err != nil {
+	s.rttProbe = rttProbe(img, moduleOf(s.freezer) != nil)
+	sndUna := img.SndUna
+	if s.rttProbe {
+		sndUna--
+	}
+	if err := setQueueSeq(fd, tcpSendQueue, sndUna); err != nil {
 		return fail("setsockopt TCP_QUEUE_SEQ (send)", err)
 	}
 	if err := setQueueSeq(fd, tcpRecvQueue, img.RcvNxt-uint32(len(img.RecvQueue))); err != nil {
