@@ -283,13 +283,19 @@ func (b *bench) open(hold, echo, n int) (time.Time, error) {
 	return time.Now(), err
 }
 
-// settle is the shortest time the pingers run before the move and after
-// it: a window long enough for the lossy link's retransmission timeouts
-// (200 ms and more), and the same for both sides. The pingers run it
-// before the server writes its 4 KiB, so that the move still comes as
-// soon after those as it would without the wait (the held sessions'
+// warm is the shortest time the pingers run before the move, and settle
+// after it. warm is longer than the longest move here (N = 10,000: the
+// freeze takes ~1.4 s), so that the lossy pingers' gaps before the move
+// are measured over as long a window as the move's, on connections whose
+// RTT estimates have settled; settle is long enough for the lossy link's
+// retransmission timeouts (200 ms and more). The pingers run warm before
+// the server writes its 4 KiB, so that the move still comes as soon after
+// those as it would without the wait (the held sessions'
 // retransmissions, 3 segments each, load the CPUs).
-const settle = 500 * time.Millisecond
+const (
+	warm   = 2 * time.Second
+	settle = 500 * time.Millisecond
+)
 
 // arm starts the clients' checks of the held sessions.
 func (b *bench) arm() error {
@@ -564,7 +570,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		s, err := src.status()
 		return err == nil && s.Sessions == sessions
 	})
-	time.Sleep(time.Until(opened.Add(settle)))
+	time.Sleep(time.Until(opened.Add(warm)))
 	b.holdInFlight(from)
 	if w, err := src.signal(syscall.SIGUSR1); err != nil || w.Wrote != n {
 		return fmt.Errorf("the active wrote %d sessions' 4 KiB of %d (%v)", w.Wrote, n, err)
@@ -715,7 +721,7 @@ func (b *bench) plainRun(n int, r *results) error {
 	}
 	lh.Close()
 	le.Close()
-	time.Sleep(time.Until(opened.Add(settle)))
+	time.Sleep(time.Until(opened.Add(warm)))
 	b.holdInFlight(from)
 	for _, c := range servers {
 		if _, err := c.Write(pattern(serverByte, remotePort(c), queueBytes)); err != nil {
@@ -953,7 +959,7 @@ var figures = []struct{ name, what string }{
 	{"stall_move_p99_ms", "the same, p99"},
 	{"stall_lossy_move_p50_ms", "what the move cost a pinger behind the lossy link, median (a loss on the link after the move is not the move's)"},
 	{"stall_lossy_move_p99_ms", "the same, p99"},
-	{"stall_lossy_move_nomove_p50_ms", "the same computed over as long a time just before the move, when nothing moved (or over all the pingers ran before it, " + settle.String() + ", when that is shorter: N = 10,000): what the lossy link alone costs a pinger at any moment, median"},
+	{"stall_lossy_move_nomove_p50_ms", "the same computed over as long a time just before the move, when nothing moved: what the lossy link alone costs a pinger at any moment, median"},
 	{"stall_lossy_move_nomove_p99_ms", "the same, p99"},
 	{"stall_lossy_move_vs_fast_p50", "stall_lossy_move_p50_ms / stall_move_p50_ms of each run"},
 	{"stall_lossy_move_vs_fast_p99", "stall_lossy_move_p99_ms / stall_move_p99_ms of each run"},
