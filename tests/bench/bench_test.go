@@ -357,11 +357,12 @@ func (p *pings) stalls(end time.Time) *stalls {
 	return st
 }
 
-// collect waits settle after the move began, then for every session's
-// check, and returns when the last in-flight bytes arrived and the
-// pingers' answers.
+// collect, called once the move is done, lets the pingers run settle
+// more, stops them, then waits for every session's check (which would
+// otherwise delay the pingers' answers with its own work), and returns
+// when the last in-flight bytes arrived and the pingers' answers.
 func (b *bench) collect(move time.Time) (time.Time, *pings, error) {
-	time.Sleep(time.Until(move.Add(settle)))
+	time.Sleep(settle)
 	r, err := b.cli.do(clientCmd{Op: "collect"})
 	if err != nil {
 		return time.Time{}, nil, err

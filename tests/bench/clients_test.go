@@ -430,9 +430,8 @@ func clientMain() error {
 		case "arm":
 			wait = verifyHeld(hs, 2*time.Minute)
 		case "collect":
-			err = wait()
 			r.Stop = time.Now().UnixNano()
-			err = errors.Join(err, stopPingers(ps), stopPingers(lossy))
+			err = errors.Join(stopPingers(ps), stopPingers(lossy), wait())
 			for _, p := range ps {
 				r.Fast = append(r.Fast, p.answers)
 			}
