@@ -65,7 +65,8 @@ func TestSwitchoverByPath(t *testing.T) {
 	if !slices.Equal(act.ops.stopped, want) {
 		t.Errorf("stop order %v, want %v", act.ops.stopped, want)
 	}
-	if got := sby.takeRestored(); len(got) != len(rtos) {
-		t.Errorf("standby restored %d sessions, want %d", len(got), len(rtos))
+	// Last stopped, first restarted and handed over.
+	if got, want := sby.takeRestored(), []string{"\x00", "\x02", "\x04", "\x01", "\x03"}; !slices.Equal(got, want) {
+		t.Errorf("standby restored %q, want %q", got, want)
 	}
 }

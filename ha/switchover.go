@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -802,10 +803,13 @@ recv:
 	}
 	ipUp := n.clock.Now().Sub(t)
 	n.log.Info("now the active", "epoch", epoch)
-	// Step 5.
+	// Step 5, last stopped first (byPath): the sessions of the slowest
+	// paths, stopped last, are also restarted and handed over first.
 	if err := n.faultAt(StepRestart); err != nil {
 		n.log.Error("restart", "err", err)
 	}
+	slices.Reverse(in.sets)
+	slices.Reverse(in.imgs)
 	t = n.clock.Now()
 	conns, rerr := n.ops.restartAll(ctx, in.sets)
 	restart := n.clock.Now().Sub(t)
