@@ -180,28 +180,13 @@ func TestRestartRTTProbe(t *testing.T) {
 		readN(t, client, 5)
 		client.Write([]byte("world"))
 		readN(t, server, 5)
-		old, err := Stop(ctx, server, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := old.Get()
-		if err != nil {
-			t.Fatal(err)
-		}
+		old, img := stopGet(ctx, t, server, opts)
 		old.Release()
 		server.Close()
 		if !rttProbe(img, false) {
 			t.Fatalf("an idle established session (state %v, window %+v) takes no RTT sample", img.State, img.Window)
 		}
-		s, err := Set(ctx, img, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := s.Restart(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := restore(ctx, t, img, opts)
 		for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
 			ti, err := unix.GetsockoptTCPInfo(fdOf(t, conn), unix.IPPROTO_TCP, unix.TCP_INFO)
 			if err != nil {
@@ -236,4 +221,37 @@ func TestRestartRTTProbe(t *testing.T) {
 			t.Fatalf("restored session read %q, want %q", got, "again")
 		}
 	})
+}
+
+// TestRTTProbeWhen: only an idle established session with an open window
+// and no RTT from the module sends the byte.
+func TestRTTProbeWhen(t *testing.T) {
+	idle := func(f func(*Image)) *Image {
+		img := &Image{State: StateEstablished, Window: &Window{SndWnd: 1000}}
+		if f != nil {
+			f(img)
+		}
+		return img
+	}
+	for _, tt := range []struct {
+		name   string
+		img    *Image
+		module bool
+		want   bool
+	}{
+		{"idle", idle(nil), false, true},
+		{"module without kernel state", idle(nil), true, true},
+		{"module with kernel state", idle(func(i *Image) { i.Kernel = &KernelState{} }), true, false},
+		{"kernel state, no module", idle(func(i *Image) { i.Kernel = &KernelState{} }), false, true},
+		{"unacked", idle(func(i *Image) { i.SendUnacked = []byte("x") }), false, false},
+		{"unsent", idle(func(i *Image) { i.SendUnsent = []byte("x") }), false, false},
+		{"fin sent", idle(func(i *Image) { i.State = StateFinWait1 }), false, false},
+		{"fin received", idle(func(i *Image) { i.State = StateCloseWait }), false, false},
+		{"window closed", idle(func(i *Image) { i.Window.SndWnd = 0 }), false, false},
+		{"no window", idle(func(i *Image) { i.Window = nil }), false, false},
+	} {
+		if got := rttProbe(tt.img, tt.module); got != tt.want {
+			t.Errorf("%s: rttProbe = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }
