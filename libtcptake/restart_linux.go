@@ -618,7 +618,7 @@ func (s *Session) reset(img *Image) error {
 // Set made the send buffer large enough for all of them (fitSendBuffer).
 func (s *Session) queueSend() error {
 	img := s.img
-	if s.rttProbe {
+	if rttProbe(img, moduleOf(s.freezer) != nil) { // Set started one byte early
 		s.pending = []byte{0}
 		return nil
 	}

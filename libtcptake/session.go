@@ -39,9 +39,6 @@ type Session struct {
 	// pending is what a restored session sends at Restart as new data
 	// (queueSend).
 	pending []byte
-	// rttProbe: the restored session's send sequence starts one byte
-	// early, and Restart sends that byte again for its RTT (rttProbe).
-	rttProbe bool
 	// img is a restored session's image, for what Restart does: learn
 	// the peer's position (and rebuild the socket if the peer has part of
 	// the send queue already), deliver the peer's FIN, send ours.

@@ -133,9 +133,8 @@ func (s *Session) set(img *Image) error {
 			return fail("setsockopt TCP_TIMESTAMP", err)
 		}
 	}
-	s.rttProbe = rttProbe(img, moduleOf(s.freezer) != nil)
 	sndUna := img.SndUna
-	if s.rttProbe {
+	if rttProbe(img, moduleOf(s.freezer) != nil) {
 		sndUna--
 	}
 	if err := setQueueSeq(fd, tcpSendQueue, sndUna); err != nil {

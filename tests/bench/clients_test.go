@@ -80,40 +80,54 @@ func dial(ap netip.AddrPort) (*held, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &held{fd: fd}
-	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-	if err == nil {
-		err = unix.Connect(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())})
-	}
-	if err == unix.EINPROGRESS {
-		if err = await(fd, unix.POLLOUT); err == nil {
-			var e int
-			if e, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
-				err = unix.Errno(e)
-			}
-		}
-	}
-	var sa unix.Sockaddr
-	if err == nil {
-		sa, err = unix.Getsockname(fd)
-	}
-	if err == nil {
-		h.port = sa.(*unix.SockaddrInet4).Port
-		for b := pattern(clientByte, h.port, queueBytes); err == nil && len(b) > 0; {
-			var k int
-			switch k, err = unix.Write(fd, b); err {
-			case nil:
-				b = b[k:]
-			case unix.EAGAIN:
-				err = await(fd, unix.POLLOUT)
-			}
-		}
-	}
+	port, err := connectSend(fd, ap)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	return h, nil
+	return &held{fd: fd, port: port}, nil
+}
+
+// connectSend is dial's work on its socket fd; it returns the local port.
+func connectSend(fd int, ap netip.AddrPort) (port int, err error) {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return 0, err
+	}
+	switch err := unix.Connect(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err {
+	case nil:
+	case unix.EINPROGRESS:
+		if err := await(fd, unix.POLLOUT); err != nil {
+			return 0, err
+		}
+		e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return 0, err
+		}
+		if e != 0 {
+			return 0, unix.Errno(e)
+		}
+	default:
+		return 0, err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, err
+	}
+	port = sa.(*unix.SockaddrInet4).Port
+	for b := pattern(clientByte, port, queueBytes); len(b) > 0; {
+		k, err := unix.Write(fd, b)
+		switch err {
+		case nil:
+			b = b[k:]
+		case unix.EAGAIN:
+			if err := await(fd, unix.POLLOUT); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, err
+		}
+	}
+	return port, nil
 }
 
 // await waits up to 10 s for fd to be ready for events.
