@@ -43,6 +43,10 @@ type fakeOps struct {
 	// conns stopped, in order.
 	rto     map[*net.TCPConn]time.Duration
 	stopped []*net.TCPConn
+	// stopDelay is how long each stopAll takes, and freezes how many
+	// times each tuple was frozen (freeze, on).
+	stopDelay time.Duration
+	freezes   map[libtcptake.Tuple]int
 }
 
 type fakeSession struct {
@@ -82,6 +86,10 @@ func (s *fakeSession) Adjustment() *libtcptake.Adjustment {
 }
 
 func (f *fakeOps) stopAll(_ context.Context, conns []*net.TCPConn) ([]session, error) {
+	f.mu.Lock()
+	d := f.stopDelay
+	f.mu.Unlock()
+	time.Sleep(d)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]session, len(conns))
@@ -241,7 +249,9 @@ func newTestNode(t *testing.T, name string, o Options) *testNode {
 	o.Name = name
 	o.Address = tn.addr
 	o.Logger = slog.New(slog.NewTextHandler(testWriter{t, name}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o.StepTimeout = 2 * time.Second
+	if o.StepTimeout == 0 {
+		o.StepTimeout = 2 * time.Second
+	}
 	o.ReconnectDelay = 20 * time.Millisecond
 	o.BatchSize = 2
 	o.Restore = func(c *net.TCPConn, state []byte) {
@@ -282,11 +292,14 @@ func eventually(t *testing.T, what string, f func() bool) {
 }
 
 // pair makes an active listening and a standby dialing.
-func pair(t *testing.T) (act, sby *testNode) {
+func pair(t *testing.T) (act, sby *testNode) { return pairWith(t, Options{}) }
+
+// pairWith is pair with both nodes' StepTimeout o.StepTimeout.
+func pairWith(t *testing.T, o Options) (act, sby *testNode) {
 	ak, sk := testKeys(t)
 	addr := freePort(t)
-	act = newTestNode(t, "act", Options{Role: RoleActive, Key: ak, PeerKey: pub(sk), SyncListen: addr})
-	sby = newTestNode(t, "sby", Options{Role: RoleStandby, Key: sk, PeerKey: pub(ak), SyncPeer: addr})
+	act = newTestNode(t, "act", Options{Role: RoleActive, Key: ak, PeerKey: pub(sk), SyncListen: addr, StepTimeout: o.StepTimeout})
+	sby = newTestNode(t, "sby", Options{Role: RoleStandby, Key: sk, PeerKey: pub(ak), SyncPeer: addr, StepTimeout: o.StepTimeout})
 	eventually(t, "the link", func() bool { return act.Status().Peer != nil && sby.Status().Peer != nil })
 	return act, sby
 }
@@ -370,6 +383,47 @@ func TestSwitchoverAndBack(t *testing.T) {
 
 // TestSwitchoverFaults fails each step and checks that exactly one node
 // serves every session afterwards.
+// TestSwitchoverLong: a switchover longer than StepTimeout and than a
+// freeze's renewal period, with frames coming all the while. The standby
+// waits (StepTimeout bounds each wait for the next frame, not the
+// transfer), and both nodes re-arm the freezes of the sessions they hold
+// until they restart or release them, and not after.
+func TestSwitchoverLong(t *testing.T) {
+	old := renewEvery
+	renewEvery = 40 * time.Millisecond
+	defer func() { renewEvery = old }()
+	act, sby := pairWith(t, Options{StepTimeout: 500 * time.Millisecond})
+	want := act.trackN(t, 8)
+	act.ops.mu.Lock()
+	act.ops.stopDelay = 200 * time.Millisecond // 4 batches of 2: 800 ms
+	act.ops.mu.Unlock()
+	if _, err := act.Switchover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sby.takeRestored(); !sameSet(got, want) {
+		t.Fatalf("standby restored %q, want %q", got, want)
+	}
+	act.ops.mu.Lock()
+	first := act.ops.stopped[0]
+	act.ops.mu.Unlock()
+	tu := libtcptake.Tuple{Local: first.LocalAddr().(*net.TCPAddr).AddrPort(), Remote: first.RemoteAddr().(*net.TCPAddr).AddrPort()}
+	freezes := func(tn *testNode) int {
+		tn.ops.mu.Lock()
+		defer tn.ops.mu.Unlock()
+		return tn.ops.freezes[tu]
+	}
+	// The first session stopped is held ~800 ms by the active, ~600 by
+	// the standby.
+	a, s := freezes(act), freezes(sby)
+	if a < 5 || s < 3 {
+		t.Fatalf("the first session's freeze re-armed %d times on the active, %d on the standby; want at least 5 and 3", a, s)
+	}
+	time.Sleep(5 * renewEvery)
+	if a2, s2 := freezes(act), freezes(sby); a2 != a || s2 != s {
+		t.Fatalf("freezes re-armed after the switchover: active %d → %d, standby %d → %d", a, a2, s, s2)
+	}
+}
+
 func TestSwitchoverFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name      string

@@ -123,7 +123,10 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	out := &outgoing{}
 	rep := &Report{}
 	t0 := n.clock.Now()
+	keep := n.keepFrozen(ctx)
+	defer keep.stop()
 	fail := func(step Step, err error) (*Report, error) {
+		keep.stop()
 		if !errors.Is(err, ErrRefused) {
 			n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: err.Error()}))
 		}
@@ -188,6 +191,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 			return fail(StepStop, err)
 		}
 		te := n.clock.Now()
+		keep.add(got)
 		imgs := make([][]byte, len(ss))
 		for i, img := range got {
 			err := n.faultAt(StepStop)
@@ -294,6 +298,7 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 	rep.Blackout = n.clock.Now().Sub(t0)
 	rep.AddressMoved = g.IPDown + serving.IPUp
 	rep.Restart, rep.Failed = serving.Restart, serving.Failed
+	keep.stop()
 	rerr := n.release(ctx, out)
 	n.closeLate()
 	n.demote(l)
@@ -598,7 +603,8 @@ func (n *Node) receive(ctx context.Context, l *peerLink, rx chan frame, id uint6
 		n.send(l, msgAbort, encode(abortMsg{ID: id, Reason: "not a standby"}))
 		return
 	}
-	in := &incoming{n: n, ctx: ctx}
+	in := &incoming{n: n, ctx: ctx, keep: n.keepFrozen(ctx)}
+	defer in.keep.stop()
 	err := n.take(ctx, l, rx, id, in)
 	if err != nil {
 		n.log.Error("switchover refused", "err", err)
@@ -618,6 +624,7 @@ type incoming struct {
 	sets []session
 	err  error
 	set  time.Duration
+	keep *keeper // the sets' freezes, until restart or release
 }
 
 func (in *incoming) setBatch(imgs []*libtcptake.Image) {
@@ -635,6 +642,7 @@ func (in *incoming) setBatch(imgs []*libtcptake.Image) {
 	}
 	in.imgs = append(in.imgs, imgs...)
 	in.sets = append(in.sets, ss...)
+	in.keep.add(imgs)
 }
 
 // peerAt gives each set session its peer's position as the active saw it
@@ -682,6 +690,7 @@ func (in *incoming) later(received map[int][]byte) error {
 }
 
 func (in *incoming) releaseAll() {
+	in.keep.stop()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, s := range in.sets {
@@ -707,6 +716,8 @@ func (n *Node) take(ctx context.Context, l *peerLink, rx chan frame, id uint64, 
 		setter.Wait() // batches are set in order, one at a time
 		setter.Go(func() { in.setBatch(b) })
 	}
+	// StepTimeout bounds each wait for the next frame, not the whole
+	// transfer, which grows with the sessions.
 	timer := time.NewTimer(n.o.StepTimeout)
 	defer timer.Stop()
 	var end endMsg
@@ -714,6 +725,7 @@ recv:
 	for {
 		select {
 		case f := <-rx:
+			timer.Reset(n.o.StepTimeout)
 			switch f.typ {
 			case msgImage:
 				if t0.IsZero() {
@@ -810,6 +822,7 @@ recv:
 	}
 	slices.Reverse(in.sets)
 	slices.Reverse(in.imgs)
+	in.keep.stop()
 	t = n.clock.Now()
 	conns, rerr := n.ops.restartAll(ctx, in.sets)
 	restart := n.clock.Now().Sub(t)
@@ -864,4 +877,60 @@ func (n *Node) addressUp(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// keeper keeps the freezes of the sessions a switchover holds stopped or
+// set: it re-arms them every renewEvery until stop. A freeze
+// lapses by itself (so that a node that dies strands nothing), but a
+// switchover of many sessions on a slow machine can outlast it, and a
+// lapsed freeze lets the peer's segments reach a stopped socket and fails
+// its thaw.
+type keeper struct {
+	mu   sync.Mutex
+	ts   []libtcptake.Tuple
+	stop func() // idempotent; once it returns, nothing is frozen again
+}
+
+// renewEvery is how often a keeper re-arms its freezes (a variable for
+// the tests).
+var renewEvery = libtcptake.DefaultFreezeTimeout / 4
+
+func (n *Node) keepFrozen(ctx context.Context) *keeper {
+	k := &keeper{}
+	ctx, cancel := context.WithCancel(ctx)
+	tick, stopTick := n.clock.NewTicker(renewEvery)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer stopTick()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick:
+			}
+			k.mu.Lock()
+			ts := k.ts
+			k.mu.Unlock()
+			if err := n.fops.freeze(ctx, ts, true); err != nil && ctx.Err() == nil {
+				n.log.Warn("switchover: freezes not renewed", "sessions", len(ts), "err", err)
+			}
+		}
+	}()
+	k.stop = sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
+	return k
+}
+
+// add keeps the freezes of the images' tuples.
+func (k *keeper) add(imgs []*libtcptake.Image) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, img := range imgs {
+		if img != nil {
+			k.ts = append(k.ts, img.Tuple)
+		}
+	}
 }

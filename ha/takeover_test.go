@@ -48,6 +48,10 @@ func (f *fakeOps) freeze(_ context.Context, ts []libtcptake.Tuple, on bool) erro
 	for _, t := range ts {
 		if on {
 			f.frozen[t] = true
+			if f.freezes == nil {
+				f.freezes = map[libtcptake.Tuple]int{}
+			}
+			f.freezes[t]++
 		} else {
 			delete(f.frozen, t)
 		}
