@@ -22,7 +22,11 @@ import (
 // bytes: a u32 of 1448 takes 2 bytes. A nest's value is its attributes,
 // packed. Left out, and restored by the decoder: the three queue lengths
 // (the chunks' sizes), snd-nxt (snd-una + the unacked bytes) and
-// write-seq (snd-nxt + the unsent bytes) when they are those values.
+// write-seq (snd-nxt + the unsent bytes) and rcv-wup (rcv-nxt: the
+// kernel sets it so with every ACK it sends; the window, snd-wl1 with
+// it, is there) when they are those values, and snd-ssthresh when it is
+// the kernel's initial value (a session that never lost a segment; the
+// kernel state, srtt-us with it, is there).
 //
 // Unpacking yields the version 1 payload, which the one decoder of the
 // set reads: the attribute set of uapi/tcptake.yaml stays the only
@@ -49,6 +53,10 @@ var (
 	tupleWidths = map[uint16]int{tcptakeh.ATupleFamily: 2, tcptakeh.ATupleIfindex: 4}
 )
 
+// initialSsthresh is a socket's snd_ssthresh until its first loss
+// (TCP_INFINITE_SSTHRESH).
+const initialSsthresh = 0x7fffffff
+
 // derived are the session attributes the packed form leaves out when the
 // decoder can restore them.
 var derived = map[uint16]bool{
@@ -65,6 +73,10 @@ func pack(out []byte, img *Image, meta []byte) ([]byte, error) {
 			return img.SndNxt == img.SndUna+uint32(len(img.SendUnacked))
 		case tcptakeh.ASessionWriteSeq:
 			return img.WriteSeq == img.SndNxt+uint32(len(img.SendUnsent))
+		case tcptakeh.ASessionRcvWup:
+			return img.Window != nil && img.Window.RcvWup == img.RcvNxt
+		case tcptakeh.ASessionSndSsthresh:
+			return img.Kernel != nil && img.Kernel.SndSsthresh == initialSsthresh
 		}
 		return derived[typ] // the lengths, from the chunks
 	}
@@ -142,7 +154,7 @@ func packHeader(out []byte, typ uint16, n int) []byte {
 func unpack(b []byte) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.LittleEndian
-	var una, nxt uint32
+	var una, nxt, rcv uint32
 	var have [64]bool
 	var queued [3]int // rcvq, unacked, unsent chunk bytes
 	err := unpackAttrs(b, sessionWidths, func(typ uint16, v []byte) error {
@@ -164,6 +176,8 @@ func unpack(b []byte) ([]byte, error) {
 			una = binary.LittleEndian.Uint32(v)
 		case tcptakeh.ASessionSndNxt:
 			nxt = binary.LittleEndian.Uint32(v)
+		case tcptakeh.ASessionRcvNxt:
+			rcv = binary.LittleEndian.Uint32(v)
 		case tcptakeh.ASessionRcvq:
 			queued[0] += len(v)
 		case tcptakeh.ASessionSndqUnacked:
@@ -189,6 +203,12 @@ func unpack(b []byte) ([]byte, error) {
 	}
 	if !have[tcptakeh.ASessionWriteSeq] && have[tcptakeh.ASessionSndNxt] {
 		ae.Uint32(tcptakeh.ASessionWriteSeq, nxt+uint32(queued[2]))
+	}
+	if !have[tcptakeh.ASessionRcvWup] && have[tcptakeh.ASessionSndWl1] && have[tcptakeh.ASessionRcvNxt] {
+		ae.Uint32(tcptakeh.ASessionRcvWup, rcv)
+	}
+	if !have[tcptakeh.ASessionSndSsthresh] && have[tcptakeh.ASessionSrttUs] {
+		ae.Uint32(tcptakeh.ASessionSndSsthresh, initialSsthresh)
 	}
 	return ae.Encode()
 }
