@@ -17,7 +17,10 @@ import (
 // An image on a wire or in a file is one frame: a 16-byte header, then the
 // attributes of the "session" set: in version 1 as little-endian netlink
 // TLVs (the same attributes a module GET reply nests in "session"), in
-// version 2, which MarshalBinary writes, packed (packed.go). Both decode.
+// versions 2 and 3 packed (packed.go); version 3, which MarshalBinary
+// writes, also leaves out rcv-wup and snd-ssthresh where the decoder can
+// restore them, so that an older reader refuses it instead of missing
+// them. All three decode.
 //
 //	0      4        6      8        12       16
 //	| magic | version | flags | length | crc32c | payload (length bytes) ...
@@ -26,7 +29,8 @@ import (
 const (
 	frameMagic   = "TCPT"
 	frameVersion = 1 // netlink TLVs
-	framePacked  = 2 // the same attributes, packed
+	framePacked2 = 2 // the same attributes, packed
+	framePacked  = 3 // packed, rcv-wup and snd-ssthresh derived too
 	frameHdrLen  = 16
 	// frameMax bounds the payload: three full queues, application state
 	// and headroom for attribute headers.
@@ -139,8 +143,8 @@ func checkHeader(b []byte) (int, error) {
 	if !bytes.Equal(b[:4], []byte(frameMagic)) {
 		return 0, badImage("bad magic %q, not a tcptake image", b[:4])
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != frameVersion && v != framePacked {
-		return 0, badImage("image version %d, this build reads versions %d and %d", v, frameVersion, framePacked)
+	if v := binary.BigEndian.Uint16(b[4:]); v < frameVersion || v > framePacked {
+		return 0, badImage("image version %d, this build reads versions %d to %d", v, frameVersion, framePacked)
 	}
 	if f := binary.BigEndian.Uint16(b[6:]); f != 0 {
 		return 0, badImage("unknown frame flags %#x", f)
@@ -157,9 +161,9 @@ func (img *Image) decodePayload(hdr, payload []byte) error {
 	if got, crc := crc32.Checksum(payload, castagnoli), binary.BigEndian.Uint32(hdr[12:]); got != crc {
 		return badImage("CRC32C mismatch (header %#08x, payload %#08x): corrupted", crc, got)
 	}
-	if binary.BigEndian.Uint16(hdr[4:]) == framePacked {
+	if v := binary.BigEndian.Uint16(hdr[4:]); v != frameVersion {
 		var err error
-		if payload, err = unpack(payload); err != nil {
+		if payload, err = unpack(payload, v == framePacked); err != nil {
 			return badImage("%v", err)
 		}
 	}

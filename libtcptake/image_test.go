@@ -3,6 +3,7 @@ package libtcptake
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -302,8 +303,9 @@ func FuzzDecodeImage(f *testing.F) {
 	})
 }
 
-// TestImagePacked checks that version 2 frames (MarshalBinary) and
-// version 1 frames of the same image decode to it, and that a typical
+// TestImagePacked checks that version 3 frames (MarshalBinary) and
+// version 1 frames of the same image decode to it, as does a version 2
+// frame written before version 3, and that a typical
 // session (IPv4, established, timestamps, window scaling, SACK, the
 // window, keepalive, a byte of application state) costs at most 128
 // bytes beyond its queue bytes, with the module's kernel state too (a
@@ -327,17 +329,33 @@ func TestImagePacked(t *testing.T) {
 	lost := module
 	lost.Kernel = &KernelState{TSRecent: 0x2b3c4d5e, SRTTus: 8 * 1873, MDEVus: 4 * 912, RTOus: 408000,
 		SndCwnd: 7, SndSsthresh: 7}
+	// A version 2 frame (rcv-wup and snd-ssthresh in it) still decodes:
+	// the module image with 3 and 4 queue bytes, as tcptake wrote it
+	// before version 3.
+	small := module
+	small.RecvQueue, small.SendUnacked = []byte("abc"), []byte("defg")
+	small.SndNxt, small.WriteSeq = small.SndUna+4, small.SndUna+4
+	old, _ := hex.DecodeString("54435054000200000000007aa5ce40a6041205020bc00002640e232813c000020116b26e0901" +
+		"0f201f3c8a1b4e3d2c1b35073aa8053d07410747785634124b4e2d2c1b4e00fb5200fb5680fe5b4e3d2c1b5d016101650f690f" +
+		"6d098b5e4d3c2b8e883a92400e9403e01c03990a9fffffff7fa101a408b16892ce76e2fa18a90128036162632f64656667")
+	var got Image
+	if err := got.UnmarshalBinary(old); err != nil {
+		t.Fatalf("version 2 frame: %v", err)
+	}
+	if diff := cmp.Diff(&small, &got, imageCmp...); diff != "" {
+		t.Fatalf("version 2 frame: decoded image differs (-want +got):\n%s", diff)
+	}
 	for name, img := range map[string]*Image{"typical": typical, "module": &module, "lost": &lost, "full": fullImage()} {
 		t.Run(name, func(t *testing.T) {
-			v2, err := img.MarshalBinary()
+			v3, err := img.MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v := binary.BigEndian.Uint16(v2[4:]); v != framePacked {
+			if v := binary.BigEndian.Uint16(v3[4:]); v != framePacked {
 				t.Fatalf("MarshalBinary wrote version %d, want %d", v, framePacked)
 			}
 			v1 := frame(payloadOf(t, func(ae *netlink.AttributeEncoder) { encodeSession(ae, img) }))
-			for version, b := range map[int][]byte{1: v1, 2: v2} {
+			for version, b := range map[int][]byte{1: v1, 3: v3} {
 				var got Image
 				if err := got.UnmarshalBinary(b); err != nil {
 					t.Fatalf("version %d: %v", version, err)
@@ -347,9 +365,9 @@ func TestImagePacked(t *testing.T) {
 				}
 			}
 			queues := len(img.RecvQueue) + len(img.SendUnacked) + len(img.SendUnsent)
-			t.Logf("%s: %d bytes beyond the queues (version 1: %d)", name, len(v2)-queues, len(v1)-queues)
-			if (name == "typical" || name == "module") && len(v2)-queues > 128 {
-				t.Fatalf("%d bytes beyond the queues, want at most 128", len(v2)-queues)
+			t.Logf("%s: %d bytes beyond the queues (version 1: %d)", name, len(v3)-queues, len(v1)-queues)
+			if (name == "typical" || name == "module") && len(v3)-queues > 128 {
+				t.Fatalf("%d bytes beyond the queues, want at most 128", len(v3)-queues)
 			}
 		})
 	}

@@ -1,5 +1,6 @@
-// The packed payload of frame version 2: the attributes of the "session"
-// set, the same ones version 1 carries as netlink TLVs, in fewer bytes.
+// The packed payload of frame versions 2 and 3: the attributes of the
+// "session" set, the same ones version 1 carries as netlink TLVs, in fewer
+// bytes.
 
 package libtcptake
 
@@ -22,11 +23,11 @@ import (
 // bytes: a u32 of 1448 takes 2 bytes. A nest's value is its attributes,
 // packed. Left out, and restored by the decoder: the three queue lengths
 // (the chunks' sizes), snd-nxt (snd-una + the unacked bytes) and
-// write-seq (snd-nxt + the unsent bytes) and rcv-wup (rcv-nxt: the
-// kernel sets it so with every ACK it sends; the window, snd-wl1 with
-// it, is there) when they are those values, and snd-ssthresh when it is
-// the kernel's initial value (a session that never lost a segment; the
-// kernel state, srtt-us with it, is there).
+// write-seq (snd-nxt + the unsent bytes) when they are those values, and
+// from version 3 on rcv-wup when it is rcv-nxt (the kernel sets it so
+// with every ACK it sends; the window, snd-wl1 with it, is there) and
+// snd-ssthresh when it is the kernel's initial value (a session that
+// never lost a segment; the kernel state, srtt-us with it, is there).
 //
 // Unpacking yields the version 1 payload, which the one decoder of the
 // set reads: the attribute set of uapi/tcptake.yaml stays the only
@@ -150,8 +151,9 @@ func packHeader(out []byte, typ uint16, n int) []byte {
 	return out
 }
 
-// unpack turns a packed payload back into the version 1 payload.
-func unpack(b []byte) ([]byte, error) {
+// unpack turns a packed payload back into the version 1 payload; v3: a
+// version 3 payload, which may leave out rcv-wup and snd-ssthresh.
+func unpack(b []byte, v3 bool) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.LittleEndian
 	var una, nxt, rcv uint32
@@ -204,10 +206,10 @@ func unpack(b []byte) ([]byte, error) {
 	if !have[tcptakeh.ASessionWriteSeq] && have[tcptakeh.ASessionSndNxt] {
 		ae.Uint32(tcptakeh.ASessionWriteSeq, nxt+uint32(queued[2]))
 	}
-	if !have[tcptakeh.ASessionRcvWup] && have[tcptakeh.ASessionSndWl1] && have[tcptakeh.ASessionRcvNxt] {
+	if v3 && !have[tcptakeh.ASessionRcvWup] && have[tcptakeh.ASessionSndWl1] && have[tcptakeh.ASessionRcvNxt] {
 		ae.Uint32(tcptakeh.ASessionRcvWup, rcv)
 	}
-	if !have[tcptakeh.ASessionSndSsthresh] && have[tcptakeh.ASessionSrttUs] {
+	if v3 && !have[tcptakeh.ASessionSndSsthresh] && have[tcptakeh.ASessionSrttUs] {
 		ae.Uint32(tcptakeh.ASessionSndSsthresh, initialSsthresh)
 	}
 	return ae.Encode()
