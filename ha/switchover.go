@@ -880,11 +880,10 @@ func (n *Node) addressUp(ctx context.Context) error {
 }
 
 // keeper keeps the freezes of the sessions a switchover holds stopped or
-// set: it re-arms them every renewEvery until stop. A freeze
-// lapses by itself (so that a node that dies strands nothing), but a
-// switchover of many sessions on a slow machine can outlast it, and a
-// lapsed freeze lets the peer's segments reach a stopped socket and fails
-// its thaw.
+// set: it re-arms them every renewEvery until stop. A freeze lapses by
+// itself (so that a node that dies strands nothing), but a switchover of
+// many sessions on a slow machine can outlast it, and a lapsed freeze
+// lets the peer's segments reach a stopped socket and fails its thaw.
 type keeper struct {
 	mu   sync.Mutex
 	ts   []libtcptake.Tuple
@@ -898,24 +897,20 @@ var renewEvery = libtcptake.DefaultFreezeTimeout / 4
 func (n *Node) keepFrozen(ctx context.Context) *keeper {
 	k := &keeper{}
 	ctx, cancel := context.WithCancel(ctx)
-	tick, stopTick := n.clock.NewTicker(renewEvery)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer stopTick()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick:
-			}
+		every(ctx, renewEvery, func() {
 			k.mu.Lock()
 			ts := k.ts
 			k.mu.Unlock()
+			if len(ts) == 0 {
+				return
+			}
 			if err := n.fops.freeze(ctx, ts, true); err != nil && ctx.Err() == nil {
 				n.log.Warn("switchover: freezes not renewed", "sessions", len(ts), "err", err)
 			}
-		}
+		})
 	}()
 	k.stop = sync.OnceFunc(func() {
 		cancel()
