@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin
 
-.PHONY: all build generate check-generated vet unit hosttest vmtest vmtest-debug kmod dkms-check deb test demo bench fuzz fuzz-smoke clean
+.PHONY: all build generate check-generated vet unit hosttest vmtest vmtest-debug kmod dkms-check deb test demo bench bench-vm bench-vm-smoke fuzz fuzz-smoke clean
 
 all: build
 
@@ -56,7 +56,7 @@ dkms-check:
 deb:
 	ci/deb-check.sh
 
-test: check-generated vet unit fuzz-smoke hosttest vmtest dkms-check deb
+test: check-generated vet unit fuzz-smoke hosttest vmtest bench-vm-smoke dkms-check deb
 
 demo:
 	ci/demo.sh
@@ -66,10 +66,22 @@ demo:
 # needs root). BENCH_N=1,100,1000,10000 for the full set; BENCH_REPEATS,
 # BENCH_PINGERS, BENCH_OUT (bench.md, bench.svg, node logs).
 BENCH_N ?= 1,100,1000
+BENCH_N_VM ?= 1,100,1000,10000
 BENCH_REPEATS ?= 3
 bench:
 	TCPTAKE_BENCH=1 BENCH_N=$(BENCH_N) BENCH_REPEATS=$(BENCH_REPEATS) \
 		$(GO) test -count=1 -timeout 0 -v -run '^TestBench$$' ./tests/bench
+
+# The same benchmark with the kernel module, in the test VM (ci/vm/bench.sh:
+# TCG with a host thread per vCPU, ratios only; N = 1 to 10,000 three
+# times, about an hour; BENCH_N_VM, BENCH_KERNEL, BENCH_OUT=/tmp/tcptake-bench-vm).
+# bench-vm-smoke (make test): N = 1 and 100 once, one host thread.
+bench-vm:
+	BENCH_N=$(BENCH_N_VM) BENCH_REPEATS=$(BENCH_REPEATS) BENCH_TCG_THREAD=multi ci/vm/bench.sh
+
+bench-vm-smoke:
+	BENCH_N=1,100 BENCH_REPEATS=1 BENCH_TCG_THREAD=single BENCH_TIMEOUT=900 \
+		BENCH_OUT=out/bench-vm-smoke ci/vm/bench.sh
 
 # Every decoder has a fuzz target; FUZZTIME each (make fuzz FUZZTIME=5m or =1000000x).
 FUZZTIME ?= 60s

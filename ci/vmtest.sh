@@ -38,6 +38,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
+# shellcheck source=ci/lib.sh
+. ci/lib.sh
 OUT=$TOP/out/vmtest${VMTEST_DEBUG_DIR:+-debug}
 TMO=${VMTEST_TIMEOUT:-300}
 KMOD=${VMTEST_KMOD:-$TOP/kmod}
@@ -146,44 +148,22 @@ for K in $KVERS; do
 	# refusal test) and kernel
 	# command line; the debug kernel has them built in, and boots as PVH
 	# without ACPI (7 s faster under KASAN).
-	mods="-m veth -m bridge -m tls" append= inroot="ci/kernels.sh run $K"
+	mods="-m veth -m bridge -m tls" append=
 	if [ -n "${VMTEST_DEBUG_DIR:-}" ]; then
 		root=/ hdr=$VMTEST_DEBUG_DIR/build kimg=$VMTEST_DEBUG_DIR/vmlinux
-		mods= append=acpi=off inroot=
+		mods='' append=acpi=off
 	elif ! root=$(ci/kernels.sh root "$K") || ! kimg=$(ci/kernels.sh image "$K"); then
 		fail "$K: kernel image or headers missing"
 		continue
 	fi
-	# Build a copy so that no build output lands in the source tree; for a
-	# chroot's kernel, inside the chroot (seen there as $cb).
-	if [ "$root" = / ]; then
-		bdir=$D/build cb=$bdir
-	else
-		bdir=$root/var/tmp/tcptake-vmtest cb=/var/tmp/tcptake-vmtest
-	fi
-	rm -rf "$bdir"
-	mkdir -p "$bdir"
-	cp -r "$KMOD" "$bdir/kmod"
-	cp -r uapi "$bdir/uapi"
-	# kmod/Kbuild takes the module version from ../dkms.conf outside git.
-	[ ! -f dkms.conf ] || cp dkms.conf "$bdir/"
-	# Debian's 6.1 headers ship no vmlinux, so module BTF can only be
-	# skipped with a warning: turn it off. 6.12's headers have one.
-	btf=
-	[ -f "$root$hdr/vmlinux" ] || btf=CONFIG_DEBUG_INFO_BTF_MODULES=
-	# shellcheck disable=SC2086
-	# shellcheck disable=SC2086
-	if ! $inroot make -C "$hdr" M="$cb/kmod" W=1 $btf ${VMTEST_MAKE_ARGS:-} modules >"$D/kmod-build.log" 2>&1; then
-		cat "$D/kmod-build.log"
-		fail "$K: kmod does not build"
-		continue
-	fi
-	# W=1 clean: a warning fails the kernel (its tests still run).
-	if grep -E 'warning:|error:' "$D/kmod-build.log" | sed "s|^|vmtest: $K: build: |" | grep .; then
-		fail "$K: kmod builds with warnings (W=1)"
-	fi
+	rc=0
+	# shellcheck disable=SC2086 # word splitting wanted
+	kmod_build "$K" "$root" "$hdr" "$D" ${VMTEST_MAKE_ARGS:-} || rc=$?
+	case $rc in
+	1) fail "$K: kmod does not build"; continue ;;
+	2) fail "$K: kmod builds with warnings (W=1)" ;; # its tests still run
+	esac
 	ko=$D/tcptake.ko
-	cp "$bdir/kmod/tcptake.ko" "$ko" || { fail "$K: the build made no tcptake.ko"; continue; }
 
 	progs=
 	for prog in $SELFTESTS; do progs="$progs -s $OUT/kselftest/$prog"; done

@@ -4,6 +4,8 @@
 # usage: boot.sh KERNEL INITRD DIR [TIMEOUT_S]
 # KERNEL: a bzImage (or an ELF vmlinux with a PVH note) path, or a release
 # whose /boot/vmlinuz-RELEASE is used. BOOT_APPEND: more kernel parameters.
+# BOOT_MEM: guest memory in MiB (default 1024). BOOT_TCG_THREAD: multi for
+# one host thread per vCPU (default single, see below).
 # Writes DIR/console.log (ttyS0: kernel console) and DIR/results.log (ttyS1:
 # what /init and the tests print), with CR and terminal escapes removed.
 # Exits with qemu's status (124/137 when the time limit hit). qemu's status
@@ -25,7 +27,7 @@ mkdir -p "$DIR"
 rm -f "$DIR/console.raw" "$DIR/results.raw"
 rc=0
 timeout -k 5 "$TMO" qemu-system-x86_64 \
-	-accel tcg,thread=single -cpu max -m 1024 -smp 2 \
+	-accel tcg,thread="${BOOT_TCG_THREAD:-single}" -cpu max -m "${BOOT_MEM:-1024}" -smp 2 \
 	-nic none -no-reboot -nographic -no-user-config -monitor none \
 	-serial "file:$DIR/console.raw" -serial "file:$DIR/results.raw" \
 	-kernel "$KERNEL" -initrd "$INITRD" \

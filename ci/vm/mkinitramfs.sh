@@ -1,21 +1,22 @@
 #!/bin/sh
 # ci/vm/mkinitramfs.sh — pack the test VM's initramfs.
 #
-# usage: mkinitramfs.sh -k KVER [-r ROOT] -o OUT.cpio.gz [-m MOD]... [-K FILE.ko]...
-#                       [-s PROG]... [-f SRC:DEST]... [-d DIR]...
+# usage: mkinitramfs.sh -k KVER [-r ROOT] -o OUT.cpio.gz [-i INIT] [-m MOD]...
+#                       [-K FILE.ko]... [-s PROG]... [-f SRC:DEST]... [-d DIR]...
 #   -k KVER   kernel release the image boots (in-tree modules come from
 #             ROOT/lib/modules/KVER)
 #   -r ROOT   root directory holding the kernel's modules (default /; the
 #             sid chroot for sid's kernel)
+#   -i INIT   the image's /init (default ci/vm/init, the test run)
 #   -m MOD    in-tree module to load (dependencies resolved with modprobe;
 #             nothing is added when the flavour has it built in)
 #   -K FILE   out-of-tree module to load, after the in-tree ones
 #   -s PROG   kselftest program, copied to /selftests and run in this order
 #   -f S:D    any other file, copied to D
 #   -d DIR    a tree merged into the root as it is (links, modes)
-# The image holds busybox-static with one link per applet, ci/vm/init as
-# /init, the modules in /lib/modules (decompressed: busybox insmod hands the
-# raw bytes to init_module(2)) and /lib/modules/load-order. It is a
+# The image holds busybox-static with one link per applet, INIT as /init,
+# the modules in /lib/modules (decompressed: busybox insmod hands the raw
+# bytes to init_module(2)) and /lib/modules/load-order. It is a
 # reproducible cpio newc owned by root; no root privileges are needed.
 set -eu
 
@@ -24,12 +25,13 @@ die() {
 	exit 1
 }
 
-KVER='' ROOT=/ OUT='' MODS='' KOS='' PROGS='' FILES='' DIRS=''
-while getopts k:r:o:m:K:s:f:d: opt; do
+KVER='' ROOT=/ OUT='' INIT='' MODS='' KOS='' PROGS='' FILES='' DIRS=''
+while getopts k:r:o:i:m:K:s:f:d: opt; do
 	case $opt in
 	k) KVER=$OPTARG ;;
 	r) ROOT=$OPTARG ;;
 	o) OUT=$OPTARG ;;
+	i) INIT=$OPTARG ;;
 	m) MODS="$MODS $OPTARG" ;;
 	K) KOS="$KOS $OPTARG" ;;
 	s) PROGS="$PROGS $OPTARG" ;;
@@ -53,7 +55,7 @@ cp /bin/busybox "$ST/bin/busybox"
 for a in $(/bin/busybox --list); do
 	[ "$a" = busybox ] || ln -s busybox "$ST/bin/$a"
 done
-cp "$HERE/init" "$ST/init"
+cp "${INIT:-$HERE/init}" "$ST/init"
 chmod 755 "$ST/init"
 
 order=$ST/lib/modules/load-order

@@ -87,11 +87,8 @@ ln -s python3.11 "$OUT/usr/bin/python3"
 # /init's PATH is /bin.
 mkdir -p "$OUT/bin"
 ln -s /usr/bin/python3.11 "$OUT/bin/python3"
-# Their shared libraries (and the loader), at the paths ldd resolves.
-{ echo "$PY"; find "$OUT/usr/lib" -name '*.so'; } | while read -r f; do
-	ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
-done | sort -u | while read -r lib; do
-	cp -L --parents "$lib" "$OUT/"
-done
+# Their shared libraries (and the loader).
+# shellcheck disable=SC2046 # file names without spaces
+stage_libs "$OUT" "$PY" $(find "$OUT/usr/lib" -name '*.so')
 "$PY" -m compileall -q -j 1 --invalidation-mode unchecked-hash "$OUT/usr/lib" "$OUT/ynl" >/dev/null
 echo "ynl-root: $OUT ($(du -sk "$OUT" | cut -f1) KiB; $(cat "$t612/FROM"), $(cat "$t72/FROM"))" >&2

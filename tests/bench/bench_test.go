@@ -2,7 +2,8 @@
 
 // Package bench is `make bench`: the switchover of N sessions between two
 // node processes over the sync link (package ha, across network
-// namespaces, without the kernel module), next to a plain serial
+// namespaces; without the kernel module on the host, with it in the VM:
+// make bench-vm, ci/vm/bench.sh), next to a plain serial
 // TCP_REPAIR dump → restore loop measured in the same run on the same
 // topology (tests/host/topo), both verified byte for byte both ways.
 //
@@ -109,12 +110,23 @@ func TestBench(t *testing.T) {
 			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535")
 	}
 	b := &bench{t: t, tp: tp, out: out, pingers: pingers, lossy: lossy, loss: loss, results: map[int]*results{}}
+	b.module = tp.Act.Do(func() error {
+		c, err := libtcptake.New()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}) == nil
 	b.impair()
 	b.startNodes()
 	b.cli = b.startClients()
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	osrel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	kernel := strings.TrimSpace(string(osrel)) + " without the tcptake module"
+	if b.module {
+		kernel = strings.TrimSpace(string(osrel)) + " with the tcptake module"
+	}
 	progress("kernel %s, N %v, %d repeats, %d pingers + %d behind %s (BENCH_LOSS=%d); nodes act pid %d, sby pid %d",
-		strings.TrimSpace(string(kernel)), ns, repeats, pingers, lossy, lossyLink, loss, b.nodes[tp.Act].cmd.Process.Pid, b.nodes[tp.Sby].cmd.Process.Pid)
+		kernel, ns, repeats, pingers, lossy, lossyLink, loss, b.nodes[tp.Act].cmd.Process.Pid, b.nodes[tp.Sby].cmd.Process.Pid)
 	for _, n := range ns {
 		r := &results{}
 		b.results[n] = r
@@ -130,7 +142,7 @@ func TestBench(t *testing.T) {
 		}
 		b.report(n)
 	}
-	b.writeTable(ns, strings.TrimSpace(string(kernel)))
+	b.writeTable(ns, kernel)
 }
 
 func cmp(s, def string) string {
@@ -144,9 +156,10 @@ type bench struct {
 	t       *testing.T
 	tp      *topo.Topology
 	out     string
-	pingers int // on the client's fast link
-	lossy   int // behind the lossy one (from lossyAddr)
-	loss    int // the lossy link's, percent each way
+	pingers int  // on the client's fast link
+	lossy   int  // behind the lossy one (from lossyAddr)
+	loss    int  // the lossy link's, percent each way
+	module  bool // the tcptake module is loaded: the nodes use it
 	nodes   map[*topo.Netns]*nodeProc
 	active  *topo.Netns // holds the service address; its node is the active
 	cli     *clientProc
@@ -844,37 +857,66 @@ func (b *bench) plainRun(n int, r *results) error {
 
 // checkpoints takes libtcptake checkpoints of conns in ns and returns
 // µs per session and the image bytes per session beyond the queue bytes
-// (with the bench node's 1 byte of application state).
-func (b *bench) checkpoints(ns *topo.Netns, conns []*net.TCPConn) (float64, int, error) {
-	nsfd, err := unix.Open("/run/netns/"+ns.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	f, err := libtcptake.NewNFTFreezer(nsfd)
-	unix.Close(nsfd)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	o := &libtcptake.Options{Freezer: f}
-	start := time.Now()
-	var first *libtcptake.Image
-	for _, c := range conns {
-		img, err := libtcptake.Checkpoint(context.Background(), c, o)
+// (with the bench node's 1 byte of application state). With the module:
+// CheckpointAll, one GET dump of them all (after a first of one session,
+// which opens the module's client); without: Checkpoint of each, with the
+// nftables freezer.
+func (b *bench) checkpoints(ns *topo.Netns, conns []*net.TCPConn) (per float64, extra int, err error) {
+	var imgs []*libtcptake.Image
+	var took time.Duration
+	err = ns.Do(func() error {
+		ctx := context.Background()
+		if b.module {
+			mc, err := libtcptake.New()
+			if err != nil {
+				return err
+			}
+			defer mc.Close()
+			o := &libtcptake.Options{Freezer: &libtcptake.ModuleFreezer{C: mc}}
+			sc := make([]syscall.Conn, len(conns))
+			for i, c := range conns {
+				sc[i] = c
+			}
+			if _, err := libtcptake.CheckpointAll(ctx, sc[:1], o); err != nil {
+				return err
+			}
+			start := time.Now()
+			imgs, err = libtcptake.CheckpointAll(ctx, sc, o)
+			took = time.Since(start)
+			return err
+		}
+		nsfd, err := unix.Open("/run/netns/"+ns.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, 0, err
+			return err
 		}
-		if first == nil {
-			first = img
+		f, err := libtcptake.NewNFTFreezer(nsfd)
+		unix.Close(nsfd)
+		if err != nil {
+			return err
 		}
+		defer f.Close()
+		o := &libtcptake.Options{Freezer: f}
+		start := time.Now()
+		for _, c := range conns {
+			img, err := libtcptake.Checkpoint(ctx, c, o)
+			if err != nil {
+				return err
+			}
+			imgs = append(imgs, img)
+		}
+		took = time.Since(start)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
 	}
-	per := float64(time.Since(start).Microseconds()) / float64(len(conns))
+	first := imgs[0]
 	first.AppState = []byte{1}
 	raw, err := first.MarshalBinary()
 	if err != nil {
 		return 0, 0, err
 	}
-	return per, len(raw) - len(first.RecvQueue) - len(first.SendUnacked) - len(first.SendUnsent), nil
+	return float64(took.Microseconds()) / float64(len(conns)), len(raw) - len(first.RecvQueue) - len(first.SendUnacked) - len(first.SendUnsent), nil
 }
 
 // results are one N's figures, per side, one value per run.
@@ -968,7 +1010,7 @@ var figures = []struct{ name, what string }{
 	{"restore_us", "restore µs/session (tcptake: set + restart; baseline: libsoccr restore)"},
 	{"inflight_ms", "in-flight (unacked) 4 KiB complete at the last client, ms after the blackout (0: before it ended)"},
 	{"image_bytes", "image bytes per session beyond the queue bytes"},
-	{"checkpoint_us", "checkpoint µs/session (tcptake: Checkpoint per fd, no module; baseline: libsoccr dump without close)"},
+	{"checkpoint_us", "checkpoint µs/session (tcptake: with the module, CheckpointAll, one GET dump of them all; without, Checkpoint per fd; baseline: libsoccr dump without close)"},
 	{"mss", "restored MSS (checked equal to the original)"},
 	{"rss_active_mib", "peak RSS of the active node, MiB"},
 	{"rss_standby_mib", "peak RSS of the standby node, MiB"},

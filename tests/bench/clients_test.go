@@ -218,14 +218,15 @@ func closeHeld(hs []*held) {
 // remote machines, and load no CPU the move shares), reads each session's
 // in-flight 4 KiB with the time its kernel received them, checks them,
 // then sends a request whose answer says the server found the client's
-// 4 KiB intact.
+// 4 KiB intact, all within timeout of the call (10,000 sessions under
+// TCG take over a minute).
 func verifyHeld(hs []*held, timeout time.Duration) (wait func() error) {
 	var wg sync.WaitGroup
 	check := make(chan struct{})
 	for _, h := range hs {
 		wg.Go(func() {
-			deadline := time.Now().Add(timeout)
 			<-check
+			deadline := time.Now().Add(timeout)
 			if err := h.conn(); err != nil {
 				h.err = fmt.Errorf("session :%d: %w", h.port, err)
 				return

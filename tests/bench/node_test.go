@@ -122,7 +122,11 @@ func nodeMain(conf string) error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if os.Getenv("BENCH_DEBUG") != "" { // each batch's stop, get and send times
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	n := &benchNode{holdPort: hold.Port, hold: map[*holdSession]struct{}{}}
 	n.node, err = ha.New(ha.Options{
 		Name: cfg.Role, Role: role, Key: key, PeerKey: pk, SyncListen: cfg.SyncListen, SyncPeer: cfg.SyncPeer,
