@@ -16,9 +16,9 @@
 #include "compat.h"
 #include "tcptake.h"
 
-unsigned int tcptake_max_freezes = 4096;
+unsigned int tcptake_max_freezes = 65536;
 module_param_named(max_freezes, tcptake_max_freezes, uint, 0644);
-MODULE_PARM_DESC(max_freezes, "Freezes per network namespace (default 4096)");
+MODULE_PARM_DESC(max_freezes, "Freezes per network namespace (default 65536)");
 
 static unsigned int tcptake_net_id __read_mostly;
 
