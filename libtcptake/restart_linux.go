@@ -530,13 +530,18 @@ const ageResolution = 10 * time.Millisecond
 
 // probeAll sends each session's peer a window probe, and again to the
 // peers that have not answered, at growing intervals, until all answered
-// or wait ran out. Every segment of an answering peer is passed to note.
+// or wait, counted from when every peer was asked, ran out; the answers
+// are read at least once. Every segment of an answering peer is passed to
+// note.
 func probeAll(ctx context.Context, pc answers, ss []*Session, note func(*Session, Segment), wait time.Duration) {
 	byTuple := make(map[Tuple]*Session, len(ss))
 	for _, s := range ss {
 		byTuple[s.tuple] = s
 	}
-	deadline := time.Now().Add(wait)
+	// The wait starts once every peer was asked: sending 10,000 probes
+	// can take longer than wait (seconds under TCG), and the answers to
+	// the first are then already in.
+	var deadline time.Time
 	interval := probeInterval
 	// The raw sockets are made here, in the caller's network namespace
 	// (see shares), and shared.
@@ -554,10 +559,10 @@ func probeAll(ctx context.Context, pc answers, ss []*Session, note func(*Session
 				}
 			}
 		})
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
+		if deadline.IsZero() {
+			deadline = time.Now().Add(wait)
 		}
+		left := max(0, time.Until(deadline))
 		got := pc.peerSegments(ctx, sessionTuples(pending), sent, min(interval, left))
 		for t, segs := range got {
 			for _, seg := range segs {
@@ -571,6 +576,9 @@ func probeAll(ctx context.Context, pc answers, ss []*Session, note func(*Session
 			}
 		}
 		pending = next
+		if left == 0 {
+			return
+		}
 	}
 }
 

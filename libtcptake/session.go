@@ -68,7 +68,8 @@ type Options struct {
 	NoFreebind bool
 	// ProbeTimeout bounds how long Restart waits for the peers of restored
 	// sessions to answer the window probe (their answer says how much of
-	// the send queue they already have); 0 means DefaultProbeTimeout.
+	// the send queue they already have), from when it has asked them all;
+	// 0 means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
 	// Adjust restores images that may be stale — a failover checkpoint
 	// the dead node went on from: Restart learns where each peer really
