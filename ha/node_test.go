@@ -292,14 +292,14 @@ func eventually(t *testing.T, what string, f func() bool) {
 }
 
 // pair makes an active listening and a standby dialing.
-func pair(t *testing.T) (act, sby *testNode) { return pairWith(t, Options{}) }
+func pair(t *testing.T) (act, sby *testNode) { return pairWith(t, 0) }
 
-// pairWith is pair with both nodes' StepTimeout o.StepTimeout.
-func pairWith(t *testing.T, o Options) (act, sby *testNode) {
+// pairWith is pair with both nodes' StepTimeout (0: newTestNode's).
+func pairWith(t *testing.T, stepTimeout time.Duration) (act, sby *testNode) {
 	ak, sk := testKeys(t)
 	addr := freePort(t)
-	act = newTestNode(t, "act", Options{Role: RoleActive, Key: ak, PeerKey: pub(sk), SyncListen: addr, StepTimeout: o.StepTimeout})
-	sby = newTestNode(t, "sby", Options{Role: RoleStandby, Key: sk, PeerKey: pub(ak), SyncPeer: addr, StepTimeout: o.StepTimeout})
+	act = newTestNode(t, "act", Options{Role: RoleActive, Key: ak, PeerKey: pub(sk), SyncListen: addr, StepTimeout: stepTimeout})
+	sby = newTestNode(t, "sby", Options{Role: RoleStandby, Key: sk, PeerKey: pub(ak), SyncPeer: addr, StepTimeout: stepTimeout})
 	eventually(t, "the link", func() bool { return act.Status().Peer != nil && sby.Status().Peer != nil })
 	return act, sby
 }
@@ -392,7 +392,7 @@ func TestSwitchoverLong(t *testing.T) {
 	old := renewEvery
 	renewEvery = 40 * time.Millisecond
 	defer func() { renewEvery = old }()
-	act, sby := pairWith(t, Options{StepTimeout: 500 * time.Millisecond})
+	act, sby := pairWith(t, 500*time.Millisecond)
 	want := act.trackN(t, 8)
 	act.ops.mu.Lock()
 	act.ops.stopDelay = 200 * time.Millisecond // 4 batches of 2: 800 ms

@@ -29,8 +29,7 @@ import (
 const (
 	frameMagic   = "TCPT"
 	frameVersion = 1 // netlink TLVs
-	framePacked2 = 2 // the same attributes, packed
-	framePacked  = 3 // packed, rcv-wup and snd-ssthresh derived too
+	framePacked  = 3 // packed (2: without rcv-wup and snd-ssthresh derived)
 	frameHdrLen  = 16
 	// frameMax bounds the payload: three full queues, application state
 	// and headroom for attribute headers.

@@ -121,10 +121,11 @@ func TestBench(t *testing.T) {
 	b.startNodes()
 	b.cli = b.startClients()
 	osrel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	kernel := strings.TrimSpace(string(osrel)) + " without the tcptake module"
+	with := "without"
 	if b.module {
-		kernel = strings.TrimSpace(string(osrel)) + " with the tcptake module"
+		with = "with"
 	}
+	kernel := fmt.Sprintf("%s %s the tcptake module", strings.TrimSpace(string(osrel)), with)
 	progress("kernel %s, N %v, %d repeats, %d pingers + %d behind %s (BENCH_LOSS=%d); nodes act pid %d, sby pid %d",
 		kernel, ns, repeats, pingers, lossy, lossyLink, loss, b.nodes[tp.Act].cmd.Process.Pid, b.nodes[tp.Sby].cmd.Process.Pid)
 	for _, n := range ns {
