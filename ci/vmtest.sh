@@ -27,7 +27,8 @@
 #   VMTEST_ARGS        arguments of tcptake_nl in the guest: test names to run
 #                      (default all)
 #   VMTEST_NO_GO       1: leave the Go VM tests out (a quicker module loop)
-#   VMTEST_GO_RUN      -test.run of the Go VM tests (default VM: all of them)
+#   VMTEST_GO_RUN      -test.run of the Go VM tests (default VM|NFTFreezer: all
+#                      of them, and the nftables freezer's; VM on the debug kernel)
 #   VMTEST_GO_TIMEOUT  seconds per Go test binary in the guest (default 80)
 #   TCPTAKE_BENCH_N    sessions of the VM benchmarks (passed to the guest)
 #   VMTEST_NO_YNL      1: leave the YNL test out (tests/kselftest/tcptake_ynl.sh,
@@ -96,7 +97,11 @@ fi
 # binary that runs no test.
 gotest=
 {
-	echo "VMTEST_GO_RUN='${VMTEST_GO_RUN:-VM}'" # a regexp: | is no pipe
+	# The VM tests, and the nftables freezer's (the path without the
+	# module) on each kernel; the debug kernel has no nf_tables.
+	run='VM|NFTFreezer'
+	[ -z "${VMTEST_DEBUG_DIR:-}" ] || run=VM
+	echo "VMTEST_GO_RUN='${VMTEST_GO_RUN:-$run}'" # a regexp: | is no pipe
 	echo "VMTEST_GO_TIMEOUT=${VMTEST_GO_TIMEOUT:-80}"
 	[ -z "${TCPTAKE_BENCH_N:-}" ] || echo "TCPTAKE_BENCH_N=$TCPTAKE_BENCH_N"
 } >"$OUT/go.env"
@@ -145,10 +150,10 @@ for K in $KVERS; do
 	say "=== $K"
 	hdr=/usr/src/linux-headers-$K
 	# In-tree modules (veth; bridge for the cluster test; tls for the kTLS
-	# refusal test) and kernel
-	# command line; the debug kernel has them built in, and boots as PVH
-	# without ACPI (7 s faster under KASAN).
-	mods="-m veth -m bridge -m tls" append=
+	# refusal test; nf_tables for the nftables freezer's tests) and kernel
+	# command line; the debug kernel has the first three built in, and
+	# boots as PVH without ACPI (7 s faster under KASAN).
+	mods="-m veth -m bridge -m tls -m nf_tables" append=
 	if [ -n "${VMTEST_DEBUG_DIR:-}" ]; then
 		root=/ hdr=$VMTEST_DEBUG_DIR/build kimg=$VMTEST_DEBUG_DIR/vmlinux
 		mods='' append=acpi=off

@@ -467,8 +467,8 @@ func (l libOps) freeze(ctx context.Context, ts []libtcptake.Tuple, on bool) erro
 // that a peer's segment reaching this node between the moment the service
 // address arrives (keepalived adds it before it tells tcptake) and the
 // takeover's set meets a drop, not a RST. Freezes lapse by themselves
-// (libtcptake.DefaultFreezeTimeout); they are renewed at half that age
-// and lifted when the session ends. While this node holds no service
+// (libtcptake.DefaultFreezeTimeout); they are frozen again at half that
+// age, which re-arms them, and lifted when the session ends. While this node holds no service
 // address, they drop nothing.
 func (n *Node) prefreeze(ctx context.Context) {
 	n.mu.Lock()
@@ -503,8 +503,8 @@ func (n *Node) prefreeze(ctx context.Context) {
 	}
 	n.mu.Unlock()
 	var errs []error
-	if len(del)+len(renew) > 0 {
-		errs = append(errs, n.fops.freeze(ctx, append(del, renew...), false))
+	if len(del) > 0 {
+		errs = append(errs, n.fops.freeze(ctx, del, false))
 	}
 	if len(add)+len(renew) > 0 {
 		errs = append(errs, n.fops.freeze(ctx, append(add, renew...), true))

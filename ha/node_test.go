@@ -43,10 +43,11 @@ type fakeOps struct {
 	// conns stopped, in order.
 	rto     map[*net.TCPConn]time.Duration
 	stopped []*net.TCPConn
-	// stopDelay is how long each stopAll takes, and freezes how many
-	// times each tuple was frozen (freeze, on).
+	// stopDelay is how long each stopAll takes, and freezes and thaws
+	// how many times each tuple was frozen (freeze, on) and thawed.
 	stopDelay time.Duration
 	freezes   map[libtcptake.Tuple]int
+	thaws     map[libtcptake.Tuple]int
 }
 
 type fakeSession struct {

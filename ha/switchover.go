@@ -881,8 +881,7 @@ func (n *Node) addressUp(ctx context.Context) error {
 
 // keeper keeps the freezes of the sessions a switchover holds stopped or
 // set: it freezes them again every renewEvery until stop, which re-arms
-// the module's (not the nftables freezer's: Documentation/ha.md). A
-// freeze lapses by itself (so that a node that dies strands nothing), but
+// their timeouts. A freeze lapses by itself (so that a node that dies strands nothing), but
 // a switchover of many sessions on a slow machine can outlast it, and a
 // lapsed freeze lets the peer's segments reach a stopped socket and fails
 // its thaw.

@@ -2,9 +2,11 @@ package ha
 
 import (
 	"context"
+	"maps"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcptake/tcptake/libtcptake"
 )
@@ -54,6 +56,10 @@ func (f *fakeOps) freeze(_ context.Context, ts []libtcptake.Tuple, on bool) erro
 			f.freezes[t]++
 		} else {
 			delete(f.frozen, t)
+			if f.thaws == nil {
+				f.thaws = map[libtcptake.Tuple]int{}
+			}
+			f.thaws[t]++
 		}
 	}
 	return nil
@@ -120,6 +126,28 @@ func TestTakeoverFromCheckpoints(t *testing.T) {
 		s := sby.Status()
 		return s.Checkpoint.Sessions == 3 && sby.ops.frozenCount() == 3
 	})
+	// Freezes older than half their timeout are frozen again, which
+	// re-arms them, and never thawed meanwhile.
+	sby.mu.Lock()
+	for tp := range sby.frozen {
+		sby.frozen[tp] = time.Now().Add(-libtcptake.DefaultFreezeTimeout / 2)
+	}
+	sby.mu.Unlock()
+	sby.ops.mu.Lock()
+	before := maps.Clone(sby.ops.freezes)
+	thawed := len(sby.ops.thaws)
+	sby.ops.mu.Unlock()
+	sby.prefreeze(ctx)
+	sby.ops.mu.Lock()
+	for tp := range sby.ops.frozen {
+		if sby.ops.freezes[tp] != before[tp]+1 || sby.ops.thaws[tp] != 0 {
+			t.Errorf("%v: frozen %d times and thawed %d after a renewal, want %d and 0", tp, sby.ops.freezes[tp], sby.ops.thaws[tp], before[tp]+1)
+		}
+	}
+	if len(sby.ops.frozen) != 3 || len(sby.ops.thaws) != thawed {
+		t.Errorf("after a renewal: %d frozen, thaws of %d tuples (was %d), want 3 and no new thaw", len(sby.ops.frozen), len(sby.ops.thaws), thawed)
+	}
+	sby.ops.mu.Unlock()
 	if _, err := sby.Checkpoint(ctx); err != ErrNotActive {
 		t.Errorf("checkpoint on the standby: %v, want ErrNotActive", err)
 	}

@@ -17,7 +17,8 @@ import (
 // table of tcptake's own, no kernel module needed) and the kernel module's
 // FREEZE/THAW through *Client.
 type Freezer interface {
-	// Freeze installs the drop. Freezing a tuple twice is not an error.
+	// Freeze installs the drop. Freezing a frozen tuple again is not an
+	// error: it restarts the freeze's timeout.
 	Freeze(ctx context.Context, t Tuple) error
 	// Thaw lifts it. kick asks both ends to send at once what the freeze
 	// held back (see Client.Thaw); freezers that cannot kick ignore it.

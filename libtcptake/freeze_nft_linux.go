@@ -61,7 +61,8 @@ func (f *NFTFreezer) Freeze(ctx context.Context, t Tuple) error {
 	return f.FreezeAll(ctx, []Tuple{t})
 }
 
-// FreezeAll freezes many tuples in one netlink batch.
+// FreezeAll freezes many tuples in one netlink batch; the timeout of the
+// tuples frozen already starts anew.
 func (f *NFTFreezer) FreezeAll(ctx context.Context, ts []Tuple) error {
 	return f.apply(ctx, OpFreeze, ts, true)
 }
@@ -144,11 +145,18 @@ func (f *NFTFreezer) batch(op Op, ts []Tuple, add bool) error {
 		// several messages of one batch carry a long one.
 		for len(x.els) > 0 {
 			n := min(len(x.els), nftElemsPerMsg)
+			els := x.els[:n]
 			var err error
 			if add {
-				err = f.c.SetAddElements(x.set, x.els[:n])
+				// Adding an element that is there keeps its expiry.
+				// Add (a no-op for those), delete and add again, in
+				// one transaction: every element's timeout starts
+				// anew, and none is unfrozen for a moment.
+				err = errors.Join(f.c.SetAddElements(x.set, els),
+					f.c.SetDeleteElements(x.set, els),
+					f.c.SetAddElements(x.set, els))
 			} else {
-				err = f.c.SetDeleteElements(x.set, x.els[:n])
+				err = f.c.SetDeleteElements(x.set, els)
 			}
 			if err != nil {
 				return opErr(op, nil, err)

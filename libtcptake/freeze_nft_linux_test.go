@@ -123,3 +123,41 @@ func TestNFTFreezerDrops(t *testing.T) {
 		}
 	})
 }
+
+// TestNFTFreezerRenew checks that freezing a frozen tuple again restarts
+// its timeout (the ha keeper renews long switchovers' freezes so), for
+// the tuples of a whole batch, and that a new tuple in the same batch is
+// frozen as usual.
+func TestNFTFreezerRenew(t *testing.T) {
+	inNewNetns(t, func() {
+		ctx := context.Background()
+		f := testFreezer(t)
+		f.Timeout = 10 * time.Second
+		var ts []Tuple
+		for i := range 3 {
+			ts = append(ts, Tuple{Local: netip.MustParseAddrPort("192.0.2.100:80"),
+				Remote: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(4000+i))})
+		}
+		if err := f.FreezeAll(ctx, ts[:2]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if err := f.FreezeAll(ctx, ts); err != nil {
+			t.Fatal(err)
+		}
+		els, err := f.c.GetSetElements(f.set4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(els) != len(ts) {
+			t.Fatalf("conns4 holds %d elements, want %d", len(els), len(ts))
+		}
+		for _, el := range els {
+			// Renewed: the whole timeout left, less this test's own
+			// few milliseconds; not renewed, 8.5 s.
+			if el.Expires < 9500*time.Millisecond || el.Expires > f.Timeout {
+				t.Errorf("element %x expires in %v after a renewal, want (9.5 s, %v]", el.Key, el.Expires, f.Timeout)
+			}
+		}
+	})
+}
