@@ -16,6 +16,9 @@
 # Environment: BENCH_N (default 1,100,1000,10000), BENCH_REPEATS (3),
 # BENCH_PINGERS, BENCH_LOSSY, BENCH_LOSS, BENCH_DEBUG (as make bench),
 # BENCH_PROF (any value: the nodes' CPU profiles, in BENCH_OUT),
+# BENCH_PERF (any value: a profile of every CPU over each switchover, by
+# perf, in BENCH_OUT), BENCH_STRACE (any value: the nodes' system call
+# counts over each switchover, in BENCH_OUT),
 # BENCH_OUT (the directory for bench.md, bench.svg, the nodes' logs and
 # the guest's console: default /tmp/tcptake-bench-vm), BENCH_KERNEL (a
 # release of `ci/kernels.sh list`; default its 6.12), BENCH_MEM (guest
@@ -61,7 +64,15 @@ CGO_ENABLED=0 go test -c -trimpath -o "$W/bench.test" ./tests/bench
 # loader too), in /usr/sbin: first on the guest's PATH.
 tools=$W/tools
 mkdir -p "$tools/usr/sbin"
-for p in ip ss tc nft sysctl; do
+# BENCH_PERF and BENCH_STRACE (any value) add perf and strace: the
+# switchover's profile of every CPU and the nodes' system call counts
+# (tests/bench), into BENCH_OUT.
+extra=
+[ -z "${BENCH_PERF:-}" ] || extra="$extra perf"
+[ -z "${BENCH_STRACE:-}" ] || extra="$extra strace"
+# shellcheck disable=SC2046 # a list of package names
+[ -z "$extra" ] || apt_install bench-vm $(pkgs_missing linux-perf strace)
+for p in ip ss tc nft sysctl $extra; do
 	b=$(command -v "$p") || die "no $p"
 	cp "$b" "$tools/usr/sbin/"
 	stage_libs "$tools" "$b"
@@ -76,8 +87,11 @@ for v in BENCH_N BENCH_REPEATS BENCH_PINGERS BENCH_LOSSY BENCH_LOSS BENCH_DEBUG;
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$env"
 done
-# BENCH_PROF (any value): the nodes' CPU profiles, into BENCH_OUT.
-[ -z "${BENCH_PROF:-}" ] || echo "BENCH_PROF='/tmp/bench'" >>"$env"
+# BENCH_PROF, BENCH_PERF, BENCH_STRACE (any value): into BENCH_OUT.
+for v in BENCH_PROF BENCH_PERF BENCH_STRACE; do
+	eval "val=\${$v:-}"
+	[ -z "$val" ] || echo "$v='/tmp/bench'" >>"$env"
+done
 grep -q '^BENCH_N=' "$env" || echo "BENCH_N='1,100,1000,10000'" >>"$env"
 
 # The topology's in-tree modules: veth and the bridge; nftables (the

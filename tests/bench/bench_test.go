@@ -205,7 +205,7 @@ func (b *bench) startNodes() {
 		}
 		cfg.PeerKey = pubs[peer]
 		conf, _ := json.Marshal(cfg)
-		cmd := n.Command(context.Background(), os.Args[0], "-test.run=^$")
+		cmd := n.Command(context.Background(), named(t, "node-"+n.Role), "-test.run=^$")
 		cmd.Env = append(os.Environ(), nodeEnv+"="+string(conf))
 		logf, err := os.Create(filepath.Join(b.out, "node-"+n.Role+".log"))
 		if err != nil {
@@ -247,6 +247,20 @@ func (b *bench) startNodes() {
 	})
 }
 
+// named is this test binary under another name (a symbolic link), so
+// that its processes tell apart by their command name in ps and perf.
+func named(t *testing.T, name string) string {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink(self, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
 // clientProc is the clients' process in the client's namespace.
 type clientProc struct {
 	in  *json.Encoder
@@ -254,7 +268,7 @@ type clientProc struct {
 }
 
 func (b *bench) startClients() *clientProc {
-	cmd := b.tp.Cli.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd := b.tp.Cli.Command(context.Background(), named(b.t, "clients"), "-test.run=^$")
 	cmd.Env = append(os.Environ(), clientEnv+"=1")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -595,7 +609,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		return err
 	}
 
-	stopTrace := b.strace(n, src, dst)
+	stopTrace, traceReport := b.trace(n, src, dst)
 	move := time.Now()
 	resp, err := src.control("switchover")
 	stopTrace()
@@ -624,6 +638,7 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 		return err
 	}
 	b.active = to
+	traceReport(time.Unix(0, a.Down), time.Unix(0, s.FirstRestore))
 	// RestartAll returned every session live before the first is handed
 	// to the application (ha calls Restore after it, and the application's
 	// own work on the first sessions delays the hand-over of the last).
@@ -649,28 +664,76 @@ func (b *bench) tcptakeRun(n int, r *results) error {
 	return nil
 }
 
-// strace counts the nodes' system calls during a switchover into
-// BENCH_STRACE/strace-ROLE-N.txt when BENCH_STRACE is set (the times are
-// then ptrace's, not the nodes').
-func (b *bench) strace(n int, src, dst *nodeProc) (stop func()) {
-	dir := os.Getenv("BENCH_STRACE")
-	if dir == "" {
-		return func() {}
-	}
+// trace watches a switchover of n sessions: with BENCH_STRACE=DIR it
+// counts the nodes' system calls into DIR/strace-ROLE-N.txt (the times
+// are then ptrace's, not the nodes'); with BENCH_PERF=DIR it samples every
+// CPU (perf record -a -g: the nodes, the clients, the softirqs) into
+// DIR/perf-N.data. stop ends both; report, given the blackout, writes
+// perf's reports (perfReport).
+func (b *bench) trace(n int, src, dst *nodeProc) (stop func(), report func(down, end time.Time)) {
 	var cmds []*exec.Cmd
-	for role, p := range map[string]*nodeProc{"active": src, "standby": dst} {
-		cmd := exec.Command("strace", "-c", "-f", "-q", "-o", filepath.Join(dir, fmt.Sprintf("strace-%s-%d.txt", role, n)),
-			"-p", strconv.Itoa(p.cmd.Process.Pid))
+	start := func(name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			b.t.Fatal(err)
 		}
 		cmds = append(cmds, cmd)
+	}
+	if dir := os.Getenv("BENCH_STRACE"); dir != "" {
+		for role, p := range map[string]*nodeProc{"active": src, "standby": dst} {
+			start("strace", "-c", "-f", "-q", "-o", filepath.Join(dir, fmt.Sprintf("strace-%s-%d.txt", role, n)),
+				"-p", strconv.Itoa(p.cmd.Process.Pid))
+		}
+	}
+	report = func(time.Time, time.Time) {}
+	if dir := os.Getenv("BENCH_PERF"); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		data := filepath.Join(dir, fmt.Sprintf("perf-%d", n))
+		// CLOCK_MONOTONIC: the samples' times compare with the nodes'.
+		start("perf", "record", "-q", "-N", "-a", "-g", "-F", "199", "-k", "CLOCK_MONOTONIC", "-o", data+".data")
+		report = func(down, end time.Time) { b.perfReport(data, down, end) }
+	}
+	if len(cmds) == 0 {
+		return func() {}, report
 	}
 	time.Sleep(500 * time.Millisecond) // attached to every thread
 	return func() {
 		for _, cmd := range cmds {
 			cmd.Process.Signal(os.Interrupt)
 			cmd.Wait()
+		}
+	}, report
+}
+
+// perfReport writes perf's reports of data.data: of the whole switchover
+// into data.txt (by process and shared object), data-sym.txt (by symbol)
+// and data-children.txt (by symbol with its callees: the calls that take
+// the time), and of the blackout alone (the address released → every
+// session restarted) into data-blackout*.txt.
+func (b *bench) perfReport(data string, down, end time.Time) {
+	var now unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+	wall := time.Now()
+	mono := func(t time.Time) string { // perf --time: seconds.micros
+		ns := now.Nano() + t.Sub(wall).Nanoseconds()
+		return fmt.Sprintf("%d.%06d", ns/1e9, ns%1e9/1e3)
+	}
+	for _, w := range []struct{ name, time string }{{"", ""}, {"-blackout", mono(down) + "," + mono(end)}} {
+		for out, args := range map[string][]string{
+			".txt":          {"--no-children", "--sort", "comm,dso"},
+			"-sym.txt":      {"--no-children", "--sort", "comm,sym"},
+			"-children.txt": {"--children", "--sort", "comm,sym", "--percent-limit", "2"},
+		} {
+			args = append([]string{"report", "-i", data + ".data", "--stdio", "-g", "none", "--percent-limit", "0.5"}, args...)
+			if w.time != "" {
+				args = append(args, "--time", w.time)
+			}
+			rep, err := exec.Command("perf", args...).Output()
+			if err != nil {
+				b.t.Logf("perf report: %v", err)
+			}
+			os.WriteFile(data+w.name+out, rep, 0o644)
 		}
 	}
 }
