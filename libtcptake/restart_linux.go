@@ -118,11 +118,20 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	if len(adjusting) > 0 {
 		adjustPeers(ctx, f, adjusting, failed)
 	}
-	for _, s := range ss {
+	// The send queues over the cores (writing one that goes out as sent
+	// is most of a restart's work), then the FINs here: injecting one
+	// takes a socket in the caller's network namespace (see shares).
+	queued := make([]error, len(ss))
+	parallel(len(ss), func(i int) {
+		if s := ss[i]; failed[s] == nil && s.img != nil {
+			queued[i] = s.queueSend()
+		}
+	})
+	for i, s := range ss {
 		if failed[s] != nil || s.img == nil {
 			continue
 		}
-		if err := s.queueSend(); err != nil {
+		if err := queued[i]; err != nil {
 			failed[s] = err
 		} else if s.img.State.finReceived() {
 			if err := s.receiveFIN(); err != nil {
