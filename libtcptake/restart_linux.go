@@ -95,13 +95,14 @@ func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err e
 //  2. a restored session's send queue goes into its socket (queueSend);
 //     one that had received the peer's FIN gets it now (the local address
 //     is the node's by Restart), then its window;
-//  3. thaw and repair off. The module thaws after repair off, with a
-//     kick: the live socket sends an ACK and what the freeze held back at
-//     once, and a peer in RTO backoff is told to retransmit. Other
-//     freezers thaw first, so that the window probe sent at repair off
-//     reaches the peer, in batches of thawBatch: a batch's sessions leave
-//     repair mode and resume, over the cores, while the next is thawed.
-//     Held-back bytes are pushed from userspace.
+//  3. thaw and repair off, in batches of thawBatch: a batch's sessions
+//     resume, over the cores, while the next is thawed. The module thaws
+//     after repair off (of every session, first), with a kick: the live
+//     socket sends an ACK and what the freeze held back at once, and a
+//     peer in RTO backoff is told to retransmit. Other freezers thaw
+//     first, so that the window probe sent at repair off reaches the
+//     peer; a batch's sessions leave repair mode with their resume, and
+//     held-back bytes are pushed from userspace.
 func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error, resume func(*Session)) {
 	var probing, adjusting []*Session
 	for _, s := range ss {
@@ -169,15 +170,9 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			}
 		}
 	}
-	if moduleOf(f) != nil {
+	module := moduleOf(f) != nil
+	if module { // its kick, with the thaw, needs the socket live
 		parallel(len(live), func(i int) { errs[i] = live[i].repairOff(true) })
-		thaw(0, len(live), true)
-		parallel(len(live), func(i int) {
-			if errs[i] == nil {
-				resume(live[i])
-			}
-		})
-		return
 	}
 	// Without the module's kick, a session with nothing to send that
 	// holds what its peer sent into the freeze is made to acknowledge
@@ -187,7 +182,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	defer raw.Close()
 	var acking []Tuple
 	for _, s := range live {
-		if s.acksPeer() {
+		if !module && s.acksPeer() {
 			acking = append(acking, s.tuple)
 		}
 	}
@@ -209,19 +204,21 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 				return
 			}
 			s := live[i]
-			if errs[i] = s.repairOff(false); errs[i] != nil {
-				return
-			}
-			if s.acksPeer() {
-				if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
-					s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+			if !module {
+				if errs[i] = s.repairOff(false); errs[i] != nil {
+					return
+				}
+				if s.acksPeer() {
+					if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
+						s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+					}
 				}
 			}
 			resume(s)
 		})
 	})
 	for k := range thawed { // here, in the caller's network namespace
-		thaw(k*thawBatch, min(len(live), (k+1)*thawBatch), false)
+		thaw(k*thawBatch, min(len(live), (k+1)*thawBatch), module)
 		close(thawed[k])
 	}
 	workers.Wait()
