@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,10 @@ type fakeOps struct {
 	stopDelay time.Duration
 	freezes   map[libtcptake.Tuple]int
 	thaws     map[libtcptake.Tuple]int
+	// addrUp, when set, is the node's address state, recorded in
+	// frozeUp at each freeze (on) call.
+	addrUp  func() bool
+	frozeUp []bool
 }
 
 type fakeSession struct {
@@ -422,6 +427,47 @@ func TestSwitchoverLong(t *testing.T) {
 	time.Sleep(5 * renewEvery)
 	if a2, s2 := freezes(act), freezes(sby); a2 != a || s2 != s {
 		t.Fatalf("freezes re-armed after the switchover: active %d → %d, standby %d → %d", a, a2, s, s2)
+	}
+}
+
+// TestSwitchoverRenewsBeforeBlackout: with a renewal period longer than
+// the switchover, each node re-arms the freezes once, just before the
+// blackout: the active with the address still up, the standby before it
+// takes it; so that no renewal falls in the blackout.
+func TestSwitchoverRenewsBeforeBlackout(t *testing.T) {
+	old := renewEvery
+	renewEvery = time.Hour
+	defer func() { renewEvery = old }()
+	act, sby := pair(t)
+	for _, tn := range []*testNode{act, sby} {
+		tn.ops.mu.Lock()
+		tn.ops.addrUp = tn.addr.isUp
+		tn.ops.mu.Unlock()
+	}
+	want := act.trackN(t, 5)
+	if _, err := act.Switchover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sby.takeRestored(); !sameSet(got, want) {
+		t.Fatalf("standby restored %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		tn     *testNode
+		wantUp bool
+	}{{act, true}, {sby, false}} {
+		c.tn.ops.mu.Lock()
+		if len(c.tn.ops.freezes) != len(want) {
+			t.Errorf("%s: %d tuples re-armed, want %d", c.tn.o.Name, len(c.tn.ops.freezes), len(want))
+		}
+		for tu, k := range c.tn.ops.freezes {
+			if k != 1 {
+				t.Errorf("%s: %v re-armed %d times, want once", c.tn.o.Name, tu, k)
+			}
+		}
+		if !slices.Equal(c.tn.ops.frozeUp, []bool{c.wantUp}) {
+			t.Errorf("%s: re-armed with its address up: %v, want [%v] (one call, before the blackout)", c.tn.o.Name, c.tn.ops.frozeUp, c.wantUp)
+		}
+		c.tn.ops.mu.Unlock()
 	}
 }
 

@@ -44,6 +44,9 @@ func (f *fakeOps) setAdjusted(ctx context.Context, imgs []*libtcptake.Image) ([]
 func (f *fakeOps) freeze(_ context.Context, ts []libtcptake.Tuple, on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if on && f.addrUp != nil {
+		f.frozeUp = append(f.frozeUp, f.addrUp())
+	}
 	if f.frozen == nil {
 		f.frozen = map[libtcptake.Tuple]bool{}
 	}
