@@ -30,6 +30,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -500,6 +501,73 @@ func TestVMFreezeThaw(t *testing.T) {
 	}
 	stopEvents()
 	for range events { // the channel closes
+	}
+}
+
+// TestVMFreezeAllParts freezes and thaws 3,000 tuples, one call each:
+// executeAll cuts the requests in parts, each on a socket of its own at
+// the same time. Every answer reaches its own tuple, in every part: the
+// tuples frozen already (without Replace) fail with EEXIST, exactly
+// those; the module then holds all 3,000; a second ThawAll fails exactly
+// the tuples thawed already (ENOENT); none is left.
+func TestVMFreezeAllParts(t *testing.T) {
+	needVM(t)
+	ctx := vmCtx(t)
+	n := newVMNet(t)
+	mc := n.client(t, n.A)
+	const total = 3000
+	ts := make([]Tuple, total)
+	for i := range ts {
+		ts[i] = Tuple{Local: netip.AddrPortFrom(vmAddrA, 80),
+			Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 250)}), uint16(1024+i))}
+	}
+	pre := []int{0, 7, 1499, 1500, 2998} // in the first, middle and last parts
+	for _, i := range pre {
+		if err := mc.Freeze(ctx, ts[i], FreezeOptions{Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := make(map[string]int, total)
+	for i, tu := range ts {
+		at[tu.String()] = i
+	}
+	failedOf := func(err error, want syscall.Errno) []int {
+		if err == nil {
+			return nil
+		}
+		var got []int
+		joined, _ := err.(interface{ Unwrap() []error })
+		if joined == nil {
+			t.Fatalf("error %v, want the joined errors of tuples", err)
+		}
+		for _, e := range joined.Unwrap() {
+			var te *Error
+			if !errors.As(e, &te) || !errors.Is(e, want) {
+				t.Fatalf("error %v, want a tuple's %v", e, want)
+			}
+			got = append(got, at[te.Session])
+		}
+		slices.Sort(got)
+		return got
+	}
+	err := mc.FreezeAll(ctx, ts, FreezeOptions{Timeout: 30 * time.Second})
+	if got := failedOf(err, syscall.EEXIST); !slices.Equal(got, pre) {
+		t.Fatalf("FreezeAll failed tuples %v, want exactly the ones frozen before, %v", got, pre)
+	}
+	if mi, err := mc.Info(ctx); err != nil || mi.Freezes != total {
+		t.Fatalf("info: %+v, %v; want %d freezes", mi, err, total)
+	}
+	thawed := []int{3, 1000, 2999}
+	for _, i := range thawed {
+		if err := mc.Thaw(ctx, ts[i], false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := failedOf(mc.ThawAll(ctx, ts, false), syscall.ENOENT); !slices.Equal(got, thawed) {
+		t.Fatalf("ThawAll failed tuples %v, want exactly the ones thawed before, %v", got, thawed)
+	}
+	if mi, err := mc.Info(ctx); err != nil || mi.Freezes != 0 {
+		t.Fatalf("info after ThawAll: %+v, %v; want no freeze", mi, err)
 	}
 }
 
