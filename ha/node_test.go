@@ -25,6 +25,7 @@ type fakeOps struct {
 	mu       sync.Mutex
 	stops    int
 	sets     int
+	prepares int
 	restarts int
 	releases int
 	// peerAcked counts the peer positions given to set sessions, and
@@ -134,6 +135,13 @@ func (f *fakeOps) setAll(_ context.Context, imgs []*libtcptake.Image) ([]session
 		out[i] = &fakeSession{f, img}
 	}
 	return out, nil
+}
+
+func (f *fakeOps) prepareAll(ss []session) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prepares += len(ss)
+	return nil
 }
 
 func (f *fakeOps) restartAll(_ context.Context, ss []session) ([]*net.TCPConn, error) {
@@ -353,12 +361,13 @@ func TestSwitchoverAndBack(t *testing.T) {
 	if got := sby.takeRestored(); !sameSet(got, want) {
 		t.Fatalf("standby restored %q, want %q", got, want)
 	}
-	// The active asked the peers; the standby's sessions were told.
+	// The active asked the peers; the standby's sessions were told, and
+	// prepared for the restart.
 	sby.ops.mu.Lock()
-	acked, later := sby.ops.peerAcked, sby.ops.peerLater
+	acked, later, prepared := sby.ops.peerAcked, sby.ops.peerLater, sby.ops.prepares
 	sby.ops.mu.Unlock()
-	if acked != 5 || later != 5 {
-		t.Fatalf("standby: %d sessions told their peer's position, %d what it sent later; want 5, 5", acked, later)
+	if acked != 5 || later != 5 || prepared != 5 {
+		t.Fatalf("standby: %d sessions told their peer's position, %d what it sent later, %d prepared; want 5, 5, 5", acked, later, prepared)
 	}
 	if s := act.Status(); s.Role != RoleStandby || s.Epoch != 1 || s.Sessions != 0 {
 		t.Fatalf("old active: %+v", s)

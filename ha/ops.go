@@ -16,6 +16,9 @@ type sessionOps interface {
 	// getAll reads stopped sessions' images (libtcptake.GetAll).
 	getAll(ctx context.Context, ss []session) ([]*libtcptake.Image, error)
 	setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session, error)
+	// prepareAll does ahead of restartAll what needs neither the peers
+	// nor the address (libtcptake.PrepareAll).
+	prepareAll(ss []session) error
 	// restartAll returns one entry per session, nil where it failed,
 	// and an error joining the failures.
 	restartAll(ctx context.Context, ss []session) ([]*net.TCPConn, error)
@@ -62,6 +65,8 @@ func (l libOps) setAll(ctx context.Context, imgs []*libtcptake.Image) ([]session
 	ss, err := libtcptake.SetAll(ctx, imgs, l.o)
 	return sessions(ss), err
 }
+
+func (l libOps) prepareAll(ss []session) error { return libtcptake.PrepareAll(libSessions(ss)) }
 
 // restartAll returns one entry per session, nil for a session that could
 // not be brought back (libtcptake closed it and reset its peer), and nil

@@ -775,6 +775,9 @@ recv:
 	if in.err == nil && end.PeerAcks != nil {
 		in.err = in.peerAt(end)
 	}
+	if in.err == nil { // before ready: the address is still the active's
+		in.err = n.ops.prepareAll(in.sets)
+	}
 	if in.err == nil {
 		in.err = n.faultAt(StepSet)
 	}

@@ -26,7 +26,10 @@
 // in place. Release closes a stopped session without a FIN or RST.
 // StopAll, GetAll, SetAll and RestartAll do the same for many sessions
 // with one freeze batch (with the kernel module: many requests to a
-// system call, and GetAll's images from one GET dump); Checkpoint and
+// system call, and GetAll's images from one GET dump), and PrepareAll does
+// ahead of RestartAll what needs neither the peers nor the address (the
+// send queues of the sessions whose peers' positions were given), so that
+// the clients wait for less; Checkpoint and
 // CheckpointAll take failover checkpoints of live sessions, and
 // CheckpointSince those that changed since the previous ones. A checkpoint restored after its node died is stale: with
 // Options.Adjust, Restart learns where each peer really is and re-aligns

@@ -4,6 +4,8 @@ package libtcptake
 
 import (
 	"bytes"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,4 +146,77 @@ func TestVMCheckpoint(t *testing.T) {
 	expectData(t, conn, []byte("unread at the checkpoint"), "restored server")
 	conn.Write([]byte("back"))
 	expectData(t, c, []byte("back"), "client")
+}
+
+// TestVMPrepareAll moves three sessions with the module, each holding
+// 8 KiB its client lost, after a retransmission timeout (congestion
+// window 1): more than a restored socket's first flight, so the bytes go
+// into the send queue as sent (queueSend). PrepareAll queues those of the
+// two whose peers' positions are given, before Restart; PeerAt sets one
+// of them anew (its client's bytes sent into the freeze), and RestartAll
+// queues that one again and the third, whose peer it asks. None is queued
+// twice: each client reads its 8 KiB exactly once.
+func TestVMPrepareAll(t *testing.T) {
+	needVM(t)
+	ctx := vmCtx(t)
+	n := newVMNet(t)
+	opts := &Options{Freezer: &ModuleFreezer{C: n.client(t, n.B)}}
+	mcA := n.client(t, n.A)
+	const k = 3
+	sent := func(i int) []byte { return bytes.Repeat([]byte{'a' + byte(i)}, 8<<10) }
+	clients := make([]net.Conn, k)
+	servers := make([]syscall.Conn, k)
+	var atClient []Tuple
+	for i := range k {
+		c, s, tu := n.tcpPair(t)
+		clients[i], servers[i] = c, s
+		s.Write([]byte("rtt")) // an RTT sample
+		expectData(t, c, []byte("rtt"), "client")
+		atClient = append(atClient, tu) // the client's view
+	}
+	// The clients lose the 8 KiB until the servers have timed out.
+	if err := mcA.FreezeAll(ctx, atClient, FreezeOptions{Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range servers {
+		s.(*net.TCPConn).Write(sent(i))
+	}
+	time.Sleep(time.Second)
+	olds, err := StopAll(ctx, servers, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mcA.ThawAll(ctx, atClient, false); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := GetAll(ctx, olds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, img := range imgs {
+		if len(img.SendUnacked) != len(sent(i)) || len(img.SendUnacked) <= firstFlight(img) {
+			t.Fatalf("session %d: %d bytes unacked, first flight %d (cwnd %+v): want %d, more than a first flight",
+				i, len(img.SendUnacked), firstFlight(img), img.Kernel, len(sent(i)))
+		}
+		olds[i].Release()
+		servers[i].(*net.TCPConn).Close()
+	}
+	var news []*Session
+	n.in(t, n.B, func() { news, err = SetAll(ctx, imgs, opts) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PeerAt makes a socket: in the session's namespace.
+	n.in(t, n.B, func() { checkPrepared(t, clients, news, sent) })
+	for i, s := range news[:1] { // news[1] was set anew
+		if len(s.pending) != 0 {
+			t.Fatalf("session %d prepared with %d bytes to write at Restart, want all in the queue", i, len(s.pending))
+		}
+	}
+	var conns []*net.TCPConn
+	n.in(t, n.B, func() { conns, err = RestartAll(ctx, news) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRestarted(t, clients, conns, sent)
 }

@@ -31,6 +31,33 @@ func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 	return cs[0], err
 }
 
+// PrepareAll does, ahead of RestartAll, the part of it that needs neither
+// the peers nor the node's address, so that RestartAll, called next, has
+// that much less to do while the clients wait: each restored session whose
+// peer's position was given (PeerAt, answered) gets its send queue
+// (queueSend), over the cores; in repair mode and frozen, nothing is sent.
+// Other sessions are left for RestartAll, which also prepares again one
+// that PeerAt sets anew. A session that cannot be prepared fails with
+// the same error in RestartAll. Each session may appear once.
+func PrepareAll(ss []*Session) error {
+	seen := make(map[*Session]bool, len(ss))
+	var ready []*Session
+	for _, s := range ss {
+		if seen[s] { // locking it twice would wait forever
+			return opErr(OpRestart, s, errors.New("session listed twice"))
+		}
+		seen[s] = true
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.open() && !s.started && s.img != nil && s.peerKnown && !s.opts.Adjust {
+			ready = append(ready, s)
+		}
+	}
+	errs := make([]error, len(ready))
+	parallel(len(ready), func(i int) { errs[i] = ready[i].queueOnce() })
+	return errors.Join(errs...)
+}
+
 // RestartAll restarts many sessions, thawing them in batches where the
 // freezer allows it. conns[i] is ss[i]'s conn, or nil when ss[i] could not
 // be brought back: that session was closed and its peer reset, and err
@@ -125,7 +152,7 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	queued := make([]error, len(ss))
 	parallel(len(ss), func(i int) {
 		if s := ss[i]; failed[s] == nil && s.img != nil {
-			queued[i] = s.queueSend()
+			queued[i] = s.queueOnce()
 		}
 	})
 	for i, s := range ss {
@@ -611,6 +638,14 @@ func (s *Session) rebuild(ack uint32) error {
 func (s *Session) reset(img *Image) error {
 	s.closeSocket()
 	return s.set(img)
+}
+
+// queueOnce runs queueSend once per socket.
+func (s *Session) queueOnce() error {
+	if !s.queued {
+		s.queued, s.queueErr = true, s.queueSend()
+	}
+	return s.queueErr
 }
 
 // queueSend puts a restored session's send queue into its socket, still

@@ -255,3 +255,79 @@ func TestRTTProbeWhen(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareAll prepares restored sessions ahead of RestartAll: those
+// whose peers' positions were given get their send queues, the other is
+// left to RestartAll; a session PeerAt sets anew afterwards (bytes its
+// peer sent into the freeze) is prepared again by RestartAll, and none is
+// queued twice: each client reads its bytes exactly once, and the set-anew
+// session's server the peer's bytes. (The module's sessions, whose queues
+// go in as sent: TestVMPrepareAll.)
+func TestPrepareAll(t *testing.T) {
+	inNewNetns(t, func() {
+		opts := &Options{Freezer: testFreezer(t), ProbeTimeout: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+		sent := func(i int) []byte { return bytes.Repeat([]byte{'a' + byte(i)}, 100) }
+		clients, news := restoredUnacked(t, 3, opts, sent)
+		checkPrepared(t, clients, news, sent)
+		conns, err := RestartAll(context.Background(), news)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRestarted(t, clients, conns, sent)
+	})
+}
+
+// checkPrepared gives the peer positions of news[0] and news[1] (all
+// acknowledged but sent(i)), prepares news, checks which are, and has
+// PeerAt set news[1] anew with the bytes "late" its client sends into the
+// freeze.
+func checkPrepared(t *testing.T, clients []net.Conn, news []*Session, sent func(int) []byte) {
+	t.Helper()
+	for _, s := range news[:2] {
+		if err := s.PeerAt(PeerPosition{Answered: true, Ack: s.img.SndUna}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := PrepareAll(news); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range news {
+		if want := i < 2; s.queued != want || s.queueErr != nil {
+			t.Fatalf("session %d after PrepareAll: queued %v (%v), want %v", i, s.queued, s.queueErr, want)
+		}
+		if s.queued && len(s.pending)+len(s.img.SendUnacked) == 0 {
+			t.Fatalf("session %d prepared without its %d bytes", i, len(sent(i)))
+		}
+	}
+	if err := PrepareAll([]*Session{news[0], news[0]}); err == nil {
+		t.Fatal("PrepareAll took a session listed twice")
+	}
+	if _, err := clients[1].Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if err := news[1].PeerAt(PeerPosition{Received: []byte("late")}); err != nil {
+		t.Fatal(err)
+	}
+	if news[1].queued {
+		t.Fatal("a session set anew by PeerAt still counts as prepared")
+	}
+}
+
+// checkRestarted checks that each client reads sent(i) once and nothing
+// more, and conns[1] the peer's "late".
+func checkRestarted(t *testing.T, clients []net.Conn, conns []*net.TCPConn, sent func(int) []byte) {
+	t.Helper()
+	for i, c := range conns {
+		t.Cleanup(func() { c.Close() })
+		if got, want := readN(t, clients[i], len(sent(i))), sent(i); !bytes.Equal(got, want) {
+			t.Fatalf("session %d: client read %q..., want %q...", i, got[:4], want[:4])
+		}
+		clients[i].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if k, err := clients[i].Read(make([]byte, 1)); k != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("session %d: client read %d more bytes (%v), want none", i, k, err)
+		}
+	}
+	if got := readN(t, conns[1], 4); string(got) != "late" {
+		t.Fatalf("session 1 read %q, want the peer's late bytes", got)
+	}
+}

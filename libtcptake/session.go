@@ -37,8 +37,11 @@ type Session struct {
 	freezer Freezer
 	orig    *net.TCPConn // the application's conn (Stop), if it was one
 	// pending is what a restored session sends at Restart as new data
-	// (queueSend).
-	pending []byte
+	// (queueSend); queued says queueSend ran on this socket (a second run
+	// would queue the bytes twice), with queueErr its error.
+	pending  []byte
+	queued   bool
+	queueErr error
 	// img is a restored session's image, for what Restart does: learn
 	// the peer's position (and rebuild the socket if the peer has part of
 	// the send queue already), deliver the peer's FIN, send ours.

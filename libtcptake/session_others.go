@@ -65,6 +65,9 @@ func RestartAll(context.Context, []*Session) ([]*net.TCPConn, error) {
 	return nil, unsupported(OpRestart)
 }
 
+// PrepareAll needs Linux.
+func PrepareAll([]*Session) error { return unsupported(OpRestart) }
+
 // Release needs Linux.
 func (s *Session) Release() error { return unsupported(OpRelease) }
 

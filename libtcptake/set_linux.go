@@ -100,6 +100,7 @@ func (s *Session) set(img *Image) error {
 		return fail("socket", err)
 	}
 	s.fd = fd
+	s.pending, s.queued, s.queueErr = nil, false, nil // a new socket: its send queue is empty
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, unix.TCP_REPAIR_ON); err != nil {
 		return fail("setsockopt TCP_REPAIR", err)
 	}
@@ -201,7 +202,7 @@ func (s *Session) set(img *Image) error {
 	}
 	s.img = img
 	s.opts.logger().Debug("tcptake: set", "session", t, "state", img.State,
-		"rcvq", len(img.RecvQueue), "sndq", len(s.pending))
+		"rcvq", len(img.RecvQueue), "sndq", len(img.SendUnacked)+len(img.SendUnsent))
 	return nil
 }
 
