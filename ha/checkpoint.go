@@ -468,8 +468,8 @@ func (l libOps) freeze(ctx context.Context, ts []libtcptake.Tuple, on bool) erro
 // address arrives (keepalived adds it before it tells tcptake) and the
 // takeover's set meets a drop, not a RST. Freezes lapse by themselves
 // (libtcptake.DefaultFreezeTimeout); they are frozen again at half that
-// age, which re-arms them, and lifted when the session ends. While this node holds no service
-// address, they drop nothing.
+// age, which re-arms them, and lifted when the session ends. While this
+// node holds no service address, they drop nothing.
 func (n *Node) prefreeze(ctx context.Context) {
 	n.mu.Lock()
 	if n.role != RoleStandby {

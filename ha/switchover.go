@@ -888,10 +888,10 @@ func (n *Node) addressUp(ctx context.Context) error {
 // set: it freezes them again every renewEvery until stop, which re-arms
 // their timeouts, and at once when asked (renew), just before the
 // blackout, so that none of its renewals falls in it (at 10,000 sessions
-// one takes a tenth of the blackout's CPU). A freeze lapses by itself (so that a node that dies strands nothing), but
-// a switchover of many sessions on a slow machine can outlast it, and a
-// lapsed freeze lets the peer's segments reach a stopped socket and fails
-// its thaw.
+// one takes a tenth of the blackout's CPU). A freeze lapses by itself (so
+// that a node that dies strands nothing), but a switchover of many
+// sessions on a slow machine can outlast it, and a lapsed freeze lets the
+// peer's segments reach a stopped socket and fails its thaw.
 type keeper struct {
 	mu   sync.Mutex
 	ts   []libtcptake.Tuple
