@@ -34,7 +34,13 @@ func TestVMMigrate(t *testing.T) {
 	}
 	// The server's RTT sample: from acknowledged data, not only the
 	// handshake (whose sample may round to 0 µs, or be missing on a slow
-	// debug kernel).
+	// debug kernel). The client delays its ACK (TCP_QUICKACK off: 40 ms
+	// or more), so that the sample is not 0 µs either on a guest whose
+	// clock fell back to jiffies (the debug kernel has no ACPI timers, and
+	// the TSC's calibration against the PIT can fail on a loaded host).
+	if err := unix.SetsockoptInt(fdOf(t, c), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+		t.Fatal(err)
+	}
 	s.Write([]byte("rtt"))
 	expectData(t, c, []byte("rtt"), "client")
 	toServer, toClient := bytes.Repeat([]byte("c2s:"), 2000), bytes.Repeat([]byte("s2c:"), 2000)
