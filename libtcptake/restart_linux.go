@@ -40,15 +40,13 @@ func (s *Session) Restart(ctx context.Context) (*net.TCPConn, error) {
 // that PeerAt sets anew. A session that cannot be prepared fails with
 // the same error in RestartAll. Each session may appear once.
 func PrepareAll(ss []*Session) error {
-	seen := make(map[*Session]bool, len(ss))
+	unlock, err := lockAll(ss)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var ready []*Session
 	for _, s := range ss {
-		if seen[s] { // locking it twice would wait forever
-			return opErr(OpRestart, s, errors.New("session listed twice"))
-		}
-		seen[s] = true
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		if s.open() && !s.started && s.img != nil && s.peerKnown && !s.opts.Adjust {
 			ready = append(ready, s)
 		}
@@ -58,6 +56,26 @@ func PrepareAll(ss []*Session) error {
 	return errors.Join(errs...)
 }
 
+// lockAll locks every session of ss for a restart, or none when one is
+// listed twice (locking it twice would wait forever).
+func lockAll(ss []*Session) (unlock func(), err error) {
+	seen := make(map[*Session]bool, len(ss))
+	for _, s := range ss {
+		if seen[s] {
+			return nil, opErr(OpRestart, s, errors.New("session listed twice"))
+		}
+		seen[s] = true
+	}
+	for _, s := range ss {
+		s.mu.Lock()
+	}
+	return func() {
+		for _, s := range ss {
+			s.mu.Unlock()
+		}
+	}, nil
+}
+
 // RestartAll restarts many sessions, thawing them in batches where the
 // freezer allows it. conns[i] is ss[i]'s conn, or nil when ss[i] could not
 // be brought back: that session was closed and its peer reset, and err
@@ -65,19 +83,17 @@ func PrepareAll(ss []*Session) error {
 // live. Sessions do not wait for each other: none waits on its peer's
 // window. Each session may appear once, and in one call at a time.
 func RestartAll(ctx context.Context, ss []*Session) (conns []*net.TCPConn, err error) {
+	unlock, err := lockAll(ss)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	at := make(map[*Session]int, len(ss))
 	for i, s := range ss {
-		if _, dup := at[s]; dup { // locking it twice would wait forever
-			return nil, opErr(OpRestart, s, errors.New("session listed twice"))
-		}
-		at[s] = i
-	}
-	for _, s := range ss {
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		if !s.open() || s.started {
 			return nil, opErr(OpRestart, s, errors.New("session is not stopped"))
 		}
+		at[s] = i
 	}
 	conns = make([]*net.TCPConn, len(ss))
 	errs := make([]error, len(ss))
@@ -230,18 +246,12 @@ func leaveRepair(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 			if errs[i] != nil { // not thawed: it stays in repair mode for abort
 				return
 			}
-			s := live[i]
 			if !module {
-				if errs[i] = s.repairOff(false); errs[i] != nil {
+				if errs[i] = live[i].leaveThawed(&raw); errs[i] != nil {
 					return
 				}
-				if s.acksPeer() {
-					if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
-						s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
-					}
-				}
 			}
-			resume(s)
+			resume(live[i])
 		})
 	})
 	for k := range thawed { // here, in the caller's network namespace
@@ -272,6 +282,21 @@ func (s *Session) repairOff(module bool) error {
 	s.started = true
 	if !module && s.orig != nil { // a restored session's sends follow in resume
 		s.sock(pushPending)
+	}
+	return nil
+}
+
+// leaveThawed takes a thawed session out of repair mode, and has it
+// acknowledge at once, on raw, what its peer sent into the freeze when
+// it is to (acksPeer).
+func (s *Session) leaveThawed(raw *rawSockets) error {
+	if err := s.repairOff(false); err != nil {
+		return err
+	}
+	if s.acksPeer() {
+		if err := raw.send(ackSegment(s.tuple, s.img)); err != nil {
+			s.opts.logger().Warn("tcptake: the peer's bytes are not acknowledged at once", "session", s.tuple, "err", err)
+		}
 	}
 	return nil
 }

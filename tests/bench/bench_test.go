@@ -721,11 +721,11 @@ func (b *bench) perfReport(data string, down, end time.Time) {
 	}
 	for _, w := range []struct{ name, time string }{{"", ""}, {"-blackout", mono(down) + "," + mono(end)}} {
 		for out, args := range map[string][]string{
-			".txt":          {"--no-children", "--sort", "comm,dso"},
-			"-sym.txt":      {"--no-children", "--sort", "comm,sym"},
+			".txt":          {"--no-children", "--sort", "comm,dso", "--percent-limit", "0.5"},
+			"-sym.txt":      {"--no-children", "--sort", "comm,sym", "--percent-limit", "0.5"},
 			"-children.txt": {"--children", "--sort", "comm,sym", "--percent-limit", "2"},
 		} {
-			args = append([]string{"report", "-i", data + ".data", "--stdio", "-g", "none", "--percent-limit", "0.5"}, args...)
+			args = append([]string{"report", "-i", data + ".data", "--stdio", "-g", "none"}, args...)
 			if w.time != "" {
 				args = append(args, "--time", w.time)
 			}
