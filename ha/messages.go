@@ -97,11 +97,13 @@ type endMsg struct {
 	StopGet  time.Duration `json:"stop_get"`
 	// PeerAcks are what the sessions' peers acknowledged, asked by the
 	// active after the stop, in the order of the images (absent: not
-	// asked); Unanswered lists the sessions whose peers did not answer;
-	// Received holds, by session, what a peer sent into the freeze from
-	// the image's rcv_nxt on.
+	// asked); Unanswered lists the sessions whose peers did not answer,
+	// Exact those whose peers hold nothing beyond their ACK
+	// (libtcptake.PeerPosition.Exact); Received holds, by session, what a
+	// peer sent into the freeze from the image's rcv_nxt on.
 	PeerAcks   []uint32       `json:"peer_acks,omitempty"`
 	Unanswered []int          `json:"unanswered,omitempty"`
+	Exact      []int          `json:"exact,omitempty"`
 	Received   map[int][]byte `json:"received,omitempty"`
 }
 

@@ -28,10 +28,11 @@ type fakeOps struct {
 	prepares int
 	restarts int
 	releases int
-	// peerAcked counts the peer positions given to set sessions, and
-	// peerLater what they were given of what their peers sent later.
-	peerAcked, peerLater int
-	failSet              error
+	// peerAcked counts the peer positions given to set sessions (peerExact
+	// the exact ones), and peerLater what they were given of what their
+	// peers sent later.
+	peerAcked, peerExact, peerLater int
+	failSet                         error
 	// failRestart makes restartAll fail every session whose state is
 	// in it, as the library does: a nil entry and a joined error.
 	failRestart map[string]bool
@@ -72,9 +73,13 @@ func (s *fakeSession) Thaw(context.Context) error { return nil }
 func (s *fakeSession) PeerAt(p libtcptake.PeerPosition) error {
 	s.ops.mu.Lock()
 	defer s.ops.mu.Unlock()
+	late := "late " + s.img.Tuple.String()
 	switch {
-	case p.Answered && p.Ack == s.img.SndUna && string(p.Received) == "late "+s.img.Tuple.String():
+	case p.Answered && p.Ack == s.img.SndUna && (!p.Exact && string(p.Received) == late || p.Exact && string(p.Received) == late+" exact"):
 		s.ops.peerAcked++
+		if p.Exact {
+			s.ops.peerExact++
+		}
 	case !p.Answered && string(p.Received) == " later":
 		s.ops.peerLater++
 	default:
@@ -176,6 +181,9 @@ func (fakeWatch) positions(_ context.Context, imgs []*libtcptake.Image) []libtcp
 	pos := make([]libtcptake.PeerPosition, len(imgs))
 	for i, img := range imgs {
 		pos[i] = libtcptake.PeerPosition{Answered: true, Ack: img.SndUna, Received: []byte("late " + img.Tuple.String())}
+		if i%2 == 0 { // and the standby knows which
+			pos[i].Exact, pos[i].Received = true, append(pos[i].Received, " exact"...)
+		}
 	}
 	return pos
 }
@@ -364,10 +372,11 @@ func TestSwitchoverAndBack(t *testing.T) {
 	// The active asked the peers; the standby's sessions were told, and
 	// prepared for the restart.
 	sby.ops.mu.Lock()
-	acked, later, prepared := sby.ops.peerAcked, sby.ops.peerLater, sby.ops.prepares
+	acked, exact, later, prepared := sby.ops.peerAcked, sby.ops.peerExact, sby.ops.peerLater, sby.ops.prepares
 	sby.ops.mu.Unlock()
-	if acked != 5 || later != 5 || prepared != 5 {
-		t.Fatalf("standby: %d sessions told their peer's position, %d what it sent later, %d prepared; want 5, 5, 5", acked, later, prepared)
+	if acked != 5 || exact != 3 || later != 5 || prepared != 5 {
+		t.Fatalf("standby: %d sessions told their peer's position (%d exact), %d what it sent later, %d prepared; want 5 (3), 5, 5",
+			acked, exact, later, prepared)
 	}
 	if s := act.Status(); s.Role != RoleStandby || s.Epoch != 1 || s.Sessions != 0 {
 		t.Fatalf("old active: %+v", s)

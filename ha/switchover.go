@@ -231,6 +231,9 @@ func (n *Node) switchover(ctx context.Context, l *peerLink, ts []*Tracked) (*Rep
 			if !p.Answered {
 				end.Unanswered = append(end.Unanswered, i)
 			}
+			if p.Exact {
+				end.Exact = append(end.Exact, i)
+			}
 			if len(p.Received) > 0 {
 				if end.Received == nil {
 					end.Received = make(map[int][]byte)
@@ -661,6 +664,12 @@ func (in *incoming) peerAt(end endMsg) error {
 			return fmt.Errorf("%w: unanswered session %d of %d", ErrBadFrame, i, len(pos))
 		}
 		pos[i].Answered = false // Restart asks
+	}
+	for _, i := range end.Exact {
+		if i < 0 || i >= len(pos) {
+			return fmt.Errorf("%w: exact session %d of %d", ErrBadFrame, i, len(pos))
+		}
+		pos[i].Exact = true
 	}
 	for i, b := range end.Received {
 		if i < 0 || i >= len(pos) {

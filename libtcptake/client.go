@@ -272,6 +272,11 @@ type Segment struct {
 	Flags  uint8 // TCP header flags: FIN 0x01 ... CWR 0x80
 	Len    uint32
 	Age    time.Duration // how long ago the module saw it (ms resolution)
+	// SACK is the first block of the segment's SACK option (start, end;
+	// the D-SACK when there is one, RFC 2883) and SACKBlocks how many it
+	// holds, in a segment tcptake captured (the module records none).
+	SACK       [2]uint32
+	SACKBlocks uint8
 }
 
 // PeerSegments returns the segments the module recorded for the frozen

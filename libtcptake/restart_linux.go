@@ -316,7 +316,7 @@ func (s *Session) acksPeer() bool {
 // A peer that never answers keeps the image's position (see queueSend for
 // why any ACK it sends is still valid).
 func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Session]error) {
-	acks, answered := peerAcks(ctx, moduleOf(f), ss)
+	acks, answered, _ := peerAcks(ctx, moduleOf(f), ss)
 	for i, s := range ss {
 		if !answered[i] {
 			s.opts.logger().Warn("tcptake: the peer did not answer: its position is the image's",
@@ -337,9 +337,11 @@ func learnPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sessi
 // the tuple was frozen on this node, and the peer's answers to window
 // probes, sent again to the peers that have not answered (lost probes
 // and answers are normal on a real link) until ProbeTimeout. An ACK
-// outside the image's send sequence is ignored (plausibleAck).
-func peerAcks(ctx context.Context, mc *Client, ss []*Session) (acks []uint32, answered []bool) {
-	acks, answered = make([]uint32, len(ss)), make([]bool, len(ss))
+// outside the image's send sequence is ignored (plausibleAck). exact[i]:
+// the peer's answer to a probe says it holds nothing beyond acks[i]
+// (answersProbe).
+func peerAcks(ctx context.Context, mc *Client, ss []*Session) (acks []uint32, answered, exact []bool) {
+	acks, answered, exact = make([]uint32, len(ss)), make([]bool, len(ss)), make([]bool, len(ss))
 	index := make(map[*Session]int, len(ss))
 	for i, s := range ss {
 		index[s] = i
@@ -352,7 +354,10 @@ func peerAcks(ctx context.Context, mc *Client, ss []*Session) (acks []uint32, an
 			return
 		}
 		if !answered[i] || seqAfter(seg.Ack, acks[i]) {
-			acks[i], answered[i] = seg.Ack, true
+			acks[i], answered[i], exact[i] = seg.Ack, true, false
+		}
+		if seg.Ack == acks[i] && answersProbe(seg, s.img) {
+			exact[i] = true
 		}
 	}
 	if mc != nil {
@@ -369,7 +374,7 @@ func peerAcks(ctx context.Context, mc *Client, ss []*Session) (acks []uint32, an
 		}
 	}
 	probePeers(ctx, mc, ss, note)
-	return acks, answered
+	return acks, answered, exact
 }
 
 // plausibleAck reports whether a peer's ack lies from img's snd_una to all
@@ -436,9 +441,9 @@ func (w *PeerWatch) Positions(ctx context.Context, imgs []*Image, o *Options) []
 		if f, err := o.getFreezer(); err == nil {
 			mc = moduleOf(f)
 		}
-		acks, answered := peerAcks(ctx, mc, ss)
+		acks, answered, exact := peerAcks(ctx, mc, ss)
 		for k, i := range at {
-			pos[i].Answered, pos[i].Ack = answered[k], acks[k]
+			pos[i].Answered, pos[i].Ack, pos[i].Exact = answered[k], acks[k], exact[k]
 		}
 	}
 	w.Received(imgs, pos) // and what came meanwhile
@@ -518,7 +523,7 @@ func (s *Session) PeerAt(p PeerPosition) error {
 		s.opts.logger().Debug("tcptake: the peer's bytes the freeze dropped are received", "session", s.tuple, "bytes", len(p.Received))
 	}
 	if p.Answered {
-		s.peerKnown = true
+		s.peerKnown, s.peerExact = true, p.Exact
 		if have := dropAcked(&img, p.Ack); have > 0 {
 			s.opts.logger().Debug("tcptake: the peer has part of the send queue", "session", s.tuple, "bytes", have)
 			changed = true
@@ -679,13 +684,18 @@ func (s *Session) queueOnce() error {
 // their way), and an ACK for bytes the socket has not sent is dropped by
 // the kernel — the session would stall. So:
 //
-//   - when they fit in the restored socket's first flight (its congestion
-//     window and the peer's window), they are sent again as new data with
-//     the unsent bytes at resume: the flight has passed whatever the peer
-//     acknowledges by the time its ACKs return, and nothing waits;
+//   - when the peer's position was given and is exact (PeerAt, Exact: the
+//     node that stopped the session asked after the stop, behind every
+//     byte it had sent, nothing left it since, and the peer's answer
+//     showed no byte beyond its ACK), the peer has none of them, and they
+//     are sent again as new data with the unsent bytes at resume;
+//   - so are they when they fit in the restored socket's first flight
+//     (its congestion window and the peer's window): the flight has
+//     passed whatever the peer acknowledges by the time its ACKs return;
 //   - otherwise they go into the queue as sent, so that any ACK of the
 //     peer is valid; those the peer lacks go out again when its SACKs or
-//     the retransmission timer show them lost.
+//     the retransmission timer show them lost (without the module's RTT,
+//     the kernel's 3 s fallback timeout).
 //
 // The unsent bytes are sent as new data at resume, without waiting.
 //
@@ -696,7 +706,7 @@ func (s *Session) queueSend() error {
 		s.pending = []byte{0}
 		return nil
 	}
-	if len(img.SendUnacked) <= firstFlight(img) {
+	if s.peerExact || len(img.SendUnacked) <= firstFlight(img) {
 		s.pending = concat(img.SendUnacked, img.SendUnsent)
 		return nil
 	}

@@ -223,6 +223,76 @@ func TestRestartRTTProbe(t *testing.T) {
 	})
 }
 
+// TestRestartPeerAtBeyondFirstFlight moves, without the module, a session
+// whose server has more bytes unacked than a restored socket's first
+// flight (its windows grew before the client lost them). The node that
+// stopped it asks the peer (PeerWatch.Positions), whose answer shows it
+// holds nothing beyond its ACK (Exact), as package ha's switchover does.
+// Restored as sent, the bytes would wait for the new socket's first
+// retransmission timeout, the kernel's 3 s fallback; Restart sends them as
+// new data, and the client has each byte once within a second.
+func TestRestartPeerAtBeyondFirstFlight(t *testing.T) {
+	inNewNetns(t, func() {
+		ctx := context.Background()
+		setMTU(t, "lo", 1500) // a first flight of 10 segments of 1,448 bytes
+		opts := &Options{Freezer: testFreezer(t)}
+		client, server := pair(t, "127.0.0.1:0")
+		server.SetWriteBuffer(4 << 20)
+		bulk := bytes.Repeat([]byte("bulk"), 1<<20) // the windows grow
+		go server.Write(bulk)
+		readN(t, client, len(bulk))
+		time.Sleep(20 * time.Millisecond) // the last ACKs reach the server
+		unblock := blockPort(t, server.LocalAddr().(*net.TCPAddr).Port, 0)
+		lost := make([]byte, 256<<10)
+		for i := range lost {
+			lost[i] = byte(i * 7)
+		}
+		if _, err := server.Write(lost); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		w, err := WatchPeers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		old, img := stopGet(ctx, t, server, opts)
+		unblock()
+		pos := w.Positions(ctx, []*Image{img}, opts)[0]
+		old.Release()
+		server.Close()
+		if !pos.Answered || !pos.Exact || pos.Ack != img.SndUna {
+			t.Fatalf("peer position %+v, want answered, exact, at snd_una %d", pos, img.SndUna)
+		}
+		if n := len(img.SendUnacked); n != len(lost) || n <= firstFlight(img) {
+			t.Fatalf("%d bytes unacked, first flight %d: want all %d, more than a first flight", n, firstFlight(img), len(lost))
+		}
+		s, err := Set(ctx, img, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PeerAt(pos); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		conn, err := s.Restart(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if got := readN(t, client, len(lost)); !bytes.Equal(got, lost) {
+			t.Fatalf("client read %d bytes unlike those lost", len(got))
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("the %d unacked bytes arrived %v after Restart, want well under the 3 s fallback timeout", len(lost), took)
+		}
+		client.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := client.Read(make([]byte, 1)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("client read %d more bytes (%v), want none", n, err)
+		}
+	})
+}
+
 // TestRTTProbeWhen: only an idle established session with an open window
 // and no RTT from the module sends the byte.
 func TestRTTProbeWhen(t *testing.T) {

@@ -168,32 +168,45 @@ func parsePacket(b []byte) (Tuple, Segment, []byte, bool) {
 	}
 	var payload []byte
 	if len(tcp) >= doff {
-		seg.TSVal, seg.TSEcr = timestamps(tcp[20:doff])
+		parseOptions(tcp[20:doff], &seg)
 		payload = tcp[doff:min(len(tcp), doff+int(seg.Len))]
 	}
 	return t, seg, payload, true
 }
 
-// timestamps finds the timestamp option (kind 8, length 10) in a TCP
-// header's options.
-func timestamps(opts []byte) (val, ecr uint32) {
+// parseOptions takes the timestamp option (kind 8, length 10) and the
+// SACK option (kind 5: its blocks of 8 bytes) from a TCP header's options.
+func parseOptions(opts []byte, seg *Segment) {
 	for i := 0; i < len(opts); {
 		switch opts[i] {
 		case 0: // end of options
-			return 0, 0
+			return
 		case 1: // no-op
 			i++
 			continue
 		}
 		if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
-			return 0, 0
+			return
 		}
-		if opts[i] == 8 && opts[i+1] == 10 {
-			return binary.BigEndian.Uint32(opts[i+2:]), binary.BigEndian.Uint32(opts[i+6:])
+		switch o := opts[i : i+int(opts[i+1])]; {
+		case o[0] == 8 && len(o) == 10:
+			seg.TSVal, seg.TSEcr = binary.BigEndian.Uint32(o[2:]), binary.BigEndian.Uint32(o[6:])
+		case o[0] == 5 && len(o) >= 10 && (len(o)-2)%8 == 0:
+			seg.SACKBlocks = uint8((len(o) - 2) / 8)
+			seg.SACK = [2]uint32{binary.BigEndian.Uint32(o[2:]), binary.BigEndian.Uint32(o[6:])}
 		}
 		i += int(opts[i+1])
 	}
-	return 0, 0
+}
+
+// answersProbe reports whether seg is the peer's answer to probeSegment
+// of img, and says the peer holds nothing beyond its ACK: the D-SACK of
+// the probe's byte (snd_una-1, which the peer had) is its only SACK
+// block, no block of bytes received out of order follows. A Linux peer
+// with SACK answers so (tcp_send_dupack); any other answer is not taken
+// as one.
+func answersProbe(seg Segment, img *Image) bool {
+	return seg.SACKBlocks == 1 && seg.SACK == [2]uint32{img.SndUna - 1, img.SndUna}
 }
 
 // ackSegment makes the restored socket of t acknowledge all its receive

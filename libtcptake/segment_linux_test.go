@@ -49,6 +49,58 @@ func TestParseSegment(t *testing.T) {
 	}
 }
 
+// withOptions is an IPv4 segment (seq, ack, no data) whose TCP options
+// are opts (a multiple of 4 bytes).
+func withOptions(seq, ack uint32, opts []byte) []byte {
+	tcp := make([]byte, 20, 20+len(opts))
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	binary.BigEndian.PutUint32(tcp[8:], ack)
+	tcp[12], tcp[13] = byte((20+len(opts))/4)<<4, tcpACK
+	tcp = append(tcp, opts...)
+	ip := make([]byte, 20, 20+len(tcp))
+	ip[0], ip[9] = 0x45, 6
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
+	return append(ip, tcp...)
+}
+
+// sackOption is the options of a Linux ACK with timestamps and SACK
+// blocks (start, end pairs).
+func sackOption(blocks ...uint32) []byte {
+	o := []byte{1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1, 5, byte(2 + 4*len(blocks))}
+	for _, b := range blocks {
+		o = binary.BigEndian.AppendUint32(o, b)
+	}
+	return o
+}
+
+// TestAnswersProbe: only an answer whose one SACK block is the D-SACK of
+// the probe's byte (snd_una-1) says the peer holds nothing beyond its ACK.
+func TestAnswersProbe(t *testing.T) {
+	img := &Image{SndUna: 5000}
+	for _, c := range []struct {
+		name string
+		opts []byte
+		want bool
+	}{
+		{"the probe's D-SACK alone", sackOption(4999, 5000), true},
+		{"and a block received out of order", sackOption(4999, 5000, 6000, 7000), false},
+		{"another D-SACK", sackOption(4000, 4100), false},
+		{"no SACK", []byte{1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9}, false},
+		{"a truncated SACK option", []byte{1, 1, 5, 6, 0, 0, 19, 135}, false},
+	} {
+		_, seg, ok := parseSegment(withOptions(1, 5000, c.opts))
+		if !ok {
+			t.Fatalf("%s: not parsed", c.name)
+		}
+		if seg.TSVal != 0 && (seg.TSVal != 7 || seg.TSEcr != 9) {
+			t.Errorf("%s: timestamps %d %d, want 7 9", c.name, seg.TSVal, seg.TSEcr)
+		}
+		if got := answersProbe(seg, img); got != c.want {
+			t.Errorf("%s: answersProbe = %v (%d blocks, first %v), want %v", c.name, got, seg.SACKBlocks, seg.SACK, c.want)
+		}
+	}
+}
+
 // TestPeerPositionTake: what a peer sent into a freeze is taken from the
 // image's rcv_nxt on, in order, once, within the advertised window.
 func TestPeerPositionTake(t *testing.T) {
@@ -82,6 +134,7 @@ func TestPeerPositionTake(t *testing.T) {
 func FuzzParseSegment(f *testing.F) {
 	f.Add(ipv4Segment(1000, 2000, 77, 88, tcpACK, 0))
 	f.Add(make([]byte, 60))
+	f.Add(withOptions(1, 5000, sackOption(4999, 5000, 6000, 7000)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, seg, data, ok := parsePacket(b)
 		if ok && len(data) > int(seg.Len) {

@@ -51,6 +51,8 @@ type Session struct {
 	// peerKnown: the peer's position was given (PeerAt); Restart
 	// does not ask it.
 	peerKnown bool
+	// peerExact: and the peer holds nothing beyond it (PeerPosition.Exact).
+	peerExact bool
 	// ackPeer: the receive queue holds bytes the peer sent into the
 	// freeze (PeerAt), which Restart has the socket acknowledge.
 	ackPeer bool
@@ -173,6 +175,14 @@ type PeerPosition struct {
 	// Answered: Ack is how far the peer acknowledged; else Restart asks.
 	Answered bool   `json:"answered,omitempty"`
 	Ack      uint32 `json:"ack,omitempty"`
+	// Exact: the peer's answer to the probe showed it holds no byte
+	// beyond Ack (its D-SACK of the probe's byte was its only SACK
+	// block), and, the session stopped, none can reach it: Restart sends
+	// every unacked byte again as new data at once. Otherwise bytes more
+	// than a first flight go into the socket as sent, and those the peer
+	// lacks wait for its SACKs or a retransmission timeout (without the
+	// module's RTT, the kernel's 3 s fallback).
+	Exact bool `json:"exact,omitempty"`
 	// Received is what the peer sent from the image's rcv_nxt on, which
 	// the freeze dropped: the restored session has it in its receive
 	// queue and acknowledges it, instead of the peer sending it again.

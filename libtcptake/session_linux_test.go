@@ -62,6 +62,24 @@ func linkUp(name string) error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
+// setMTU sets the MTU of the calling thread's namespace's link name.
+func setMTU(t *testing.T, name string, mtu uint32) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifr.SetUint32(mtu)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr); err != nil {
+		t.Fatalf("%s mtu %d: %v", name, mtu, err)
+	}
+}
+
 // stopGet stops conn's session and reads its image.
 func stopGet(ctx context.Context, t *testing.T, conn *net.TCPConn, opts *Options) (*Session, *Image) {
 	t.Helper()
