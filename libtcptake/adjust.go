@@ -16,7 +16,10 @@ type Adjustment struct {
 	// and the figures below are 0 because nothing is known.
 	Answered bool `json:"answered"`
 	// Acked bytes of the image's send queue the peer already had: they
-	// were dropped, the rest is sent at once.
+	// were dropped, the rest is sent at once (when the peer's answer
+	// shows it holds nothing beyond its ACK, or the rest fits in a first
+	// flight; otherwise bytes beyond go out on the peer's SACKs or the
+	// retransmission timer: Documentation/takeover.md, Restart step 2).
 	Acked uint32 `json:"acked"`
 	// OutgoingAhead bytes the peer acknowledged beyond all the image
 	// holds: the dead node sent newer data. snd_nxt moved past them.

@@ -2,6 +2,7 @@ package libtcptake
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -25,6 +26,12 @@ func adjustPeers(ctx context.Context, f Freezer, ss []*Session, failed map[*Sess
 	for _, s := range ss {
 		img, adj := adjustImage(s.img, segs[s], now)
 		s.adj = &adj
+		// The node that sent the image's unacked bytes is gone: when the
+		// peer's answer shows it holds nothing beyond its ACK, it has none
+		// of those left, and they are sent again at once (queueSend).
+		s.peerExact = slices.ContainsFunc(segs[s], func(seg Segment) bool {
+			return seg.Ack == img.SndUna && answersProbe(seg, s.img)
+		})
 		log := s.opts.logger()
 		if !adj.Answered {
 			log.Warn("tcptake: the peer did not answer: the session keeps the image's position", "session", s.tuple, "age", adj.Age)

@@ -157,3 +157,91 @@ func counter(t *testing.T, e *env, name string) int64 {
 	}
 	return v
 }
+
+// TestAdjustUnacked: a failover from a checkpoint whose server had more
+// bytes unacked than a restored socket's first flight (a bulk transfer
+// grew its windows, then the client lost what followed). The client's
+// answer to the standby's probe shows it holds none of them beyond its
+// ACK (its D-SACK of the probe's byte alone), and the node that sent them
+// is gone, so the standby sends them all again at once: the client has
+// them within 0.5 s of Restart (restored as sent, without the module's
+// RTT, they would wait a second or more), then every byte exactly once.
+func TestAdjustUnacked(t *testing.T) {
+	const port = 8320
+	env := newEnv(t)
+	p := newPair(t, env, false, port, nil)
+	p.srv.SetWriteBuffer(8 << 20)
+	bulk := pattern(23, 0, 8<<20) // the windows grow
+	go p.srv.Write(bulk)
+	if got, err := readN(p.cli, len(bulk), 10*time.Second); err != nil || !bytes.Equal(got, bulk) {
+		t.Fatalf("bulk transfer: %d bytes (%v)", len(got), err)
+	}
+	time.Sleep(50 * time.Millisecond) // its last ACKs reach the server
+	drop(t, env.Cli, port)
+	lost := pattern(23, int64(len(bulk)), 2<<20)
+	if _, err := p.srv.Write(lost); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "more than a first flight sent, unacked", func() bool {
+		return ioctl(p.srv, unix.SIOCOUTQ)-ioctl(p.srv, unix.SIOCOUTQNSD) > 10*1448
+	})
+	var img *libtcptake.Image
+	if err := env.Act.Do(func() (err error) {
+		img, err = libtcptake.Checkpoint(context.Background(), p.srv, opts(t, env.Act))
+		return err
+	}); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	unacked := len(img.SendUnacked)
+	if firstFlight := 10 * int(img.MSSClamp-12); unacked <= firstFlight {
+		t.Fatalf("checkpoint: %d bytes unacked, want more than a first flight (%d)", unacked, firstFlight)
+	}
+	if got := append(append([]byte{}, img.SendUnacked...), img.SendUnsent...); !bytes.Equal(got, lost) {
+		t.Fatalf("checkpoint: send queue of %d bytes, want the %d lost exactly", len(got), len(lost))
+	}
+	// act dies, then the client's network works again.
+	env.Act.Run("ip", "link", "set", "eth0", "down")
+	p.srv.SetLinger(0)
+	p.srv.Close()
+	undrop(t, env.Cli)
+
+	got := collect(p.cli, unacked)
+	o := opts(t, env.Sby)
+	o.Adjust = true
+	var s2 *libtcptake.Session
+	if err := env.Sby.Do(func() (err error) { s2, err = libtcptake.Set(context.Background(), img, o); return err }); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	if err := env.MoveServiceIP(env.Act, env.Sby); err != nil {
+		t.Fatal(err)
+	}
+	var conn *net.TCPConn
+	if err := env.Sby.Do(func() (err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err = s2.Restart(ctx)
+		return err
+	}); err != nil {
+		env.diagnose(t)
+		t.Fatalf("restart: %v", err)
+	}
+	restarted := time.Now()
+	t.Cleanup(func() { conn.Close() })
+	if adj := s2.Adjustment(); adj == nil || !adj.Exact() || adj.Acked != 0 {
+		t.Fatalf("adjustment %+v, want answered, byte-exact, Acked 0", adj)
+	}
+	if d := got.waitMark(t).Sub(restarted); d > 500*time.Millisecond {
+		t.Errorf("the %d unacked bytes reached the client %v after Restart, want < 0.5 s", unacked, d)
+	} else {
+		t.Logf("the %d unacked bytes reached the client %v after Restart", unacked, d)
+	}
+	conn.CloseWrite()
+	toCli, err := got.wait(t)
+	if err != nil {
+		t.Errorf("client read: %v", err)
+	}
+	if !bytes.Equal(toCli, lost) {
+		t.Errorf("client read %d bytes, want the %d of the checkpoint's send queue exactly", len(toCli), len(lost))
+	}
+	env.checkNoRST()
+}
