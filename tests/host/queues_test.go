@@ -27,14 +27,14 @@ import (
 // byte arrives exactly once both ways, and the unacked bytes reach the
 // client within 0.5 s of Restart (no retransmission-timeout stall: bytes
 // restored as sent without an RTT sample wait a second or more for the
-// first loss probe or timeout). The
-// standby's Restart asks the client where it is (a window probe), or,
-// /asked, the active asked it after the stop (Positions: snd_una, the
-// client has none of the unacked bytes, and its answer shows it holds
-// nothing beyond: exact) and the standby sends no probe. /grown: a bulk
-// transfer before grew the server's congestion window and the client's
-// window, so the unacked bytes are more than a restored socket's first
-// flight; the exact position has them sent again at once all the same.
+// first loss probe or timeout). The standby's Restart asks the client
+// where it is (a window probe), or, /asked, the active asked it after the
+// stop (Positions: snd_una, the client has none of the unacked bytes, and
+// its answer shows it holds nothing beyond: exact) and the standby sends
+// no probe. /grown: a bulk transfer before grew the server's congestion
+// window and the client's window, so the unacked bytes are more than a
+// restored socket's first flight; the exact position has them sent again
+// at once all the same.
 func TestQueues(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		for _, c := range []struct {
