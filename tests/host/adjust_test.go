@@ -53,13 +53,7 @@ func testAdjust(t *testing.T, v6, ts bool, d, e int) {
 	waitFor(t, 5*time.Second, "the first bytes delivered and acknowledged", func() bool {
 		return ioctl(p.srv, unix.SIOCOUTQ) == 0 && ioctl(p.srv, unix.SIOCINQ) == len(a) && ioctl(p.cli, unix.SIOCOUTQ) == 0
 	})
-	var img *libtcptake.Image
-	if err := env.Act.Do(func() (err error) {
-		img, err = libtcptake.Checkpoint(context.Background(), p.srv, opts(t, env.Act))
-		return err
-	}); err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
+	img := checkpoint(t, env, p)
 	if !bytes.Equal(img.RecvQueue, a) || len(img.SendUnacked)+len(img.SendUnsent) != 0 {
 		t.Fatalf("checkpoint: receive queue %d bytes, send queue %d+%d, want %d and 0", len(img.RecvQueue),
 			len(img.SendUnacked), len(img.SendUnsent), len(a))
@@ -78,32 +72,8 @@ func testAdjust(t *testing.T, v6, ts bool, d, e int) {
 		return ioctl(p.srv, unix.SIOCOUTQ) == 0 && ioctl(p.cli, unix.SIOCOUTQ) == 0 && ioctl(p.srv, unix.SIOCINQ) == len(a)+e
 	})
 	pawsBefore := counter(t, env, "TcpExtPAWSEstab")
-	// act dies: link cut, then the process and its socket.
-	env.Act.Run("ip", "link", "set", "eth0", "down")
-	p.srv.SetLinger(0)
-	p.srv.Close()
-
-	// sby takes over from the checkpoint.
-	o := opts(t, env.Sby)
-	o.Adjust = true
-	var s2 *libtcptake.Session
-	if err := env.Sby.Do(func() (err error) { s2, err = libtcptake.Set(context.Background(), img, o); return err }); err != nil {
-		t.Fatalf("set: %v", err)
-	}
-	if err := env.MoveServiceIP(env.Act, env.Sby); err != nil {
-		t.Fatal(err)
-	}
-	var conn *net.TCPConn
-	if err := env.Sby.Do(func() (err error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err = s2.Restart(ctx)
-		return err
-	}); err != nil {
-		env.diagnose(t)
-		t.Fatalf("restart: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	killActive(env, p)
+	s2, conn := takeOver(t, env, img)
 	adj := s2.Adjustment()
 	t.Logf("adjustment: %+v", adj)
 	if adj == nil || !adj.Answered || adj.OutgoingAhead != uint32(d) || adj.IncomingLost != uint32(e) || adj.Acked != 0 {
@@ -143,6 +113,54 @@ func testAdjust(t *testing.T, v6, ts bool, d, e int) {
 		t.Errorf("client dropped %d segments by PAWS", n)
 	}
 	env.checkNoRST()
+}
+
+// checkpoint takes a checkpoint of p's server session on act.
+func checkpoint(t *testing.T, env *env, p *pair) *libtcptake.Image {
+	t.Helper()
+	var img *libtcptake.Image
+	if err := env.Act.Do(func() (err error) {
+		img, err = libtcptake.Checkpoint(context.Background(), p.srv, opts(t, env.Act))
+		return err
+	}); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return img
+}
+
+// killActive: act dies, its link cut, then the process and its socket.
+func killActive(env *env, p *pair) {
+	env.Act.Run("ip", "link", "set", "eth0", "down")
+	p.srv.SetLinger(0)
+	p.srv.Close()
+}
+
+// takeOver has sby take the session over from the checkpoint img
+// (Options.Adjust): set, the service address, Restart. The conn is closed
+// with the test.
+func takeOver(t *testing.T, env *env, img *libtcptake.Image) (*libtcptake.Session, *net.TCPConn) {
+	t.Helper()
+	o := opts(t, env.Sby)
+	o.Adjust = true
+	var s *libtcptake.Session
+	if err := env.Sby.Do(func() (err error) { s, err = libtcptake.Set(context.Background(), img, o); return err }); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	if err := env.MoveServiceIP(env.Act, env.Sby); err != nil {
+		t.Fatal(err)
+	}
+	var conn *net.TCPConn
+	if err := env.Sby.Do(func() (err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err = s.Restart(ctx)
+		return err
+	}); err != nil {
+		env.diagnose(t)
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return s, conn
 }
 
 func counter(t *testing.T, e *env, name string) int64 {
@@ -185,13 +203,7 @@ func TestAdjustUnacked(t *testing.T) {
 	waitFor(t, 5*time.Second, "more than a first flight sent, unacked", func() bool {
 		return ioctl(p.srv, unix.SIOCOUTQ)-ioctl(p.srv, unix.SIOCOUTQNSD) > 10*1448
 	})
-	var img *libtcptake.Image
-	if err := env.Act.Do(func() (err error) {
-		img, err = libtcptake.Checkpoint(context.Background(), p.srv, opts(t, env.Act))
-		return err
-	}); err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
+	img := checkpoint(t, env, p)
 	unacked := len(img.SendUnacked)
 	if firstFlight := 10 * int(img.MSSClamp-12); unacked <= firstFlight {
 		t.Fatalf("checkpoint: %d bytes unacked, want more than a first flight (%d)", unacked, firstFlight)
@@ -199,34 +211,11 @@ func TestAdjustUnacked(t *testing.T) {
 	if got := append(append([]byte{}, img.SendUnacked...), img.SendUnsent...); !bytes.Equal(got, lost) {
 		t.Fatalf("checkpoint: send queue of %d bytes, want the %d lost exactly", len(got), len(lost))
 	}
-	// act dies, then the client's network works again.
-	env.Act.Run("ip", "link", "set", "eth0", "down")
-	p.srv.SetLinger(0)
-	p.srv.Close()
+	killActive(env, p) // then the client's network works again
 	undrop(t, env.Cli)
-
 	got := collect(p.cli, unacked)
-	o := opts(t, env.Sby)
-	o.Adjust = true
-	var s2 *libtcptake.Session
-	if err := env.Sby.Do(func() (err error) { s2, err = libtcptake.Set(context.Background(), img, o); return err }); err != nil {
-		t.Fatalf("set: %v", err)
-	}
-	if err := env.MoveServiceIP(env.Act, env.Sby); err != nil {
-		t.Fatal(err)
-	}
-	var conn *net.TCPConn
-	if err := env.Sby.Do(func() (err error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err = s2.Restart(ctx)
-		return err
-	}); err != nil {
-		env.diagnose(t)
-		t.Fatalf("restart: %v", err)
-	}
+	s2, conn := takeOver(t, env, img)
 	restarted := time.Now()
-	t.Cleanup(func() { conn.Close() })
 	if adj := s2.Adjustment(); adj == nil || !adj.Exact() || adj.Acked != 0 {
 		t.Fatalf("adjustment %+v, want answered, byte-exact, Acked 0", adj)
 	}
