@@ -226,3 +226,80 @@ func TestVMPrepareAll(t *testing.T) {
 	}
 	checkRestarted(t, clients, conns, sent)
 }
+
+// TestVMPositionsExact: the node that stopped a session with 64 KiB its
+// client lost asks the client (PeerWatch.Positions), in each family, on
+// the kernel under test: the client's answer, its D-SACK of the probe's
+// byte alone, makes the position exact at snd_una. The session, restored
+// with it on the same node, sends the 64 KiB again as new data (the
+// module's SET restores the congestion window the losses shrank), and the
+// client reads each byte once.
+func TestVMPositionsExact(t *testing.T) {
+	needVM(t)
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) {
+			ctx := vmCtx(t)
+			n := newVMNet(t)
+			opts := &Options{Freezer: &ModuleFreezer{C: n.client(t, n.B)}}
+			mcA := n.client(t, n.A)
+			c, s, atClient := n.tcpPairFamily(t, v6)
+			s.Write([]byte("rtt"))
+			expectData(t, c, []byte("rtt"), "client")
+			if err := mcA.Freeze(ctx, atClient, FreezeOptions{Timeout: 30 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			lost := bytes.Repeat([]byte("lost"), 16<<10)
+			s.SetWriteBuffer(1 << 20)
+			if _, err := s.Write(lost); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			var w *PeerWatch
+			var err error
+			n.in(t, n.B, func() { w, err = WatchPeers() })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			olds, err := StopAll(ctx, []syscall.Conn{s}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := mcA.Thaw(ctx, atClient, false); err != nil {
+				t.Fatal(err)
+			}
+			imgs, err := GetAll(ctx, olds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := imgs[0]
+			if len(img.SendUnacked) == 0 {
+				t.Fatalf("nothing unacked (%d unsent)", len(img.SendUnsent))
+			}
+			var pos []PeerPosition
+			n.in(t, n.B, func() { pos = w.Positions(ctx, imgs, opts) })
+			if p := pos[0]; !p.Answered || !p.Exact || p.Ack != img.SndUna {
+				t.Fatalf("peer position %+v, want answered, exact, at snd_una %d", p, img.SndUna)
+			}
+			olds[0].Release()
+			s.Close()
+			var conns []*net.TCPConn
+			n.in(t, n.B, func() {
+				var news []*Session
+				if news, err = SetAll(ctx, imgs, opts); err != nil {
+					return
+				}
+				if err = news[0].PeerAt(pos[0]); err != nil {
+					return
+				}
+				conns, err = RestartAll(ctx, news)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conns[0].Close()
+			expectData(t, c, lost, "client")
+			expectSilence(t, c, "client")
+		})
+	}
+}
