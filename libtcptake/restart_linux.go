@@ -695,7 +695,8 @@ func (s *Session) queueOnce() error {
 //   - otherwise they go into the queue as sent, so that any ACK of the
 //     peer is valid; those the peer lacks go out again when its SACKs or
 //     the retransmission timer show them lost (without the module's RTT,
-//     the kernel's 3 s fallback timeout).
+//     a second or more: the first loss probe, or the kernel's 3 s
+//     fallback timeout).
 //
 // The unsent bytes are sent as new data at resume, without waiting.
 //

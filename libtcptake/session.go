@@ -180,8 +180,8 @@ type PeerPosition struct {
 	// block), and, the session stopped, none can reach it: Restart sends
 	// every unacked byte again as new data at once. Otherwise bytes more
 	// than a first flight go into the socket as sent, and those the peer
-	// lacks wait for its SACKs or a retransmission timeout (without the
-	// module's RTT, the kernel's 3 s fallback).
+	// lacks wait for its SACKs, a loss probe or a retransmission timeout
+	// (without the module's RTT, a second or more).
 	Exact bool `json:"exact,omitempty"`
 	// Received is what the peer sent from the image's rcv_nxt on, which
 	// the freeze dropped: the restored session has it in its receive
