@@ -29,12 +29,12 @@
 // system call, and GetAll's images from one GET dump), and PrepareAll does
 // ahead of RestartAll what needs neither the peers nor the address (the
 // send queues of the sessions whose peers' positions were given), so that
-// the clients wait for less; Checkpoint and
-// CheckpointAll take failover checkpoints of live sessions, and
-// CheckpointSince those that changed since the previous ones. A checkpoint restored after its node died is stale: with
-// Options.Adjust, Restart learns where each peer really is and re-aligns
-// the session on it, and Session.Adjustment reports what it found
-// (OutgoingAhead, IncomingLost) for the application to decide.
+// the clients wait for less; Checkpoint and CheckpointAll take failover
+// checkpoints of live sessions, and CheckpointSince those that changed
+// since the previous ones. A checkpoint restored after its node died is
+// stale: with Options.Adjust, Restart learns where each peer really is and
+// re-aligns the session on it, and Session.Adjustment reports what it
+// found (OutgoingAhead, IncomingLost) for the application to decide.
 //
 // When the tcptake kernel module is loaded, DefaultFreezer uses it: the
 // freeze is the module's FREEZE, Get adds what TCP_REPAIR cannot read

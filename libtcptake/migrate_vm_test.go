@@ -4,6 +4,7 @@ package libtcptake
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"syscall"
 	"testing"
@@ -188,17 +189,7 @@ func TestVMPrepareAll(t *testing.T) {
 		s.(*net.TCPConn).Write(sent(i))
 	}
 	time.Sleep(time.Second)
-	olds, err := StopAll(ctx, servers, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mcA.ThawAll(ctx, atClient, false); err != nil {
-		t.Fatal(err)
-	}
-	imgs, err := GetAll(ctx, olds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	olds, imgs := stopLost(ctx, t, servers, opts, mcA, atClient)
 	for i, img := range imgs {
 		if len(img.SendUnacked) != len(sent(i)) || len(img.SendUnacked) <= firstFlight(img) {
 			t.Fatalf("session %d: %d bytes unacked, first flight %d (cwnd %+v): want %d, more than a first flight",
@@ -208,6 +199,7 @@ func TestVMPrepareAll(t *testing.T) {
 		servers[i].(*net.TCPConn).Close()
 	}
 	var news []*Session
+	var err error
 	n.in(t, n.B, func() { news, err = SetAll(ctx, imgs, opts) })
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +217,25 @@ func TestVMPrepareAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRestarted(t, clients, conns, sent)
+}
+
+// stopLost stops the servers' sessions, whose bytes their clients lost
+// (the freeze of atClient on the clients' node, mcA's), lifts that freeze
+// and reads their images.
+func stopLost(ctx context.Context, t *testing.T, servers []syscall.Conn, opts *Options, mcA *Client, atClient []Tuple) ([]*Session, []*Image) {
+	t.Helper()
+	olds, err := StopAll(ctx, servers, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mcA.ThawAll(ctx, atClient, false); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := GetAll(ctx, olds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return olds, imgs
 }
 
 // TestVMPositionsExact: the node that stopped a session with 64 KiB its
@@ -261,17 +272,7 @@ func TestVMPositionsExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close()
-			olds, err := StopAll(ctx, []syscall.Conn{s}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := mcA.Thaw(ctx, atClient, false); err != nil {
-				t.Fatal(err)
-			}
-			imgs, err := GetAll(ctx, olds)
-			if err != nil {
-				t.Fatal(err)
-			}
+			olds, imgs := stopLost(ctx, t, []syscall.Conn{s}, opts, mcA, []Tuple{atClient})
 			img := imgs[0]
 			if len(img.SendUnacked) == 0 {
 				t.Fatalf("nothing unacked (%d unsent)", len(img.SendUnsent))
